@@ -1,0 +1,66 @@
+"""The tensor mini-batch every model reads, and the logits every model returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A mixed-domain mini-batch of B rows over F feature fields.
+
+    ids:        (B, F) int64, per-field hashed feature ids in [0, buckets) (see model.features)
+    conv_type:  (B,) int64, conversion-type index in the type vocabulary (0 is "other")
+    scenario:   (B,) int64, display-scenario index in the scenario vocabulary (0 is "other")
+    click:      (B,) float32, click label y
+    conversion: (B,) float32, conversion label z (0 where click is 0)
+    weight:     (B,) float32, per-row sample weight (delayed-feedback corrections); ones by default
+    """
+
+    ids: Tensor
+    conv_type: Tensor
+    scenario: Tensor
+    click: Tensor
+    conversion: Tensor
+    weight: Tensor
+
+    def __len__(self) -> int:
+        return self.ids.shape[0]
+
+    @staticmethod
+    def of(
+        ids: Tensor,
+        conv_type: Tensor,
+        scenario: Tensor,
+        click: Tensor | None = None,
+        conversion: Tensor | None = None,
+        weight: Tensor | None = None,
+    ) -> Batch:
+        """A batch with unlabeled defaults (click 1, conversion 0, weight 1) where labels are absent."""
+        n = ids.shape[0]
+        return Batch(
+            ids=ids,
+            conv_type=conv_type,
+            scenario=scenario,
+            click=torch.ones(n) if click is None else click,
+            conversion=torch.zeros(n) if conversion is None else conversion,
+            weight=torch.ones(n) if weight is None else weight,
+        )
+
+    def slice(self, start: int, stop: int) -> Batch:
+        """Rows [start, stop) of the batch."""
+        return Batch(*(t[start:stop] for t in self.__dict__.values()))
+
+
+class Logits(NamedTuple):
+    """What every model returns: pre-sigmoid CTR and CVR logits, each (B,).
+
+    p_ctr = sigmoid(ctr), p_cvr = sigmoid(cvr), p_ctcvr = p_ctr * p_cvr (ESMM).
+    """
+
+    ctr: Tensor
+    cvr: Tensor

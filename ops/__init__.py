@@ -1,0 +1,1 @@
+"""Trainer daemon, snapshots and registry, A/B evaluator, metrics, reports and the CLI."""

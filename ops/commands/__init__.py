@@ -1,0 +1,1 @@
+"""Sub-commands of `mmn`, one module each, each exposing `register(subparsers)`."""

@@ -1,0 +1,27 @@
+"""Errors of the ops layer, and the set the CLI reports as one line.
+
+`model` and `streaming` import nothing of the rest of the project, so each layer has its
+own root; this module gathers them:
+
+    ModelError (model.errors)         bad model config, snapshot, vocabulary
+    StreamingError (streaming.errors) SchemaError, BrokerError
+    SimulatorError (simulator.errors) SourceError (bad file line), ReplayError
+    OpsError                          ConfigError, RegistryError, SnapshotError
+"""
+
+from __future__ import annotations
+
+from model.errors import ModelError
+from simulator.errors import SimulatorError
+from streaming.errors import StreamingError
+
+
+class OpsError(Exception):
+    """Root of the ops layer's errors."""
+
+
+class ConfigError(OpsError, ValueError):
+    """A command-line option or setting is invalid; the message names the key."""
+
+
+PROJECT_ERRORS: tuple[type[Exception], ...] = (OpsError, ModelError, SimulatorError, StreamingError)

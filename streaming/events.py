@@ -1,0 +1,130 @@
+"""Typed events on the `impressions`, `clicks` and `conversions` topics.
+
+One JSON object per message, keyed by the impression id so that an impression, its click
+and its conversion land in the same partition. Every event carries the schema version `v`,
+its kind `event`, `impression_id`, `user_id` and `ts` (event time, seconds of the log).
+
+>>> imp = Impression(impression_id="42", user_id="u7", ts=1000, conv_type="a",
+...                  scenario="s", features={"device_type": "d1"})
+>>> decode_event(encode_event(imp)) == imp
+True
+>>> decode_event(b'{"v": 1, "event": "click", "impression_id": "42", "user_id": "u7"}')
+Traceback (most recent call last):
+...
+streaming.errors.SchemaError: click event: field 'ts' is missing
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from streaming.errors import SchemaError
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class Impression:
+    """An ad shown to a user: its domain (conversion type, display scenario) and features."""
+
+    kind: ClassVar[str] = "impression"
+    impression_id: str
+    user_id: str
+    ts: int
+    conv_type: str
+    scenario: str
+    features: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Click:
+    """A click on an impression."""
+
+    kind: ClassVar[str] = "click"
+    impression_id: str
+    user_id: str
+    ts: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Conversion:
+    """A conversion attributed to the click on an impression; `amount` is an outcome, never a feature."""
+
+    kind: ClassVar[str] = "conversion"
+    impression_id: str
+    user_id: str
+    ts: int
+    amount: float = 0.0
+
+
+Event = Impression | Click | Conversion
+EVENT_TYPES: dict[str, type[Impression] | type[Click] | type[Conversion]] = {
+    cls.kind: cls for cls in (Impression, Click, Conversion)
+}
+
+
+def encode_event(event: Event) -> bytes:
+    """The message value of an event: compact JSON with the schema version and kind."""
+    payload: dict[str, Any] = {"v": SCHEMA_VERSION, "event": event.kind}
+    payload.update(event.__dict__)
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def event_key(event: Event) -> bytes:
+    """The message key: the impression id, which co-partitions an impression's events."""
+    return event.impression_id.encode()
+
+
+def _field(payload: dict[str, Any], kind: str, name: str, types: type | tuple[type, ...]) -> Any:
+    if name not in payload:
+        raise SchemaError(f"{kind} event: field {name!r} is missing")
+    value = payload[name]
+    # bool is an int in Python, but never a valid timestamp or amount.
+    if isinstance(value, bool) or not isinstance(value, types):
+        raise SchemaError(
+            f"{kind} event: field {name!r} has {type(value).__name__} value {value!r}, "
+            f"expected {types.__name__ if isinstance(types, type) else ' or '.join(t.__name__ for t in types)}"
+        )
+    return value
+
+
+def decode_event(value: bytes) -> Event:
+    """Decode a message value into its event; a malformed payload raises SchemaError naming the field."""
+    try:
+        payload = json.loads(value)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SchemaError(f"event payload is not JSON: {exc}") from exc
+    if not isinstance(payload, dict):
+        raise SchemaError(f"event payload is a JSON {type(payload).__name__}, expected an object")
+    version = payload.get("v")
+    if version != SCHEMA_VERSION:
+        raise SchemaError(
+            f"field 'v' is {version!r}; this reader understands schema version {SCHEMA_VERSION}"
+        )
+    kind = payload.get("event")
+    cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise SchemaError(f"field 'event' is {kind!r}, expected one of {sorted(EVENT_TYPES)}")
+    common = {
+        "impression_id": _field(payload, kind, "impression_id", str),
+        "user_id": _field(payload, kind, "user_id", str),
+        "ts": _field(payload, kind, "ts", int),
+    }
+    if cls is Impression:
+        features = _field(payload, kind, "features", dict)
+        for name, val in features.items():
+            if not isinstance(val, str):
+                raise SchemaError(
+                    f"impression event: feature {name!r} has non-string value {val!r}"
+                )
+        return Impression(
+            **common,
+            conv_type=_field(payload, kind, "conv_type", str),
+            scenario=_field(payload, kind, "scenario", str),
+            features=features,
+        )
+    if cls is Conversion:
+        return Conversion(**common, amount=float(_field(payload, kind, "amount", (int, float))))
+    return Click(**common)
