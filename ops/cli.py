@@ -14,7 +14,10 @@ from collections.abc import Sequence
 
 from ops.errors import PROJECT_ERRORS
 
-COMMAND_MODULES = ("ops.commands.broker",)
+COMMAND_MODULES = (
+    "ops.commands.broker",
+    "ops.commands.bench",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

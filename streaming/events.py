@@ -3,6 +3,8 @@
 One JSON object per message, keyed by the impression id so that an impression, its click
 and its conversion land in the same partition. Every event carries the schema version `v`,
 its kind `event`, `impression_id`, `user_id` and `ts` (event time, seconds of the log).
+Markers (`Heartbeat`, `EndOfStream`) carry only `v`, `event` and `ts`; the replay sends
+them, unkeyed, to every partition of every source topic.
 
 >>> imp = Impression(impression_id="42", user_id="u7", ts=1000, conv_type="a",
 ...                  scenario="s", features={"device_type": "d1"})
@@ -59,13 +61,34 @@ class Conversion:
     amount: float = 0.0
 
 
+@dataclass(frozen=True, kw_only=True)
+class Heartbeat:
+    """A watermark heartbeat: the replay's event clock has reached `ts` on this partition.
+
+    The replay sends one to every partition of every source topic (so idle partitions
+    advance too); it has no key and no impression.
+    """
+
+    kind: ClassVar[str] = "heartbeat"
+    ts: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class EndOfStream:
+    """The replay is over at event time `ts`: every pending decision can be taken."""
+
+    kind: ClassVar[str] = "end"
+    ts: int
+
+
 Event = Impression | Click | Conversion
-EVENT_TYPES: dict[str, type[Impression] | type[Click] | type[Conversion]] = {
-    cls.kind: cls for cls in (Impression, Click, Conversion)
+Marker = Heartbeat | EndOfStream
+EVENT_TYPES: dict[str, type] = {
+    cls.kind: cls for cls in (Impression, Click, Conversion, Heartbeat, EndOfStream)
 }
 
 
-def encode_event(event: Event) -> bytes:
+def encode_event(event: Event | Marker) -> bytes:
     """The message value of an event: compact JSON with the schema version and kind."""
     payload: dict[str, Any] = {"v": SCHEMA_VERSION, "event": event.kind}
     payload.update(event.__dict__)
@@ -90,7 +113,7 @@ def _field(payload: dict[str, Any], kind: str, name: str, types: type | tuple[ty
     return value
 
 
-def decode_event(value: bytes) -> Event:
+def decode_event(value: bytes) -> Event | Marker:
     """Decode a message value into its event; a malformed payload raises SchemaError naming the field."""
     try:
         payload = json.loads(value)
@@ -107,6 +130,8 @@ def decode_event(value: bytes) -> Event:
     cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise SchemaError(f"field 'event' is {kind!r}, expected one of {sorted(EVENT_TYPES)}")
+    if cls in (Heartbeat, EndOfStream):
+        return cls(ts=_field(payload, kind, "ts", int))
     common = {
         "impression_id": _field(payload, kind, "impression_id", str),
         "user_id": _field(payload, kind, "user_id", str),

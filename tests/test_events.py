@@ -5,7 +5,16 @@ import json
 import pytest
 
 from streaming.errors import SchemaError
-from streaming.events import Click, Conversion, Impression, decode_event, encode_event, event_key
+from streaming.events import (
+    Click,
+    Conversion,
+    EndOfStream,
+    Heartbeat,
+    Impression,
+    decode_event,
+    encode_event,
+    event_key,
+)
 
 
 @pytest.mark.parametrize(
@@ -70,3 +79,8 @@ def test_impression_feature_values_must_be_strings():
     ).encode()
     with pytest.raises(SchemaError, match="feature 'price'"):
         decode_event(bad)
+
+
+@pytest.mark.parametrize("marker", [Heartbeat(ts=100), EndOfStream(ts=200)])
+def test_markers_round_trip(marker):
+    assert decode_event(encode_event(marker)) == marker

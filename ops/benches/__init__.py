@@ -1,0 +1,1 @@
+"""Benchmarks behind `mmn bench`, one module each (see ops.commands.bench)."""
