@@ -1,0 +1,29 @@
+"""Alembic environment of the registry: runs on the connection `ops.registry.migrate` passes in.
+
+Online mode only: the registry is migrated programmatically at start, never from an
+alembic.ini; a URL in the config's `sqlalchemy.url` is accepted for manual use.
+"""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import create_engine
+
+from ops.registry import Base
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def run_migrations(connection) -> None:
+    context.configure(connection=connection, target_metadata=target_metadata)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+connection = config.attributes.get("connection")
+if connection is not None:
+    run_migrations(connection)
+else:
+    with create_engine(config.get_main_option("sqlalchemy.url")).begin() as own:
+        run_migrations(own)

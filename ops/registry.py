@@ -1,0 +1,261 @@
+"""The run and snapshot registry: which runs exist and which snapshots each has published.
+
+SQLAlchemy 2.0 models over one database (a SQLite file by default, PostgreSQL by URL);
+the schema is created and upgraded by the Alembic migrations in `ops/migrations`, applied
+by `open_registry` at start. One sessionmaker per process; the caller owns each
+transaction (`with Session.begin() as session:`), so a snapshot row and the run's
+`latest_snapshot_id` pointer change together or not at all.
+
+>>> Session = open_registry("sqlite://")
+>>> with Session.begin() as session:
+...     run = ensure_run(session, name="mmn-a", model="mmn", config={"lr": 0.01})
+...     snap = add_snapshot(session, run, path="/s/v1.pt", sha256="0" * 64,
+...                         examples_seen=10, watermark=1000, offsets={"0": 3})
+...     (snap.version, run.latest_snapshot_id == snap.id)
+(1, True)
+>>> with Session() as session:
+...     [s.examples_seen for s in list_snapshots(session, "mmn-a")]
+[10]
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+    create_engine,
+    event,
+    func,
+    select,
+)
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+from ops.errors import OpsError
+
+DEFAULT_URL = "sqlite:///runs/registry.db"
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+class RegistryError(OpsError):
+    """The registry database cannot be opened, migrated or queried, or a run is unknown."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the registry tables."""
+
+
+class Run(Base):
+    """A named training run: one model learning from the stream under one configuration."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    model: Mapped[str] = mapped_column(String(100))
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    latest_snapshot_id: Mapped[int | None] = mapped_column(
+        ForeignKey("snapshots.id", use_alter=True, name="fk_runs_latest_snapshot"),
+        default=None,
+    )
+
+
+class Snapshot(Base):
+    """A published snapshot file of a run: where it is, its checksum and what it has seen.
+
+    watermark: event time (seconds of the log) the snapshot has trained up to.
+    offsets: the next `minibatches` offset to read per partition, {"partition": offset}.
+    """
+
+    __tablename__ = "snapshots"
+    __table_args__ = (UniqueConstraint("run_id", "version", name="uq_snapshots_run_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    path: Mapped[str] = mapped_column(String(1000))
+    sha256: Mapped[str] = mapped_column(String(64))
+    examples_seen: Mapped[int] = mapped_column(BigInteger)
+    watermark: Mapped[int | None] = mapped_column(BigInteger)
+    offsets: Mapped[dict[str, int]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form `mmn snapshots list --json` prints."""
+        return {
+            "version": self.version,
+            "path": self.path,
+            "sha256": self.sha256,
+            "examples_seen": self.examples_seen,
+            "watermark": self.watermark,
+            "offsets": self.offsets,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+def make_engine(url: str = DEFAULT_URL, *, schema: str | None = None) -> Engine:
+    """An engine for url; a SQLite file's folder is created, `schema` sets PostgreSQL's search_path."""
+    kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite"):
+        database = url.split(":///", 1)[1] if ":///" in url else ""
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        else:
+            # One shared connection, so an in-memory database outlives a session.
+            kwargs["poolclass"] = StaticPool
+        # Several trainers may share one file: wait for a writer instead of failing at once.
+        kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+    elif schema is not None:
+        kwargs["connect_args"] = {"options": f"-csearch_path={schema}"}
+    try:
+        engine = create_engine(url, **kwargs)
+    except (SQLAlchemyError, ImportError, ValueError) as exc:
+        raise RegistryError(
+            f"cannot use registry URL {url!r}: {exc}; give e.g. sqlite:///runs/registry.db "
+            "or postgresql+psycopg://USER@HOST:5432/DB"
+        ) from exc
+    if url.startswith("sqlite"):
+        event.listen(engine, "connect", _sqlite_foreign_keys)
+    return engine
+
+
+def _sqlite_foreign_keys(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def migrate(engine: Engine) -> None:
+    """Apply the Alembic migrations up to head on engine's database."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    except SQLAlchemyError as exc:
+        raise RegistryError(
+            f"cannot migrate the registry at {engine.url.render_as_string(hide_password=True)}: {exc}"
+        ) from exc
+
+
+def open_registry(url: str = DEFAULT_URL, *, schema: str | None = None) -> sessionmaker[Session]:
+    """Migrate the database at url to head and return the process's one sessionmaker."""
+    engine = make_engine(url, schema=schema)
+    migrate(engine)
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def ensure_run(session: Session, *, name: str, model: str, config: dict[str, Any]) -> Run:
+    """The run called name, created if new; an existing run must train the same model."""
+    run = session.scalars(select(Run).where(Run.name == name)).one_or_none()
+    if run is None:
+        run = Run(name=name, model=model, config=config, created_at=_now())
+        session.add(run)
+        session.flush()
+    elif run.model != model:
+        raise RegistryError(
+            f"run {name!r} trains model {run.model!r}, not {model!r}; "
+            "choose another --run name for a different model"
+        )
+    return run
+
+
+def get_run(session: Session, name: str) -> Run:
+    """The run called name; an unknown name lists the known ones."""
+    run = session.scalars(select(Run).where(Run.name == name)).one_or_none()
+    if run is None:
+        known = ", ".join(r.name for r in list_runs(session)) or "none yet"
+        raise RegistryError(f"unknown run {name!r}; known runs: {known}")
+    return run
+
+
+def list_runs(session: Session) -> list[Run]:
+    """Every run, oldest first."""
+    return list(session.scalars(select(Run).order_by(Run.created_at, Run.id)))
+
+
+def next_version(session: Session, run: Run) -> int:
+    """The version number the run's next snapshot gets (1 for the first)."""
+    top = session.scalar(select(func.max(Snapshot.version)).where(Snapshot.run_id == run.id))
+    return (top or 0) + 1
+
+
+def add_snapshot(
+    session: Session,
+    run: Run,
+    *,
+    path: str,
+    sha256: str,
+    examples_seen: int,
+    watermark: int | None,
+    offsets: dict[str, int],
+    version: int | None = None,
+) -> Snapshot:
+    """Record a snapshot file and make it the run's latest, in the caller's transaction."""
+    snapshot = Snapshot(
+        run_id=run.id,
+        version=next_version(session, run) if version is None else version,
+        path=path,
+        sha256=sha256,
+        examples_seen=examples_seen,
+        watermark=watermark,
+        offsets=offsets,
+        created_at=_now(),
+    )
+    session.add(snapshot)
+    session.flush()
+    run.latest_snapshot_id = snapshot.id
+    return snapshot
+
+
+def list_snapshots(session: Session, run_name: str) -> list[Snapshot]:
+    """The run's snapshots, oldest version first."""
+    run = get_run(session, run_name)
+    return list(
+        session.scalars(
+            select(Snapshot).where(Snapshot.run_id == run.id).order_by(Snapshot.version)
+        )
+    )
+
+
+def latest_snapshot(session: Session, run: Run) -> Snapshot | None:
+    """The snapshot the run's latest pointer names, or None before the first one."""
+    if run.latest_snapshot_id is None:
+        return None
+    return session.get(Snapshot, run.latest_snapshot_id)
+
+
+def remove_snapshot(session: Session, snapshot: Snapshot) -> None:
+    """Delete a snapshot's row; if it was the run's latest, the previous version becomes latest."""
+    run = session.get(Run, snapshot.run_id)
+    if run is not None and run.latest_snapshot_id == snapshot.id:
+        previous = session.scalars(
+            select(Snapshot)
+            .where(Snapshot.run_id == run.id, Snapshot.id != snapshot.id)
+            .order_by(Snapshot.version.desc())
+            .limit(1)
+        ).one_or_none()
+        run.latest_snapshot_id = None if previous is None else previous.id
+        session.flush()
+    session.delete(snapshot)
+    session.flush()
