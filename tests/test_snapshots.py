@@ -1,0 +1,140 @@
+"""The snapshot store: atomic publish + registry row, checksum refusal and fallback, reconciliation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from ops.registry import get_run, latest_snapshot, list_snapshots, open_registry
+from ops.snapshots import (
+    CORRUPT_SUFFIX,
+    SnapshotCorruptError,
+    SnapshotError,
+    SnapshotStore,
+    SnapshotStoreConfig,
+    load_snapshot,
+    sha256_of,
+)
+
+
+@pytest.fixture
+def registry(tmp_path: Path):
+    return open_registry(f"sqlite:///{tmp_path / 'registry.db'}")
+
+
+def _store(tmp_path: Path, registry, run: str = "run-a") -> SnapshotStore:
+    return SnapshotStore(
+        SnapshotStoreConfig(directory=tmp_path / "snapshots"),
+        registry,
+        run=run,
+        model="mmn",
+        run_config={"lr": 0.05},
+    )
+
+
+def _publish(store: SnapshotStore, step: int):
+    return store.publish(
+        {"weights": torch.full((4,), float(step)), "step": step},
+        examples_seen=100 * step,
+        watermark=3600 * step,
+        offsets={"0": 10 * step, "1": 5 * step},
+    )
+
+
+def test_publish_writes_the_file_then_the_row_that_becomes_latest(tmp_path, registry) -> None:
+    store = _store(tmp_path, registry)
+    first = _publish(store, 1)
+    second = _publish(store, 2)
+    assert (first.version, second.version) == (1, 2)
+    assert (
+        Path(second.path).read_bytes()
+        and sha256_of(Path(second.path).read_bytes()) == second.sha256
+    )
+    with registry() as session:
+        run = get_run(session, "run-a")
+        assert latest_snapshot(session, run).version == 2
+        assert [s.offsets for s in list_snapshots(session, "run-a")] == [
+            {"0": 10, "1": 5},
+            {"0": 20, "1": 10},
+        ]
+    loaded, payload = store.load_latest()
+    assert loaded == second
+    assert payload["step"] == 2 and payload["weights"].tolist() == [2.0] * 4
+    assert not [p for p in Path(second.path).parent.iterdir() if ".tmp" in p.name]
+    store.close()
+
+
+def test_a_flipped_byte_is_refused_with_a_clear_error(tmp_path, registry) -> None:
+    store = _store(tmp_path, registry)
+    published = _publish(store, 1)
+    path = Path(published.path)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(
+        SnapshotCorruptError, match=r"is corrupt: its sha256 is [0-9a-f]{64}, the registry recorded"
+    ):
+        load_snapshot(path, published.sha256)
+    store.close()
+
+
+def test_the_run_falls_back_to_the_previous_good_snapshot(tmp_path, registry, caplog) -> None:
+    store = _store(tmp_path, registry)
+    _publish(store, 1)
+    bad = _publish(store, 2)
+    path = Path(bad.path)
+    data = bytearray(path.read_bytes())
+    data[-10] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+    loaded, payload = store.load_latest()
+
+    assert loaded.version == 1 and payload["step"] == 1
+    assert "is corrupt" in caplog.text
+    assert not path.exists() and path.with_name(path.name + CORRUPT_SUFFIX).exists()
+    with registry() as session:
+        assert [s.version for s in list_snapshots(session, "run-a")] == [1]
+        assert latest_snapshot(session, get_run(session, "run-a")).version == 1
+    # The next snapshot does not reuse the quarantined version number.
+    assert _publish(store, 3).version == 3
+    store.close()
+
+
+def test_every_snapshot_corrupt_means_starting_fresh(tmp_path, registry) -> None:
+    store = _store(tmp_path, registry)
+    only = _publish(store, 1)
+    Path(only.path).write_bytes(b"garbage")
+    assert store.load_latest() is None
+    store.close()
+
+
+def test_reconcile_removes_unpublished_files_and_rows_without_files(tmp_path, registry) -> None:
+    store = _store(tmp_path, registry)
+    kept = _publish(store, 1)
+    gone = _publish(store, 2)
+    Path(gone.path).unlink()  # a row whose file vanished
+    folder = Path(kept.path).parent
+    (folder / "v000003.pt").write_bytes(b"renamed, crashed before the row")
+    (folder / "v000004.pt.tmp-123").write_bytes(b"crashed mid-write")
+
+    result = store.reconcile()
+
+    assert result.rows_removed == (2,)
+    assert sorted(Path(p).name for p in result.files_removed) == [
+        "v000003.pt",
+        "v000004.pt.tmp-123",
+    ]
+    assert sorted(p.name for p in folder.iterdir() if p.name != ".lock") == ["v000001.pt"]
+    with registry() as session:
+        assert latest_snapshot(session, get_run(session, "run-a")).version == 1
+    store.close()
+
+
+def test_a_second_writer_on_the_same_run_is_refused(tmp_path, registry) -> None:
+    store = _store(tmp_path, registry)
+    with pytest.raises(SnapshotError, match="being written by another trainer"):
+        _store(tmp_path, registry)
+    store.close()
+    _store(tmp_path, registry).close()  # the lock is released on close
