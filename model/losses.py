@@ -1,0 +1,66 @@
+"""Training losses: ESMM's (paper Eq. 2) and MMN's dynamically weighted one (Eq. 3).
+
+Both are `loss_ctr + alpha * loss_ctcvr` over a mini-batch of N rows, with
+p_ctcvr = p_ctr * p_cvr and every row multiplied by its sample weight (`Batch.weight`,
+e.g. from delayed-feedback corrections). MMN's CTCVR term weights a row of domain c
+(its (type, scenario) pair) by N / N_c, N_c being the rows of c *in this batch*, so that
+every domain present in the batch is averaged over its own rows.
+
+Click-only data (every row clicked, as in the Criteo search log): the CTR label is the
+constant 1, so the CTR term carries no signal; it only drives the CTR logit up, p_ctr -> 1,
+and the CTCVR term then becomes the CVR log loss of p_ctr * p_cvr ~ p_cvr. The models
+still learn CVR exactly as on full-funnel data; the CTR tower just learns nothing useful.
+
+Log probabilities come from logits (logsigmoid), and log(1 - p_ctr * p_cvr) from the
+identity 1 - s(a) s(b) = s(-a) + s(a) s(-b), so no probability is ever rounded to 0 or 1.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from model.batch import Batch, Logits
+
+DEFAULT_ALPHA = 1.0
+
+
+def ctr_log_loss(logits: Logits, batch: Batch) -> Tensor:
+    """Per-row CTR cross-entropy, (B,)."""
+    return F.binary_cross_entropy_with_logits(logits.ctr, batch.click, reduction="none")
+
+
+def ctcvr_log_loss(logits: Logits, batch: Batch) -> Tensor:
+    """Per-row cross-entropy of p_ctr * p_cvr against click * conversion, (B,)."""
+    a, b = logits.ctr, logits.cvr
+    log_p = F.logsigmoid(a) + F.logsigmoid(b)
+    log_not_p = torch.logaddexp(F.logsigmoid(-a), F.logsigmoid(a) + F.logsigmoid(-b))
+    label = batch.click * batch.conversion
+    return -(label * log_p + (1 - label) * log_not_p)
+
+
+def domain_weights(conv_type: Tensor, scenario: Tensor) -> Tensor:
+    """N / N_c per row, N_c = rows of the row's (type, scenario) domain in this batch, (B,).
+
+    >>> domain_weights(torch.tensor([0, 0, 1, 0]), torch.tensor([2, 2, 2, 1])).tolist()
+    [2.0, 2.0, 4.0, 4.0]
+    """
+    domain = conv_type * (int(scenario.max()) + 1) + scenario
+    _, inverse, counts = torch.unique(domain, return_inverse=True, return_counts=True)
+    return len(domain) / counts[inverse].to(torch.float32)
+
+
+def esmm_loss(logits: Logits, batch: Batch, *, alpha: float = DEFAULT_ALPHA) -> Tensor:
+    """ESMM's loss (paper Eq. 2): mean CTR loss + alpha * mean CTCVR loss, sample-weighted."""
+    ctr = (batch.weight * ctr_log_loss(logits, batch)).mean()
+    ctcvr = (batch.weight * ctcvr_log_loss(logits, batch)).mean()
+    return ctr + alpha * ctcvr
+
+
+def mmn_loss(logits: Logits, batch: Batch, *, alpha: float = DEFAULT_ALPHA) -> Tensor:
+    """MMN's dynamically weighted loss (paper Eq. 3): the CTCVR term weighted by N / N_c."""
+    ctr = (batch.weight * ctr_log_loss(logits, batch)).mean()
+    dynamic = domain_weights(batch.conv_type, batch.scenario)
+    ctcvr = (batch.weight * dynamic * ctcvr_log_loss(logits, batch)).mean()
+    return ctr + alpha * ctcvr
