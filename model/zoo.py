@@ -2,5 +2,6 @@
 
 from __future__ import annotations
 
+import model.baselines  # noqa: F401
 import model.masked  # noqa: F401
 import model.mmn  # noqa: F401
