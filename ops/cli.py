@@ -17,6 +17,7 @@ from ops.errors import PROJECT_ERRORS
 COMMAND_MODULES = (
     "ops.commands.broker",
     "ops.commands.bench",
+    "ops.commands.data",
 )
 
 
