@@ -1,0 +1,325 @@
+"""The joiner of one source partition: facts into a mapping, decisions out as the watermark moves.
+
+Pure logic (no Faust, no Kafka): `process(source, offset, value)` takes one message of
+the partition's impressions (source 0), clicks (1) or conversions (2) topic and returns
+what to publish. State lives in an injected `MutableMapping` (a dict in tests, the Faust
+table in the worker), so a restarted worker resumes from it.
+
+Watermark: per source topic the highest event time seen (heartbeats included; an
+`EndOfStream` makes it infinite); the partition's watermark is the minimum over the three
+topics minus the allowed lateness. A conversion cannot be declared missing until the
+conversions topic, not just the clicks topic, has moved past the deadline.
+
+Release and batching: due decisions are released in key order (see `streaming.labels`)
+and cut into segments: after `batch_size` examples, before a decision `max_span_s` or
+more after the segment's first one, when the watermark passes that span, and at the end
+of stream. Cuts depend on the released sequence only, so the segments are the same at
+any replay speed. The caller publishes a segment, waits for delivery, then calls
+`commit(segment)`, which persists the release cursor and forgets finished records.
+
+Restarts (at-least-once): the meta entry written by `commit` holds the applied offsets,
+the per-topic event times and the cursor. Messages at or below the applied offsets are
+skipped; later ones are re-applied (a fact stored with the same offset is recognized as
+the same message); decisions after the cursor are taken again, identical to the first
+time, so the output after a restart repeats only exact copies.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from streaming.errors import SchemaError
+from streaming.events import Click, Conversion, EndOfStream, Heartbeat, Impression, decode_event
+from streaming.example import DeadLetter, Example
+from streaming.labels import Decision, LabelConfig, Record, decide, horizon
+
+SOURCE_EVENTS = (Impression, Click, Conversion)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchConfig:
+    """How released decisions are cut into mini-batches.
+
+    batch_size: most examples per mini-batch.
+    max_span_s: most event-time seconds between a batch's first and last decision, so a
+        quiet stream still delivers fresh batches (cut by event time, never wall clock).
+    """
+
+    batch_size: int = 1024
+    max_span_s: int = 3600
+
+
+@dataclass(frozen=True, kw_only=True)
+class Segment:
+    """A cut of the released decision sequence: one mini-batch plus its orphan dead letters.
+
+    seq numbers the partition's mini-batches (None when the segment has no example and is
+    not the end); watermark: every decision of the partition with label_ts < watermark is
+    in this segment or an earlier one.
+    """
+
+    partition: int
+    seq: int | None
+    examples: tuple[Example, ...]
+    deadletters: tuple[DeadLetter, ...]
+    watermark: int
+    end: bool
+    cursor: tuple[int, int, str] | None
+    next_seq: int
+
+
+@dataclass
+class Step:
+    """What one input message leads to: immediate dead letters and completed segments."""
+
+    deadletters: list[DeadLetter] = field(default_factory=list)
+    segments: list[Segment] = field(default_factory=list)
+
+
+def meta_key(partition: int) -> str:
+    """The mapping key of a partition's progress entry (never an impression id: '~' prefix)."""
+    return f"~meta/{partition}"
+
+
+class PartitionJoiner:
+    """Joins one partition's three source topics into label decisions and segments."""
+
+    def __init__(
+        self,
+        *,
+        partition: int,
+        store: MutableMapping[str, Any],
+        labels: LabelConfig | None = None,
+        batches: BatchConfig | None = None,
+        topics: tuple[str, str, str] = ("impressions", "clicks", "conversions"),
+    ) -> None:
+        self.partition = partition
+        self.store = store
+        self.labels = labels or LabelConfig()
+        self.batches = batches or BatchConfig()
+        self.topics = topics
+        meta = store.get(meta_key(partition)) or {}
+        self.max_ts: list[int | None] = list(meta.get("m", [None, None, None]))
+        self.ended: list[bool] = list(meta.get("e", [False, False, False]))
+        self.applied: list[int] = list(meta.get("o", [-1, -1, -1]))
+        cursor = meta.get("cur")
+        self.cursor: tuple[int, int, str] | None = tuple(cursor) if cursor else None
+        self.committed = self.cursor
+        self.seq: int = meta.get("seq", 0)
+        self.batch_wm: int | None = meta.get("wm")
+        self.end_sent: bool = meta.get("end", False)
+        self.pending: list[Decision] = []
+        self.pending_examples = 0
+        self.wakeups: list[tuple[int, str]] = []
+        self.finished: set[str] = set()
+        for key, record in list(store.items()):
+            if not key.startswith("~") and record.get("p") == partition:
+                self._schedule(key, record)
+
+    @property
+    def watermark(self) -> float:
+        """Event time before which every decision of this partition can be taken."""
+        times = [math.inf if end else ts for ts, end in zip(self.max_ts, self.ended, strict=True)]
+        if any(ts is None for ts in times):
+            return -math.inf
+        return min(times) - self.labels.allowed_lateness_s
+
+    @property
+    def done(self) -> bool:
+        """True once all three topics ended and the end segment was cut."""
+        return self.end_sent
+
+    def process(self, source: int, offset: int, value: bytes) -> Step:
+        """Apply one message of source topic `source` (0, 1, 2) at `offset`."""
+        step = Step()
+        if offset <= self.applied[source]:
+            # Applied before the last commit: a redelivery after a restart. Its decisions
+            # may not have been committed yet, so release them again.
+            self._release(step)
+            return step
+        self.applied[source] = offset
+        try:
+            event = decode_event(value)
+        except SchemaError as exc:
+            step.deadletters.append(self._letter("malformed", str(exc), source, offset, value))
+            return step
+        if isinstance(event, Heartbeat | EndOfStream):
+            self._advance(source, event.ts)
+            self.ended[source] = self.ended[source] or isinstance(event, EndOfStream)
+        elif not isinstance(event, SOURCE_EVENTS[source]):
+            detail = f"a {event.kind} event on the {self.topics[source]} topic"
+            step.deadletters.append(self._letter("malformed", detail, source, offset, value))
+        elif event.ts < self.watermark:
+            detail = f"event time {event.ts} is behind the watermark {self.watermark}"
+            step.deadletters.append(self._letter("late-event", detail, source, offset, value))
+        else:
+            letter = self._apply(event, source, offset, value)
+            if letter is not None:
+                step.deadletters.append(letter)
+            self._advance(source, event.ts)
+        self._release(step)
+        return step
+
+    def commit(self, segment: Segment) -> None:
+        """Record that `segment` was delivered: persist progress, then forget finished records."""
+        self.committed = segment.cursor or self.committed
+        self.store[meta_key(self.partition)] = {
+            "m": self.max_ts,
+            "e": self.ended,
+            "o": self.applied,
+            "cur": list(self.committed) if self.committed else None,
+            "seq": segment.next_seq,
+            "wm": segment.watermark,
+            "end": segment.end,
+        }
+        # After the meta entry, so that a crash in between leaves records, never loses them.
+        for impression_id in sorted(self.finished):
+            record = self.store.get(impression_id)
+            if record is None:
+                self.finished.discard(impression_id)
+                continue
+            decisions = decide(record, impression_id, self.labels)
+            if self.committed is not None and decisions[-1].key <= self.committed:
+                del self.store[impression_id]
+                self.finished.discard(impression_id)
+
+    def _advance(self, source: int, ts: int) -> None:
+        current = self.max_ts[source]
+        if current is None or ts > current:
+            self.max_ts[source] = ts
+
+    def _letter(
+        self, reason: str, detail: str, source: int, offset: int, value: bytes
+    ) -> DeadLetter:
+        return DeadLetter(
+            reason=reason,
+            detail=detail,
+            topic=self.topics[source],
+            partition=self.partition,
+            offset=offset,
+            value=value,
+        )
+
+    def _apply(
+        self, event: Impression | Click | Conversion, source: int, offset: int, value: bytes
+    ) -> DeadLetter | None:
+        record: Record = dict(self.store.get(event.impression_id) or {"p": self.partition})
+        slot = ("io", "ko", "co")[source]
+        if slot in record:
+            if record[slot] == offset:
+                return None  # the same message again, re-applied after a restart
+            detail = f"impression {event.impression_id!r} already has a {event.kind} (offset {record[slot]})"
+            return self._letter(f"duplicate-{event.kind}", detail, source, offset, value)
+        record[slot] = offset
+        if isinstance(event, Impression):
+            record["i"] = {
+                "u": event.user_id,
+                "t": event.ts,
+                "ct": event.conv_type,
+                "sc": event.scenario,
+                "f": event.features,
+            }
+        elif isinstance(event, Click):
+            record.update(k=event.ts, ku=event.user_id, kb=value.decode())
+        else:
+            record.update(c=event.ts, cu=event.user_id, cb=value.decode())
+        self.store[event.impression_id] = record
+        self._schedule(event.impression_id, record)
+        return None
+
+    def _schedule(self, impression_id: str, record: Record) -> None:
+        for decision in decide(record, impression_id, self.labels):
+            heapq.heappush(self.wakeups, (decision.label_ts, impression_id))
+        heapq.heappush(self.wakeups, (horizon(record, impression_id, self.labels), impression_id))
+
+    def _release(self, step: Step) -> None:
+        watermark = self.watermark
+        woken: set[str] = set()
+        while self.wakeups and self.wakeups[0][0] < watermark:
+            woken.add(heapq.heappop(self.wakeups)[1])
+        due: list[Decision] = []
+        for impression_id in woken:
+            record = self.store.get(impression_id)
+            if record is None:
+                continue
+            decisions = decide(record, impression_id, self.labels)
+            due.extend(
+                d
+                for d in decisions
+                if d.label_ts < watermark and (self.cursor is None or d.key > self.cursor)
+            )
+            if horizon(record, impression_id, self.labels) < watermark:
+                self.finished.add(impression_id)
+        for decision in sorted(due, key=lambda d: d.key):
+            span_end = self.pending[0].label_ts + self.batches.max_span_s if self.pending else None
+            if span_end is not None and decision.label_ts >= span_end:
+                step.segments.append(self._cut(span_end, end=False))
+            self.pending.append(decision)
+            self.cursor = decision.key
+            if decision.is_example:
+                self.pending_examples += 1
+                if self.pending_examples == self.batches.batch_size:
+                    step.segments.append(self._cut(decision.label_ts, end=False))
+        if watermark == math.inf:
+            if not self.end_sent:
+                last = self.pending[-1].label_ts if self.pending else (self.batch_wm or 0)
+                step.segments.append(self._cut(last, end=True))
+        elif self.pending and watermark >= self.pending[0].label_ts + self.batches.max_span_s:
+            step.segments.append(
+                self._cut(self.pending[0].label_ts + self.batches.max_span_s, end=False)
+            )
+
+    def _cut(self, watermark: int, *, end: bool) -> Segment:
+        decisions, self.pending, self.pending_examples = self.pending, [], 0
+        examples = tuple(self._example(d) for d in decisions if d.is_example)
+        letters = tuple(self._orphan(d) for d in decisions if not d.is_example)
+        self.batch_wm = max(watermark, self.batch_wm) if self.batch_wm is not None else watermark
+        seq = None
+        if examples or end:
+            seq, self.seq = self.seq, self.seq + 1
+        self.end_sent = self.end_sent or end
+        return Segment(
+            partition=self.partition,
+            seq=seq,
+            examples=examples,
+            deadletters=letters,
+            watermark=self.batch_wm,
+            end=end,
+            cursor=decisions[-1].key if decisions else None,
+            next_seq=self.seq,
+        )
+
+    def _example(self, decision: Decision) -> Example:
+        record = self.store[decision.impression_id]
+        imp = record["i"]
+        return Example(
+            impression_id=decision.impression_id,
+            user_id=imp["u"],
+            ts=imp["t"],
+            label_ts=decision.label_ts,
+            click=int(decision.name != "non-click"),
+            conversion=decision.conversion,
+            kind=decision.name,
+            conv_type=imp["ct"],
+            scenario=imp["sc"],
+            features=imp["f"],
+        )
+
+    def _orphan(self, decision: Decision) -> DeadLetter:
+        record = self.store[decision.impression_id]
+        source, offset_key, payload_key = (
+            (1, "ko", "kb") if decision.name == "orphan-click" else (2, "co", "cb")
+        )
+        detail = (
+            f"no impression open to click at {record['k']}"
+            if source == 1
+            else f"no click open to conversion at {record['c']} (attribution window "
+            f"{self.labels.attribution_window_s}s)"
+        )
+        return self._letter(
+            decision.name, detail, source, record[offset_key], record[payload_key].encode()
+        )

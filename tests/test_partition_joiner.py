@@ -1,0 +1,239 @@
+"""Property tests of the partition joiner with a dict store: completeness, order, restarts."""
+
+from __future__ import annotations
+
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streaming.events import (
+    Click,
+    Conversion,
+    EndOfStream,
+    Heartbeat,
+    Impression,
+    encode_event,
+)
+from streaming.labels import LabelConfig
+from streaming.partition_joiner import BatchConfig, PartitionJoiner, Segment
+
+OBS, A, CW, L = 50, 400, 30, 20
+Message = tuple[int, int, bytes]  # (source, offset, value)
+
+funnels = st.lists(
+    st.tuples(
+        st.integers(0, 600),  # impression ts
+        st.none() | st.integers(0, CW),  # click delay (None: not clicked)
+        st.none() | st.integers(0, A + 60),  # conversion delay after the click
+    ),
+    max_size=30,
+)
+
+
+def topic_streams(rows: list, heartbeat_every: int = 0) -> list[list[tuple[int, bytes]]]:
+    """Per source topic, (ts, value) in event-time order, ending with EndOfStream."""
+    streams: list[list[tuple[int, bytes]]] = [[], [], []]
+    end = 0
+    for n, (ts, click_delay, conv_delay) in enumerate(rows):
+        iid, user = f"i{n}", f"u{n % 3}"
+        streams[0].append(
+            (
+                ts,
+                Impression(
+                    impression_id=iid,
+                    user_id=user,
+                    ts=ts,
+                    conv_type=f"t{n % 2}",
+                    scenario="s",
+                    features={"f": str(n)},
+                ),
+            )
+        )
+        end = max(end, ts)
+        if click_delay is not None:
+            streams[1].append(
+                (ts + click_delay, Click(impression_id=iid, user_id=user, ts=ts + click_delay))
+            )
+            if conv_delay is not None:
+                conv_ts = ts + click_delay + conv_delay
+                streams[2].append(
+                    (conv_ts, Conversion(impression_id=iid, user_id=user, ts=conv_ts))
+                )
+                end = max(end, conv_ts)
+    out = []
+    for stream in streams:
+        if heartbeat_every:
+            stream += [(t, Heartbeat(ts=t)) for t in range(0, end, heartbeat_every)]
+        stream.sort(key=lambda pair: pair[0])
+        out.append(
+            [(ts, encode_event(ev)) for ts, ev in stream]
+            + [(end, encode_event(EndOfStream(ts=end)))]
+        )
+    return out
+
+
+def interleave(
+    streams: list[list[tuple[int, bytes]]], rng: random.Random, lateness: int
+) -> list[Message]:
+    """One arrival order: each topic disordered within `lateness`, topics merged at random."""
+    per_topic = []
+    for stream in streams:
+        body, end = stream[:-1], stream[-1]
+        jittered = sorted(body, key=lambda pair: pair[0] + rng.randint(0, lateness))
+        per_topic.append([value for _, value in jittered] + [end[1]])
+    cursors, out = [0, 0, 0], []
+    while any(c < len(t) for c, t in zip(cursors, per_topic, strict=True)):
+        source = rng.choice([s for s in range(3) if cursors[s] < len(per_topic[s])])
+        out.append((source, cursors[source], per_topic[source][cursors[source]]))
+        cursors[source] += 1
+    return out
+
+
+def run(
+    messages: list[Message], labels: LabelConfig, store: dict | None = None, batch_size: int = 4
+) -> tuple[list[Segment], list]:
+    joiner = PartitionJoiner(
+        partition=0,
+        store={} if store is None else store,
+        labels=labels,
+        batches=BatchConfig(batch_size=batch_size, max_span_s=100),
+    )
+    segments, letters = [], []
+    for source, offset, value in messages:
+        step = joiner.process(source, offset, value)
+        letters += step.deadletters
+        for segment in step.segments:
+            segments.append(segment)
+            joiner.commit(segment)
+    assert joiner.done
+    return segments, letters
+
+
+def expected(rows: list, policy: str) -> set[tuple[str, str, int, int]]:
+    """Directly from the rows: {(impression_id, kind, conversion, label_ts)}."""
+    out = set()
+    for n, (ts, click_delay, conv_delay) in enumerate(rows):
+        iid = f"i{n}"
+        if click_delay is None:
+            out.add((iid, "non-click", 0, ts + CW))
+            continue
+        click = ts + click_delay
+        conv = None if conv_delay is None or conv_delay > A else click + conv_delay
+        if policy == "wait":
+            out.add((iid, "final", int(conv is not None), click + A))
+        elif conv is not None and conv <= click + OBS:
+            out.add((iid, "positive", 1, conv))
+        else:
+            out.add((iid, "negative", 0, click + OBS))
+            if conv is not None:
+                out.add((iid, "delayed-positive", 1, conv))
+    return out
+
+
+def flat(segments: list[Segment]) -> list[tuple]:
+    return [(s.seq, s.watermark, s.end, s.examples, s.deadletters) for s in segments]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=funnels,
+    policy=st.sampled_from(["fake-negative", "wait"]),
+    seeds=st.tuples(st.integers(), st.integers()),
+)
+def test_output_is_prescribed_and_independent_of_interleaving_within_lateness(
+    rows: list, policy: str, seeds: tuple[int, int]
+) -> None:
+    labels = LabelConfig(
+        policy=policy,
+        observation_window_s=OBS,
+        attribution_window_s=A,
+        click_window_s=CW,
+        allowed_lateness_s=L,
+    )
+    streams = topic_streams(rows, heartbeat_every=37)
+    first, letters = run(interleave(streams, random.Random(seeds[0]), L), labels)
+    second, _ = run(interleave(streams, random.Random(seeds[1]), L), labels)
+    assert flat(first) == flat(second)
+    got = [(e.impression_id, e.kind, e.conversion, e.label_ts) for s in first for e in s.examples]
+    assert len(got) == len(set(got))
+    assert set(got) == expected(rows, policy)
+    assert [e for s in first for e in s.examples] == sorted(
+        (e for s in first for e in s.examples), key=lambda e: e.label_ts
+    )
+    late_conversions = sum(1 for _, c, v in rows if c is not None and v is not None and v > A)
+    orphans = [d for s in first for d in s.deadletters]
+    assert [d.reason for d in orphans] == ["orphan-conversion"] * late_conversions
+    assert letters == []
+    assert all(len(s.examples) <= 4 for s in first)
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=funnels, seed=st.integers(), crash_at=st.floats(0, 1), replay_from=st.floats(0, 1))
+def test_a_restart_from_the_store_repeats_only_exact_copies(
+    rows: list, seed: int, crash_at: float, replay_from: float
+) -> None:
+    labels = LabelConfig(
+        observation_window_s=OBS, attribution_window_s=A, click_window_s=CW, allowed_lateness_s=L
+    )
+    messages = interleave(topic_streams(rows, heartbeat_every=37), random.Random(seed), L)
+    reference, _ = run(messages, labels)
+    # Crash after `cut` messages: the store keeps what was written; redelivery restarts
+    # at an earlier message (the last committed consumer offset).
+    cut = int(crash_at * len(messages))
+    store: dict = {}
+    before, _ = run_prefix(messages[:cut], labels, store)
+    restart = int(replay_from * cut)
+    after, _ = run(messages[restart:], labels, store)
+    by_seq = {s.seq: s for s in reference if s.seq is not None}
+    for segment in before + after:
+        if segment.seq is not None:
+            assert flat([segment]) == flat([by_seq[segment.seq]])
+    assert {s.seq for s in before + after if s.seq is not None} == set(by_seq)
+
+
+def run_prefix(
+    messages: list[Message], labels: LabelConfig, store: dict
+) -> tuple[list[Segment], list]:
+    joiner = PartitionJoiner(
+        partition=0, store=store, labels=labels, batches=BatchConfig(batch_size=4, max_span_s=100)
+    )
+    segments = []
+    for source, offset, value in messages:
+        for segment in joiner.process(source, offset, value).segments:
+            segments.append(segment)
+            joiner.commit(segment)
+    return segments, []
+
+
+def test_duplicates_malformed_and_late_events_are_dead_letters() -> None:
+    labels = LabelConfig(observation_window_s=OBS, attribution_window_s=A, click_window_s=CW)
+    imp = encode_event(
+        Impression(impression_id="a", user_id="u", ts=100, conv_type="t", scenario="s")
+    )
+    click = encode_event(Click(impression_id="a", user_id="u", ts=100))
+    messages = [
+        (0, 0, imp),
+        (0, 1, imp),
+        (1, 0, click),
+        (1, 1, click),
+        (2, 0, b"{not json"),
+        (2, 1, encode_event(Click(impression_id="a", user_id="u", ts=100))),
+        (0, 2, encode_event(Heartbeat(ts=500))),
+        (1, 2, encode_event(Heartbeat(ts=500))),
+        (2, 2, encode_event(Heartbeat(ts=500))),
+        (2, 3, encode_event(Conversion(impression_id="a", user_id="u", ts=120))),
+        (0, 3, encode_event(EndOfStream(ts=500))),
+        (1, 3, encode_event(EndOfStream(ts=500))),
+        (2, 4, encode_event(EndOfStream(ts=500))),
+    ]
+    segments, letters = run(messages, labels)
+    assert [(d.reason, d.topic, d.offset) for d in letters] == [
+        ("duplicate-impression", "impressions", 1),
+        ("duplicate-click", "clicks", 1),
+        ("malformed", "conversions", 0),
+        ("malformed", "conversions", 1),
+        ("late-event", "conversions", 3),
+    ]
+    assert letters[0].value == imp
+    assert [(e.kind, e.conversion) for s in segments for e in s.examples] == [("negative", 0)]
