@@ -1,0 +1,78 @@
+"""Tests of the MMoE baseline: shared experts, one gate and one tower per task (type or scenario)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from model import registry
+from model.baselines.mmoe import MMoE, MMoEConfig
+from model.baselines.routing import SCENARIOS, TYPES
+from model.batch import Batch
+from model.errors import ModelConfigError
+from model.registry import ModelConfig
+
+CONFIG = ModelConfig(n_fields=4, buckets=64, n_types=3, n_scenarios=2, hidden=(16, 8, 8, 4))
+
+
+def batch(n: int = 12, seed: int = 0, conv_type: int | None = None) -> Batch:
+    g = torch.Generator().manual_seed(seed)
+    types = torch.randint(0, CONFIG.n_types, (n,), generator=g)
+    return Batch.of(
+        torch.randint(0, CONFIG.buckets, (n, CONFIG.n_fields), generator=g),
+        types if conv_type is None else torch.full((n,), conv_type),
+        torch.randint(0, CONFIG.n_scenarios, (n,), generator=g),
+    )
+
+
+def reference_cvr(model: MMoE, b: Batch) -> torch.Tensor:
+    """Row by row: the row's own task's gate over the shared experts, then its own tower."""
+    x = model.embed(b.ids)
+    out = []
+    for row, task in zip(x, model.tasks.of(b).tolist(), strict=True):
+        experts = torch.stack([e(row) for e in model.experts])  # (K, D)
+        gate = torch.softmax(model.gates[task](row), dim=0)
+        out.append(model.towers[task](gate @ experts))
+    return torch.cat(out)
+
+
+@pytest.mark.parametrize("axis", [TYPES, SCENARIOS])
+def test_each_row_goes_through_its_own_tasks_gate_and_tower(axis) -> None:
+    torch.manual_seed(0)
+    model = MMoE(CONFIG, axis)
+    b = batch()
+    logits = model(b)
+    assert logits.ctr.shape == logits.cvr.shape == (12,)
+    torch.testing.assert_close(logits.cvr, reference_cvr(model, b))
+
+
+def test_a_tasks_rows_touch_only_that_tasks_gate_and_tower() -> None:
+    torch.manual_seed(0)
+    model = MMoE(CONFIG, TYPES)
+    model(batch(conv_type=1)).cvr.sum().backward()
+    for task in (0, 2):
+        assert all(p.grad is None for p in model.gates[task].parameters())
+        assert all(p.grad is None for p in model.towers[task].parameters())
+    assert all(p.grad is not None for p in model.gates[1].parameters())
+    assert all(p.grad is not None for e in model.experts for p in e.parameters())
+
+
+def test_the_scenario_variant_reads_the_scenario_not_the_type() -> None:
+    torch.manual_seed(0)
+    model = MMoE(CONFIG, SCENARIOS).eval()
+    b = batch()
+    retyped = Batch.of(b.ids, (b.conv_type + 1) % CONFIG.n_types, b.scenario)
+    rescened = Batch.of(b.ids, b.conv_type, 1 - b.scenario)
+    assert torch.equal(model(b).cvr, model(retyped).cvr)
+    assert not torch.allclose(model(b).cvr, model(rescened).cvr)
+
+
+def test_specs_count_one_parameter_set_per_task_and_one_dataset() -> None:
+    for name, sets in (("mmoe_type", CONFIG.n_types), ("mmoe_scen", CONFIG.n_scenarios)):
+        spec = registry.get(name)
+        assert spec.param_sets(CONFIG) == sets and spec.datasets(CONFIG) == 1
+
+
+def test_experts_that_leave_no_tower_layer_are_refused() -> None:
+    with pytest.raises(ModelConfigError, match="expert_layers=4"):
+        MMoE(CONFIG, TYPES, MMoEConfig(expert_layers=4))
