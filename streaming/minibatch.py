@@ -1,0 +1,225 @@
+"""Mixed-domain mini-batches on the `minibatches` topic: a compact, versioned columnar encoding.
+
+One message = one mini-batch of examples from one source partition, in decision order.
+Message key: the source partition number (ASCII). Consumers drop restart copies by
+(`partition`, `seq`); copies are byte-identical.
+
+Layout (all integers little-endian):
+
+    offset 0   4 bytes   magic b"MMNB"
+    offset 4   u16       format version (FORMAT_VERSION = 1)
+    offset 6   u32       H, length of the header
+    offset 10  H bytes   header: UTF-8 JSON object
+    offset 10+H          body: the columns, back to back
+
+Header keys: `partition`, `seq` (mini-batch number on that partition, from 0), `watermark`
+(event time the batch reaches: every decision of the partition with label_ts < watermark
+is in this batch or an earlier one), `end` (the partition's stream is over; the end batch
+may have 0 rows), `rows`, `kinds` (names of the kind codes), `fields` (feature field
+names, sorted), and `columns`: a list of {name, type, offset, length} with offsets
+relative to the body.
+
+Column types: `i64` (rows x int64), `u8` (rows x uint8), `str` (dictionary-encoded
+strings: u32 K distinct values, u32 offsets[K + 1] into the UTF-8 blob that follows
+them, the blob, then rows x u32 codes).
+
+Columns: impression_id, user_id, conv_type, scenario (str); ts (impression time),
+label_ts (decision time) (i64); click, conversion, kind (u8; kind indexes `kinds`); one
+`str` column per feature field, named `f:<field>`, raw strings (the trainer hashes them;
+a row without the field holds ""). The domain of a row is (conv_type, scenario).
+
+>>> from streaming.example import Example
+>>> ex = Example(impression_id="42", user_id="u7", ts=1000, label_ts=4600, click=1,
+...              conversion=0, kind="negative", conv_type="a", scenario="s",
+...              features={"device_type": "d1"})
+>>> batch = MiniBatch.from_examples([ex], partition=0, seq=3, watermark=4600, end=False)
+>>> decoded = decode_minibatch(encode_minibatch(batch))
+>>> decoded.examples() == [ex], len(decoded), decoded.kinds, decoded.label_ts.tolist()
+(True, 1, ['negative'], [4600])
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from streaming.errors import SchemaError
+from streaming.example import KINDS, Example
+
+MAGIC = b"MMNB"
+FORMAT_VERSION = 1
+_PREAMBLE = struct.Struct("<4sHI")
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class MiniBatch:
+    """The columns of one mini-batch; numeric columns are numpy arrays, strings are lists."""
+
+    partition: int
+    seq: int
+    watermark: int
+    end: bool
+    impression_ids: list[str]
+    user_ids: list[str]
+    ts: np.ndarray  # (B,) int64, impression time
+    label_ts: np.ndarray  # (B,) int64, decision time
+    click: np.ndarray  # (B,) uint8
+    conversion: np.ndarray  # (B,) uint8
+    kinds: list[str]
+    conv_types: list[str]
+    scenarios: list[str]
+    features: dict[str, list[str]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.impression_ids)
+
+    @property
+    def dedupe_key(self) -> tuple[int, int]:
+        return (self.partition, self.seq)
+
+    @classmethod
+    def from_examples(
+        cls, examples: Sequence[Example], *, partition: int, seq: int, watermark: int, end: bool
+    ) -> MiniBatch:
+        """Columns of `examples`, in their order."""
+        fields = sorted({name for ex in examples for name in ex.features})
+        return cls(
+            partition=partition,
+            seq=seq,
+            watermark=watermark,
+            end=end,
+            impression_ids=[ex.impression_id for ex in examples],
+            user_ids=[ex.user_id for ex in examples],
+            ts=np.array([ex.ts for ex in examples], dtype=np.int64),
+            label_ts=np.array([ex.label_ts for ex in examples], dtype=np.int64),
+            click=np.array([ex.click for ex in examples], dtype=np.uint8),
+            conversion=np.array([ex.conversion for ex in examples], dtype=np.uint8),
+            kinds=[ex.kind for ex in examples],
+            conv_types=[ex.conv_type for ex in examples],
+            scenarios=[ex.scenario for ex in examples],
+            features={name: [ex.features.get(name, "") for ex in examples] for name in fields},
+        )
+
+    def examples(self) -> list[Example]:
+        """The rows back as examples (a field a row lacked comes back as "")."""
+        return [
+            Example(
+                impression_id=self.impression_ids[i],
+                user_id=self.user_ids[i],
+                ts=int(self.ts[i]),
+                label_ts=int(self.label_ts[i]),
+                click=int(self.click[i]),
+                conversion=int(self.conversion[i]),
+                kind=self.kinds[i],
+                conv_type=self.conv_types[i],
+                scenario=self.scenarios[i],
+                features={name: values[i] for name, values in self.features.items()},
+            )
+            for i in range(len(self))
+        ]
+
+
+def _encode_strings(values: list[str]) -> bytes:
+    distinct = list(dict.fromkeys(values))
+    index = {value: code for code, value in enumerate(distinct)}
+    encoded = [value.encode() for value in distinct]
+    offsets = np.zeros(len(encoded) + 1, dtype="<u4")
+    offsets[1:] = np.cumsum([len(b) for b in encoded])
+    codes = np.array([index[v] for v in values], dtype="<u4")
+    return (
+        struct.pack("<I", len(distinct)) + offsets.tobytes() + b"".join(encoded) + codes.tobytes()
+    )
+
+
+def _decode_strings(blob: memoryview, rows: int) -> list[str]:
+    (count,) = struct.unpack_from("<I", blob, 0)
+    offsets = np.frombuffer(blob, dtype="<u4", count=count + 1, offset=4)
+    start = 4 + 4 * (count + 1)
+    text = bytes(blob[start : start + int(offsets[-1])])
+    distinct = [text[offsets[k] : offsets[k + 1]].decode() for k in range(count)]
+    codes = np.frombuffer(blob, dtype="<u4", count=rows, offset=start + int(offsets[-1]))
+    return [distinct[c] for c in codes.tolist()]
+
+
+def encode_minibatch(batch: MiniBatch) -> bytes:
+    """The message value of a mini-batch (see the module docstring for the layout)."""
+    kind_codes = np.array([KINDS.index(k) for k in batch.kinds], dtype=np.uint8)
+    columns: list[tuple[str, str, bytes]] = [
+        ("impression_id", "str", _encode_strings(batch.impression_ids)),
+        ("user_id", "str", _encode_strings(batch.user_ids)),
+        ("conv_type", "str", _encode_strings(batch.conv_types)),
+        ("scenario", "str", _encode_strings(batch.scenarios)),
+        ("ts", "i64", batch.ts.astype("<i8").tobytes()),
+        ("label_ts", "i64", batch.label_ts.astype("<i8").tobytes()),
+        ("click", "u8", batch.click.astype(np.uint8).tobytes()),
+        ("conversion", "u8", batch.conversion.astype(np.uint8).tobytes()),
+        ("kind", "u8", kind_codes.tobytes()),
+    ]
+    columns += [(f"f:{name}", "str", _encode_strings(v)) for name, v in batch.features.items()]
+    described, offset = [], 0
+    for name, kind, blob in columns:
+        described.append({"name": name, "type": kind, "offset": offset, "length": len(blob)})
+        offset += len(blob)
+    header = json.dumps(
+        {
+            "partition": batch.partition,
+            "seq": batch.seq,
+            "watermark": batch.watermark,
+            "end": batch.end,
+            "rows": len(batch),
+            "kinds": list(KINDS),
+            "fields": sorted(batch.features),
+            "columns": described,
+        },
+        separators=(",", ":"),
+    ).encode()
+    body = b"".join(blob for _, _, blob in columns)
+    return _PREAMBLE.pack(MAGIC, FORMAT_VERSION, len(header)) + header + body
+
+
+def decode_minibatch(value: bytes) -> MiniBatch:
+    """Decode a `minibatches` message; a foreign or newer payload raises SchemaError."""
+    if len(value) < _PREAMBLE.size:
+        raise SchemaError(f"mini-batch payload has {len(value)} bytes, too short for its preamble")
+    magic, version, header_len = _PREAMBLE.unpack_from(value)
+    if magic != MAGIC:
+        raise SchemaError(f"mini-batch magic is {magic!r}, expected {MAGIC!r}")
+    if version != FORMAT_VERSION:
+        raise SchemaError(
+            f"mini-batch format version is {version}; this reader understands {FORMAT_VERSION}"
+        )
+    try:
+        header = json.loads(value[_PREAMBLE.size : _PREAMBLE.size + header_len])
+        body = memoryview(value)[_PREAMBLE.size + header_len :]
+        rows = header["rows"]
+        cols = {}
+        for col in header["columns"]:
+            blob = body[col["offset"] : col["offset"] + col["length"]]
+            if col["type"] == "str":
+                cols[col["name"]] = _decode_strings(blob, rows)
+            else:
+                dtype = "<i8" if col["type"] == "i64" else np.uint8
+                cols[col["name"]] = np.frombuffer(blob, dtype=dtype, count=rows).copy()
+        kinds = header["kinds"]
+        return MiniBatch(
+            partition=header["partition"],
+            seq=header["seq"],
+            watermark=header["watermark"],
+            end=header["end"],
+            impression_ids=cols["impression_id"],
+            user_ids=cols["user_id"],
+            ts=cols["ts"].astype(np.int64),
+            label_ts=cols["label_ts"].astype(np.int64),
+            click=cols["click"],
+            conversion=cols["conversion"],
+            kinds=[kinds[k] for k in cols["kind"].tolist()],
+            conv_types=cols["conv_type"],
+            scenarios=cols["scenario"],
+            features={name: cols[f"f:{name}"] for name in header["fields"]},
+        )
+    except (ValueError, KeyError, IndexError, TypeError, struct.error) as exc:
+        raise SchemaError(f"malformed mini-batch payload: {exc!r}") from exc
