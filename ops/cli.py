@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "ops.commands.broker",
     "ops.commands.bench",
     "ops.commands.data",
+    "ops.commands.replay",
 )
 
 

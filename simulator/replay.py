@@ -1,0 +1,263 @@
+"""Replay a log as a live stream: impressions, clicks and conversions in event-time order.
+
+A source yields records sorted by impression time; each record gives an impression at
+`ts`, a click at `click_ts` (if any) and a conversion at `conversion_ts` (if any, never
+before its click). Clicks and conversions that lie in the future wait in a heap of
+pre-encoded messages, so the stream comes out merged in event time (ties: the earlier
+event first, and an impression before its own click before its own conversion). Only
+encoded bytes wait in the heap: a 30-day attribution window of pending conversions of
+the real log fits in memory.
+
+Markers: whenever the event clock crosses a multiple of `heartbeat_every` seconds, a
+`Heartbeat(ts=T)` goes to every partition of every source topic, T being the time of the
+next event: no event sent after it is older than T. At the end an `EndOfStream(ts=last)`
+goes the same way, then the publisher is flushed.
+
+Pacing: `speed` event seconds per wall second (the event clock is held to the wall
+clock); `speed=None` publishes as fast as the publisher takes it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol, TextIO
+
+from simulator.errors import ReplayError
+from simulator.records import LogRecord
+from streaming.events import (
+    Click,
+    Conversion,
+    EndOfStream,
+    Heartbeat,
+    Impression,
+    encode_event,
+)
+from streaming.topics import TopicNames
+
+DAY_S = 86_400
+
+
+class Publisher(Protocol):
+    """Where the replay sends messages; Kafka in production, a list in tests.
+
+    send: queue one message (key None and an explicit partition for markers); may raise
+    ReplayError for an earlier failed send. flush: block until everything queued is
+    delivered, raising ReplayError if anything failed. partitions: the partition count
+    of a topic.
+    """
+
+    def send(
+        self, topic: str, value: bytes, *, key: bytes | None = None, partition: int | None = None
+    ) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def partitions(self, topic: str) -> int: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplayConfig:
+    """How to replay.
+
+    topics: the source topic names. speed: event seconds per wall second, None for no
+    pacing. start_day / days: replay only impressions in [first + start_day, first +
+    start_day + days) days of the log (None: to the end); conversions of those clicks are
+    replayed even when they fall after the window, so their labels stay complete.
+    heartbeat_every: event seconds between watermark heartbeats.
+    """
+
+    topics: TopicNames = field(default_factory=TopicNames)
+    speed: float | None = None
+    start_day: float = 0.0
+    days: float | None = None
+    heartbeat_every: int = 60
+
+    def __post_init__(self) -> None:
+        if self.speed is not None and self.speed <= 0:
+            raise ReplayError(
+                f"speed must be positive (event seconds per wall second), got {self.speed}"
+            )
+        if self.heartbeat_every < 1:
+            raise ReplayError(
+                f"heartbeat_every must be at least 1 second, got {self.heartbeat_every}"
+            )
+        if self.start_day < 0 or (self.days is not None and self.days <= 0):
+            raise ReplayError(
+                f"the window start_day={self.start_day}, days={self.days} is empty or negative"
+            )
+
+
+@dataclass(kw_only=True)
+class ReplaySummary:
+    """What a replay published: events per topic, markers, sale rate, event-time span, speed."""
+
+    counts: dict[str, int]
+    records: int = 0
+    sales: int = 0
+    heartbeats: int = 0
+    first_ts: int | None = None
+    last_ts: int | None = None
+    wall_s: float = 0.0
+
+    @property
+    def events(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def events_per_s(self) -> float:
+        return self.events / self.wall_s if self.wall_s > 0 else 0.0
+
+    def lines(self) -> list[str]:
+        """The summary as printed at the end of `mmn replay`."""
+        span = "no events"
+        if self.first_ts is not None and self.last_ts is not None:
+            days = (self.last_ts - self.first_ts) / DAY_S
+            span = f"{_date(self.first_ts)} .. {_date(self.last_ts)} ({days:.1f} days)"
+        rate = self.sales / self.records if self.records else 0.0
+        return [
+            *(f"{topic:>14}: {n:,} events" for topic, n in self.counts.items()),
+            f"{'markers':>14}: {self.heartbeats:,} heartbeat rounds + end of stream",
+            f"{'sale rate':>14}: {rate:.2%} of {self.records:,} impressions",
+            f"{'event time':>14}: {span}",
+            f"{'wall time':>14}: {self.wall_s:.1f}s, {self.events_per_s:,.0f} events/s",
+        ]
+
+
+def _date(ts: int) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M")
+
+
+class Progress:
+    """A one-line progress display on a terminal; silent when the stream is not a TTY."""
+
+    def __init__(self, stream: TextIO | None = None, *, every_s: float = 0.5) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = self.stream.isatty()
+        self.every_s = every_s
+        self.started = time.monotonic()
+        self.next_at = self.started + every_s
+
+    def update(self, events: int, clock: int) -> None:
+        now = time.monotonic()
+        if not self.enabled or now < self.next_at:
+            return
+        self.next_at = now + self.every_s
+        rate = events / max(now - self.started, 1e-9)
+        self.stream.write(f"\r{events:>12,} events  {rate:>9,.0f} events/s  clock {_date(clock)}")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _window(records: Iterable[LogRecord], config: ReplayConfig) -> Iterator[LogRecord]:
+    """The records whose impression lies in the configured window of days."""
+    start = end = None
+    for record in records:
+        if start is None:
+            start = record.ts + int(config.start_day * DAY_S)
+            end = None if config.days is None else start + int(config.days * DAY_S)
+        if record.ts < start:
+            continue
+        if end is not None and record.ts >= end:
+            return
+        yield record
+
+
+def replay(
+    records: Iterable[LogRecord],
+    publisher: Publisher,
+    config: ReplayConfig | None = None,
+    *,
+    progress: Progress | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> ReplaySummary:
+    """Publish the records' events in event-time order, with heartbeats and an end marker."""
+    config = config or ReplayConfig()
+    topics = config.topics
+    summary = ReplaySummary(counts={t: 0 for t in topics.sources})
+    markers = [(t, p) for t in topics.sources for p in range(publisher.partitions(t))]
+    pending: list[tuple[int, int, str, bytes, bytes]] = []  # (ts, seq, topic, key, value)
+    seq = 0
+    next_heartbeat: int | None = None
+    wall_start = clock()
+    event_start: int | None = None
+    send = publisher.send
+    counts = summary.counts
+
+    def advance(ts: int) -> None:
+        """Pace to the event clock and send a heartbeat round when it crosses a boundary."""
+        nonlocal next_heartbeat, event_start
+        if event_start is None:
+            event_start = ts
+            summary.first_ts = ts
+        if config.speed is not None:
+            ahead = (ts - event_start) / config.speed - (clock() - wall_start)
+            if ahead > 0.002:
+                sleep(ahead)
+        if next_heartbeat is None or ts >= next_heartbeat:
+            if next_heartbeat is not None:
+                beat = encode_event(Heartbeat(ts=ts))
+                for topic, partition in markers:
+                    send(topic, beat, partition=partition)
+                summary.heartbeats += 1
+            next_heartbeat = (ts // config.heartbeat_every + 1) * config.heartbeat_every
+        summary.last_ts = ts
+
+    def drain(until: int | None) -> None:
+        while pending and (until is None or pending[0][0] <= until):
+            ts, _, topic, key, value = heapq.heappop(pending)
+            advance(ts)
+            send(topic, value, key=key)
+            counts[topic] += 1
+
+    for record in _window(records, config):
+        drain(record.ts)
+        advance(record.ts)
+        key = record.impression_id.encode()
+        ident = {"impression_id": record.impression_id, "user_id": record.user_id}
+        impression = Impression(
+            **ident,
+            ts=record.ts,
+            conv_type=record.conv_type,
+            scenario=record.scenario,
+            features=record.features,
+        )
+        send(topics.impressions, encode_event(impression), key=key)
+        counts[topics.impressions] += 1
+        summary.records += 1
+        if record.click_ts is not None:
+            click = encode_event(Click(**ident, ts=record.click_ts))
+            if record.click_ts == record.ts:
+                send(topics.clicks, click, key=key)
+                counts[topics.clicks] += 1
+            else:
+                heapq.heappush(pending, (record.click_ts, seq, topics.clicks, key, click))
+                seq += 1
+        if record.sale and record.conversion_ts is not None:
+            summary.sales += 1
+            conversion = Conversion(**ident, ts=record.conversion_ts, amount=record.amount)
+            heapq.heappush(
+                pending,
+                (record.conversion_ts, seq, topics.conversions, key, encode_event(conversion)),
+            )
+            seq += 1
+        if progress is not None:
+            progress.update(summary.events, record.ts)
+    drain(None)
+    end = encode_event(EndOfStream(ts=summary.last_ts or 0))
+    for topic, partition in markers:
+        send(topic, end, partition=partition)
+    publisher.flush()
+    summary.wall_s = clock() - wall_start
+    if progress is not None:
+        progress.close()
+    return summary

@@ -1,0 +1,34 @@
+"""Open a log by the kind of source: the CLI's one place that maps a name to a reader."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from simulator.criteo_search import CriteoSearchConfig, SearchLog
+from simulator.errors import SourceError
+from simulator.records import LogSource
+
+SOURCES = ("criteo-search", "synthetic")
+
+
+def open_source(
+    kind: str,
+    path: Path,
+    *,
+    type_field: str | None = None,
+    scenario_field: str | None = None,
+) -> LogSource:
+    """The log at `path` as a time-ordered source.
+
+    criteo-search: a CriteoSearchData file. synthetic: the same format, as written by
+    `mmn data synth` (the folder or its CriteoSearchData file). type_field /
+    scenario_field: the domain columns (None: the source's defaults).
+    """
+    path = Path(path)
+    if kind not in SOURCES:
+        raise SourceError(f"unknown source {kind!r}; choose one of {', '.join(SOURCES)}")
+    if path.is_dir():
+        path = path / "CriteoSearchData"
+    fields = {"type_field": type_field, "scenario_field": scenario_field}
+    config = CriteoSearchConfig(**{k: v for k, v in fields.items() if v is not None})
+    return SearchLog(path, config)
