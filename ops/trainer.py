@@ -1,0 +1,306 @@
+"""The online trainer daemon: the `minibatches` stream in, one optimizer step per mini-batch, snapshots out.
+
+Loop: poll the source, decode each message, `OnlineLearner.step` it, remember the next
+offset of its partition; publish a snapshot every N examples or every K seconds of event
+time; announce each snapshot on the `snapshots` topic.
+
+Resume. A snapshot stores the offsets the run has consumed up to, and those, not a
+consumer group's committed offsets, decide where reading restarts: on start the store
+is reconciled (`ops.snapshots`), the newest snapshot that verifies is loaded and the
+source seeks every partition to its stored offset (partitions it does not name start at
+the beginning). Every mini-batch is therefore in the persisted state exactly once, and
+duplicates the joiner itself re-emits are dropped by the learner's deduper.
+
+Stopping. SIGTERM (or SIGINT) lets the current mini-batch finish, publishes a snapshot and
+exits 0. For tests and the demo, the run also stops when every partition has delivered the
+stream's end (`until_end`: a mini-batch flagged `end`), after `idle_timeout_s` without a message, or after
+`max_batches` steps; the broker's end offsets are never used for that (DESIGN.md: the
+embedded broker under-reports them).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from ops.learner import LabeledRows, OnlineLearner
+from ops.snapshots import PublishedSnapshot, SnapshotStore
+from ops.trainer_metrics import Progress, TrainerMetrics
+from streaming.errors import StreamingError
+
+log = logging.getLogger("ops.trainer")
+
+
+@dataclass(frozen=True)
+class Message:
+    """One consumed message: where it came from and its undecoded value."""
+
+    partition: int
+    offset: int
+    value: bytes
+
+
+class Source(Protocol):
+    """Where mini-batch messages come from (Kafka in production, a list in tests)."""
+
+    def seek(self, offsets: dict[str, int]) -> None:
+        """Continue each partition at offsets[str(partition)], the others from the beginning."""
+
+    def poll(self, timeout_s: float) -> list[Message]:
+        """The next messages, in offset order per partition; [] after timeout_s without any."""
+
+    def partitions(self) -> frozenset[int]:
+        """The partitions being read."""
+
+    def lag(self, offsets: dict[str, int]) -> int | None:
+        """Messages behind the end of the stream, if known (approximate; display only)."""
+
+    def close(self) -> None: ...
+
+
+class Announcer(Protocol):
+    """Tells others that a snapshot was published (the `snapshots` topic)."""
+
+    def announce(self, snapshot: PublishedSnapshot) -> None: ...
+
+    def close(self) -> None: ...
+
+
+Decoder = Callable[[bytes], LabeledRows]  # streaming.minibatch.decode_minibatch in production
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainerConfig:
+    """How the daemon runs (the learner's own settings are in LearnerConfig).
+
+    run: run name in the registry (several runs may learn side by side from one stream).
+    snapshot_every_examples: publish after this many examples since the last snapshot (None: never).
+    snapshot_every_event_s: publish after this many seconds of event-time watermark (None: never).
+    until_end: stop once every partition has delivered the stream's end marker.
+    idle_timeout_s: stop after this many wall seconds without a message (None: wait forever).
+    max_batches: stop after this many mini-batches in this process (None: no limit).
+    progress_every_s: wall seconds between progress lines.
+    poll_timeout_s: longest wait of one poll.
+    """
+
+    run: str
+    snapshot_every_examples: int | None = 100_000
+    snapshot_every_event_s: int | None = None
+    until_end: bool = False
+    idle_timeout_s: float | None = None
+    max_batches: int | None = None
+    progress_every_s: float = 5.0
+    poll_timeout_s: float = 0.5
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainerOutcome:
+    """How a run of the daemon ended."""
+
+    reason: str
+    batches: int
+    examples_seen: int
+    duplicates_dropped: int
+    last_snapshot: PublishedSnapshot | None
+
+
+class Trainer:
+    """The daemon loop for one run; `run()` returns when a stop condition is met."""
+
+    def __init__(
+        self,
+        config: TrainerConfig,
+        *,
+        new_learner: Callable[[], OnlineLearner],
+        store: SnapshotStore,
+        source: Source,
+        decode: Decoder,
+        announcer: Announcer | None = None,
+        metrics: TrainerMetrics | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.source = source
+        self.decode = decode
+        self.announcer = announcer
+        self.metrics = metrics or TrainerMetrics(config.run)
+        self.stop_requested = threading.Event()
+        self.ended: set[int] = set()  # partitions whose end marker was consumed
+        self.learner, self.offsets, self.last_snapshot = self._resume(new_learner)
+        self._snapshot_examples = self.learner.examples_seen
+        self._snapshot_watermark = self.learner.watermark
+        self.source.seek(self.offsets)
+
+    def _resume(
+        self, new_learner: Callable[[], OnlineLearner]
+    ) -> tuple[OnlineLearner, dict[str, int], PublishedSnapshot | None]:
+        reconciled = self.store.reconcile()
+        if reconciled.rows_removed or reconciled.files_removed:
+            log.warning(
+                "reconciled run=%s rows_removed=%s files_removed=%d",
+                self.config.run,
+                list(reconciled.rows_removed),
+                len(reconciled.files_removed),
+            )
+        loaded = self.store.load_latest()
+        if loaded is None:
+            log.info("starting fresh run=%s", self.config.run)
+            return new_learner(), {}, None
+        published, payload = loaded
+        learner = OnlineLearner.from_state(payload)
+        self.ended = set(payload["extra"].get("ended", []))
+        log.info(
+            "resumed run=%s version=%d examples_seen=%d watermark=%s offsets=%s",
+            self.config.run,
+            published.version,
+            learner.examples_seen,
+            learner.watermark,
+            json.dumps(published.offsets, sort_keys=True),
+        )
+        return learner, dict(published.offsets), published
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM and SIGINT finish the current mini-batch, snapshot, and stop (main thread only)."""
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: self.stop_requested.set())
+
+    def run(self) -> TrainerOutcome:
+        """Consume and train until a stop condition; always ends with a snapshot of new work."""
+        batches = 0
+        idle_since = time.monotonic()
+        loss = math.nan
+        progress = Progress(self.config.run, self.metrics, self.config.progress_every_s)
+        reason = "stopped"
+        # No snapshot on an exception: a crash resumes from the last snapshot, like a SIGKILL.
+        while True:
+            if self.stop_requested.is_set():
+                reason = "signal"
+                break
+            if self.config.max_batches is not None and batches >= self.config.max_batches:
+                reason = "max-batches"
+                break
+            if self.config.until_end and self.ended >= self.source.partitions():
+                reason = "end-of-stream"
+                break
+            messages = self.source.poll(self.config.poll_timeout_s)
+            if not messages:
+                idle = time.monotonic() - idle_since
+                if self.config.idle_timeout_s is not None and idle >= self.config.idle_timeout_s:
+                    reason = "idle-timeout"
+                    break
+                continue
+            idle_since = time.monotonic()
+            for message in messages:
+                if self.config.max_batches is not None and batches >= self.config.max_batches:
+                    break  # the rest stays unconsumed: the loop stops at its next check
+                try:
+                    decoded = self.decode(message.value)
+                except StreamingError as exc:
+                    # A message nobody can train on: skip it rather than crash-loop on it.
+                    log.error(
+                        "undecodable mini-batch skipped run=%s partition=%d offset=%d: %s",
+                        self.config.run,
+                        message.partition,
+                        message.offset,
+                        exc,
+                    )
+                    decoded = None
+                if decoded is not None and len(decoded.impression_ids):
+                    loss = self._train(decoded, loss)
+                    batches += 1
+                if decoded is not None and decoded.end:
+                    self.ended.add(message.partition)
+                self.offsets[str(message.partition)] = message.offset + 1
+                self._maybe_snapshot()
+                if self.stop_requested.is_set():
+                    break
+            progress.update(
+                examples=self.learner.examples_seen,
+                loss=loss,
+                watermark=self.learner.watermark,
+                lag=self.source.lag(self.offsets),
+                last_snapshot=self.last_snapshot and self.last_snapshot.version,
+            )
+        self._snapshot_if_new()
+        progress.update(
+            examples=self.learner.examples_seen,
+            loss=loss,
+            watermark=self.learner.watermark,
+            lag=self.source.lag(self.offsets),
+            last_snapshot=self.last_snapshot and self.last_snapshot.version,
+            force=True,
+        )
+        log.info(
+            "trainer stopped run=%s reason=%s batches=%d examples_seen=%d duplicates_dropped=%d",
+            self.config.run,
+            reason,
+            batches,
+            self.learner.examples_seen,
+            self.learner.deduper.dropped,
+        )
+        return TrainerOutcome(
+            reason=reason,
+            batches=batches,
+            examples_seen=self.learner.examples_seen,
+            duplicates_dropped=self.learner.deduper.dropped,
+            last_snapshot=self.last_snapshot,
+        )
+
+    def _train(self, rows: LabeledRows, loss: float) -> float:
+        result = self.learner.step(rows)
+        self.metrics.batches.inc()
+        self.metrics.examples.inc(result.trained)
+        self.metrics.duplicates.inc(result.dropped)
+        if self.learner.watermark is not None:
+            self.metrics.watermark.set(self.learner.watermark)
+        if math.isnan(result.loss):
+            return loss
+        self.metrics.loss.set(result.loss)
+        return result.loss
+
+    def _maybe_snapshot(self) -> None:
+        every_n = self.config.snapshot_every_examples
+        every_s = self.config.snapshot_every_event_s
+        learner = self.learner
+        due_examples = (
+            every_n is not None and learner.examples_seen - self._snapshot_examples >= every_n
+        )
+        due_time = (
+            every_s is not None
+            and learner.watermark is not None
+            and (
+                self._snapshot_watermark is None
+                or learner.watermark - self._snapshot_watermark >= every_s
+            )
+            and learner.examples_seen > self._snapshot_examples
+        )
+        if due_examples or due_time:
+            self.snapshot()
+
+    def _snapshot_if_new(self) -> None:
+        stored = {} if self.last_snapshot is None else self.last_snapshot.offsets
+        if self.learner.examples_seen != self._snapshot_examples or self.offsets != stored:
+            self.snapshot()
+
+    def snapshot(self) -> PublishedSnapshot:
+        """Publish the learner's state with the offsets consumed so far, and announce it."""
+        published = self.store.publish(
+            self.learner.state(offsets=dict(self.offsets), ended=sorted(self.ended)),
+            examples_seen=self.learner.examples_seen,
+            watermark=self.learner.watermark,
+            offsets=dict(self.offsets),
+        )
+        self.last_snapshot = published
+        self._snapshot_examples = self.learner.examples_seen
+        self._snapshot_watermark = self.learner.watermark
+        self.metrics.snapshots.inc()
+        if self.announcer is not None:
+            self.announcer.announce(published)
+        return published

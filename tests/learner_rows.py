@@ -1,0 +1,67 @@
+"""Synthetic labeled mini-batches for the learner and trainer tests (conversion depends on f0)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from model.features import FeaturizerConfig
+from model.registry import ModelConfig
+from ops.learner import LearnerConfig
+
+FIELDS = ("f0", "f1", "f2")
+
+
+@dataclass
+class Rows:
+    impression_ids: list[str]
+    kinds: list[str]
+    conv_types: list[str]
+    scenarios: list[str]
+    features: dict[str, list[str]]
+    click: list[float]
+    conversion: list[float]
+    label_ts: list[int]
+    watermark: int | None
+    end: bool = False
+
+
+def make_rows(start: int, n: int, *, seed: int = 0, kind: str = "negative") -> Rows:
+    """n examples whose conversion depends on f0 (learnable), ids start.., label time = id."""
+    rng = np.random.default_rng(seed + start)
+    f0 = rng.integers(0, 10, n)
+    conversion = (rng.random(n) < np.where(f0 < 3, 0.6, 0.05)).astype(float)
+    ids = [str(start + i) for i in range(n)]
+    return Rows(
+        impression_ids=ids,
+        kinds=[kind if c == 0 else "positive" for c in conversion],
+        conv_types=[f"t{v}" for v in rng.integers(0, 3, n)],
+        scenarios=[f"s{v}" for v in rng.integers(0, 2, n)],
+        features={
+            "f0": [str(v) for v in f0],
+            "f1": [str(v) for v in rng.integers(0, 10, n)],
+            "f2": [str(v) for v in rng.integers(0, 10, n)],
+        },
+        click=[1.0] * n,
+        conversion=list(conversion),
+        label_ts=[start + i for i in range(n)],
+        watermark=start + n,
+    )
+
+
+def learner_config(**overrides) -> LearnerConfig:
+    return LearnerConfig(
+        model=overrides.pop("model", "mmn"),
+        model_config=ModelConfig(n_fields=3, buckets=64, n_types=4, n_scenarios=3, hidden=(8,)),
+        featurizer=FeaturizerConfig(fields=FIELDS, numeric_fields=(), buckets=64),
+        **overrides,
+    )
+
+
+def auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    order = np.argsort(scores)
+    ranks = np.empty(len(scores))
+    ranks[order] = np.arange(1, len(scores) + 1)
+    pos = labels == 1
+    return (ranks[pos].sum() - pos.sum() * (pos.sum() + 1) / 2) / (pos.sum() * (~pos).sum())

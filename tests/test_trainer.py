@@ -1,0 +1,200 @@
+"""The trainer loop with an in-memory source: snapshots, resume from stored offsets, stop conditions."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from learner_rows import learner_config, make_rows
+
+from ops.learner import OnlineLearner
+from ops.registry import list_snapshots, open_registry
+from ops.snapshots import SnapshotStore, SnapshotStoreConfig, load_snapshot
+from ops.trainer import Message, Trainer, TrainerConfig
+from streaming.errors import SchemaError
+
+BATCH = 32
+
+
+class ListSource:
+    """Partitions as lists of values; poll hands out a few messages at a time."""
+
+    def __init__(self, partitions: dict[int, list[bytes]]) -> None:
+        self.data = partitions
+        self.position = dict.fromkeys(partitions, 0)
+
+    def partitions(self) -> frozenset[int]:
+        return frozenset(self.data)
+
+    def seek(self, offsets: dict[str, int]) -> None:
+        self.position = {p: offsets.get(str(p), 0) for p in self.data}
+
+    def poll(self, timeout_s: float) -> list[Message]:
+        out = []
+        for p, values in self.data.items():
+            start = self.position[p]
+            for offset in range(start, min(start + 3, len(values))):
+                out.append(Message(partition=p, offset=offset, value=values[offset]))
+            self.position[p] = min(start + 3, len(values))
+        return out
+
+    def lag(self, offsets: dict[str, int]) -> int | None:
+        return sum(len(v) - offsets.get(str(p), 0) for p, v in self.data.items())
+
+    def close(self) -> None:
+        pass
+
+
+def stream(
+    n_batches: int, partitions: int = 2
+) -> tuple[dict[int, list[bytes]], dict[bytes, object]]:
+    """n_batches mini-batches spread over partitions, then an end marker on each."""
+    data: dict[int, list[bytes]] = {p: [] for p in range(partitions)}
+    end = make_rows(n_batches * BATCH, 0)
+    decoded: dict[bytes, object] = {b"end": dataclasses.replace(end, end=True)}
+    for b in range(n_batches):
+        key = f"b{b}".encode()
+        decoded[key] = make_rows(b * BATCH, BATCH)
+        data[b % partitions].append(key)
+    for p in data:
+        data[p].append(b"end")
+    return data, decoded
+
+
+def decoder(decoded: dict[bytes, object]):
+    def decode(value: bytes):
+        if value not in decoded:
+            raise SchemaError(f"not a mini-batch: {value!r}")
+        return decoded[value]
+
+    return decode
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.announced = []
+
+    def announce(self, snapshot) -> None:
+        self.announced.append(snapshot.version)
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def env(tmp_path: Path):
+    Session = open_registry(f"sqlite:///{tmp_path / 'registry.db'}")
+    stores = []
+
+    def trainer(data, decoded, **config) -> Trainer:
+        for store in stores:
+            store.close()
+        store = SnapshotStore(
+            SnapshotStoreConfig(directory=tmp_path / "snapshots"),
+            Session,
+            run="r1",
+            model="mmn",
+            run_config={},
+        )
+        stores.append(store)
+        return Trainer(
+            TrainerConfig(run="r1", progress_every_s=0.0, **config),
+            new_learner=lambda: OnlineLearner(learner_config()),
+            store=store,
+            source=ListSource(data),
+            decode=decoder(decoded),
+            announcer=Recorder(),
+        )
+
+    yield trainer, Session
+    for store in stores:
+        store.close()
+
+
+def test_trains_every_batch_snapshots_periodically_and_stops_at_the_end(env) -> None:
+    make, Session = env
+    data, decoded = stream(10)
+    trainer = make(data, decoded, snapshot_every_examples=4 * BATCH, until_end=True)
+    outcome = trainer.run()
+    assert outcome.reason == "end-of-stream"
+    assert outcome.batches == 10 and outcome.examples_seen == 10 * BATCH
+    with Session() as session:
+        rows = list_snapshots(session, "r1")
+    assert [r.examples_seen for r in rows] == [4 * BATCH, 8 * BATCH, 10 * BATCH]
+    assert rows[-1].offsets == {"0": 6, "1": 6}  # five batches and the end marker per partition
+    assert trainer.announcer.announced == [1, 2, 3]
+    for row in rows:
+        payload = load_snapshot(row.path, row.sha256)
+        assert payload["extra"]["offsets"] == row.offsets
+        assert payload["extra"]["examples_seen"] == row.examples_seen
+
+
+def test_a_restart_resumes_from_the_stored_offsets_without_training_anything_twice(env) -> None:
+    make, Session = env
+    data, decoded = stream(12)
+    first = make(data, decoded, snapshot_every_examples=None, max_batches=5).run()
+    assert first.reason == "max-batches" and first.examples_seen == 5 * BATCH
+    second = make(data, decoded, snapshot_every_examples=None, until_end=True).run()
+    assert second.batches == 7
+    assert second.examples_seen == 12 * BATCH
+    with Session() as session:
+        assert [r.examples_seen for r in list_snapshots(session, "r1")] == [5 * BATCH, 12 * BATCH]
+
+
+def test_a_stop_request_finishes_the_batch_and_snapshots(env) -> None:
+    make, Session = env
+    data, decoded = stream(10)
+    trainer = make(data, decoded, snapshot_every_examples=None)
+    inner = trainer.decode
+    trained = []
+
+    def decode_then_stop(value: bytes):
+        trained.append(value)
+        if len(trained) == 4:
+            trainer.stop_requested.set()  # what the SIGTERM handler does, mid-batch
+        return inner(value)
+
+    trainer.decode = decode_then_stop
+    outcome = trainer.run()
+    assert outcome.reason == "signal"
+    assert outcome.last_snapshot.examples_seen == outcome.examples_seen == 4 * BATCH
+
+
+def test_snapshots_by_event_time(env) -> None:
+    make, Session = env
+    data, decoded = stream(8)
+    make(
+        data,
+        decoded,
+        snapshot_every_examples=None,
+        snapshot_every_event_s=3 * BATCH,
+        until_end=True,
+    ).run()
+    with Session() as session:
+        watermarks = [r.watermark for r in list_snapshots(session, "r1")]
+    assert len(watermarks) >= 2
+    assert all(b - a >= 3 * BATCH for a, b in zip(watermarks[:-2], watermarks[1:-1], strict=True))
+
+
+def test_an_undecodable_message_is_skipped_and_its_offset_consumed(env) -> None:
+    make, Session = env
+    data, decoded = stream(4)
+    data[0].insert(1, b"garbage")
+    outcome = make(data, decoded, until_end=True).run()
+    assert outcome.examples_seen == 4 * BATCH
+    assert outcome.last_snapshot.offsets == {"0": 4, "1": 3}
+
+
+def test_a_corrupt_latest_snapshot_falls_back_and_the_lost_work_is_redone(env) -> None:
+    make, Session = env
+    data, decoded = stream(9)
+    make(data, decoded, snapshot_every_examples=3 * BATCH, max_batches=6).run()
+    with Session() as session:
+        latest = list_snapshots(session, "r1")[-1]
+    data_bytes = bytearray(Path(latest.path).read_bytes())
+    data_bytes[-1] ^= 0xFF
+    Path(latest.path).write_bytes(bytes(data_bytes))
+    outcome = make(data, decoded, snapshot_every_examples=None, until_end=True).run()
+    assert outcome.batches == 6  # batches 3..8: from the previous good snapshot's offsets
+    assert outcome.examples_seen == 9 * BATCH
