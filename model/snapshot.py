@@ -1,0 +1,173 @@
+"""One-file snapshots of a registered model: weights, config, name, vocabularies, featurizer.
+
+The file is a `torch.save`d dict of plain data (tensors, dicts, lists, str, int, float,
+bool, None), so it loads with `torch.load(path, weights_only=True)`, which never runs
+pickled code. Layout (version 1):
+
+    {"format": "mmn-stream/model", "version": 1, "model": name,
+     "config": {ModelConfig fields; hidden as a list},
+     "state_dict": {param name: tensor},
+     "vocabs": {name: DomainVocab.state()},            e.g. "conv_type", "scenario"
+     "featurizer": FeaturizerConfig.state() or None,
+     "extra": {...}}                                   caller's plain data (optimizer state,
+                                                       offsets, watermark, ...), kept as is
+
+`save_model` writes atomically (temporary file in the same folder, fsync, rename, fsync of
+the folder), so a reader sees the old file or the new one, never half of one. `load_model`
+rebuilds the model from the registry and restores it exactly: identical predictions.
+Anything wrong with a file raises model.errors.SnapshotError.
+
+>>> import tempfile, pathlib
+>>> from model.registry import ModelConfig, get
+>>> config = ModelConfig(n_fields=2, buckets=8, n_types=2, n_scenarios=2, hidden=(4,))
+>>> path = pathlib.Path(tempfile.mkdtemp()) / "m.pt"
+>>> save_model(path, get("mmn").build(config), name="mmn", config=config, extra={"step": 7})
+>>> loaded = load_model(path)
+>>> loaded.name, loaded.config == config, loaded.extra
+('mmn', True, {'step': 7})
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from model import registry
+from model.errors import ModelError, SnapshotError
+from model.features import FeaturizerConfig
+from model.registry import ModelConfig
+from model.vocab import DomainVocab
+
+FORMAT = "mmn-stream/model"
+VERSION = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadedModel:
+    """What a snapshot holds, rebuilt: the model (in eval mode) and what travels with it."""
+
+    name: str
+    model: nn.Module
+    config: ModelConfig
+    vocabs: dict[str, DomainVocab] = field(default_factory=dict)
+    featurizer: FeaturizerConfig | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def snapshot_state(
+    model: nn.Module,
+    *,
+    name: str,
+    config: ModelConfig,
+    vocabs: Mapping[str, DomainVocab] | None = None,
+    featurizer: FeaturizerConfig | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The plain-data dict a snapshot file holds (for callers that write it themselves)."""
+    registry.get(name)  # an unknown name fails now, not when the file is loaded
+    config_state = dataclasses.asdict(config)
+    config_state["hidden"] = list(config.hidden)
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "model": name,
+        "config": config_state,
+        "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
+        "vocabs": {k: v.state() for k, v in (vocabs or {}).items()},
+        "featurizer": featurizer.state() if featurizer is not None else None,
+        "extra": dict(extra or {}),
+    }
+
+
+def restore(state: Mapping[str, Any]) -> LoadedModel:
+    """Rebuild the model a `snapshot_state` dict describes; SnapshotError if it does not fit."""
+    if state.get("format") != FORMAT or state.get("version") != VERSION:
+        raise SnapshotError(
+            f"not a {FORMAT} v{VERSION} snapshot (format {state.get('format')!r}, "
+            f"version {state.get('version')!r})"
+        )
+    try:
+        config = ModelConfig(**{**state["config"], "hidden": tuple(state["config"]["hidden"])})
+        spec = registry.get(state["model"])
+        model = spec.build(config)
+        model.load_state_dict(state["state_dict"], strict=True)
+        vocabs = {k: DomainVocab.from_state(v) for k, v in state["vocabs"].items()}
+        featurizer = (
+            FeaturizerConfig.from_state(state["featurizer"])
+            if state["featurizer"] is not None
+            else None
+        )
+    except (KeyError, TypeError, RuntimeError, ModelError) as exc:
+        raise SnapshotError(
+            f"snapshot of model {state.get('model')!r} does not restore: {exc}"
+        ) from exc
+    model.eval()
+    return LoadedModel(
+        name=spec.name,
+        model=model,
+        config=config,
+        vocabs=vocabs,
+        featurizer=featurizer,
+        extra=dict(state["extra"]),
+    )
+
+
+def save_model(
+    path: str | os.PathLike,
+    model: nn.Module,
+    *,
+    name: str,
+    config: ModelConfig,
+    vocabs: Mapping[str, DomainVocab] | None = None,
+    featurizer: FeaturizerConfig | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> None:
+    """Write a snapshot of model to path atomically (extra: plain data only)."""
+    state = snapshot_state(
+        model, name=name, config=config, vocabs=vocabs, featurizer=featurizer, extra=extra
+    )
+    write_atomically(path, state)
+
+
+def write_atomically(path: str | os.PathLike, state: Mapping[str, Any]) -> None:
+    """torch.save state to path via a temporary file, fsync and rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            torch.save(dict(state), out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
+def load_model(path: str | os.PathLike) -> LoadedModel:
+    """Read a snapshot written by save_model; SnapshotError if it is missing, corrupt or foreign."""
+    try:
+        state = torch.load(path, weights_only=True, map_location="cpu")
+    except FileNotFoundError as exc:
+        raise SnapshotError(f"no snapshot at {path}") from exc
+    except Exception as exc:  # torch raises pickle, zip and runtime errors alike for bad files
+        raise SnapshotError(
+            f"snapshot {path} cannot be read ({exc}); is it a model snapshot?"
+        ) from exc
+    if not isinstance(state, dict):
+        raise SnapshotError(f"snapshot {path} holds a {type(state).__name__}, not a dict")
+    return restore(state)
