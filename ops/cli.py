@@ -19,6 +19,8 @@ COMMAND_MODULES = (
     "ops.commands.bench",
     "ops.commands.data",
     "ops.commands.replay",
+    "ops.commands.train",
+    "ops.commands.runs",
 )
 
 

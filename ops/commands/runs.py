@@ -1,0 +1,79 @@
+"""`mmn runs list` and `mmn snapshots list RUN`: what the registry knows.
+
+`mmn snapshots list RUN --json` prints a JSON list, one object per snapshot, oldest first:
+version, path, sha256, examples_seen, watermark (event time, seconds), offsets and
+created_at (ISO 8601).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ops.registry import DEFAULT_URL, latest_snapshot, list_runs, list_snapshots, open_registry
+from ops.trainer_metrics import format_event_time
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    runs = subparsers.add_parser("runs", help="training runs in the registry")
+    runs_sub = runs.add_subparsers(dest="action", required=True, metavar="ACTION")
+    runs_list = runs_sub.add_parser("list", help="every run with its latest snapshot")
+    _common(runs_list)
+    runs_list.set_defaults(func=run_list)
+
+    snapshots = subparsers.add_parser("snapshots", help="published snapshots of a run")
+    snapshots_sub = snapshots.add_subparsers(dest="action", required=True, metavar="ACTION")
+    snapshots_list = snapshots_sub.add_parser("list", help="the snapshots of RUN, oldest first")
+    snapshots_list.add_argument("run", metavar="RUN")
+    _common(snapshots_list)
+    snapshots_list.set_defaults(func=snapshot_list)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", default=DEFAULT_URL, help=f"registry URL (default {DEFAULT_URL})")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def run_list(args: argparse.Namespace) -> int:
+    Session = open_registry(args.db)
+    with Session() as session:
+        rows = []
+        for run in list_runs(session):
+            latest = latest_snapshot(session, run)
+            rows.append(
+                {
+                    "run": run.name,
+                    "model": run.model,
+                    "created_at": run.created_at.isoformat(),
+                    "latest_version": None if latest is None else latest.version,
+                    "examples_seen": 0 if latest is None else latest.examples_seen,
+                    "watermark": None if latest is None else latest.watermark,
+                }
+            )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'run':<24} {'model':<12} {'latest':>6} {'examples':>12}  watermark")
+    for row in rows:
+        latest = "-" if row["latest_version"] is None else f"v{row['latest_version']}"
+        print(
+            f"{row['run']:<24} {row['model']:<12} {latest:>6} {row['examples_seen']:>12}  "
+            f"{format_event_time(row['watermark'])}"
+        )
+    return 0
+
+
+def snapshot_list(args: argparse.Namespace) -> int:
+    Session = open_registry(args.db)
+    with Session() as session:
+        rows = [s.as_dict() for s in list_snapshots(session, args.run)]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'version':>7} {'examples':>12}  {'watermark':<20}  {'sha256':<12}  path")
+    for row in rows:
+        print(
+            f"{'v' + str(row['version']):>7} {row['examples_seen']:>12}  "
+            f"{format_event_time(row['watermark']):<20}  {row['sha256'][:12]}  {row['path']}"
+        )
+    return 0
