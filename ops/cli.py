@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "ops.commands.replay",
     "ops.commands.train",
     "ops.commands.runs",
+    "ops.commands.demo",
 )
 
 

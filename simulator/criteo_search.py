@@ -26,6 +26,7 @@ from array import array
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +41,6 @@ OTHER = "other"
 _SALE, _AMOUNT, _DELAY, _TS = (INDEX[c] for c in COLUMNS[:4])
 _NB_CLICKS, _PRICE = INDEX["nb_clicks_1week"], INDEX["product_price"]
 _FEATURE_IDX = tuple(INDEX[f] for f in FEATURE_FIELDS)
-_USER = INDEX["user_id"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -203,27 +203,31 @@ class SearchLog:
 
     def rows(self) -> Iterator[LogRecord]:
         """One record per kept line, in click_timestamp order (file order for ties)."""
-        t_col = INDEX[self.config.type_field]
-        s_col = INDEX[self.config.scenario_field]
+        t_pos = FEATURE_FIELDS.index(self.config.type_field)
+        s_pos = FEATURE_FIELDS.index(self.config.scenario_field)
         types, scenarios = set(self.types), set(self.scenarios)
-        for line_no, fields in _lines(self.path, self._index):
-            text = [f.decode("utf-8", errors="replace") for f in fields]
-            click_ts = int(float(text[_TS]))
-            sale = int(text[_SALE])
-            delay = int(float(text[_DELAY]))
-            conv_type, scenario = text[t_col], text[s_col]
+        pick = itemgetter(*_FEATURE_IDX)
+        user_pos = FEATURE_FIELDS.index("user_id")
+        for (line_no, fields), click_ts in zip(
+            _lines(self.path, self._index), self._index.ts.tolist(), strict=True
+        ):
+            text = [f.decode("utf-8", errors="replace") for f in pick(fields)]
+            sale = fields[_SALE] == b"1"
+            conversion_ts, amount = None, 0.0
+            if sale:
+                # A sale without a delay (-1) is placed at its click: it cannot be earlier.
+                conversion_ts = click_ts + max(int(float(fields[_DELAY])), 0)
+                amount = float(fields[_AMOUNT])
+            conv_type, scenario = text[t_pos], text[s_pos]
             yield LogRecord(
                 impression_id=str(line_no),
-                user_id=text[_USER],
+                user_id=text[user_pos],
                 ts=click_ts,
                 click_ts=click_ts,
-                sale=sale,
-                # A sale without a delay (-1) is placed at its click: it cannot be earlier.
-                conversion_ts=click_ts + max(delay, 0) if sale else None,
-                amount=float(text[_AMOUNT]) if sale else 0.0,
-                features={
-                    name: text[i] for name, i in zip(FEATURE_FIELDS, _FEATURE_IDX, strict=True)
-                },
+                sale=int(sale),
+                conversion_ts=conversion_ts,
+                amount=amount,
+                features=dict(zip(FEATURE_FIELDS, text, strict=True)),
                 conv_type=conv_type if conv_type in types else OTHER,
                 scenario=scenario if scenario in scenarios else OTHER,
             )

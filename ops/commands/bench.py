@@ -12,7 +12,7 @@ import importlib
 import json
 from pathlib import Path
 
-BENCH_MODULES: tuple[str, ...] = ()
+BENCH_MODULES: tuple[str, ...] = ("ops.benches.replay", "ops.benches.offline", "ops.benches.model")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -6,6 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
+from simulator.profile import profile
 from simulator.synth import generate, write
 
 
@@ -24,6 +25,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="also write impressions.tsv: every impression, clicked or not, with p_click",
     )
     synth.set_defaults(func=run_synth)
+    prof = commands.add_parser(
+        "profile",
+        help="rows, time span, sale rate and values per column of a CriteoSearchData file",
+    )
+    prof.add_argument("file", type=Path, metavar="FILE", help="a CriteoSearchData file")
+    prof.add_argument("--top", type=int, default=5, help="top values to show per column")
+    prof.add_argument("--limit", type=int, default=None, help="read only the first lines")
+    prof.add_argument(
+        "--max-distinct", type=int, default=100_000, help="distinct values counted per column"
+    )
+    prof.set_defaults(func=run_profile)
 
 
 def run_synth(args: argparse.Namespace) -> int:
@@ -35,4 +47,10 @@ def run_synth(args: argparse.Namespace) -> int:
         f"wrote {args.rows:,} rows ({sales / args.rows:.2%} with a sale) in "
         f"{time.perf_counter() - started:.1f}s: " + ", ".join(str(p) for p in paths)
     )
+    return 0
+
+
+def run_profile(args: argparse.Namespace) -> int:
+    result = profile(args.file, max_distinct=args.max_distinct, limit=args.limit)
+    print("\n".join(result.lines(top=args.top)))
     return 0
