@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from simulator.criteo_attribution import AttributionConfig, AttributionLog
 from simulator.criteo_search import CriteoSearchConfig, SearchLog
 from simulator.errors import SourceError
 from simulator.records import LogSource
 
-SOURCES = ("criteo-search", "synthetic")
+SOURCES = ("criteo-search", "criteo-attribution", "synthetic")
 
 
 def open_source(
@@ -21,14 +22,17 @@ def open_source(
     """The log at `path` as a time-ordered source.
 
     criteo-search: a CriteoSearchData file. synthetic: the same format, as written by
-    `mmn data synth` (the folder or its CriteoSearchData file). type_field /
+    `mmn data synth` (the folder or its CriteoSearchData file). criteo-attribution: the
+    impression-level attribution file (.tsv or .tsv.gz). type_field /
     scenario_field: the domain columns (None: the source's defaults).
     """
     path = Path(path)
     if kind not in SOURCES:
         raise SourceError(f"unknown source {kind!r}; choose one of {', '.join(SOURCES)}")
+    fields = {"type_field": type_field, "scenario_field": scenario_field}
+    chosen = {k: v for k, v in fields.items() if v is not None}
+    if kind == "criteo-attribution":
+        return AttributionLog(path, AttributionConfig(**chosen))
     if path.is_dir():
         path = path / "CriteoSearchData"
-    fields = {"type_field": type_field, "scenario_field": scenario_field}
-    config = CriteoSearchConfig(**{k: v for k, v in fields.items() if v is not None})
-    return SearchLog(path, config)
+    return SearchLog(path, CriteoSearchConfig(**chosen))

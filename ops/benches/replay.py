@@ -49,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--heartbeat-every",
         type=int,
         default=3600,
-        help="event seconds between heartbeats (3600: about as many events per marker round as the real log at 60)",
+        help="event seconds between heartbeats (3600 on a small synthetic log: markers stay a minority of the messages)",
     )
     add_bootstrap_argument(parser)
     parser.set_defaults(func=run)
