@@ -97,6 +97,9 @@ class Decision:
         """Total order of decisions on a partition; also the release cursor's type."""
         return (self.label_ts, RANKS[self.name], self.impression_id)
 
+    def sort_key(self) -> tuple[int, int, str]:
+        return (self.label_ts, RANKS[self.name], self.impression_id)
+
     @property
     def is_example(self) -> bool:
         return self.name in KINDS
@@ -134,7 +137,8 @@ def decide(record: Record, impression_id: str, cfg: LabelConfig) -> list[Decisio
         out.append(Decision(label_ts=conv_ts, name=ORPHAN_CONVERSION, impression_id=impression_id))
     if clicked:
         out.extend(_click_decisions(click_ts, conv_ts if converted else None, impression_id, cfg))
-    out.sort(key=lambda d: d.key)
+    if len(out) > 1:
+        out.sort(key=Decision.sort_key)
     return out
 
 
@@ -165,13 +169,18 @@ def _click_decisions(
     return out
 
 
-def horizon(record: Record, impression_id: str, cfg: LabelConfig) -> int:
+def horizon(
+    record: Record, impression_id: str, cfg: LabelConfig, decisions: list[Decision] | None = None
+) -> int:
     """The event time after which the record can be forgotten.
 
     A clicked record is kept for the whole attribution window, so that a second conversion
     is a duplicate rather than a fresh orphan; otherwise until its last decision.
+    `decisions`: the record's, when the caller has them already.
     """
-    times = [d.label_ts for d in decide(record, impression_id, cfg)]
+    if decisions is None:
+        decisions = decide(record, impression_id, cfg)
+    times = [d.label_ts for d in decisions]
     if click_is_open(record, cfg):
         times.append(record["k"] + cfg.attribution_window_s)
     return max(times)

@@ -109,13 +109,15 @@ class PartitionJoiner:
         cursor = meta.get("cur")
         self.cursor: tuple[int, int, str] | None = tuple(cursor) if cursor else None
         self.committed = self.cursor
-        self.seq: int = meta.get("seq", 0)
+        self.committed_batch = {k: meta.get(k) for k in ("seq", "wm", "end")}
+        self.seq: int = meta.get("seq") or 0
         self.batch_wm: int | None = meta.get("wm")
-        self.end_sent: bool = meta.get("end", False)
+        self.end_sent: bool = meta.get("end") or False
         self.pending: list[Decision] = []
         self.pending_examples = 0
         self.wakeups: list[tuple[int, str]] = []
         self.finished: set[str] = set()
+        self._update_watermark()
         for key, record in list(store.items()):
             if not key.startswith("~") and record.get("p") == partition:
                 self._schedule(key, record)
@@ -123,10 +125,14 @@ class PartitionJoiner:
     @property
     def watermark(self) -> float:
         """Event time before which every decision of this partition can be taken."""
+        return self._watermark
+
+    def _update_watermark(self) -> None:
         times = [math.inf if end else ts for ts, end in zip(self.max_ts, self.ended, strict=True)]
         if any(ts is None for ts in times):
-            return -math.inf
-        return min(times) - self.labels.allowed_lateness_s
+            self._watermark = -math.inf
+        else:
+            self._watermark = min(times) - self.labels.allowed_lateness_s
 
     @property
     def done(self) -> bool:
@@ -148,8 +154,11 @@ class PartitionJoiner:
             step.deadletters.append(self._letter("malformed", str(exc), source, offset, value))
             return step
         if isinstance(event, Heartbeat | EndOfStream):
-            self._advance(source, event.ts)
             self.ended[source] = self.ended[source] or isinstance(event, EndOfStream)
+            self._advance(source, event.ts)
+            # Markers change nothing but progress: save it now, since the consumer offset
+            # may be committed before the next segment is.
+            self._save_progress()
         elif not isinstance(event, SOURCE_EVENTS[source]):
             detail = f"a {event.kind} event on the {self.topics[source]} topic"
             step.deadletters.append(self._letter("malformed", detail, source, offset, value))
@@ -167,16 +176,13 @@ class PartitionJoiner:
     def commit(self, segment: Segment) -> None:
         """Record that `segment` was delivered: persist progress, then forget finished records."""
         self.committed = segment.cursor or self.committed
-        self.store[meta_key(self.partition)] = {
-            "m": self.max_ts,
-            "e": self.ended,
-            "o": self.applied,
-            "cur": list(self.committed) if self.committed else None,
+        self.committed_batch = {
             "seq": segment.next_seq,
             "wm": segment.watermark,
             "end": segment.end,
         }
-        # After the meta entry, so that a crash in between leaves records, never loses them.
+        self._save_progress()
+        # After the progress entry, so that a crash in between leaves records, never loses them.
         for impression_id in sorted(self.finished):
             record = self.store.get(impression_id)
             if record is None:
@@ -187,10 +193,20 @@ class PartitionJoiner:
                 del self.store[impression_id]
                 self.finished.discard(impression_id)
 
+    def _save_progress(self) -> None:
+        self.store[meta_key(self.partition)] = {
+            "m": self.max_ts,
+            "e": self.ended,
+            "o": self.applied,
+            "cur": list(self.committed) if self.committed else None,
+            **self.committed_batch,
+        }
+
     def _advance(self, source: int, ts: int) -> None:
         current = self.max_ts[source]
         if current is None or ts > current:
             self.max_ts[source] = ts
+        self._update_watermark()
 
     def _letter(
         self, reason: str, detail: str, source: int, offset: int, value: bytes
@@ -232,9 +248,11 @@ class PartitionJoiner:
         return None
 
     def _schedule(self, impression_id: str, record: Record) -> None:
-        for decision in decide(record, impression_id, self.labels):
-            heapq.heappush(self.wakeups, (decision.label_ts, impression_id))
-        heapq.heappush(self.wakeups, (horizon(record, impression_id, self.labels), impression_id))
+        decisions = decide(record, impression_id, self.labels)
+        for time in {d.label_ts for d in decisions}:
+            heapq.heappush(self.wakeups, (time, impression_id))
+        end = horizon(record, impression_id, self.labels, decisions)
+        heapq.heappush(self.wakeups, (end, impression_id))
 
     def _release(self, step: Step) -> None:
         watermark = self.watermark
@@ -252,7 +270,7 @@ class PartitionJoiner:
                 for d in decisions
                 if d.label_ts < watermark and (self.cursor is None or d.key > self.cursor)
             )
-            if horizon(record, impression_id, self.labels) < watermark:
+            if horizon(record, impression_id, self.labels, decisions) < watermark:
                 self.finished.add(impression_id)
         for decision in sorted(due, key=lambda d: d.key):
             span_end = self.pending[0].label_ts + self.batches.max_span_s if self.pending else None

@@ -132,7 +132,11 @@ def expected(rows: list, policy: str) -> set[tuple[str, str, int, int]]:
 
 
 def flat(segments: list[Segment]) -> list[tuple]:
-    return [(s.seq, s.watermark, s.end, s.examples, s.deadletters) for s in segments]
+    """Segments as comparable tuples; a dead letter's offset depends on arrival order, so not it."""
+    return [
+        (s.seq, s.watermark, s.end, s.examples, [(d.reason, d.value) for d in s.deadletters])
+        for s in segments
+    ]
 
 
 @settings(max_examples=60, deadline=None)
@@ -168,7 +172,7 @@ def test_output_is_prescribed_and_independent_of_interleaving_within_lateness(
     assert all(len(s.examples) <= 4 for s in first)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(rows=funnels, seed=st.integers(), crash_at=st.floats(0, 1), replay_from=st.floats(0, 1))
 def test_a_restart_from_the_store_repeats_only_exact_copies(
     rows: list, seed: int, crash_at: float, replay_from: float
