@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "ops.commands.bench",
     "ops.commands.data",
     "ops.commands.replay",
+    "ops.commands.join",
     "ops.commands.train",
     "ops.commands.runs",
     "ops.commands.demo",

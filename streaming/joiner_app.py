@@ -1,0 +1,240 @@
+"""The Faust joiner worker: impressions, clicks and conversions in; examples and mini-batches out.
+
+Faust has no stream-stream join, so one agent reads the three co-partitioned source
+topics (keyed by impression id) and drives a `PartitionJoiner` per partition whose state
+is the Table `pending` (impression id -> facts, plus one progress entry per partition).
+Tables change only inside stream iteration, so every write, and the watermark sweep,
+happens while handling a source message; the table's changelog partition is that
+message's partition, which keeps each partition's state on its own changelog partition
+and lets a restarted worker (or another worker after a rebalance) recover it.
+
+Delivery (at-least-once; the embedded broker cannot run Faust's transactions): a
+segment's examples and orphan dead letters are sent and awaited, then its mini-batch,
+then `commit` writes the progress entry. Immediate dead letters are flushed by Faust
+before it commits the consumer offset. After a crash, the output repeats only exact copies:
+consumers drop examples by (impression_id, kind), mini-batches by (partition, seq) and
+dead letters by (topic, partition, offset).
+
+Run one worker with `python -m streaming.joiner_app CONFIG_JSON` (what `mmn join` does);
+its web server is off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import faust
+
+from streaming.example import encode_deadletter, encode_example
+from streaming.labels import LabelConfig
+from streaming.minibatch import MiniBatch, encode_minibatch
+from streaming.partition_joiner import BatchConfig, PartitionJoiner, Segment
+from streaming.topics import TopicNames
+
+TABLE = "pending"
+
+
+@dataclass(frozen=True, kw_only=True)
+class JoinerConfig:
+    """One joiner deployment.
+
+    bootstrap: Kafka bootstrap address. app_id: Faust app id (consumer group, changelog
+    prefix). partitions: partition count of every source topic (and of the changelog).
+    chunk: most source messages handled per agent step (throughput only; no effect on output).
+    """
+
+    bootstrap: str
+    app_id: str = "mmn-joiner"
+    partitions: int = 4
+    chunk: int = 2000
+    topics: TopicNames = field(default_factory=TopicNames)
+    labels: LabelConfig = field(default_factory=LabelConfig)
+    batches: BatchConfig = field(default_factory=BatchConfig)
+
+    @property
+    def changelog_topic(self) -> str:
+        return f"{self.app_id}-{TABLE}-changelog"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> JoinerConfig:
+        raw: dict[str, Any] = json.loads(text)
+        return cls(
+            **{k: v for k, v in raw.items() if k not in ("topics", "labels", "batches")},
+            topics=TopicNames(**raw["topics"]),
+            labels=LabelConfig(**raw["labels"]),
+            batches=BatchConfig(**raw["batches"]),
+        )
+
+
+class ChangelogStore(MutableMapping[str, Any]):
+    """One partition's view of the Faust table, writing its own changelog messages.
+
+    Faust's `table[key] = value` sends one changelog message per write through a
+    one-at-a-time buffer and takes the partition from the current event; handling a chunk
+    of events at once, we write the table's data directly and send the changelog message
+    (the JSON Faust's recovery reads) to this partition explicitly.
+    """
+
+    def __init__(
+        self,
+        table: faust.Table,
+        partition: int,
+        send: Callable[[str, int, bytes, bytes | None], Awaitable[Any]],
+    ) -> None:
+        self.data = table.data
+        self.topic = table.changelog_topic.get_topic_name()
+        self.partition = partition
+        self.send = send
+        self.writes: list[tuple[bytes, bytes | None]] = []
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.data[key] = value
+        self.writes.append((json.dumps(key).encode(), json.dumps(value).encode()))
+
+    def __delitem__(self, key: str) -> None:
+        del self.data[key]
+        self.writes.append((json.dumps(key).encode(), None))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    async def flush(self) -> None:
+        """Hand the pending changelog writes to the producer, in order."""
+        writes, self.writes = self.writes, []
+        for key, value in writes:
+            await self.send(self.topic, self.partition, key, value)
+
+
+def build_app(config: JoinerConfig) -> faust.App:
+    """The Faust app with its table and agent, configured for the embedded broker's quirks."""
+    app = faust.App(
+        config.app_id,
+        broker=f"kafka://{config.bootstrap}",
+        store="memory://",
+        topic_partitions=config.partitions,
+        processing_guarantee="at_least_once",
+        broker_session_timeout=6,
+        broker_heartbeat_interval=1,
+        consumer_auto_offset_reset="earliest",
+        web_enabled=False,
+        topic_allow_declare=False,
+    )
+    sources = app.topic(
+        *config.topics.sources,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=config.partitions,
+    )
+    table = app.Table(
+        TABLE,
+        partitions=config.partitions,
+        schema=faust.Schema(key_serializer="json", value_serializer="json"),
+    )
+    source_of = {name: index for index, name in enumerate(config.topics.sources)}
+    joiners: dict[int, tuple[PartitionJoiner, ChangelogStore]] = {}
+
+    @app.on_partitions_revoked.connect
+    async def forget(app: faust.App, revoked: set, **kwargs: Any) -> None:
+        # A partition may come back after another worker changed it: rebuild from the table.
+        for tp in revoked:
+            joiners.pop(tp.partition, None)
+
+    async def publish(segment: Segment) -> list[Awaitable[Any]]:
+        """Hand a segment's messages to the producer; the futures resolve on delivery."""
+        topics, send = config.topics, app.producer.send
+        pending = [
+            await send(
+                topics.examples, ex.impression_id.encode(), encode_example(ex), None, None, None
+            )
+            for ex in segment.examples
+        ]
+        pending += [
+            await send(topics.deadletter, None, encode_deadletter(d), None, None, None)
+            for d in segment.deadletters
+        ]
+        if segment.seq is not None:
+            batch = MiniBatch.from_examples(
+                segment.examples,
+                partition=segment.partition,
+                seq=segment.seq,
+                watermark=segment.watermark,
+                end=segment.end,
+            )
+            key = str(segment.partition).encode()
+            value = encode_minibatch(batch)
+            pending.append(
+                await send(topics.minibatches, key, value, segment.partition, None, None)
+            )
+        return pending
+
+    async def changelog(topic: str, partition: int, key: bytes, value: bytes | None) -> Any:
+        return await app.producer.send(topic, key, value, partition, None, None)
+
+    def joiner_for(partition: int) -> tuple[PartitionJoiner, ChangelogStore]:
+        if partition not in joiners:
+            store = ChangelogStore(table, partition, changelog)
+            joiners[partition] = (
+                PartitionJoiner(
+                    partition=partition,
+                    store=store,
+                    labels=config.labels,
+                    batches=config.batches,
+                    topics=config.topics.sources,
+                ),
+                store,
+            )
+        return joiners[partition]
+
+    @app.agent(sources)
+    async def join(stream: faust.Stream) -> None:
+        # Chunks only save per-event overhead: batch boundaries come from the joiner's
+        # event-time rules, never from this wall-clock `within`.
+        async for events in stream.take_events(config.chunk, within=0.02):
+            cut: list[tuple[Segment, PartitionJoiner, ChangelogStore]] = []
+            pending: list[Awaitable[Any]] = []
+            for event in events:
+                message = event.message
+                joiner, store = joiner_for(message.partition)
+                step = joiner.process(source_of[message.topic], message.offset, message.value)
+                await store.flush()
+                for letter in step.deadletters:
+                    await app.producer.send(
+                        config.topics.deadletter, None, encode_deadletter(letter), None, None, None
+                    )
+                for segment in step.segments:
+                    pending += await publish(segment)
+                    cut.append((segment, joiner, store))
+            # One delivery wait per chunk; only then may the progress entries say so.
+            await asyncio.gather(*pending)
+            for segment, joiner, store in cut:
+                joiner.commit(segment)
+                await store.flush()
+
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run one worker until SIGTERM/SIGINT."""
+    args = sys.argv[1:] if argv is None else argv
+    config = JoinerConfig.from_json(args[0])
+    app = build_app(config)
+    worker = faust.Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False)
+    worker.execute_from_commandline()
+
+
+if __name__ == "__main__":
+    main()
