@@ -1,0 +1,266 @@
+"""End to end against the embedded broker: replay a synthetic log, join, read the outputs back."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from simulator.kafka_publisher import KafkaPublisher
+from simulator.records import LogRecord
+from simulator.replay import ReplayConfig, replay
+from simulator.sources import open_source
+from simulator.synth import generate, write
+from simulator.synth_model import SynthConfig
+from streaming.broker import EmbeddedBroker
+from streaming.events import Click, Conversion, Impression, encode_event
+from streaming.example import decode_deadletter, decode_example
+from streaming.joiner_app import JoinerConfig
+from streaming.joiner_process import JoinerWorkers, create_joiner_topics
+from streaming.labels import LabelConfig
+from streaming.minibatch import decode_minibatch
+from streaming.partition_joiner import BatchConfig
+
+HOUR, DAY = 3600, 86400
+
+
+def synthetic_records(tmp: Path, clicks: int, days: int) -> list[LogRecord]:
+    write(generate(clicks, seed=7, config=SynthConfig(days=days)), tmp)
+    return list(open_source("synthetic", tmp).rows())
+
+
+def expected(records: list[LogRecord], labels: LabelConfig) -> set[tuple[str, str, int]]:
+    """(impression_id, kind, conversion) computed straight from the log, not by streaming.labels."""
+    out = set()
+    obs, attr = labels.observation_window_s, labels.attribution_window_s
+    for r in records:
+        if r.click_ts is None:
+            out.add((r.impression_id, "non-click", 0))
+            continue
+        conv = r.conversion_ts if r.sale and r.conversion_ts is not None else None
+        converted = conv is not None and r.click_ts <= conv <= r.click_ts + attr
+        if labels.policy == "wait":
+            out.add((r.impression_id, "final", int(converted)))
+        elif converted and conv <= r.click_ts + obs:
+            out.add((r.impression_id, "positive", 1))
+        else:
+            out.add((r.impression_id, "negative", 0))
+            if converted:
+                out.add((r.impression_id, "delayed-positive", 1))
+    return out
+
+
+def read_topic(bootstrap: str, topic: str, partitions: int, idle_s: float = 3.0) -> list:
+    """Every record of a topic, read until nothing new came for idle_s (end offsets lie on Tansu)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    tps = [TopicPartition(topic, p) for p in range(partitions)]
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
+    out, last = [], time.monotonic()
+    while time.monotonic() - last < idle_s:
+        for records in consumer.poll(timeout_ms=300).values():
+            out.extend(records)
+            last = time.monotonic()
+    consumer.close()
+    return out
+
+
+def join_outputs(bootstrap: str, config: JoinerConfig) -> tuple[list, list, list]:
+    names, parts = config.topics, config.partitions
+    examples = [decode_example(r.value) for r in read_topic(bootstrap, names.examples, parts)]
+    letters = [decode_deadletter(r.value) for r in read_topic(bootstrap, names.deadletter, parts)]
+    batches = read_topic(bootstrap, names.minibatches, parts)
+    return examples, letters, batches
+
+
+def replay_log(bootstrap: str, records: list[LogRecord], speed: float | None = None) -> None:
+    publisher = KafkaPublisher(bootstrap)
+    try:
+        replay(records, publisher, ReplayConfig(speed=speed, heartbeat_every=HOUR))
+    finally:
+        publisher.close()
+
+
+def assert_deduped_equal(examples: list, want: set) -> None:
+    """Copies (after a restart) must be exact; after dropping them by (impression_id, kind)
+    the outputs are exactly what the log prescribes."""
+    by_key: dict = {}
+    for ex in examples:
+        assert by_key.setdefault(ex.dedupe_key, ex) == ex, f"copy differs: {ex}"
+    assert {(e.impression_id, e.kind, e.conversion) for e in by_key.values()} == want
+
+
+@pytest.mark.broker
+def test_small_log_joins_exactly_with_dead_letters_counted(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    labels = LabelConfig(observation_window_s=HOUR, attribution_window_s=30 * DAY)
+    config = JoinerConfig(
+        bootstrap=broker.bootstrap,
+        partitions=2,
+        labels=labels,
+        batches=BatchConfig(batch_size=256, max_span_s=DAY),
+    )
+    create_joiner_topics(config)
+    records = synthetic_records(tmp_path / "log", clicks=1500, days=3)
+    first = records[0].ts
+    # Before the replay, at the log's first event time (so nothing after it is late):
+    # two non-clicked impressions, an orphan click, two orphan conversions, a duplicate of
+    # the log's first impression (the replay's copy is then the duplicate), two malformed.
+    extra = [
+        Impression(
+            impression_id=f"nc{i}",
+            user_id="x",
+            ts=first,
+            conv_type="t",
+            scenario="s",
+            features={"a": "1"},
+        )
+        for i in range(2)
+    ]
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
+    for imp in extra:
+        producer.send("impressions", encode_event(imp), key=imp.impression_id.encode())
+    producer.send(
+        "clicks", encode_event(Click(impression_id="oc", user_id="x", ts=first)), key=b"oc"
+    )
+    for name in ("ov1", "ov2"):
+        producer.send(
+            "conversions",
+            encode_event(Conversion(impression_id=name, user_id="x", ts=first)),
+            key=name.encode(),
+        )
+    r0 = records[0]
+    dup = Impression(
+        impression_id=r0.impression_id,
+        user_id=r0.user_id,
+        ts=r0.ts,
+        conv_type=r0.conv_type,
+        scenario=r0.scenario,
+        features=r0.features,
+    )
+    producer.send("impressions", encode_event(dup), key=r0.impression_id.encode())
+    producer.send("clicks", b"\xff not json", partition=0)
+    producer.send("conversions", b'{"v": 1, "event": "conversion"}', partition=1)
+    producer.flush()
+    producer.close()
+    replay_log(broker.bootstrap, records)
+
+    with JoinerWorkers(config, log_dir=tmp_path / "logs").start(1) as workers:
+        watcher = workers.wait_for_end(240)
+    examples, letters, batches = join_outputs(broker.bootstrap, config)
+
+    want = expected(records, labels) | {(f"nc{i}", "non-click", 0) for i in range(2)}
+    assert_deduped_equal(examples, want)
+    assert len(examples) == len(want)  # no restart: no copies either
+    assert Counter(d.reason for d in letters) == {
+        "orphan-click": 1,
+        "orphan-conversion": 2,
+        "duplicate-impression": 1,
+        "malformed": 2,
+    }
+    assert {d.value for d in letters if d.reason == "malformed"} == {
+        b"\xff not json",
+        b'{"v": 1, "event": "conversion"}',
+    }
+    decoded = [decode_minibatch(r.value) for r in batches]
+    assert sum(len(b) for b in decoded) == len(examples) == watcher.rows
+    assert all(len(b) <= 256 for b in decoded)
+    assert len({b.conv_types[i] for b in decoded for i in range(len(b))}) > 1  # mixed domains
+    for p in range(config.partitions):
+        mine = [b for b in decoded if b.partition == p]
+        assert [b.seq for b in mine] == list(range(len(mine)))
+        assert [b.end for b in mine] == [False] * (len(mine) - 1) + [True]
+        label_ts = [t for b in mine for t in b.label_ts.tolist()]
+        assert label_ts == sorted(label_ts)  # decision order within a partition
+
+
+def run_join(
+    records: list[LogRecord],
+    labels: LabelConfig,
+    tmp: Path,
+    *,
+    partitions: int = 4,
+    speed: float | None = None,
+    kill_after_rows: int | None = None,
+) -> tuple[list, list]:
+    """A fresh broker; join concurrently with the replay; optionally SIGKILL and restart."""
+    with EmbeddedBroker() as broker:
+        config = JoinerConfig(bootstrap=broker.bootstrap, partitions=partitions, labels=labels)
+        create_joiner_topics(config)
+        with JoinerWorkers(config, log_dir=tmp / "logs").start(1) as workers:
+            replay_log(broker.bootstrap, records, speed)
+            if kill_after_rows is not None:
+                wait_for_rows(broker.bootstrap, config, kill_after_rows)
+                workers.kill(0)
+                workers.start(1)
+            workers.wait_for_end(900)
+        examples, _, batches = join_outputs(broker.bootstrap, config)
+    return examples, [r.value for r in batches]
+
+
+def wait_for_rows(bootstrap: str, config: JoinerConfig, rows: int) -> None:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    tps = [TopicPartition(config.topics.examples, p) for p in range(config.partitions)]
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
+    seen, deadline = 0, time.monotonic() + 600
+    while seen < rows and time.monotonic() < deadline:
+        seen += sum(len(v) for v in consumer.poll(timeout_ms=300).values())
+    consumer.close()
+
+
+@pytest.fixture(scope="module")
+def big_log(tmp_path_factory: pytest.TempPathFactory) -> list[LogRecord]:
+    return synthetic_records(tmp_path_factory.mktemp("big"), clicks=50_000, days=20)
+
+
+@pytest.mark.slow
+@pytest.mark.broker
+@pytest.mark.parametrize("policy", ["fake-negative", "wait"])
+def test_fifty_thousand_clicks_join_exactly_for_each_policy(
+    big_log: list[LogRecord], policy: str, tmp_path: Path
+) -> None:
+    labels = LabelConfig(policy=policy)
+    examples, _ = run_join(big_log, labels, tmp_path)
+    assert_deduped_equal(examples, expected(big_log, labels))
+    assert len(examples) == len({e.dedupe_key for e in examples})
+
+
+@pytest.mark.slow
+@pytest.mark.broker
+def test_one_partition_output_is_identical_at_two_replay_speeds(
+    big_log: list[LogRecord], tmp_path: Path
+) -> None:
+    labels = LabelConfig()
+    span = big_log[-1].ts - big_log[0].ts
+    fast, fast_batches = run_join(big_log, labels, tmp_path / "fast", partitions=1)
+    slow, slow_batches = run_join(big_log, labels, tmp_path / "slow", partitions=1, speed=span / 40)
+    assert_deduped_equal(fast, expected(big_log, labels))
+    assert fast == slow
+    assert fast_batches == slow_batches  # byte-identical mini-batches
+
+
+@pytest.mark.slow
+@pytest.mark.broker
+def test_sigkill_mid_stream_and_restart_repeats_only_exact_copies(
+    big_log: list[LogRecord], tmp_path: Path
+) -> None:
+    labels = LabelConfig()
+    want = expected(big_log, labels)
+    examples, batches = run_join(big_log, labels, tmp_path, kill_after_rows=len(want) // 3)
+    assert_deduped_equal(examples, want)
+    decoded: dict = {}
+    for value in batches:
+        batch = decode_minibatch(value)
+        assert decoded.setdefault(batch.dedupe_key, value) == value  # copies are byte-identical
+    rows = {
+        (i, k)
+        for v in decoded.values()
+        for b in [decode_minibatch(v)]
+        for i, k in zip(b.impression_ids, b.kinds, strict=True)
+    }
+    assert rows == {(i, k) for i, k, _ in want}
