@@ -12,7 +12,13 @@ import importlib
 import json
 from pathlib import Path
 
-BENCH_MODULES: tuple[str, ...] = ("ops.benches.replay", "ops.benches.offline", "ops.benches.model")
+BENCH_MODULES: tuple[str, ...] = (
+    "ops.benches.replay",
+    "ops.benches.join",
+    "ops.benches.offline",
+    "ops.benches.model",
+    "ops.benches.train",
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

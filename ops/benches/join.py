@@ -1,0 +1,126 @@
+"""`mmn bench join`: events/s through the Faust joiner against a raw consume of the same topics.
+
+In one run, on one embedded broker (or --bootstrap): a synthetic log is replayed at full
+speed into fresh source topics; then (a) a plain kafka-python consumer reads all of
+those messages; (b) the joiner workers label them from the backlog, from start until
+every partition's end mini-batch is out. A worker's start-up (process start, group join,
+table recovery) is measured in the same run on an empty stream (end markers only) and
+subtracted. Target: at least 15k input events/s through the joiner.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from kafka import KafkaConsumer, TopicPartition
+
+from ops.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
+from simulator.criteo_search import SearchLog
+from simulator.kafka_publisher import KafkaPublisher
+from simulator.replay import ReplayConfig, replay
+from simulator.synth import generate, write
+from streaming.joiner_app import JoinerConfig
+from streaming.joiner_process import JoinerWorkers, create_joiner_topics
+from streaming.labels import LabelConfig
+from streaming.topics import TopicNames
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("join", help="joiner events/s against a raw consume")
+    parser.add_argument("--rows", type=int, default=50_000, help="clicks in the synthetic log")
+    parser.add_argument("--partitions", type=int, default=4, help="partitions per source topic")
+    parser.add_argument("--workers", type=int, default=1, help="joiner worker processes")
+    parser.add_argument("--policy", default="fake-negative", help="label policy")
+    parser.add_argument("--heartbeat-every", type=int, default=3600, help="event seconds")
+    add_bootstrap_argument(parser)
+    parser.set_defaults(func=run)
+
+
+def _topics(prefix: str) -> TopicNames:
+    return TopicNames(**{name: f"bench-{prefix}-{name}" for name in TopicNames().__dict__})
+
+
+def _replay(bootstrap: str, log: SearchLog | list, topics: TopicNames, heartbeat_every: int):
+    publisher = KafkaPublisher(bootstrap)
+    try:
+        rows = log.rows() if isinstance(log, SearchLog) else log
+        return replay(rows, publisher, ReplayConfig(topics=topics, heartbeat_every=heartbeat_every))
+    finally:
+        publisher.close()
+
+
+def _raw_consume(bootstrap: str, topics: TopicNames, partitions: int, messages: int) -> float:
+    """Seconds a plain consumer takes to read `messages` from the source topics."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    tps = [TopicPartition(t, p) for t in topics.sources for p in range(partitions)]
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
+    seen, start = 0, time.perf_counter()
+    while seen < messages:
+        seen += sum(len(v) for v in consumer.poll(timeout_ms=500).values())
+    elapsed = time.perf_counter() - start
+    consumer.close()
+    return elapsed
+
+
+def _join(config: JoinerConfig, workers: int, log_dir: Path) -> float:
+    create_joiner_topics(config)
+    start = time.perf_counter()
+    with JoinerWorkers(config, log_dir=log_dir).start(workers) as running:
+        running.wait_for_end(1800)
+        return time.perf_counter() - start
+
+
+def run(args: argparse.Namespace) -> dict:
+    labels = LabelConfig(policy=args.policy)
+    with tempfile.TemporaryDirectory() as tmp, bootstrap_or_embedded(args.bootstrap) as bootstrap:
+        write(generate(args.rows, seed=1), Path(tmp))
+        log = SearchLog(Path(tmp) / "CriteoSearchData")
+        empty, full = _topics("empty"), _topics("full")
+        configs = {
+            name: JoinerConfig(
+                bootstrap=bootstrap,
+                app_id=f"bench-join-{name}",
+                partitions=args.partitions,
+                topics=topics,
+                labels=labels,
+            )
+            for name, topics in (("empty", empty), ("full", full))
+        }
+        for config in configs.values():
+            create_joiner_topics(config)
+        _replay(bootstrap, [], empty, args.heartbeat_every)
+        summary = _replay(bootstrap, log, full, args.heartbeat_every)
+        markers = 3 * args.partitions * (summary.heartbeats + 1)
+        messages = summary.events + markers
+        raw_s = _raw_consume(bootstrap, full, args.partitions, messages)
+        startup_s = _join(configs["empty"], args.workers, Path(tmp) / "logs-empty")
+        join_s = _join(configs["full"], args.workers, Path(tmp) / "logs-full")
+    work_s = max(join_s - startup_s, 1e-9)
+    figures = {
+        "rows": args.rows,
+        "events": summary.events,
+        "messages": messages,
+        "partitions": args.partitions,
+        "workers": args.workers,
+        "raw_consume_events_per_s": summary.events / raw_s,
+        "joiner_events_per_s": summary.events / work_s,
+        "joiner_messages_per_s": messages / work_s,
+        "joiner_wall_s": join_s,
+        "startup_s": startup_s,
+        "ratio": raw_s / work_s,
+        "target_events_per_s": 15_000,
+    }
+    print(
+        f"{summary.events:,} events + {markers:,} markers from {args.rows:,} clicks, "
+        f"{args.partitions} partitions, {args.workers} worker(s)\n"
+        f"raw kafka-python consume: {figures['raw_consume_events_per_s']:>9,.0f} events/s\n"
+        f"joiner (start-up {startup_s:.1f}s subtracted): "
+        f"{figures['joiner_events_per_s']:>9,.0f} events/s "
+        f"({figures['joiner_messages_per_s']:,.0f} msg/s with markers)\n"
+        f"ratio joiner / raw: {figures['ratio']:.3f}; target >= 15,000 events/s"
+    )
+    return figures
