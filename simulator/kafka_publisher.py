@@ -21,6 +21,7 @@ class PublisherConfig:
     """Producer settings: batching for throughput, bounded waits for a dead broker.
 
     linger_ms / batch_size: how long and how much to batch per partition.
+    bootstrap_timeout_ms: longest the first connection to the broker may take.
     max_block_ms: longest a send may block (metadata, full buffer).
     request_timeout_ms / delivery_timeout_ms: longest a batch may wait for its ack.
     flush_timeout_s: longest the final flush may take.
@@ -29,6 +30,7 @@ class PublisherConfig:
 
     linger_ms: int = 20
     batch_size: int = 512 * 1024
+    bootstrap_timeout_ms: int = 5_000
     max_block_ms: int = 10_000
     request_timeout_ms: int = 10_000
     delivery_timeout_ms: int = 30_000
@@ -52,7 +54,7 @@ class KafkaPublisher:
                 linger_ms=c.linger_ms,
                 batch_size=c.batch_size,
                 max_block_ms=c.max_block_ms,
-                bootstrap_timeout_ms=c.max_block_ms,
+                bootstrap_timeout_ms=c.bootstrap_timeout_ms,
                 request_timeout_ms=c.request_timeout_ms,
                 delivery_timeout_ms=c.delivery_timeout_ms,
                 retries=3,

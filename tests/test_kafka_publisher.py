@@ -87,7 +87,7 @@ def test_replayed_log_reads_back_exactly(broker, tmp_path):
 
 def test_dead_broker_fails_fast_with_replay_error():
     dead = f"127.0.0.1:{free_port()}"
-    config = PublisherConfig(max_block_ms=1500, request_timeout_ms=1500)
+    config = PublisherConfig(bootstrap_timeout_ms=1500, max_block_ms=1500, request_timeout_ms=1500)
     started = time.monotonic()
     with pytest.raises(ReplayError, match="broker"):
         publisher = KafkaPublisher(dead, config)
@@ -99,7 +99,7 @@ def test_dead_broker_fails_fast_with_replay_error():
 def test_broker_going_away_mid_replay_is_a_replay_error(broker):
     create_topics(broker.bootstrap, {t: 1 for t in TopicNames().sources})
     config = PublisherConfig(
-        max_block_ms=1500, request_timeout_ms=1500, delivery_timeout_ms=3000, flush_timeout_s=5
+        max_block_ms=1000, request_timeout_ms=1000, delivery_timeout_ms=2000, flush_timeout_s=3
     )
     publisher = KafkaPublisher(broker.bootstrap, config)
     publisher.send("impressions", b"{}", key=b"1")
@@ -107,7 +107,7 @@ def test_broker_going_away_mid_replay_is_a_replay_error(broker):
     broker.stop()
     started = time.monotonic()
     with pytest.raises(ReplayError):
-        for i in range(100_000):
+        for i in range(2000):
             publisher.send("impressions", b"{}", key=str(i).encode())
         publisher.flush()
     assert time.monotonic() - started < 20

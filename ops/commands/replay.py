@@ -48,9 +48,10 @@ def replay_to(
     bootstrap: str, source, config: ReplayConfig, partitions: int, *, quiet: bool
 ) -> ReplaySummary:
     """Create the source topics and replay `source` into them; the summary of what went out."""
-    create_topics(bootstrap, {topic: partitions for topic in config.topics.sources})
+    # The publisher first: it fails within its bounded timeout on a dead broker.
     publisher = KafkaPublisher(bootstrap)
     try:
+        create_topics(bootstrap, {topic: partitions for topic in config.topics.sources})
         return replay(source.rows(), publisher, config, progress=None if quiet else Progress())
     finally:
         publisher.close()

@@ -1,0 +1,33 @@
+"""`mmn replay` from the command line: topics, window of days, summary; a dead broker fails."""
+
+from __future__ import annotations
+
+import pytest
+
+from ops.cli import main
+from simulator.synth import generate, write
+from streaming.broker import free_port
+
+
+@pytest.mark.broker
+def test_replay_command_publishes_a_window_into_named_topics(broker, tmp_path, capsys):
+    write(generate(1000, seed=3), tmp_path)
+    argv = [
+        "replay", "--data", str(tmp_path), "--source", "synthetic", "--bootstrap", broker.bootstrap,
+        "--days", "10", "--partitions", "2", "--impressions-topic", "imp", "--quiet",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    impressions = int(out.split("imp: ")[1].split(" events")[0].replace(",", ""))
+    # Ten of the log's ninety days.
+    assert 60 < impressions < 180
+    assert "clicks:" in out and "sale rate" in out and "event time" in out
+
+
+def test_replay_command_to_a_dead_broker_exits_with_one_line(tmp_path, capsys):
+    write(generate(200, seed=3), tmp_path)
+    code = main(
+        ["replay", "--data", str(tmp_path), "--bootstrap", f"127.0.0.1:{free_port()}", "--quiet"]
+    )
+    assert code == 2
+    assert "cannot reach the broker" in capsys.readouterr().err
