@@ -55,6 +55,7 @@ from simulator.synth_model import (
 )
 
 _CHUNK = 100_000
+MAX_FUNNEL_IMPRESSIONS = 5_000_000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -169,6 +170,12 @@ def generate(
     if rows < 1:
         raise SynthConfigError(f"rows must be at least 1, got {rows}")
     config = config or SynthConfig()
+    if full_funnel and rows / config.ctr > MAX_FUNNEL_IMPRESSIONS:
+        raise SynthConfigError(
+            f"a full funnel of {rows:,} clicks at a {config.ctr:.0%} click rate needs about "
+            f"{rows / config.ctr:,.0f} impressions in memory (limit {MAX_FUNNEL_IMPRESSIONS:,}); "
+            "use fewer rows or a higher ctr"
+        )
     rng = np.random.default_rng(seed)
     model = LatentModel(config, rng, rows)
     vocab = _Vocab(config, rng, rows)

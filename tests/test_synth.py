@@ -122,8 +122,20 @@ def test_full_funnel_keeps_the_log_exact_and_adds_impressions(tmp_path):
     assert header[:5] == ["ts", "clicked", "p_click", "p_sale", "line"] and len(header) == 23
 
 
+def test_synth_command_writes_the_files(tmp_path, capsys):
+    from ops.cli import main
+
+    assert main(["data", "synth", "--rows", "300", "--seed", "2", "--out", str(tmp_path)]) == 0
+    assert "wrote 300 rows" in capsys.readouterr().out
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["CriteoSearchData", "domains.tsv", "truth.tsv"]
+    assert len((tmp_path / "truth.tsv").read_text().splitlines()) == 301
+
+
 def test_bad_configuration_is_named():
     with pytest.raises(SynthConfigError, match="delay_days"):
         SynthConfig(delay_days=(1.0,))
     with pytest.raises(SynthConfigError, match="rows"):
         generate(0, seed=1)
+    with pytest.raises(SynthConfigError, match="impressions in memory"):
+        generate(1_000_000, seed=1, full_funnel=True)
