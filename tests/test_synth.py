@@ -57,6 +57,19 @@ def test_delays_within_the_attribution_window(log):
     assert sold.min() >= 1 and sold.max() <= WINDOW_S
 
 
+def test_delays_depend_on_the_conversion_type(log):
+    delay = np.array(log.columns["time_delay_for_conversion"], dtype=int)
+    values = np.array(log.columns["product_category1"])
+    observed, configured = [], []
+    for kind, _, hashes, _, _, mean_delay in log.domains:
+        mask = np.isin(values, hashes.split(",")) & (delay >= 0)
+        if kind == "type" and mask.sum() >= 30:
+            observed.append(delay[mask].mean())
+            configured.append(mean_delay)
+    assert len(observed) >= 15
+    assert np.corrcoef(observed, configured)[0, 1] > 0.8
+
+
 def test_domain_rates_match_the_configuration(log):
     config = SynthConfig()
     sale = np.array(log.columns["Sale"]) == "1"
