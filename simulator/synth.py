@@ -110,17 +110,33 @@ class _Vocab:
         self.title_of_product[rng.random(n_products) < 0.05] = "-1"
 
 
-def _draw_items(config: SynthConfig, rng: np.random.Generator, rows: int, n: int) -> dict:
-    """Domains and feature values of n impressions (index arrays)."""
+@dataclass(frozen=True, kw_only=True)
+class _Items:
+    """Drawn impressions as index arrays: domain values, feature values, nb_clicks_1week."""
+
+    type_value: np.ndarray
+    scenario_value: np.ndarray
+    values: dict[str, np.ndarray]
+    nb_clicks: np.ndarray
+
+    def take(self, keep: np.ndarray | slice) -> _Items:
+        return _Items(
+            type_value=self.type_value[keep],
+            scenario_value=self.scenario_value[keep],
+            values={k: v[keep] for k, v in self.values.items()},
+            nb_clicks=self.nb_clicks[keep],
+        )
+
+
+def _draw_items(config: SynthConfig, rng: np.random.Generator, rows: int, n: int) -> _Items:
+    """Domains and feature values of n impressions."""
     n_types, n_scen = len(config.type_rates), len(config.scenario_rates)
     t_probs = domain_probs(n_types - 1, config.type_tail, config.type_zipf, config.tail_weight)
     s_probs = domain_probs(
         n_scen - 1, config.scenario_tail, config.scenario_zipf, config.tail_weight
     )
-    items: dict = {
-        "type_value": rng.choice(len(t_probs), size=n, p=t_probs),
-        "scenario_value": rng.choice(len(s_probs), size=n, p=s_probs),
-    }
+    type_value = rng.choice(len(t_probs), size=n, p=t_probs)
+    scenario_value = rng.choice(len(s_probs), size=n, p=s_probs)
     values = {}
     for spec in config.fields:
         card = cardinality(spec, rows)
@@ -128,38 +144,29 @@ def _draw_items(config: SynthConfig, rng: np.random.Generator, rows: int, n: int
         if spec.missing > 0:
             drawn[rng.random(n) < spec.missing] = 0
         values[spec.name] = drawn
-    items["values"] = values
     nb_clicks = rng.geometric(0.15, size=n) - 1
     nb_clicks[rng.random(n) < 0.2] = -1
-    items["nb_clicks"] = nb_clicks
-    return items
-
-
-def _take(items: dict, keep: np.ndarray | slice) -> dict:
-    return {
-        "type_value": items["type_value"][keep],
-        "scenario_value": items["scenario_value"][keep],
-        "values": {k: v[keep] for k, v in items["values"].items()},
-        "nb_clicks": items["nb_clicks"][keep],
-    }
+    return _Items(
+        type_value=type_value, scenario_value=scenario_value, values=values, nb_clicks=nb_clicks
+    )
 
 
 def _funnel_items(
     config: SynthConfig, rng: np.random.Generator, rows: int, model: LatentModel
-) -> tuple[dict, np.ndarray, np.ndarray]:
+) -> tuple[_Items, np.ndarray, np.ndarray]:
     """Impressions up to the rows-th click: items, clicked mask, p_click."""
     pool = math.ceil(rows / config.ctr * 1.3) + 100
     while True:
         items = _draw_items(config, rng, rows, pool)
-        s = np.minimum(items["scenario_value"], len(config.scenario_rates) - 1)
-        score = model.ctr_score(items["values"], s)
+        s = np.minimum(items.scenario_value, len(config.scenario_rates) - 1)
+        score = model.ctr_score(items.values, s)
         p_click = sigmoid(score + offset_for_mean(score, config.ctr))
         clicked = rng.random(pool) < p_click
         cum = np.cumsum(clicked)
         if cum[-1] >= rows:
             # Impressions are i.i.d., so stopping at the rows-th click biases nothing.
             keep = int(np.searchsorted(cum, rows)) + 1
-            return _take(items, slice(0, keep)), clicked[:keep], p_click[:keep]
+            return items.take(slice(0, keep)), clicked[:keep], p_click[:keep]
         pool *= 2
 
 
@@ -186,12 +193,12 @@ def generate(
         clicked, p_click = np.ones(rows, dtype=bool), np.ones(rows)
     n = len(clicked)
     n_types, n_scen = len(config.type_rates), len(config.scenario_rates)
-    t = np.minimum(items["type_value"], n_types - 1)
-    s = np.minimum(items["scenario_value"], n_scen - 1)
+    t = np.minimum(items.type_value, n_types - 1)
+    s = np.minimum(items.scenario_value, n_scen - 1)
     span = config.days * DAY_S
     ts = config.start_ts + np.sort(rng.integers(0, span, size=n))
     phase = config.drift_angle * (ts - config.start_ts) / span
-    score = model.cvr_score(items["values"], t, s, phase, items["nb_clicks"])
+    score = model.cvr_score(items.values, t, s, phase, items.nb_clicks)
     delay_mean = np.asarray(config.delay_days) * DAY_S
     window = 1.0 - np.exp(-WINDOW_S / delay_mean)
     rows_idx = np.flatnonzero(clicked)
@@ -203,7 +210,7 @@ def generate(
     moved = rng.random(n) < config.disorder_share
     ts[moved] += rng.integers(-config.disorder_s, config.disorder_s + 1, size=int(moved.sum()))
 
-    row_items = _take(items, rows_idx)
+    row_items = items.take(rows_idx)
     rt = t[rows_idx]
     sale = rng.random(rows) < p_sale[rows_idx]
     # The delay given a conversion within the window: an exponential truncated at 30 days.
@@ -246,14 +253,14 @@ def _where_sale(sale: np.ndarray, values: np.ndarray, otherwise: str) -> list[st
     return out
 
 
-def _feature_text(vocab: _Vocab, items: dict) -> dict[str, list[str]]:
+def _feature_text(vocab: _Vocab, items: _Items) -> dict[str, list[str]]:
     """The 18 feature columns of the items as the real file writes them."""
-    values = items["values"]
+    values = items.values
     product = values["product_id"]
     text = {name: vocab.fields[name][idx].tolist() for name, idx in values.items()}
-    text["nb_clicks_1week"] = items["nb_clicks"].astype(str).tolist()
-    text["product_category1"] = vocab.types[items["type_value"]].tolist()
-    text["product_country"] = vocab.scenarios[items["scenario_value"]].tolist()
+    text["nb_clicks_1week"] = items.nb_clicks.astype(str).tolist()
+    text["product_category1"] = vocab.types[items.type_value].tolist()
+    text["product_country"] = vocab.scenarios[items.scenario_value].tolist()
     text["product_title"] = vocab.title_of_product[product].tolist()
     text["partner_id"] = vocab.partner_of_product[product].tolist()
     return {name: text[name] for name in FEATURE_FIELDS}

@@ -32,13 +32,15 @@ class _Recorder:
         self.messages: list[tuple[str, bytes, bytes | None, int | None]] = []
         self.n = partitions
 
-    def send(self, topic, value, *, key=None, partition=None):
+    def send(
+        self, topic: str, value: bytes, *, key: bytes | None = None, partition: int | None = None
+    ) -> None:
         self.messages.append((topic, value, key, partition))
 
-    def flush(self):
+    def flush(self) -> None:
         pass
 
-    def partitions(self, topic):
+    def partitions(self, topic: str) -> int:
         return self.n
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ops.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
 from simulator.kafka_publisher import KafkaPublisher
+from simulator.records import LogSource
 from simulator.replay import Progress, ReplayConfig, ReplaySummary, replay
 from simulator.sources import SOURCES, open_source
 from streaming.topics import TopicNames, create_topics
@@ -45,7 +46,7 @@ def topic_names(args: argparse.Namespace) -> TopicNames:
 
 
 def replay_to(
-    bootstrap: str, source, config: ReplayConfig, partitions: int, *, quiet: bool
+    bootstrap: str, source: LogSource, config: ReplayConfig, partitions: int, *, quiet: bool
 ) -> ReplaySummary:
     """Create the source topics and replay `source` into them; the summary of what went out."""
     # The publisher first: it fails within its bounded timeout on a dead broker.
