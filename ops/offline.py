@@ -1,0 +1,275 @@
+"""The paper's offline experiment (Sec. 3, Table 3) on any CriteoSearchData-format file.
+
+Rows sorted by click time, the first 70% train and the last 30% test (the paper's
+chronological split). Every model is trained with Adagrad on its own registered loss, in
+time order, for `epochs` passes, once per seed; the score is the CVR AUC on the clicked
+test rows of each conversion type and of each display scenario, and their average over
+all type and scenario columns (a domain whose test rows hold one class only has no AUC
+and is left out of the average). Where `truth.tsv` sits beside the data (synthetic logs),
+the true probabilities give the oracle (Bayes-optimal) AUC in the same layout.
+
+All rows of the Criteo search log are clicks, so the CTR label is constant there: the CTR
+terms of ESMM-style losses carry no signal (see model.losses), and which of the two towers
+holds the conversion signal is not identified: the loss pins only p_ctr * p_cvr, and the
+CTR tower (weighted 1 against the CTCVR term's alpha, N_c-fold more under MMN's dynamic
+weight) is free to absorb part of it, leaving p_cvr alone a residual that can even rank
+conversions below 0.5 AUC. Clicked rows are therefore scored by p_ctr * p_cvr, the
+estimate of P(conversion | click, x) the loss actually fits (for DNN, whose CTR logit is
+constant, this is p_cvr).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from model import registry
+from model.batch import Batch
+from model.features import Featurizer, FeaturizerConfig
+from model.registry import ModelConfig
+from simulator.criteo_search import CriteoSearchConfig, load_columns
+
+
+@dataclass(frozen=True, kw_only=True)
+class OfflineConfig:
+    """How the experiment trains and scores.
+
+    models: registered model names to compare.
+    seeds: runs per model (seeds 0..seeds-1 initialise the weights); results are averaged.
+    rows: read only the first rows lines of the file (None: all).
+    epochs: passes over the training rows, in time order (the paper: 1).
+    batch_size: rows per mini-batch.
+    lr: Adagrad learning rate, the same for every model. 0.01 was the best of
+        0.01/0.02/0.05/0.2/0.5 for both ESMM and MMN at batch 4096 on a validation split
+        (rows 49k-70k of a 100k-row synthetic log, trained on the first 49k); batch 1024
+        did better still there (more steps), so smaller batches are worth trying.
+    train_fraction: the chronological train share (the paper: 0.7).
+    buckets, hidden: the models' hash buckets per field and tower widths.
+    """
+
+    models: tuple[str, ...]
+    seeds: int = 3
+    rows: int | None = None
+    epochs: int = 1
+    batch_size: int = 4096
+    lr: float = 0.01
+    train_fraction: float = 0.7
+    buckets: int = 1 << 17
+    hidden: tuple[int, ...] = (512, 256, 128, 128)
+
+
+@dataclass(frozen=True, kw_only=True)
+class OfflineData:
+    """A log as model inputs: the whole file in click order, with domains "other" at index 0."""
+
+    batch: Batch
+    type_names: tuple[str, ...]
+    scenario_names: tuple[str, ...]
+    p_true: np.ndarray | None = field(default=None)
+
+    def __len__(self) -> int:
+        return len(self.batch)
+
+
+def load_data(path: Path, search: CriteoSearchConfig, config: OfflineConfig) -> OfflineData:
+    """Read, sort and featurise the file; attach truth.tsv's probabilities when present."""
+    cols = load_columns(path, search, rows=config.rows)
+    featurizer = Featurizer(FeaturizerConfig(buckets=config.buckets))
+    ids = featurizer.columns(cols.features)
+    # The reader puts "other" last; the models' vocabularies put it at 0 (model.vocab).
+    n_t, n_s = len(cols.types), len(cols.scenarios)
+    conv_type = (cols.type_index.astype(np.int64) + 1) % n_t
+    scenario = (cols.scenario_index.astype(np.int64) + 1) % n_s
+    sale = torch.from_numpy(cols.sale.astype(np.float32))
+    batch = Batch.of(
+        torch.from_numpy(ids),
+        torch.from_numpy(conv_type),
+        torch.from_numpy(scenario),
+        click=torch.ones(len(sale)),
+        conversion=sale,
+    )
+    truth = Path(path).parent / "truth.tsv"
+    p_true = None
+    if truth.exists():
+        table = np.loadtxt(truth, delimiter="\t", skiprows=1, ndmin=2)
+        by_line = np.full(int(table[:, 0].max()) + 1, np.nan)
+        by_line[table[:, 0].astype(np.int64)] = table[:, 1]
+        p_true = by_line[cols.impression_id]
+    return OfflineData(
+        batch=batch,
+        type_names=(cols.types[-1], *cols.types[:-1]),
+        scenario_names=(cols.scenarios[-1], *cols.scenarios[:-1]),
+        p_true=p_true,
+    )
+
+
+def exact_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """ROC AUC from ranks, ties averaged (Mann-Whitney); NaN when only one class is present.
+
+    >>> exact_auc(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8]))
+    0.75
+    >>> exact_auc(np.array([0, 1, 0, 1]), np.array([0.5, 0.5, 0.5, 0.9]))
+    0.75
+    """
+    labels = np.asarray(labels, dtype=bool)
+    n_pos = int(labels.sum())
+    n_neg = len(labels) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return math.nan
+    order = np.argsort(scores, kind="mergesort")
+    sorted_scores = np.asarray(scores)[order]
+    ranks = np.empty(len(scores), dtype=np.float64)
+    # Average rank over each run of equal scores.
+    starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
+    ends = np.r_[starts[1:], len(scores)]
+    mean_rank = (starts + ends + 1) / 2.0  # ranks are 1-based
+    ranks[order] = np.repeat(mean_rank, ends - starts)
+    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def table3(scores: np.ndarray, test: Batch, data: OfflineData) -> dict:
+    """Per-type and per-scenario CVR AUC of scores on the clicked test rows, and their average."""
+    clicked = test.click.numpy() == 1
+    z = test.conversion.numpy()[clicked]
+    s = scores[clicked]
+    t_idx, s_idx = test.conv_type.numpy()[clicked], test.scenario.numpy()[clicked]
+    per_type = {
+        _label("t", i): exact_auc(z[t_idx == i], s[t_idx == i]) for i in range(len(data.type_names))
+    }
+    per_scen = {
+        _label("s", i): exact_auc(z[s_idx == i], s[s_idx == i])
+        for i in range(len(data.scenario_names))
+    }
+    defined = [v for v in (*per_type.values(), *per_scen.values()) if not math.isnan(v)]
+    return {
+        "avg_auc": float(np.mean(defined)) if defined else math.nan,
+        "overall_auc": exact_auc(z, s),
+        "per_type": per_type,
+        "per_scenario": per_scen,
+    }
+
+
+def _label(kind: str, i: int) -> str:
+    return f"{kind}_other" if i == 0 else f"{kind}{i}"
+
+
+def train_and_score(name: str, data: OfflineData, config: OfflineConfig, seed: int) -> np.ndarray:
+    """Train model `name` on the train part with one seed; log(p_ctr * p_cvr) of the test part."""
+    spec = registry.get(name)
+    n_train = int(len(data) * config.train_fraction)
+    model_config = ModelConfig(
+        n_fields=data.batch.ids.shape[1],
+        buckets=config.buckets,
+        n_types=len(data.type_names),
+        n_scenarios=len(data.scenario_names),
+        hidden=config.hidden,
+    )
+    torch.manual_seed(seed)
+    model = spec.build(model_config)
+    optimizer = torch.optim.Adagrad(model.parameters(), lr=config.lr, fused=True)
+    model.train()
+    for _ in range(config.epochs):
+        for start in range(0, n_train, config.batch_size):
+            batch = data.batch.slice(start, min(start + config.batch_size, n_train))
+            optimizer.zero_grad(set_to_none=True)
+            spec.loss(model(batch), batch).backward()
+            optimizer.step()
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for start in range(n_train, len(data), 16384):
+            logits = model(data.batch.slice(start, min(start + 16384, len(data))))
+            out.append(F.logsigmoid(logits.ctr) + F.logsigmoid(logits.cvr))
+    return torch.cat(out).numpy()
+
+
+def run_offline(
+    data: OfflineData, config: OfflineConfig, log: Callable[[str], None] = print
+) -> dict:
+    """Every model x seed; means (and standard deviations over seeds) in the JSON layout."""
+    n_train = int(len(data) * config.train_fraction)
+    test = data.batch.slice(n_train, len(data))
+    model_config = ModelConfig(
+        n_fields=data.batch.ids.shape[1],
+        n_types=len(data.type_names),
+        n_scenarios=len(data.scenario_names),
+    )
+    result: dict = {
+        "models": {},
+        "rows": len(data),
+        "train_rows": n_train,
+        "config": {
+            "seeds": config.seeds,
+            "epochs": config.epochs,
+            "batch_size": config.batch_size,
+            "lr": config.lr,
+            "buckets": config.buckets,
+            "hidden": list(config.hidden),
+        },
+        "domains": {
+            "types": {_label("t", i): v for i, v in enumerate(data.type_names)},
+            "scenarios": {_label("s", i): v for i, v in enumerate(data.scenario_names)},
+        },
+    }
+    for name in config.models:
+        spec = registry.get(name)
+        runs = []
+        for seed in range(config.seeds):
+            started = time.perf_counter()
+            runs.append(table3(train_and_score(name, data, config, seed), test, data))
+            log(
+                f"{name} seed {seed}: avg AUC {runs[-1]['avg_auc']:.4f} "
+                f"({time.perf_counter() - started:.0f}s)"
+            )
+        result["models"][name] = {
+            **_mean_of(runs),
+            "avg_auc_std": float(np.std([r["avg_auc"] for r in runs])),
+            "param_sets": spec.param_sets(model_config),
+            "datasets": spec.datasets(model_config),
+        }
+    if data.p_true is not None:
+        result["oracle"] = table3(data.p_true[n_train:], test, data)
+    return result
+
+
+def _mean_of(runs: list[dict]) -> dict:
+    return {
+        "avg_auc": float(np.mean([r["avg_auc"] for r in runs])),
+        "overall_auc": float(np.mean([r["overall_auc"] for r in runs])),
+        "per_type": {
+            k: float(np.mean([r["per_type"][k] for r in runs])) for k in runs[0]["per_type"]
+        },
+        "per_scenario": {
+            k: float(np.mean([r["per_scenario"][k] for r in runs])) for k in runs[0]["per_scenario"]
+        },
+    }
+
+
+def format_table(result: dict) -> str:
+    """Table 3's layout: a row per model, per-type then per-scenario AUC columns, Avg, sets."""
+    rows = dict(result["models"])
+    if "oracle" in result:
+        rows["oracle (truth)"] = result["oracle"]
+    first = next(iter(rows.values()))
+    type_cols, scen_cols = list(first["per_type"]), list(first["per_scenario"])
+    header = ["model", *type_cols, *scen_cols, "Avg", "±std", "sets", "datasets"]
+    lines = ["\t".join(header)]
+    for name, r in rows.items():
+        cells = [name]
+        cells += [_fmt(r["per_type"][c]) for c in type_cols]
+        cells += [_fmt(r["per_scenario"][c]) for c in scen_cols]
+        cells += [_fmt(r["avg_auc"]), _fmt(r.get("avg_auc_std", math.nan))]
+        cells += [str(r.get("param_sets", "")), str(r.get("datasets", ""))]
+        lines.append("\t".join(cells))
+    return "\n".join(lines)
+
+
+def _fmt(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.4f}"
