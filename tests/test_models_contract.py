@@ -2,7 +2,7 @@
 
 Shapes: model(batch) -> Logits with (B,) finite CTR and CVR logits. Learning: trained with
 its own registered loss, it overfits a tiny batch (loss to under half its start and
-the clicked rows' conversions ranked above their non-conversions). Snapshots: it survives
+the clicked rows' conversions ranked above their non-conversions, AUC >= 0.9). Snapshots: it survives
 save_model / load_model with identical predictions.
 """
 
