@@ -194,15 +194,17 @@ def run_join(
         with JoinerWorkers(config, log_dir=tmp / "logs").start(1) as workers:
             replay_log(broker.bootstrap, records, speed)
             if kill_after_rows is not None:
-                wait_for_rows(broker.bootstrap, config, kill_after_rows)
+                seen = wait_for_rows(broker.bootstrap, config, kill_after_rows)
                 workers.kill(0)
+                assert seen < 2 * kill_after_rows  # killed mid-stream, far from the end
                 workers.start(1)
             workers.wait_for_end(900)
         examples, _, batches = join_outputs(broker.bootstrap, config)
     return examples, [r.value for r in batches]
 
 
-def wait_for_rows(bootstrap: str, config: JoinerConfig, rows: int) -> None:
+def wait_for_rows(bootstrap: str, config: JoinerConfig, rows: int) -> int:
+    """Block until `examples` holds at least `rows` messages; how many it held then."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     tps = [TopicPartition(config.topics.examples, p) for p in range(config.partitions)]
     consumer.assign(tps)
@@ -211,6 +213,7 @@ def wait_for_rows(bootstrap: str, config: JoinerConfig, rows: int) -> None:
     while seen < rows and time.monotonic() < deadline:
         seen += sum(len(v) for v in consumer.poll(timeout_ms=300).values())
     consumer.close()
+    return seen
 
 
 @pytest.fixture(scope="module")
