@@ -26,6 +26,7 @@ import math
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -74,6 +75,44 @@ class Announcer(Protocol):
 
 
 Decoder = Callable[[bytes], LabeledRows]  # streaming.minibatch.decode_minibatch in production
+
+
+class PartitionMerge:
+    """Buffers decoded mini-batches per partition and releases them in event-time order.
+
+    The next mini-batch is the head with the lowest watermark (ties: lowest partition), so
+    the training order interleaves partitions by event time whatever the fetch order was,
+    and is the same at any replay speed. With `wait_for_all`, nothing is released while an
+    expected partition has nothing buffered (more may be fetched); the trainer stops
+    waiting once a partition holds `depth` mini-batches, which bounds the memory.
+    """
+
+    def __init__(self, depth: int = 32) -> None:
+        self.depth = depth
+        self._queues: dict[int, deque[tuple[Message, LabeledRows | None]]] = {}
+
+    def __bool__(self) -> bool:
+        return any(self._queues.values())
+
+    def push(self, message: Message, decoded: LabeledRows | None) -> None:
+        self._queues.setdefault(message.partition, deque()).append((message, decoded))
+
+    def full(self) -> bool:
+        """True once some partition holds `depth` mini-batches: release without waiting."""
+        return any(len(q) >= self.depth for q in self._queues.values())
+
+    def pop(
+        self, expected: frozenset[int], *, wait_for_all: bool
+    ) -> tuple[Message, LabeledRows | None] | None:
+        heads = {p: q[0] for p, q in self._queues.items() if q}
+        if not heads or (wait_for_all and not expected <= heads.keys()):
+            return None
+
+        def order(p: int) -> tuple[float, int]:
+            decoded = heads[p][1]  # an undecodable message goes first: it is only skipped
+            return (-math.inf if decoded is None else decoded.watermark, p)
+
+        return self._queues[min(heads, key=order)].popleft()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -132,6 +171,8 @@ class Trainer:
         self.announcer = announcer
         self.metrics = metrics or TrainerMetrics(config.run)
         self.stop_requested = threading.Event()
+        # Kept between run() calls: what is buffered was fetched already and must not be lost.
+        self._merge = PartitionMerge()
         self.ended: set[int] = set()  # partitions whose end marker was consumed
         self.learner, self.offsets, self.last_snapshot = self._resume(new_learner)
         self._snapshot_examples = self.learner.examples_seen
@@ -177,6 +218,7 @@ class Trainer:
         idle_since = time.monotonic()
         loss = math.nan
         progress = Progress(self.config.run, self.metrics, self.config.progress_every_s)
+        merge = self._merge
         reason = "stopped"
         # No snapshot on an exception: a crash resumes from the last snapshot, like a SIGKILL.
         while True:
@@ -190,37 +232,35 @@ class Trainer:
                 reason = "end-of-stream"
                 break
             messages = self.source.poll(self.config.poll_timeout_s)
-            if not messages:
-                idle = time.monotonic() - idle_since
-                if self.config.idle_timeout_s is not None and idle >= self.config.idle_timeout_s:
-                    reason = "idle-timeout"
-                    break
-                continue
-            idle_since = time.monotonic()
             for message in messages:
-                if self.config.max_batches is not None and batches >= self.config.max_batches:
-                    break  # the rest stays unconsumed: the loop stops at its next check
-                try:
-                    decoded = self.decode(message.value)
-                except StreamingError as exc:
-                    # A message nobody can train on: skip it rather than crash-loop on it.
-                    log.error(
-                        "undecodable mini-batch skipped run=%s partition=%d offset=%d: %s",
-                        self.config.run,
-                        message.partition,
-                        message.offset,
-                        exc,
-                    )
-                    decoded = None
+                merge.push(message, self._decode(message))
+            if messages:
+                idle_since = time.monotonic()
+            elif (
+                not merge
+                and self.config.idle_timeout_s is not None
+                and time.monotonic() - idle_since >= self.config.idle_timeout_s
+            ):
+                reason = "idle-timeout"
+                break
+            # After an empty poll nothing more is there right now: go on without the silent
+            # partitions; likewise once the buffer is full.
+            expected = self.source.partitions() - self.ended
+            wait = bool(messages) and not merge.full()
+            while (item := merge.pop(expected, wait_for_all=wait)) is not None:
+                message, decoded = item
                 if decoded is not None and len(decoded.impression_ids):
                     loss = self._train(decoded, loss)
                     batches += 1
                 if decoded is not None and decoded.end:
                     self.ended.add(message.partition)
+                    expected = expected - {message.partition}
                 self.offsets[str(message.partition)] = message.offset + 1
                 self._maybe_snapshot()
-                if self.stop_requested.is_set():
-                    break
+                if self.stop_requested.is_set() or (
+                    self.config.max_batches is not None and batches >= self.config.max_batches
+                ):
+                    break  # the rest stays buffered for a next run(); its offsets are unrecorded
             progress.update(
                 examples=self.learner.examples_seen,
                 loss=loss,
@@ -252,6 +292,20 @@ class Trainer:
             duplicates_dropped=self.learner.deduper.dropped,
             last_snapshot=self.last_snapshot,
         )
+
+    def _decode(self, message: Message) -> LabeledRows | None:
+        try:
+            return self.decode(message.value)
+        except StreamingError as exc:
+            # A message nobody can train on: skip it rather than crash-loop on it.
+            log.error(
+                "undecodable mini-batch skipped run=%s partition=%d offset=%d: %s",
+                self.config.run,
+                message.partition,
+                message.offset,
+                exc,
+            )
+            return None
 
     def _train(self, rows: LabeledRows, loss: float) -> float:
         result = self.learner.step(rows)

@@ -146,19 +146,20 @@ def test_a_stop_request_finishes_the_batch_and_snapshots(env) -> None:
     make, Session = env
     data, decoded = stream(10)
     trainer = make(data, decoded, snapshot_every_examples=None)
-    inner = trainer.decode
-    trained = []
+    inner = trainer.learner.step
+    steps = []
 
-    def decode_then_stop(value: bytes):
-        trained.append(value)
-        if len(trained) == 4:
+    def step_then_stop(rows):
+        steps.append(rows)
+        if len(steps) == 4:
             trainer.stop_requested.set()  # what the SIGTERM handler does, mid-batch
-        return inner(value)
+        return inner(rows)
 
-    trainer.decode = decode_then_stop
+    trainer.learner.step = step_then_stop
     outcome = trainer.run()
     assert outcome.reason == "signal"
     assert outcome.last_snapshot.examples_seen == outcome.examples_seen == 4 * BATCH
+    assert outcome.last_snapshot.offsets == {"0": 2, "1": 2}  # event-time order: b0 b1 b2 b3
 
 
 def test_snapshots_by_event_time(env) -> None:
@@ -198,3 +199,19 @@ def test_a_corrupt_latest_snapshot_falls_back_and_the_lost_work_is_redone(env) -
     outcome = make(data, decoded, snapshot_every_examples=None, until_end=True).run()
     assert outcome.batches == 6  # batches 3..8: from the previous good snapshot's offsets
     assert outcome.examples_seen == 9 * BATCH
+
+
+def test_partitions_are_interleaved_by_event_time_whatever_the_fetch_order(env) -> None:
+    make, Session = env
+    data, decoded = stream(8)
+    trainer = make(data, decoded, snapshot_every_examples=None, until_end=True)
+    order = []
+    inner = trainer.learner.step
+
+    def record(rows):
+        order.append(rows.watermark)
+        return inner(rows)
+
+    trainer.learner.step = record
+    trainer.run()
+    assert order == sorted(order) and len(order) == 8

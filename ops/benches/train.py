@@ -1,0 +1,198 @@
+"""`mmn bench train`: the trainer consuming from the broker against training from memory.
+
+Both sides run the same learner (same model, config and seed) on the same mini-batches:
+
+- memory: the mini-batches already decoded, handed to `OnlineLearner.step` one by one
+  (hashing, vocabularies, dedupe, forward, backward, fused Adagrad);
+- broker: the full `Trainer` reading the encoded mini-batches from a `minibatches` topic
+  through kafka-python, decoding each message (`streaming.minibatch`) and stepping.
+
+The two sides alternate in rounds over equal shares of the stream (the machine's load
+drifts during a run; alternating puts both under the same). Figures: examples/s of each
+and their ratio (target >= 0.8: consuming costs at most a
+fifth of the training throughput). The broker side is timed from the start of each
+`Trainer.run` to the end of its last step; the snapshot it closes with is not counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import torch
+from kafka import KafkaProducer
+
+from model.features import CRITEO_FEATURE_FIELDS, FeaturizerConfig
+from model.registry import ModelConfig
+from ops.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
+from ops.learner import LearnerConfig, OnlineLearner
+from ops.registry import open_registry
+from ops.snapshots import SnapshotStore, SnapshotStoreConfig
+from ops.trainer import Trainer, TrainerConfig
+from ops.trainer_io import KafkaSource
+from streaming.example import Example
+from streaming.minibatch import MiniBatch, decode_minibatch, encode_minibatch
+from streaming.topics import create_topics
+
+PARTITIONS = 2
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train", help="trainer examples/s from the broker vs from in-memory batches"
+    )
+    parser.add_argument("--model", default="mmn")
+    parser.add_argument("--batches", type=int, default=40, help="mini-batches in the stream")
+    parser.add_argument("--batch-size", type=int, default=1024)
+    parser.add_argument("--hidden", default="512,256,128,128", help="tower widths")
+    parser.add_argument("--buckets", type=int, default=1 << 17)
+    parser.add_argument(
+        "--rounds", type=int, default=4, help="alternations of the memory and broker sides"
+    )
+    parser.add_argument("--threads", type=int, default=None, help="torch threads")
+    add_bootstrap_argument(parser)
+    parser.set_defaults(func=run)
+
+
+def synthetic_minibatches(count: int, rows: int, seed: int = 0) -> list[MiniBatch]:
+    """Mixed-domain mini-batches over the 18 Criteo fields (21 types x 17 scenarios)."""
+    rng = np.random.default_rng(seed)
+    batches = []
+    for b in range(count):
+        values = {f: rng.integers(0, 2000, rows) for f in CRITEO_FEATURE_FIELDS}
+        types, scenarios = rng.integers(0, 21, rows), rng.integers(0, 17, rows)
+        converted = rng.random(rows) < 0.1
+        examples = [
+            Example(
+                impression_id=f"{b}-{i}",
+                user_id=str(values["user_id"][i]),
+                ts=b * 60 + i // 100,
+                label_ts=b * 60 + 30,
+                click=1,
+                conversion=int(converted[i]),
+                kind="positive" if converted[i] else "negative",
+                conv_type=f"t{types[i]}",
+                scenario=f"s{scenarios[i]}",
+                features={f: f"{f[:4]}{values[f][i]:05x}" for f in CRITEO_FEATURE_FIELDS},
+            )
+            for i in range(rows)
+        ]
+        batches.append(
+            MiniBatch.from_examples(
+                examples,
+                partition=b % PARTITIONS,
+                seq=b // PARTITIONS,
+                watermark=b * 60 + 60,
+                end=False,
+            )
+        )
+    return batches
+
+
+def learner_config(args: argparse.Namespace) -> LearnerConfig:
+    return LearnerConfig(
+        model=args.model,
+        model_config=ModelConfig(
+            n_fields=len(CRITEO_FEATURE_FIELDS),
+            buckets=args.buckets,
+            n_types=22,
+            n_scenarios=18,
+            hidden=tuple(int(w) for w in args.hidden.split(",")),
+        ),
+        featurizer=FeaturizerConfig(buckets=args.buckets),
+    )
+
+
+def measure(
+    config: LearnerConfig, batches: list[MiniBatch], bootstrap: str, rounds: int
+) -> tuple[float, float]:
+    """Examples/s (memory, broker), the two alternating in rounds over equal shares of batches.
+
+    Alternating keeps both sides under the same machine load, which drifts during a run.
+    """
+    topic = f"bench-minibatches-{uuid.uuid4().hex[:8]}"
+    create_topics(bootstrap, {topic: PARTITIONS})
+    producer = KafkaProducer(bootstrap_servers=bootstrap, max_request_size=64 * 1024 * 1024)
+    for batch in batches:
+        producer.send(topic, value=encode_minibatch(batch), partition=batch.partition)
+    producer.flush()
+    producer.close()
+    decoded = [decode_minibatch(encode_minibatch(batch)) for batch in batches]
+    share = len(batches) // rounds
+    with tempfile.TemporaryDirectory() as tmp:
+        store = SnapshotStore(
+            SnapshotStoreConfig(directory=Path(tmp)),
+            open_registry(f"sqlite:///{tmp}/registry.db"),
+            run="bench",
+            model=config.model,
+            run_config={},
+        )
+        source = KafkaSource(bootstrap, topic)
+        try:
+            trainer = Trainer(
+                TrainerConfig(
+                    run="bench",
+                    snapshot_every_examples=None,
+                    max_batches=share,
+                    idle_timeout_s=30,
+                    progress_every_s=3600,
+                ),
+                new_learner=lambda: OnlineLearner(config),
+                store=store,
+                source=source,
+                decode=decode_minibatch,
+            )
+            step, last_end = trainer.learner.step, [0.0]
+
+            def timed_step(rows):
+                result = step(rows)
+                last_end[0] = time.perf_counter()
+                return result
+
+            trainer.learner.step = timed_step
+            memory = OnlineLearner(config)
+            memory_s = broker_s = 0.0
+            for r in range(rounds):
+                start = time.perf_counter()
+                for batch in decoded[r * share : (r + 1) * share]:
+                    memory.step(batch)
+                memory_s += time.perf_counter() - start
+                start = time.perf_counter()
+                trainer.run()  # its closing snapshot comes after last_end: not timed
+                broker_s += last_end[0] - start
+            return memory.examples_seen / memory_s, trainer.learner.examples_seen / broker_s
+        finally:
+            source.close()
+            store.close()
+
+
+def run(args: argparse.Namespace) -> dict:
+    config = learner_config(args)
+    batches = synthetic_minibatches(args.batches, args.batch_size)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    warm = OnlineLearner(config)  # allocations, thread pools
+    for batch in batches[:2]:
+        warm.step(batch)
+    del warm
+    with bootstrap_or_embedded(args.bootstrap) as bootstrap:
+        memory, broker = measure(config, batches, bootstrap, args.rounds)
+    figures = {
+        "model": args.model,
+        "batches": args.batches,
+        "batch_size": args.batch_size,
+        "memory_examples_per_s": round(memory, 1),
+        "rounds": args.rounds,
+        "broker_examples_per_s": round(broker, 1),
+        "ratio_broker_to_memory": round(broker / memory, 3),
+    }
+    print(
+        f"trainer {args.model}, {args.batches} mini-batches of {args.batch_size}: "
+        f"in-memory {memory:,.0f} examples/s, from the broker {broker:,.0f} examples/s, "
+        f"ratio {broker / memory:.2f} (target >= 0.8)"
+    )
+    return figures
