@@ -37,6 +37,7 @@ def create_topics(bootstrap: str, partitions: dict[str, int], *, timeout_s: floa
             bootstrap_servers=bootstrap,
             client_id="mmn-admin",
             request_timeout_ms=int(timeout_s * 1000),
+            bootstrap_timeout_ms=int(min(timeout_s, 5.0) * 1000),
         )
     except KafkaError as exc:
         raise BrokerError(f"cannot reach the broker at {bootstrap}: {exc!r}") from exc

@@ -43,3 +43,14 @@ def test_stop_by_pid_frees_the_port():
 def test_port_in_use_gives_clear_error():
     with EmbeddedBroker() as first, pytest.raises(BrokerError, match="in use"):
         EmbeddedBroker(BrokerConfig(port=first.port, start_timeout_s=2)).start()
+
+
+def test_create_topics_on_a_dead_broker_fails_fast():
+    import time
+
+    from streaming.broker import free_port
+
+    start = time.monotonic()
+    with pytest.raises(BrokerError, match="cannot reach"):
+        create_topics(f"127.0.0.1:{free_port()}", {"t": 1})
+    assert time.monotonic() - start < 15
