@@ -57,7 +57,8 @@ class Example:
 
 def encode_example(example: Example) -> bytes:
     """The message value of an example: compact JSON with the schema version."""
-    return json.dumps({"v": EXAMPLE_VERSION, **asdict(example)}, separators=(",", ":")).encode()
+    # vars(), not asdict(): asdict deep-copies the features of every example.
+    return json.dumps({"v": EXAMPLE_VERSION, **vars(example)}, separators=(",", ":")).encode()
 
 
 def decode_example(value: bytes) -> Example:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from dataclasses import asdict, dataclass, field
@@ -204,24 +205,27 @@ def build_app(config: JoinerConfig) -> faust.App:
         # Chunks only save per-event overhead: batch boundaries come from the joiner's
         # event-time rules, never from this wall-clock `within`.
         async for events in stream.take_events(config.chunk, within=0.02):
-            cut: list[tuple[Segment, PartitionJoiner, ChangelogStore]] = []
+            cut: list[tuple[Segment, PartitionJoiner]] = []
             pending: list[Awaitable[Any]] = []
             for event in events:
                 message = event.message
-                joiner, store = joiner_for(message.partition)
+                joiner, _ = joiner_for(message.partition)
                 step = joiner.process(source_of[message.topic], message.offset, message.value)
-                await store.flush()
                 for letter in step.deadletters:
                     await app.producer.send(
                         config.topics.deadletter, None, encode_deadletter(letter), None, None, None
                     )
                 for segment in step.segments:
                     pending += await publish(segment)
-                    cut.append((segment, joiner, store))
+                    cut.append((segment, joiner))
             # One delivery wait per chunk; only then may the progress entries say so.
             await asyncio.gather(*pending)
-            for segment, joiner, store in cut:
+            for segment, joiner in cut:
                 joiner.commit(segment)
+            # Changelog writes in order (facts, progress, forgetting), before Faust
+            # acknowledges the chunk and may commit its offsets.
+            for joiner, store in list(joiners.values()):
+                joiner.checkpoint()
                 await store.flush()
 
     return app
@@ -232,6 +236,8 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     config = JoinerConfig.from_json(args[0])
     app = build_app(config)
+    # aiokafka logs every send at DEBUG; building those records costs more than the send.
+    logging.getLogger("aiokafka").setLevel(logging.INFO)
     worker = faust.Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()
 

@@ -117,6 +117,7 @@ class PartitionJoiner:
         self.pending_examples = 0
         self.wakeups: list[tuple[int, str]] = []
         self.finished: set[str] = set()
+        self.unsaved_markers = False
         self._update_watermark()
         for key, record in list(store.items()):
             if not key.startswith("~") and record.get("p") == partition:
@@ -156,9 +157,7 @@ class PartitionJoiner:
         if isinstance(event, Heartbeat | EndOfStream):
             self.ended[source] = self.ended[source] or isinstance(event, EndOfStream)
             self._advance(source, event.ts)
-            # Markers change nothing but progress: save it now, since the consumer offset
-            # may be committed before the next segment is.
-            self._save_progress()
+            self.unsaved_markers = True
         elif not isinstance(event, SOURCE_EVENTS[source]):
             detail = f"a {event.kind} event on the {self.topics[source]} topic"
             step.deadletters.append(self._letter("malformed", detail, source, offset, value))
@@ -193,7 +192,17 @@ class PartitionJoiner:
                 del self.store[impression_id]
                 self.finished.discard(impression_id)
 
+    def checkpoint(self) -> None:
+        """Save progress made by markers alone; call before the consumer offsets are committed.
+
+        Markers change nothing but progress, which is otherwise saved with each segment: an
+        end-of-stream marker whose offset was committed must not be forgotten by a restart.
+        """
+        if self.unsaved_markers:
+            self._save_progress()
+
     def _save_progress(self) -> None:
+        self.unsaved_markers = False
         self.store[meta_key(self.partition)] = {
             "m": self.max_ts,
             "e": self.ended,

@@ -207,6 +207,7 @@ def run_prefix(
         for segment in joiner.process(source, offset, value).segments:
             segments.append(segment)
             joiner.commit(segment)
+        joiner.checkpoint()  # the consumer offset of this message may be committed now
     return segments, []
 
 

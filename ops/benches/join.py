@@ -22,6 +22,7 @@ from simulator.criteo_search import SearchLog
 from simulator.kafka_publisher import KafkaPublisher
 from simulator.replay import ReplayConfig, replay
 from simulator.synth import generate, write
+from simulator.synth_model import SynthConfig
 from streaming.joiner_app import JoinerConfig
 from streaming.joiner_process import JoinerWorkers, create_joiner_topics
 from streaming.labels import LabelConfig
@@ -31,6 +32,13 @@ from streaming.topics import TopicNames
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("join", help="joiner events/s against a raw consume")
     parser.add_argument("--rows", type=int, default=50_000, help="clicks in the synthetic log")
+    parser.add_argument(
+        "--days",
+        type=int,
+        default=5,
+        help="days the log's clicks span (5: ~400 clicks per event hour, so the 1h batch span "
+        "does not cut tiny batches)",
+    )
     parser.add_argument("--partitions", type=int, default=4, help="partitions per source topic")
     parser.add_argument("--workers", type=int, default=1, help="joiner worker processes")
     parser.add_argument("--policy", default="fake-negative", help="label policy")
@@ -77,7 +85,7 @@ def _join(config: JoinerConfig, workers: int, log_dir: Path) -> float:
 def run(args: argparse.Namespace) -> dict:
     labels = LabelConfig(policy=args.policy)
     with tempfile.TemporaryDirectory() as tmp, bootstrap_or_embedded(args.bootstrap) as bootstrap:
-        write(generate(args.rows, seed=1), Path(tmp))
+        write(generate(args.rows, seed=1, config=SynthConfig(days=args.days)), Path(tmp))
         log = SearchLog(Path(tmp) / "CriteoSearchData")
         empty, full = _topics("empty"), _topics("full")
         configs = {
