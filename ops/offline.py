@@ -191,9 +191,15 @@ def train_and_score(name: str, data: OfflineData, config: OfflineConfig, seed: i
 
 
 def run_offline(
-    data: OfflineData, config: OfflineConfig, log: Callable[[str], None] = print
+    data: OfflineData,
+    config: OfflineConfig,
+    log: Callable[[str], None] = print,
+    on_model: Callable[[dict], None] | None = None,
 ) -> dict:
-    """Every model x seed; means (and standard deviations over seeds) in the JSON layout."""
+    """Every model x seed; means (and standard deviations over seeds) in the JSON layout.
+
+    on_model: called with the result so far after each model (long runs keep partial results).
+    """
     n_train = int(len(data) * config.train_fraction)
     test = data.batch.slice(n_train, len(data))
     model_config = ModelConfig(
@@ -218,6 +224,8 @@ def run_offline(
             "scenarios": {_label("s", i): v for i, v in enumerate(data.scenario_names)},
         },
     }
+    if data.p_true is not None:
+        result["oracle"] = table3(data.p_true[n_train:], test, data)
     for name in config.models:
         spec = registry.get(name)
         runs = []
@@ -234,8 +242,8 @@ def run_offline(
             "param_sets": spec.param_sets(model_config),
             "datasets": spec.datasets(model_config),
         }
-    if data.p_true is not None:
-        result["oracle"] = table3(data.p_true[n_train:], test, data)
+        if on_model is not None:
+            on_model(result)
     return result
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -57,6 +58,21 @@ def run(args: argparse.Namespace) -> dict:
     started = time.perf_counter()
     data = load_data(args.data, search, config)
     print(f"loaded {len(data):,} rows in {time.perf_counter() - started:.0f}s", flush=True)
-    result = run_offline(data, config, log=lambda line: print(line, flush=True))
+    result = run_offline(
+        data, config, log=lambda line: print(line, flush=True), on_model=partial(args.json)
+    )
     print(format_table(result))
     return result
+
+
+def partial(path: Path | None):
+    """Writes the result so far to path (with "partial": true) after each model; None: nothing."""
+
+    def write(result: dict) -> None:
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(
+                json.dumps({**result, "partial": True}, indent=2, sort_keys=True) + "\n"
+            )
+
+    return write
