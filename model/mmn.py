@@ -91,10 +91,12 @@ class ComposedTower(nn.Module):
         self._cache: OrderedDict[tuple[int, int], list[tuple[Tensor, Tensor]]] = OrderedDict()
         self._cache_size = cache_size
         self._cache_version: tuple[int, ...] = ()
+        self._params: list[nn.Parameter] = []
 
     def padded(self, x: Tensor) -> Tensor:
         return F.pad(x, (0, self.pad)) if self.pad else x
 
+    @torch.no_grad()
     def request(self, x: Tensor, t: int, s: int) -> Tensor:
         """(1,) logit of one row x (1, D) through domain (t, s)'s tower alone."""
         h = self.padded(x)
@@ -104,11 +106,14 @@ class ComposedTower(nn.Module):
         w, b = layers[-1]
         return torch.addmm(b, h, w).squeeze(-1)
 
-    @torch.no_grad()
     def _composed(self, t: int, s: int) -> list[tuple[Tensor, Tensor]]:
         # Every in-place update (optimizer step, load_state_dict) bumps a tensor's _version,
         # so a changed version means the cached towers are stale.
-        version = tuple(p._version for p in self.parameters())
+        if (
+            not self._params
+        ):  # the same Parameter objects for life: load_state_dict copies into them
+            self._params = list(self.parameters())
+        version = tuple(p._version for p in self._params)
         if version != self._cache_version:
             self._cache.clear()
             self._cache_version = version

@@ -36,6 +36,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--requests", type=int, default=2000, help="timed single requests per model"
     )
     parser.add_argument("--models", help="comma-separated names (default: every registered model)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="torch intra-op threads (default: torch's); 1 avoids oversubscription on a busy machine",
+    )
     parser.set_defaults(func=run)
 
 
@@ -98,6 +103,8 @@ def request_latency_us(name: str, config: ModelConfig, requests: int) -> tuple[f
 
 
 def run(args: argparse.Namespace) -> dict:
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     config = ModelConfig(n_fields=18, n_types=21, n_scenarios=17)
     names = args.models.split(",") if args.models else registry.names()
     batch = _random_batch(config, args.batch_size, torch.Generator().manual_seed(0))
@@ -129,4 +136,9 @@ def run(args: argparse.Namespace) -> dict:
             f"{name:12s} {f['train_examples_per_s']:11,.0f} {ratio:>7s} "
             f"{f['latency_p50_us']:8.0f} {f['latency_p99_us']:8.0f}"
         )
-    return {"models": figures, "batch_size": args.batch_size, "steps": args.steps}
+    return {
+        "models": figures,
+        "batch_size": args.batch_size,
+        "steps": args.steps,
+        "threads": torch.get_num_threads(),
+    }
