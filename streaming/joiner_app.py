@@ -34,7 +34,7 @@ import faust
 from streaming.example import encode_deadletter, encode_example
 from streaming.labels import LabelConfig
 from streaming.minibatch import MiniBatch, encode_minibatch
-from streaming.partition_joiner import BatchConfig, PartitionJoiner, Segment
+from streaming.partition_joiner import BatchConfig, PartitionJoiner, Segment, meta_key
 from streaming.topics import TopicNames
 
 TABLE = "pending"
@@ -80,8 +80,13 @@ class ChangelogStore(MutableMapping[str, Any]):
 
     Faust's `table[key] = value` sends one changelog message per write through a
     one-at-a-time buffer and takes the partition from the current event; handling a chunk
-    of events at once, we write the table's data directly and send the changelog message
-    (the JSON Faust's recovery reads) to this partition explicitly.
+    of events at once, we write the table's data directly and send the changelog messages
+    (the JSON Faust's recovery reads) to this partition explicitly, once per chunk.
+
+    Within a chunk, a key set again keeps its place and sends only its last value: facts
+    carry their source offsets, so a fact landing early is recognized on redelivery. The
+    progress entry and deletions move to the end instead: they must never land before
+    the writes they vouch for.
     """
 
     def __init__(
@@ -93,19 +98,23 @@ class ChangelogStore(MutableMapping[str, Any]):
         self.data = table.data
         self.topic = table.changelog_topic.get_topic_name()
         self.partition = partition
+        self.progress_key = meta_key(partition)
         self.send = send
-        self.writes: list[tuple[bytes, bytes | None]] = []
+        self.writes: dict[str, Any] = {}  # key -> value, None to delete; in send order
 
     def __getitem__(self, key: str) -> Any:
         return self.data[key]
 
     def __setitem__(self, key: str, value: Any) -> None:
         self.data[key] = value
-        self.writes.append((json.dumps(key).encode(), json.dumps(value).encode()))
+        if key == self.progress_key or self.writes.get(key, value) is None:
+            self.writes.pop(key, None)
+        self.writes[key] = value
 
     def __delitem__(self, key: str) -> None:
         del self.data[key]
-        self.writes.append((json.dumps(key).encode(), None))
+        self.writes.pop(key, None)
+        self.writes[key] = None
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.data)
@@ -115,9 +124,10 @@ class ChangelogStore(MutableMapping[str, Any]):
 
     async def flush(self) -> None:
         """Hand the pending changelog writes to the producer, in order."""
-        writes, self.writes = self.writes, []
-        for key, value in writes:
-            await self.send(self.topic, self.partition, key, value)
+        writes, self.writes = self.writes, {}
+        for key, value in writes.items():
+            encoded = None if value is None else json.dumps(value).encode()
+            await self.send(self.topic, self.partition, json.dumps(key).encode(), encoded)
 
 
 def build_app(config: JoinerConfig) -> faust.App:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -18,11 +21,11 @@ from simulator.synth_model import SynthConfig
 from streaming.broker import EmbeddedBroker
 from streaming.events import Click, Conversion, Impression, encode_event
 from streaming.example import decode_deadletter, decode_example
-from streaming.joiner_app import JoinerConfig
+from streaming.joiner_app import ChangelogStore, JoinerConfig
 from streaming.joiner_process import JoinerWorkers, create_joiner_topics
 from streaming.labels import LabelConfig
 from streaming.minibatch import decode_minibatch
-from streaming.partition_joiner import BatchConfig
+from streaming.partition_joiner import BatchConfig, meta_key
 
 HOUR, DAY = 3600, 86400
 
@@ -91,6 +94,28 @@ def assert_deduped_equal(examples: list, want: set) -> None:
     for ex in examples:
         assert by_key.setdefault(ex.dedupe_key, ex) == ex, f"copy differs: {ex}"
     assert {(e.impression_id, e.kind, e.conversion) for e in by_key.values()} == want
+
+
+def test_changelog_store_never_sends_progress_or_deletes_before_what_they_vouch_for() -> None:
+    sent: list[tuple[str, bytes | None]] = []
+
+    async def send(topic: str, partition: int, key: bytes, value: bytes | None) -> None:
+        assert (topic, partition) == ("app-pending-changelog", 3)
+        sent.append((json.loads(key), value and json.loads(value)))
+
+    table = SimpleNamespace(
+        data={}, changelog_topic=SimpleNamespace(get_topic_name=lambda: "app-pending-changelog")
+    )
+    store = ChangelogStore(table, 3, send)
+    store["a"] = {"io": 1}
+    store[meta_key(3)] = {"o": 1}
+    store["b"] = {"io": 2}
+    store["a"] = {"io": 1, "ko": 1}  # keeps its place: the fact carries its own offset
+    del store["b"]
+    store[meta_key(3)] = {"o": 2}  # moves after everything it vouches for
+    asyncio.run(store.flush())
+    assert sent == [("a", {"io": 1, "ko": 1}), ("b", None), (meta_key(3), {"o": 2})]
+    assert table.data == {"a": {"io": 1, "ko": 1}, meta_key(3): {"o": 2}}
 
 
 @pytest.mark.broker
