@@ -15,7 +15,8 @@ and cut into segments: after `batch_size` examples, before a decision `max_span_
 more after the segment's first one, when the watermark passes that span, and at the end
 of stream. Cuts depend on the released sequence only, so the segments are the same at
 any replay speed. The caller publishes a segment, waits for delivery, then calls
-`commit(segment)`, which persists the release cursor and forgets finished records.
+`commit(segment)`, which persists the release cursor and forgets finished records; and it
+calls `checkpoint()` before the consumer offsets of what it processed may be committed.
 
 Restarts (at-least-once): the meta entry written by `commit` holds the applied offsets,
 the per-topic event times and the cursor. Messages at or below the applied offsets are
