@@ -83,7 +83,7 @@ class LearnerConfig:
     model_config: models.ModelConfig
     featurizer: FeaturizerConfig = FeaturizerConfig()
     optimizer: str = "adagrad"
-    lr: float = 0.05
+    lr: float = 0.01
     delayed_feedback: str = "plain"
     dedupe_horizon_s: int = 86_400
     seed: int = 0

@@ -77,7 +77,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     learn = parser.add_argument_group("learning")
     learn.add_argument("--optimizer", choices=OPTIMIZERS, default="adagrad")
-    learn.add_argument("--lr", type=float, default=0.05)
+    learn.add_argument("--lr", type=float, default=0.01, help="(the offline experiment's best)")
     learn.add_argument("--delayed-feedback", choices=DELAYED_FEEDBACK, default="plain")
     learn.add_argument(
         "--dedupe-horizon", type=duration_s, default=86400, help="event time a key is remembered"
