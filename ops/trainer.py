@@ -115,6 +115,18 @@ class PartitionMerge:
         return self._queues[min(heads, key=order)].popleft()
 
 
+def stop_on_signals() -> threading.Event:
+    """An event that SIGTERM and SIGINT set (main thread only): pass it to the Trainer as `stop`.
+
+    Installed before the trainer starts, so a SIGTERM during start-up is not lost: the
+    trainer then stops at once, exit code 0.
+    """
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    return stop
+
+
 @dataclass(frozen=True, kw_only=True)
 class TrainerConfig:
     """How the daemon runs (the learner's own settings are in LearnerConfig).
@@ -163,6 +175,7 @@ class Trainer:
         decode: Decoder,
         announcer: Announcer | None = None,
         metrics: TrainerMetrics | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -170,7 +183,7 @@ class Trainer:
         self.decode = decode
         self.announcer = announcer
         self.metrics = metrics or TrainerMetrics(config.run)
-        self.stop_requested = threading.Event()
+        self.stop_requested = stop or threading.Event()
         # Kept between run() calls: what is buffered was fetched already and must not be lost.
         self._merge = PartitionMerge()
         self.ended: set[int] = set()  # partitions whose end marker was consumed
@@ -206,11 +219,6 @@ class Trainer:
             json.dumps(published.offsets, sort_keys=True),
         )
         return learner, dict(published.offsets), published
-
-    def install_signal_handlers(self) -> None:
-        """SIGTERM and SIGINT finish the current mini-batch, snapshot, and stop (main thread only)."""
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: self.stop_requested.set())
 
     def run(self) -> TrainerOutcome:
         """Consume and train until a stop condition; always ends with a snapshot of new work."""

@@ -25,7 +25,7 @@ from ops.errors import ConfigError
 from ops.learner import DELAYED_FEEDBACK, OPTIMIZERS, LearnerConfig, OnlineLearner
 from ops.registry import DEFAULT_URL, open_registry
 from ops.snapshots import SnapshotStore, SnapshotStoreConfig
-from ops.trainer import Trainer, TrainerConfig, TrainerOutcome
+from ops.trainer import Trainer, TrainerConfig, TrainerOutcome, stop_on_signals
 from ops.trainer_io import KafkaAnnouncer, KafkaSource
 from ops.trainer_metrics import TrainerMetrics
 from streaming.minibatch import decode_minibatch
@@ -155,6 +155,7 @@ def train(args: argparse.Namespace) -> TrainerOutcome:
             "mmn train needs --bootstrap HOST:PORT: an embedded broker started for the trainer "
             "alone would hold no mini-batches (run `mmn broker` or `mmn demo`)"
         )
+    stop = stop_on_signals()
     bootstrap = args.bootstrap
     config = learner_config(args)
     if args.threads:
@@ -184,13 +185,15 @@ def train(args: argparse.Namespace) -> TrainerOutcome:
             decode=decode_minibatch,
             announcer=announcer,
             metrics=metrics,
+            stop=stop,
         )
-        trainer.install_signal_handlers()
         return trainer.run()
 
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for chatty in ("kafka", "alembic"):  # connection and migration chatter at INFO
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     outcome = train(args)
     last = outcome.last_snapshot
     print(
