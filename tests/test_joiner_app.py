@@ -211,19 +211,20 @@ def run_join(
     partitions: int = 4,
     speed: float | None = None,
     kill_after_rows: int | None = None,
+    workers: int = 1,
 ) -> tuple[list, list]:
     """A fresh broker; join concurrently with the replay; optionally SIGKILL and restart."""
     with EmbeddedBroker() as broker:
         config = JoinerConfig(bootstrap=broker.bootstrap, partitions=partitions, labels=labels)
         create_joiner_topics(config)
-        with JoinerWorkers(config, log_dir=tmp / "logs").start(1) as workers:
+        with JoinerWorkers(config, log_dir=tmp / "logs").start(workers) as running:
             replay_log(broker.bootstrap, records, speed)
             if kill_after_rows is not None:
                 seen = wait_for_rows(broker.bootstrap, config, kill_after_rows)
-                workers.kill(0)
+                running.kill(0)
                 assert seen < 2 * kill_after_rows  # killed mid-stream, far from the end
-                workers.start(1)
-            workers.wait_for_end(900)
+                running.start(1)
+            running.wait_for_end(900)
         examples, _, batches = join_outputs(broker.bootstrap, config)
     return examples, [r.value for r in batches]
 
@@ -256,6 +257,16 @@ def test_fifty_thousand_clicks_join_exactly_for_each_policy(
     examples, _ = run_join(big_log, labels, tmp_path)
     assert_deduped_equal(examples, expected(big_log, labels))
     assert len(examples) == len({e.dedupe_key for e in examples})
+
+
+@pytest.mark.slow
+@pytest.mark.broker
+def test_two_workers_share_the_partitions_and_join_exactly(
+    big_log: list[LogRecord], tmp_path: Path
+) -> None:
+    labels = LabelConfig()
+    examples, _ = run_join(big_log, labels, tmp_path, workers=2)
+    assert_deduped_equal(examples, expected(big_log, labels))
 
 
 @pytest.mark.slow
