@@ -8,6 +8,7 @@ snapshot file verifies, and files and registry rows match one to one.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from ops.registry import get_run, latest_snapshot, list_snapshots, open_registry
 from ops.snapshots import load_snapshot
@@ -188,3 +189,26 @@ def test_sigkill_three_times_then_sigterm_then_finish(broker, tmp_path: Path) ->
     assert on_disk == {row.path for row in rows}
     versions = [row.version for row in rows]
     assert versions == sorted(set(versions))
+
+    # Every snapshot the last trainer published was announced on the `snapshots` topic.
+    announced = read_announcements(broker.bootstrap)
+    assert announced[-1]["version"] == latest.version
+    assert announced[-1]["sha256"] == latest.sha256
+    by_version = {row.version: row.sha256 for row in rows}
+    assert all(
+        by_version.get(a["version"], a["sha256"]) == a["sha256"] for a in announced
+    )  # an announced version that still exists is the same file
+
+
+def read_announcements(bootstrap: str) -> list[dict]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    tp = TopicPartition("snapshots", 0)
+    consumer.assign([tp])
+    consumer.seek_to_beginning(tp)
+    out, quiet_since = [], time.monotonic()
+    while time.monotonic() - quiet_since < 3:
+        for records in consumer.poll(timeout_ms=500).values():
+            out += [json.loads(r.value) for r in records]
+            quiet_since = time.monotonic()
+    consumer.close()
+    return [a for a in out if a["run"] == "kill-test"]
