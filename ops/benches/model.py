@@ -23,7 +23,7 @@ from model import registry
 from model.batch import Batch
 from model.registry import ModelConfig
 
-SLOW_MODELS = {"mmn_masked": 1}  # timed steps for models too slow for the default
+SLOW_MODELS = {"mmn_masked": 1}  # timed steps (no warm-up) of models too slow for the default
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -55,51 +55,78 @@ def _random_batch(config: ModelConfig, rows: int, g: torch.Generator) -> Batch:
     )
 
 
-def train_throughput(name: str, config: ModelConfig, batch: Batch, steps: int) -> float:
-    """Examples/s of full training steps (median step time), after one warm-up step."""
-    spec = registry.get(name)
-    torch.manual_seed(0)
-    model = spec.build(config)
-    optimizer = torch.optim.Adagrad(model.parameters(), lr=0.05, fused=True)
-    times = []
-    for step in range(steps + (1 if name not in SLOW_MODELS else 0)):
+def train_throughput(names: list[str], config: ModelConfig, batch: Batch, steps: int) -> dict:
+    """Examples/s of full training steps (median step time) per model, after one warm-up step.
+
+    The models take their steps in turns, so that a busy machine slows them alike and the
+    ratios stay meaningful; models in SLOW_MODELS run their few steps afterwards.
+    """
+    runners = {}
+    for name in names:
+        spec = registry.get(name)
+        torch.manual_seed(0)
+        model = spec.build(config)
+        optimizer = torch.optim.Adagrad(model.parameters(), lr=0.05, fused=True)
+        runners[name] = (spec, model, optimizer)
+    times: dict[str, list[float]] = {name: [] for name in names}
+
+    def step(name: str) -> float:
+        spec, model, optimizer = runners[name]
         started = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
         spec.loss(model(batch), batch).backward()
         optimizer.step()
-        if step > 0 or name in SLOW_MODELS:
-            times.append(time.perf_counter() - started)
-    return len(batch) / float(np.median(times))
+        return time.perf_counter() - started
+
+    regular = [n for n in names if n not in SLOW_MODELS]
+    for round_ in range(steps + 1):
+        for name in regular:
+            elapsed = step(name)
+            if round_ > 0:
+                times[name].append(elapsed)
+    for name in names:
+        if name in SLOW_MODELS:
+            times[name] = [step(name) for _ in range(SLOW_MODELS[name])]
+    return {name: len(batch) / float(np.median(t)) for name, t in times.items()}
 
 
-def request_latency_us(name: str, config: ModelConfig, requests: int) -> tuple[float, float]:
-    """p50, p99 of one request's prediction, in microseconds."""
-    torch.manual_seed(0)
-    model = registry.get(name).build(config).eval()
+def request_latency_us(names: list[str], config: ModelConfig, requests: int) -> dict:
+    """p50, p99 of one request's prediction per model, in microseconds.
+
+    Requests go to the models in turns (like the training steps) so that load spikes on
+    the machine fall on all of them alike.
+    """
     g = torch.Generator().manual_seed(1)
-    one_row = _random_batch(config, requests, g)
-    request = getattr(model, "request", None)
-
-    def predict(i: int) -> None:
+    rows = _random_batch(config, requests, g)
+    ids = list(rows.ids)
+    domains = list(zip(rows.conv_type.tolist(), rows.scenario.tolist(), strict=True))
+    singles = [rows.slice(i, i + 1) for i in range(requests)]
+    predictors = {}
+    for name in names:
+        torch.manual_seed(0)
+        model = registry.get(name).build(config).eval()
+        request = getattr(model, "request", None)
         if request is not None:
-            request(one_row.ids[i], int(one_row.conv_type[i]), int(one_row.scenario[i]))
+            for t in range(config.n_types):  # warm the composed-tower cache, as in serving
+                for s in range(config.n_scenarios):
+                    request(ids[0], t, s)
+            predictors[name] = lambda i, request=request: request(ids[i], *domains[i])
         else:
-            with torch.no_grad():
-                model(one_row.slice(i, i + 1))
-
-    warm = _random_batch(config, 1, g)
-    for t in range(config.n_types):
-        for s in range(config.n_scenarios):
-            if request is not None:
-                request(warm.ids[0], t, s)
-    for i in range(min(50, requests)):
-        predict(i)
-    times = []
-    for i in range(requests):
-        started = time.perf_counter_ns()
-        predict(i)
-        times.append((time.perf_counter_ns() - started) / 1000)
-    return float(np.percentile(times, 50)), float(np.percentile(times, 99))
+            predictors[name] = lambda i, model=model: model(singles[i])
+    times: dict[str, list[float]] = {name: [] for name in names}
+    with torch.no_grad():
+        for i in range(min(50, requests)):
+            for predict in predictors.values():
+                predict(i)
+        for i in range(requests):
+            for name, predict in predictors.items():
+                started = time.perf_counter_ns()
+                predict(i)
+                times[name].append((time.perf_counter_ns() - started) / 1000)
+    return {
+        name: (float(np.percentile(t, 50)), float(np.percentile(t, 99)))
+        for name, t in times.items()
+    }
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -108,22 +135,16 @@ def run(args: argparse.Namespace) -> dict:
     config = ModelConfig(n_fields=18, n_types=21, n_scenarios=17)
     names = args.models.split(",") if args.models else registry.names()
     batch = _random_batch(config, args.batch_size, torch.Generator().manual_seed(0))
-    figures: dict[str, dict] = {}
-    for name in names:
-        steps = SLOW_MODELS.get(name, args.steps)
-        throughput = train_throughput(name, config, batch, steps)
-        p50, p99 = request_latency_us(
-            name, config, args.requests if name not in SLOW_MODELS else 200
-        )
-        figures[name] = {
-            "train_examples_per_s": throughput,
-            "latency_p50_us": p50,
-            "latency_p99_us": p99,
+    throughput = train_throughput(names, config, batch, args.steps)
+    latency = request_latency_us(names, config, args.requests)
+    figures = {
+        name: {
+            "train_examples_per_s": throughput[name],
+            "latency_p50_us": latency[name][0],
+            "latency_p99_us": latency[name][1],
         }
-        print(
-            f"{name}: {throughput:,.0f} examples/s, request p50 {p50:.0f} us, p99 {p99:.0f} us",
-            flush=True,
-        )
+        for name in names
+    }
     esmm = figures.get("esmm")
     for f in figures.values():
         f["ratio_to_esmm"] = (
