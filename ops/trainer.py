@@ -1,8 +1,9 @@
 """The online trainer daemon: the `minibatches` stream in, one optimizer step per mini-batch, snapshots out.
 
-Loop: poll the source, decode each message, `OnlineLearner.step` it, remember the next
-offset of its partition; publish a snapshot every N examples or every K seconds of event
-time; announce each snapshot on the `snapshots` topic.
+Loop: poll the source and decode each message; release the buffered mini-batches of all
+partitions in event-time order (`PartitionMerge`), `OnlineLearner.step` each and remember
+the next offset of its partition; publish a snapshot every N examples or every K seconds
+of event time; announce each snapshot on the `snapshots` topic.
 
 Resume. A snapshot stores the offsets the run has consumed up to, and those, not a
 consumer group's committed offsets, decide where reading restarts: on start the store
@@ -13,8 +14,8 @@ duplicates the joiner itself re-emits are dropped by the learner's deduper.
 
 Stopping. SIGTERM (or SIGINT) lets the current mini-batch finish, publishes a snapshot and
 exits 0. For tests and the demo, the run also stops when every partition has delivered the
-stream's end (`until_end`: a mini-batch flagged `end`), after `idle_timeout_s` without a message, or after
-`max_batches` steps; the broker's end offsets are never used for that (DESIGN.md: the
+stream's end (`until_end`: a mini-batch flagged `end`), after `idle_timeout_s` without a
+message, or after `max_batches` steps; the broker's end offsets are never used for that (DESIGN.md: the
 embedded broker under-reports them).
 """
 
