@@ -98,6 +98,10 @@ class PartitionMerge:
     def push(self, message: Message, decoded: LabeledRows | None) -> None:
         self._queues.setdefault(message.partition, deque()).append((message, decoded))
 
+    def ready(self, expected: frozenset[int]) -> bool:
+        """True when every expected partition has a mini-batch buffered."""
+        return bool(expected) and all(self._queues.get(p) for p in expected)
+
     def full(self) -> bool:
         """True once some partition holds `depth` mini-batches: release without waiting."""
         return any(len(q) >= self.depth for q in self._queues.values())
@@ -240,7 +244,11 @@ class Trainer:
             if self.config.until_end and self.ended >= self.source.partitions():
                 reason = "end-of-stream"
                 break
-            messages = self.source.poll(self.config.poll_timeout_s)
+            expected = self.source.partitions() - self.ended
+            # Poll only when some partition has nothing buffered: when every one has, the
+            # next mini-batch in event-time order is known without waiting for the broker.
+            ready = merge.ready(expected)
+            messages = [] if ready else self.source.poll(self.config.poll_timeout_s)
             for message in messages:
                 merge.push(message, self._decode(message))
             if messages:
@@ -254,8 +262,7 @@ class Trainer:
                 break
             # After an empty poll nothing more is there right now: go on without the silent
             # partitions; likewise once the buffer is full.
-            expected = self.source.partitions() - self.ended
-            wait = bool(messages) and not merge.full()
+            wait = (ready or bool(messages)) and not merge.full()
             while (item := merge.pop(expected, wait_for_all=wait)) is not None:
                 message, decoded = item
                 if decoded is not None and len(decoded.impression_ids):
