@@ -8,7 +8,8 @@ Both sides run the same learner (same model, config and seed) on the same mini-b
   through kafka-python, decoding each message (`streaming.minibatch`) and stepping.
 
 The two sides alternate in rounds over equal shares of the stream (the machine's load
-drifts during a run; alternating puts both under the same). Figures: examples/s of each
+drifts during a run; alternating puts both under the same); a first round warms both up
+untimed (the consumer's connection and first fetch, allocations). Figures: examples/s of each
 and their ratio (target >= 0.8: consuming costs at most a
 fifth of the training throughput). The broker side is timed from the start of each
 `Trainer.run` to the end of its last step, and its store keeps nothing: the snapshot a
@@ -131,6 +132,8 @@ def measure(
 ) -> tuple[float, float]:
     """Examples/s (memory, broker), the two alternating in rounds over equal shares of batches.
 
+    The stream ends with an end-of-stream mini-batch per partition, as the joiner's does.
+
     Alternating keeps both sides under the same machine load, which drifts during a run.
     """
     topic = f"bench-minibatches-{uuid.uuid4().hex[:8]}"
@@ -138,10 +141,15 @@ def measure(
     producer = KafkaProducer(bootstrap_servers=bootstrap, max_request_size=64 * 1024 * 1024)
     for batch in batches:
         producer.send(topic, value=encode_minibatch(batch), partition=batch.partition)
+    for partition in range(PARTITIONS):  # the end markers the joiner sends, as in a replay
+        end = MiniBatch.from_examples(
+            [], partition=partition, seq=len(batches), watermark=batches[-1].watermark, end=True
+        )
+        producer.send(topic, value=encode_minibatch(end), partition=partition)
     producer.flush()
     producer.close()
     decoded = [decode_minibatch(encode_minibatch(batch)) for batch in batches]
-    share = len(batches) // rounds
+    share = len(batches) // (rounds + 1)
     store = _NoSnapshots()
     source = KafkaSource(bootstrap, topic)
     try:
@@ -168,18 +176,26 @@ def measure(
         trainer.learner.step = timed_step
         memory = OnlineLearner(config)
         memory_s = broker_s = 0.0
-        for r in range(rounds):
+        memory_n = broker_n = 0
+        # Round 0 is a warm-up of both sides (the consumer's first fetch, allocations).
+        for r in range(rounds + 1):
             # Which side goes first alternates too, so neither always follows the other.
             for side in ("memory", "broker") if r % 2 == 0 else ("broker", "memory"):
                 start = time.perf_counter()
                 if side == "memory":
+                    seen = memory.examples_seen
                     for batch in decoded[r * share : (r + 1) * share]:
                         memory.step(batch)
-                    memory_s += time.perf_counter() - start
+                    if r:
+                        memory_s += time.perf_counter() - start
+                        memory_n += memory.examples_seen - seen
                 else:
+                    seen = trainer.learner.examples_seen
                     trainer.run()
-                    broker_s += last_end[0] - start
-        return memory.examples_seen / memory_s, trainer.learner.examples_seen / broker_s
+                    if r:
+                        broker_s += last_end[0] - start
+                        broker_n += trainer.learner.examples_seen - seen
+        return memory_n / memory_s, broker_n / broker_s
     finally:
         source.close()
 
@@ -189,10 +205,6 @@ def run(args: argparse.Namespace) -> dict:
     batches = synthetic_minibatches(args.batches, args.batch_size)
     if args.threads:
         torch.set_num_threads(args.threads)
-    warm = OnlineLearner(config)  # allocations, thread pools
-    for batch in batches[:2]:
-        warm.step(batch)
-    del warm
     with bootstrap_or_embedded(args.bootstrap) as bootstrap:
         memory, broker = measure(config, batches, bootstrap, args.rounds)
     figures = {
