@@ -98,10 +98,17 @@ def assert_deduped_equal(examples: list, want: set) -> None:
 
 def test_changelog_store_never_sends_progress_or_deletes_before_what_they_vouch_for() -> None:
     sent: list[tuple[str, bytes | None]] = []
+    deliveries: list[asyncio.Future] = []
+    after_delivery: list[bool] = []  # per send: was everything sent before it delivered?
 
-    async def send(topic: str, partition: int, key: bytes, value: bytes | None) -> None:
+    async def send(topic: str, partition: int, key: bytes, value: bytes | None) -> asyncio.Future:
         assert (topic, partition) == ("app-pending-changelog", 3)
+        after_delivery.append(all(d.done() for d in deliveries))
         sent.append((json.loads(key), value and json.loads(value)))
+        delivery = asyncio.get_running_loop().create_future()
+        asyncio.get_running_loop().call_soon(delivery.set_result, None)
+        deliveries.append(delivery)
+        return delivery
 
     table = SimpleNamespace(
         data={}, changelog_topic=SimpleNamespace(get_topic_name=lambda: "app-pending-changelog")
@@ -115,6 +122,8 @@ def test_changelog_store_never_sends_progress_or_deletes_before_what_they_vouch_
     store[meta_key(3)] = {"o": 2}  # moves after everything it vouches for
     asyncio.run(store.flush())
     assert sent == [("a", {"io": 1, "ko": 1}), ("b", None), (meta_key(3), {"o": 2})]
+    # The last write goes alone, in a record batch of its own (see ChangelogStore.flush).
+    assert after_delivery == [True, False, True]
     assert table.data == {"a": {"io": 1, "ko": 1}, meta_key(3): {"o": 2}}
 
 
