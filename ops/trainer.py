@@ -144,6 +144,10 @@ class TrainerConfig:
     max_batches: stop after this many mini-batches in this process (None: no limit).
     progress_every_s: wall seconds between progress lines.
     poll_timeout_s: longest wait of one poll.
+    partition_wait_s: how long to wait for a partition with nothing buffered before training
+        the others without it. Event-time order across partitions needs every partition's
+        next mini-batch; an empty poll does not mean a partition has nothing (its fetch may
+        be in flight), so only a partition silent this long (or a full buffer) is passed over.
     """
 
     run: str
@@ -154,6 +158,7 @@ class TrainerConfig:
     max_batches: int | None = None
     progress_every_s: float = 5.0
     poll_timeout_s: float = 0.5
+    partition_wait_s: float = 5.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -229,6 +234,7 @@ class Trainer:
         """Consume and train until a stop condition; always ends with a snapshot of new work."""
         batches = 0
         idle_since = time.monotonic()
+        unready_since: float | None = None
         loss = math.nan
         progress = Progress(self.config.run, self.metrics, self.config.progress_every_s)
         merge = self._merge
@@ -260,9 +266,18 @@ class Trainer:
             ):
                 reason = "idle-timeout"
                 break
-            # After an empty poll nothing more is there right now: go on without the silent
-            # partitions; likewise once the buffer is full.
-            wait = (ready or bool(messages)) and not merge.full()
+            # Go on without a partition that has nothing buffered only once it has been silent
+            # for partition_wait_s (or the buffer is full): training partitions out of event-time
+            # order would let the watermark run ahead of what the others have trained.
+            if merge.ready(expected) or not merge:
+                unready_since = None
+            elif unready_since is None:
+                unready_since = time.monotonic()
+            waited_out = (
+                unready_since is not None
+                and time.monotonic() - unready_since >= self.config.partition_wait_s
+            )
+            wait = not waited_out and not merge.full()
             while (item := merge.pop(expected, wait_for_all=wait)) is not None:
                 message, decoded = item
                 if decoded is not None and len(decoded.impression_ids):
