@@ -245,6 +245,23 @@ def latest_snapshot(session: Session, run: Run) -> Snapshot | None:
     return session.get(Snapshot, run.latest_snapshot_id)
 
 
+def snapshot_at(session: Session, run_name: str, ts: int) -> Snapshot | None:
+    """The snapshot that serves event time ts: the newest whose watermark is <= ts.
+
+    A prediction at ts must come from a model that has seen only labels decided before ts;
+    the run's latest snapshot may have trained on later ones (at the end of a replayed
+    window, the delayed conversions of its last clicks arrive for up to the attribution
+    window after it).
+    """
+    run = get_run(session, run_name)
+    return session.scalars(
+        select(Snapshot)
+        .where(Snapshot.run_id == run.id, Snapshot.watermark <= ts)
+        .order_by(Snapshot.version.desc())
+        .limit(1)
+    ).one_or_none()
+
+
 def remove_snapshot(session: Session, snapshot: Snapshot) -> None:
     """Delete a snapshot's row; if it was the run's latest, the previous version becomes latest."""
     run = session.get(Run, snapshot.run_id)

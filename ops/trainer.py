@@ -148,6 +148,9 @@ class TrainerConfig:
         the others without it. Event-time order across partitions needs every partition's
         next mini-batch; an empty poll does not mean a partition has nothing (its fetch may
         be in flight), so only a partition silent this long (or a full buffer) is passed over.
+    buffer_depth: mini-batches buffered per partition before the others are passed over
+        (bounds memory; a backlog fetched one partition at a time must fit, or the training
+        order stops following event time).
     """
 
     run: str
@@ -159,6 +162,7 @@ class TrainerConfig:
     progress_every_s: float = 5.0
     poll_timeout_s: float = 0.5
     partition_wait_s: float = 5.0
+    buffer_depth: int = 256
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -195,7 +199,7 @@ class Trainer:
         self.metrics = metrics or TrainerMetrics(config.run)
         self.stop_requested = stop or threading.Event()
         # Kept between run() calls: what is buffered was fetched already and must not be lost.
-        self._merge = PartitionMerge()
+        self._merge = PartitionMerge(config.buffer_depth)
         self.ended: set[int] = set()  # partitions whose end marker was consumed
         self.learner, self.offsets, self.last_snapshot = self._resume(new_learner)
         self._snapshot_examples = self.learner.examples_seen

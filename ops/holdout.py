@@ -1,0 +1,94 @@
+"""Scoring a trained snapshot on a later window of a log, with the log's final labels.
+
+The rows of [start, end) of a CriteoSearchData-format file become one mini-batch with
+their final labels (kind `final`); a learner restored from a snapshot scores them by
+p_ctr * p_cvr (the estimate of P(conversion | click) that ESMM-style losses fit, see
+ops.offline), and the figures come per conversion type and per display scenario next to
+the overall ones: n, positives, exact AUC, log loss and calibration (sum of predicted
+over sum of actual).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ops.learner import OnlineLearner
+from ops.offline import exact_auc
+from simulator.criteo_search import CriteoSearchConfig, SearchColumns, load_columns
+from streaming.minibatch import MiniBatch
+
+
+def window_rows(cols: SearchColumns, start: int, end: int) -> MiniBatch:
+    """The clicks of [start, end) of loaded log columns, with their final labels."""
+    pick = np.flatnonzero((cols.click_ts >= start) & (cols.click_ts < end))
+    return MiniBatch(
+        partition=0,
+        seq=0,
+        watermark=end,
+        end=False,
+        impression_ids=[str(i) for i in cols.impression_id[pick]],
+        user_ids=["-"] * len(pick),
+        ts=cols.click_ts[pick].astype(np.int64),
+        label_ts=cols.click_ts[pick].astype(np.int64),
+        click=np.ones(len(pick), dtype=np.uint8),
+        conversion=cols.sale[pick].astype(np.uint8),
+        kinds=["final"] * len(pick),
+        conv_types=[cols.types[i] for i in cols.type_index[pick]],
+        scenarios=[cols.scenarios[i] for i in cols.scenario_index[pick]],
+        features={name: list(values[pick]) for name, values in cols.features.items()},
+    )
+
+
+def load_window(path: Path, start: int, end: int, config: CriteoSearchConfig) -> MiniBatch:
+    """The clicks of [start, end) of a log file, with their final labels."""
+    return window_rows(load_columns(path, config), start, end)
+
+
+def score(learner: OnlineLearner, rows: MiniBatch) -> np.ndarray:
+    """p_ctr * p_cvr of every row, by the learner's model in eval mode."""
+    learner.model.eval()
+    with torch.no_grad():
+        logits = learner.model(learner.batch(rows))
+        return (torch.sigmoid(logits.ctr) * torch.sigmoid(logits.cvr)).numpy()
+
+
+def figures(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """n, positives, exact AUC, log loss and calibration of one slice.
+
+    >>> f = figures(np.array([0, 1, 0, 1]), np.array([0.2, 0.6, 0.4, 0.8]))
+    >>> f["auc"], f["calibration"]
+    (1.0, 1.0)
+    """
+    labels = np.asarray(labels, dtype=np.float64)
+    p = np.clip(np.asarray(scores, dtype=np.float64), 1e-7, 1 - 1e-7)
+    positives = float(labels.sum())
+    return {
+        "n": len(labels),
+        "positives": int(positives),
+        "auc": exact_auc(labels, p),
+        "logloss": float(-np.mean(labels * np.log(p) + (1 - labels) * np.log1p(-p)))
+        if len(labels)
+        else math.nan,
+        "calibration": float(p.sum() / positives) if positives else math.nan,
+    }
+
+
+def domain_report(
+    labels: np.ndarray, scores: np.ndarray, conv_types: Sequence[str], scenarios: Sequence[str]
+) -> dict:
+    """Overall figures, per conversion type and per display scenario, and the mean AUC over both."""
+    types, scens = np.asarray(conv_types), np.asarray(scenarios)
+    per_type = {t: figures(labels[types == t], scores[types == t]) for t in sorted(set(conv_types))}
+    per_scen = {s: figures(labels[scens == s], scores[scens == s]) for s in sorted(set(scenarios))}
+    aucs = [f["auc"] for f in (*per_type.values(), *per_scen.values()) if not math.isnan(f["auc"])]
+    return {
+        "overall": figures(labels, scores),
+        "avg_domain_auc": float(np.mean(aucs)) if aucs else math.nan,
+        "per_type": per_type,
+        "per_scenario": per_scen,
+    }
