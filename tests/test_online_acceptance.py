@@ -1,4 +1,4 @@
-"""Replay -> join -> train on a synthetic log, then the latest snapshot scored on the next day.
+"""Replay -> join -> train on a synthetic log, then the serving snapshot scored on the next day.
 
 The log's first `train_days` days are replayed (with their late conversions) through the
 Faust joiner into `mmn train`; the newest snapshot is loaded from the registry, verified,
@@ -29,8 +29,10 @@ import numpy as np
 import pytest
 import torch
 
+from ops.holdout import load_window
 from ops.learner import OnlineLearner
 from ops.offline import OfflineConfig, OfflineData, exact_auc, load_data, train_and_score
+from ops.registry import open_registry, snapshot_at
 from ops.snapshots import load_snapshot
 from simulator.criteo_search import CriteoSearchConfig, load_columns
 from streaming.minibatch import MiniBatch
@@ -53,24 +55,7 @@ def mmn(*args: str, timeout: float = 900) -> str:
 
 def day_rows(path: Path, start: int, end: int) -> MiniBatch:
     """The clicks of [start, end) with their final labels, as a mini-batch for the learner."""
-    cols = load_columns(path, CriteoSearchConfig())
-    pick = np.flatnonzero((cols.click_ts >= start) & (cols.click_ts < end))
-    return MiniBatch(
-        partition=0,
-        seq=0,
-        watermark=end,
-        end=False,
-        impression_ids=[str(i) for i in cols.impression_id[pick]],
-        user_ids=["-"] * len(pick),
-        ts=cols.click_ts[pick].astype(np.int64),
-        label_ts=cols.click_ts[pick].astype(np.int64),
-        click=np.ones(len(pick), dtype=np.uint8),
-        conversion=cols.sale[pick].astype(np.uint8),
-        kinds=["final"] * len(pick),
-        conv_types=[cols.types[i] for i in cols.type_index[pick]],
-        scenarios=[cols.scenarios[i] for i in cols.scenario_index[pick]],
-        features={name: list(values[pick]) for name, values in cols.features.items()},
-    )
+    return load_window(path, start, end, CriteoSearchConfig())
 
 
 def online_vs_offline(
@@ -105,13 +90,17 @@ def online_vs_offline(
         "--progress-every", "30",
     )  # fmt: skip
     snapshots = json.loads(mmn("snapshots", "list", "online", "--db", db, "--json"))
-    latest = snapshots[-1]
-    state = load_snapshot(latest["path"], latest["sha256"])
-    learner = OnlineLearner.from_state(state)
-
     cols = load_columns(log_file, CriteoSearchConfig())
     first = int(cols.click_ts.min())
     split, end = first + train_days * DAY_S, first + (train_days + 1) * DAY_S
+    # The snapshot that serves the next day: the newest trained on labels decided before it
+    # (the latest has also learned the replayed clicks' late conversions, decided later).
+    with open_registry(db).begin() as session:
+        serving = snapshot_at(session, "online", split)
+        assert serving is not None
+        latest = serving.as_dict()
+    state = load_snapshot(latest["path"], latest["sha256"])
+    learner = OnlineLearner.from_state(state)
     next_day = day_rows(log_file, split, end)
     learner.model.eval()
     with torch.no_grad():
@@ -155,9 +144,9 @@ def online_vs_offline(
     )
     return {
         "snapshots": len(snapshots),
-        "latest_version": latest["version"],
-        "latest_examples_seen": latest["examples_seen"],
-        "latest_watermark": latest["watermark"],
+        "serving_version": latest["version"],
+        "serving_examples_seen": latest["examples_seen"],
+        "serving_watermark": latest["watermark"],
         "next_day_rows": len(next_day),
         "next_day_positives": int(next_day.conversion.sum()),
         "online_auc": online,
@@ -182,7 +171,7 @@ def _rows(batch: MiniBatch, start: int, stop: int) -> MiniBatch:
     )
 
 
-def test_replay_join_train_then_the_latest_snapshot_scores_the_next_day(broker, tmp_path) -> None:
+def test_replay_join_train_then_the_serving_snapshot_scores_the_next_day(broker, tmp_path) -> None:
     figures = online_vs_offline(
         broker.bootstrap,
         tmp_path,
