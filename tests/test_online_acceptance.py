@@ -1,7 +1,8 @@
 """Replay -> join -> train on a synthetic log, then the serving snapshot scored on the next day.
 
 The log's first `train_days` days are replayed (with their late conversions) through the
-Faust joiner into `mmn train`; the newest snapshot is loaded from the registry, verified,
+Faust joiner into `mmn train`; the snapshot serving the next day (the newest whose watermark
+is before it) is loaded from the registry, verified,
 and scores the clicks of the following day by p_ctr * p_cvr against their final labels.
 The same model trained by the offline experiment (ops.offline: the same rows in click
 order with their final labels, Adagrad, one pass) scores the same day: the online AUC must
