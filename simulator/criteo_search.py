@@ -102,6 +102,19 @@ def split_line(raw: bytes, path: Path, line_no: int) -> list[bytes]:
     return fields
 
 
+def read_lines(path: Path, limit: int | None = None) -> Iterator[tuple[int, bytes, list[bytes]]]:
+    """(line number, raw line, its 23 fields) of the first `limit` lines; a bad one raises SourceError."""
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise SourceError(f"cannot open {path}: {exc.strerror}") from exc
+    with handle:
+        for line_no, raw in enumerate(handle, start=1):
+            if limit is not None and line_no > limit:
+                break
+            yield line_no, raw, split_line(raw, path, line_no)
+
+
 @dataclass(frozen=True, kw_only=True)
 class _Index:
     """The kept lines in time order: byte ranges, line numbers, click times; the domains."""
@@ -124,26 +137,18 @@ def _scan(path: Path, config: CriteoSearchConfig, limit: int | None) -> _Index:
     t_col, s_col = INDEX[config.type_field], INDEX[config.scenario_field]
     skipped = 0
     offset = 0
-    try:
-        handle = path.open("rb")
-    except OSError as exc:
-        raise SourceError(f"cannot open {path}: {exc.strerror}") from exc
-    with handle:
-        for line_no, raw in enumerate(handle, start=1):
-            if limit is not None and line_no > limit:
-                break
-            fields = split_line(raw, path, line_no)
-            start, offset = offset, offset + len(raw)
-            click_ts = int(float(fields[_TS]))
-            if click_ts == 0:
-                skipped += 1
-                continue
-            ts.append(click_ts)
-            starts.append(start)
-            ends.append(offset)
-            lines.append(line_no)
-            type_counts[fields[t_col]] += 1
-            scen_counts[fields[s_col]] += 1
+    for line_no, raw, fields in read_lines(path, limit):
+        start, offset = offset, offset + len(raw)
+        click_ts = int(float(fields[_TS]))
+        if click_ts == 0:
+            skipped += 1
+            continue
+        ts.append(click_ts)
+        starts.append(start)
+        ends.append(offset)
+        lines.append(line_no)
+        type_counts[fields[t_col]] += 1
+        scen_counts[fields[s_col]] += 1
     ts_arr = np.frombuffer(ts, dtype=np.int64)
     order = np.argsort(ts_arr, kind="stable")
 

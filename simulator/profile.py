@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from simulator.columns import COLUMNS, INDEX
-from simulator.criteo_search import split_line
-from simulator.errors import SourceError
+from simulator.criteo_search import read_lines
 
 
 @dataclass(kw_only=True)
@@ -72,32 +71,24 @@ def profile(path: Path, *, max_distinct: int = 100_000, limit: int | None = None
     result.columns = [c for _, c in columns]
     ts_col, sale_col = INDEX["click_timestamp"], INDEX["Sale"]
     first = last = None
-    try:
-        handle = path.open("rb")
-    except OSError as exc:
-        raise SourceError(f"cannot open {path}: {exc.strerror}") from exc
-    with handle:
-        for line_no, raw in enumerate(handle, start=1):
-            if limit is not None and line_no > limit:
-                break
-            fields = split_line(raw, path, line_no)
-            result.rows += 1
-            result.sales += fields[sale_col] == b"1"
-            ts = int(float(fields[ts_col]))
-            if ts == 0:
-                result.missing_ts += 1
+    for _, _, fields in read_lines(path, limit):
+        result.rows += 1
+        result.sales += fields[sale_col] == b"1"
+        ts = int(float(fields[ts_col]))
+        if ts == 0:
+            result.missing_ts += 1
+        else:
+            first = ts if first is None else min(first, ts)
+            last = ts if last is None else max(last, ts)
+        for i, col in columns:
+            value = fields[i]
+            if value == b"-1":
+                col.missing += 1
+            counts = col.counts
+            key = value.decode("utf-8", errors="replace")
+            if key in counts or len(counts) < max_distinct:
+                counts[key] += 1
             else:
-                first = ts if first is None else min(first, ts)
-                last = ts if last is None else max(last, ts)
-            for i, col in columns:
-                value = fields[i]
-                if value == b"-1":
-                    col.missing += 1
-                counts = col.counts
-                key = value.decode("utf-8", errors="replace")
-                if key in counts or len(counts) < max_distinct:
-                    counts[key] += 1
-                else:
-                    col.capped = True
+                col.capped = True
     result.first_ts, result.last_ts = first, last
     return result
