@@ -73,9 +73,9 @@ def wait_for_port(host: str, port: int, timeout_s: float) -> bool:
 class EmbeddedBroker:
     """A Tansu broker process on 127.0.0.1; a context manager that starts and stops it.
 
-    >>> with EmbeddedBroker() as broker:  # doctest: +SKIP
-    ...     print(broker.bootstrap)
-    127.0.0.1:40123
+    >>> with EmbeddedBroker() as broker:
+    ...     broker.bootstrap.startswith("127.0.0.1:")
+    True
     """
 
     def __init__(self, config: BrokerConfig | None = None) -> None:
