@@ -214,7 +214,7 @@ STEPS: tuple[tuple[str, Callable[[DemoContext], str]], ...] = (
     ("read every topic back", step_read_back),
     ("join labels in event time (Faust)", step_join),
     ("train MMN online from the mini-batches", step_train),
-    ("score the latest snapshot on the held-out days", step_score),
+    ("score the serving snapshot on the held-out days", step_score),
 )
 
 
