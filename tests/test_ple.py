@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from small_batches import CONFIG, batch
 
 from model import registry
 from model.baselines.mixture import mix
@@ -11,19 +12,6 @@ from model.baselines.ple import PLE, PLEConfig
 from model.baselines.routing import SCENARIOS, TYPES
 from model.batch import Batch
 from model.errors import ModelConfigError
-from model.registry import ModelConfig
-
-CONFIG = ModelConfig(n_fields=4, buckets=64, n_types=3, n_scenarios=2, hidden=(16, 8, 8, 4))
-
-
-def batch(n: int = 12, seed: int = 0, conv_type: int | None = None) -> Batch:
-    g = torch.Generator().manual_seed(seed)
-    types = torch.randint(0, CONFIG.n_types, (n,), generator=g)
-    return Batch.of(
-        torch.randint(0, CONFIG.buckets, (n, CONFIG.n_fields), generator=g),
-        types if conv_type is None else torch.full((n,), conv_type),
-        torch.randint(0, CONFIG.n_scenarios, (n,), generator=g),
-    )
 
 
 def reference_cvr(model: PLE, b: Batch) -> torch.Tensor:
