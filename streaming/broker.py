@@ -7,8 +7,6 @@ and is stopped by the PID we started: SIGTERM, then SIGKILL after a grace period
 from __future__ import annotations
 
 import importlib.resources
-import os
-import signal
 import socket
 import subprocess
 import time
@@ -17,6 +15,7 @@ from pathlib import Path
 from types import TracebackType
 
 from streaming.errors import BrokerError
+from streaming.processes import stop_processes
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -128,12 +127,7 @@ class EmbeddedBroker:
         process, self.process = self.process, None
         if process is None or process.poll() is not None:
             return
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(self.config.stop_grace_s)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_processes([process], self.config.stop_grace_s)
         if process.stderr is not None:
             process.stderr.close()
 

@@ -20,6 +20,7 @@ from kafka import KafkaConsumer, TopicPartition
 from streaming.errors import BrokerError
 from streaming.joiner_app import JoinerConfig
 from streaming.minibatch import decode_minibatch
+from streaming.processes import stop_processes
 from streaming.topics import create_topics
 
 
@@ -123,16 +124,7 @@ class JoinerWorkers:
 
     def stop(self) -> None:
         """SIGTERM every worker, then SIGKILL those still running after the grace period."""
-        for process in self.processes:
-            if process.poll() is None:
-                os.kill(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + self.stop_grace_s
-        for process in self.processes:
-            try:
-                process.wait(max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.kill(process.pid, signal.SIGKILL)
-                process.wait()
+        stop_processes(self.processes, self.stop_grace_s)
 
     def __enter__(self) -> JoinerWorkers:
         return self
