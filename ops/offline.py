@@ -46,10 +46,15 @@ class OfflineConfig:
     rows: read only the first rows lines of the file (None: all).
     epochs: passes over the training rows, in time order (the paper: 1).
     batch_size: rows per mini-batch.
-    lr: Adagrad learning rate, the same for every model. 0.01 was the best of
+    lr: Adagrad learning rate of every model when lr_grid is empty. 0.01 was the best of
         0.01/0.02/0.05/0.2/0.5 for both ESMM and MMN at batch 4096 on a validation split
-        (rows 49k-70k of a 100k-row synthetic log, trained on the first 49k); batch 1024
-        did better still there (more steps), so smaller batches are worth trying.
+        (rows 49k-70k of a 100k-row synthetic log, trained on the first 49k).
+    lr_grid: learning rates to choose from, per model, as the paper does (Sec. 3.1: the
+        training rows split again 70/30 into an initial training set and a validation
+        set): each model is trained with each rate on the first part (seed 0) and keeps
+        the rate with the best validation average AUC for its runs on the full training
+        part. The test rows are never looked at while choosing.
+    validation_fraction: the chronological share of the training rows that validates.
     train_fraction: the chronological train share (the paper: 0.7).
     buckets, hidden: the models' hash buckets per field and tower widths.
     """
@@ -60,6 +65,8 @@ class OfflineConfig:
     epochs: int = 1
     batch_size: int = 4096
     lr: float = 0.01
+    lr_grid: tuple[float, ...] = ()
+    validation_fraction: float = 0.3
     train_fraction: float = 0.7
     buckets: int = 1 << 17
     hidden: tuple[int, ...] = (512, 256, 128, 128)
@@ -160,10 +167,23 @@ def _label(kind: str, i: int) -> str:
     return f"{kind}_other" if i == 0 else f"{kind}{i}"
 
 
-def train_and_score(name: str, data: OfflineData, config: OfflineConfig, seed: int) -> np.ndarray:
-    """Train model `name` on the train part with one seed; log(p_ctr * p_cvr) of the test part."""
+def train_and_score(
+    name: str,
+    data: OfflineData,
+    config: OfflineConfig,
+    seed: int,
+    *,
+    lr: float | None = None,
+    rows: tuple[int, int, int] | None = None,
+) -> np.ndarray:
+    """Train model `name` with one seed; log(p_ctr * p_cvr) of the rows after the training rows.
+
+    lr: the Adagrad rate (None: config.lr). rows: (train_end, score_start, score_end)
+    (None: the train part, then the test part).
+    """
     spec = registry.get(name)
     n_train = int(len(data) * config.train_fraction)
+    train_end, score_start, score_end = rows or (n_train, n_train, len(data))
     model_config = ModelConfig(
         n_fields=data.batch.ids.shape[1],
         buckets=config.buckets,
@@ -173,21 +193,52 @@ def train_and_score(name: str, data: OfflineData, config: OfflineConfig, seed: i
     )
     torch.manual_seed(seed)
     model = spec.build(model_config)
-    optimizer = torch.optim.Adagrad(model.parameters(), lr=config.lr, fused=True)
+    rate = config.lr if lr is None else lr
+    optimizer = torch.optim.Adagrad(model.parameters(), lr=rate, fused=True)
     model.train()
     for _ in range(config.epochs):
-        for start in range(0, n_train, config.batch_size):
-            batch = data.batch.slice(start, min(start + config.batch_size, n_train))
+        for start in range(0, train_end, config.batch_size):
+            batch = data.batch.slice(start, min(start + config.batch_size, train_end))
             optimizer.zero_grad(set_to_none=True)
             spec.loss(model(batch), batch).backward()
             optimizer.step()
     model.eval()
     out = []
     with torch.no_grad():
-        for start in range(n_train, len(data), 16384):
-            logits = model(data.batch.slice(start, min(start + 16384, len(data))))
+        for start in range(score_start, score_end, 16384):
+            logits = model(data.batch.slice(start, min(start + 16384, score_end)))
             out.append(F.logsigmoid(logits.ctr) + F.logsigmoid(logits.cvr))
     return torch.cat(out).numpy()
+
+
+def tune_lr(
+    name: str, data: OfflineData, config: OfflineConfig, log: Callable[[str], None] = print
+) -> tuple[float, dict[str, float]]:
+    """The rate of config.lr_grid with the best validation average AUC, and every rate's AUC.
+
+    Trains on the first (1 - validation_fraction) of the training rows and scores the rest
+    of them, seed 0; the test rows are not touched. Ties keep the earlier rate.
+    """
+    n_train = int(len(data) * config.train_fraction)
+    n_fit = int(n_train * (1 - config.validation_fraction))
+    validation = data.batch.slice(n_fit, n_train)
+    scores: dict[str, float] = {}
+    for lr in config.lr_grid:
+        started = time.perf_counter()
+        result = table3(
+            train_and_score(name, data, config, 0, lr=lr, rows=(n_fit, n_fit, n_train)),
+            validation,
+            data,
+        )
+        scores[repr(lr)] = result["avg_auc"]
+        log(
+            f"{name} lr {lr:g}: validation avg AUC {result['avg_auc']:.4f} "
+            f"({time.perf_counter() - started:.0f}s)"
+        )
+    defined = {k: v for k, v in scores.items() if not math.isnan(v)}
+    if not defined:
+        return config.lr, scores
+    return float(max(defined, key=lambda k: (defined[k], -list(scores).index(k)))), scores
 
 
 def run_offline(
@@ -216,6 +267,8 @@ def run_offline(
             "epochs": config.epochs,
             "batch_size": config.batch_size,
             "lr": config.lr,
+            "lr_grid": list(config.lr_grid),
+            "validation_fraction": config.validation_fraction,
             "buckets": config.buckets,
             "hidden": list(config.hidden),
         },
@@ -228,17 +281,20 @@ def run_offline(
         result["oracle"] = table3(data.p_true[n_train:], test, data)
     for name in config.models:
         spec = registry.get(name)
+        lr, tuning = tune_lr(name, data, config, log) if config.lr_grid else (config.lr, {})
         runs = []
         for seed in range(config.seeds):
             started = time.perf_counter()
-            runs.append(table3(train_and_score(name, data, config, seed), test, data))
+            runs.append(table3(train_and_score(name, data, config, seed, lr=lr), test, data))
             log(
-                f"{name} seed {seed}: avg AUC {runs[-1]['avg_auc']:.4f} "
+                f"{name} seed {seed} (lr {lr:g}): avg AUC {runs[-1]['avg_auc']:.4f} "
                 f"({time.perf_counter() - started:.0f}s)"
             )
         result["models"][name] = {
             **_mean_of(runs),
             "avg_auc_std": float(np.std([r["avg_auc"] for r in runs])),
+            "lr": lr,
+            "validation_avg_auc": tuning,
             "param_sets": spec.param_sets(model_config),
             "datasets": spec.datasets(model_config),
         }
@@ -267,7 +323,7 @@ def format_table(result: dict) -> str:
         rows["oracle (truth)"] = result["oracle"]
     first = next(iter(rows.values()))
     type_cols, scen_cols = list(first["per_type"]), list(first["per_scenario"])
-    header = ["model", *type_cols, *scen_cols, "Avg", "±std", "sets", "datasets"]
+    header = ["model", *type_cols, *scen_cols, "Avg", "±std", "sets", "datasets", "lr"]
     lines = ["\t".join(header)]
     for name, r in rows.items():
         cells = [name]
@@ -275,6 +331,7 @@ def format_table(result: dict) -> str:
         cells += [_fmt(r["per_scenario"][c]) for c in scen_cols]
         cells += [_fmt(r["avg_auc"]), _fmt(r.get("avg_auc_std", math.nan))]
         cells += [str(r.get("param_sets", "")), str(r.get("datasets", ""))]
+        cells.append(f"{r['lr']:g}" if "lr" in r else "")
         lines.append("\t".join(cells))
     return "\n".join(lines)
 

@@ -9,7 +9,15 @@ import numpy as np
 import torch
 
 from model.batch import Batch
-from ops.offline import OfflineConfig, OfflineData, exact_auc, format_table, load_data, run_offline
+from ops.offline import (
+    OfflineConfig,
+    OfflineData,
+    exact_auc,
+    format_table,
+    load_data,
+    run_offline,
+    tune_lr,
+)
 from simulator.criteo_search import CriteoSearchConfig
 from simulator.synth import generate, write
 
@@ -56,3 +64,27 @@ def test_avg_skips_domains_with_one_class() -> None:
     result = table3(np.array([0.1, 0.2, 0.9, 0.1, 0.8, 0.3]), batch, data)
     assert math.isnan(result["per_type"]["t_other"])
     assert result["per_type"]["t1"] == 1.0 and result["avg_auc"] == 1.0
+
+
+def test_lr_grid_keeps_the_rate_that_validates_best(tmp_path: Path) -> None:
+    write(generate(20_000, seed=3), tmp_path)
+    config = OfflineConfig(
+        models=("esmm",),
+        seeds=1,
+        batch_size=256,
+        buckets=256,
+        hidden=(8, 4),
+        lr_grid=(1e-9, 0.1),
+    )
+    data = load_data(
+        tmp_path / "CriteoSearchData", CriteoSearchConfig(top_types=3, top_scenarios=2), config
+    )
+    lr, scores = tune_lr("esmm", data, config, log=lambda _: None)
+    # A rate of 1e-9 leaves the initial weights: validation AUC near 0.5, far below 0.1's.
+    assert set(scores) == {"1e-09", "0.1"}
+    assert scores["0.1"] > scores["1e-09"] + 0.05
+    assert lr == 0.1
+    result = run_offline(data, config, log=lambda _: None)
+    assert result["models"]["esmm"]["lr"] == 0.1
+    assert result["models"]["esmm"]["validation_avg_auc"] == scores
+    assert format_table(result).splitlines()[1].endswith("\t0.1")

@@ -30,7 +30,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--rows", type=int, help="read only the first N lines")
     parser.add_argument("--epochs", type=int, default=OfflineConfig.epochs)
     parser.add_argument("--batch-size", type=int, default=OfflineConfig.batch_size)
-    parser.add_argument("--lr", type=float, default=OfflineConfig.lr, help="Adagrad learning rate")
+    parser.add_argument(
+        "--lr", type=float, default=OfflineConfig.lr, help="Adagrad learning rate (no --lr-grid)"
+    )
+    parser.add_argument(
+        "--lr-grid",
+        metavar="A,B,...",
+        help="choose each model's learning rate from these on a validation split of the "
+        "training rows (the paper's protocol; costs one extra training run per rate)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -46,6 +54,14 @@ def run(args: argparse.Namespace) -> dict:
         raise ConfigError(f"--models: unknown {', '.join(unknown)}; registered: {', '.join(names)}")
     if args.seeds < 1 or args.epochs < 1 or args.batch_size < 1:
         raise ConfigError("--seeds, --epochs and --batch-size must be >= 1")
+    try:
+        lr_grid = tuple(float(x) for x in args.lr_grid.split(",")) if args.lr_grid else ()
+    except ValueError:
+        raise ConfigError(
+            f"--lr-grid: not a comma-separated list of numbers: {args.lr_grid!r}"
+        ) from None
+    if any(not lr > 0 for lr in lr_grid):
+        raise ConfigError(f"--lr-grid: learning rates must be > 0, got {args.lr_grid!r}")
     config = OfflineConfig(
         models=models,
         seeds=args.seeds,
@@ -53,6 +69,7 @@ def run(args: argparse.Namespace) -> dict:
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
+        lr_grid=lr_grid,
     )
     search = CriteoSearchConfig(type_field=args.type_field, scenario_field=args.scenario_field)
     started = time.perf_counter()
