@@ -2,15 +2,20 @@
 
 In one run, on one embedded broker (or --bootstrap): a synthetic log is replayed at full
 speed into fresh source topics; then (a) a plain kafka-python consumer reads all of
-those messages; (b) the joiner workers label them from the backlog, from start until
-every partition's end mini-batch is out. A worker's start-up (process start, group join,
-table recovery) is measured in the same run on an empty stream (end markers only) and
-subtracted. Target: at least 15k input events/s through the joiner.
+those messages; (b) a Faust worker whose agent only counts them (`faust_floor`: the
+ceiling of any Faust joiner here) reads them all; (c) the joiner workers label them from
+the backlog, from start until every partition's end mini-batch is out. The start-up of
+(b) and (c) (process start, group join, table recovery) is measured in the same run on
+an empty stream (end markers only) and subtracted. Target: at least 15k input events/s
+through the joiner.
 """
 
 from __future__ import annotations
 
 import argparse
+import select
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,9 +28,11 @@ from simulator.kafka_publisher import KafkaPublisher
 from simulator.replay import ReplayConfig, replay
 from simulator.synth import generate, write
 from simulator.synth_model import SynthConfig
+from streaming.errors import BrokerError
 from streaming.joiner_app import JoinerConfig
 from streaming.joiner_process import JoinerWorkers, create_joiner_topics
 from streaming.labels import LabelConfig
+from streaming.processes import stop_processes
 from streaming.topics import TopicNames
 
 
@@ -74,6 +81,34 @@ def _raw_consume(bootstrap: str, topics: TopicNames, partitions: int, messages: 
     return elapsed
 
 
+def _faust_floor(
+    bootstrap: str, app_id: str, topics: TopicNames, partitions: int, messages: int
+) -> float:
+    """Seconds from starting a counting-only Faust worker until it has seen `messages`."""
+    command = [sys.executable, "-m", "ops.benches.faust_floor", bootstrap, app_id]
+    command += [str(partitions), str(messages), *topics.sources]
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    output = []
+    try:
+        assert process.stdout is not None
+        while time.perf_counter() - start < 600:
+            ready, _, _ = select.select([process.stdout], [], [], 1.0)
+            if not ready:
+                continue
+            line = process.stdout.readline().decode(errors="replace")
+            if "consumed " in line:  # after any terminal control codes Faust writes
+                return time.perf_counter() - start
+            if not line:
+                break  # the worker exited
+            output.append(line)
+        raise BrokerError(f"the Faust floor worker did not finish: {''.join(output)[-800:]}")
+    finally:
+        stop_processes([process], grace_s=10.0)
+
+
 def _join(config: JoinerConfig, workers: int, log_dir: Path) -> float:
     create_joiner_topics(config)
     start = time.perf_counter()
@@ -100,14 +135,23 @@ def run(args: argparse.Namespace) -> dict:
         }
         for config in configs.values():
             create_joiner_topics(config)
-        _replay(bootstrap, [], empty, args.heartbeat_every)
+        empty_summary = _replay(bootstrap, [], empty, args.heartbeat_every)
         summary = _replay(bootstrap, log, full, args.heartbeat_every)
         markers = 3 * args.partitions * (summary.heartbeats + 1)
         messages = summary.events + markers
         raw_s = _raw_consume(bootstrap, full, args.partitions, messages)
+        floor_startup_s = _faust_floor(
+            bootstrap,
+            "bench-floor-empty",
+            empty,
+            args.partitions,
+            empty_summary.events + 3 * args.partitions * (empty_summary.heartbeats + 1),
+        )
+        floor_s = _faust_floor(bootstrap, "bench-floor-full", full, args.partitions, messages)
         startup_s = _join(configs["empty"], args.workers, Path(tmp) / "logs-empty")
         join_s = _join(configs["full"], args.workers, Path(tmp) / "logs-full")
     work_s = max(join_s - startup_s, 1e-9)
+    floor_work_s = max(floor_s - floor_startup_s, 1e-9)
     figures = {
         "rows": args.rows,
         "events": summary.events,
@@ -115,20 +159,25 @@ def run(args: argparse.Namespace) -> dict:
         "partitions": args.partitions,
         "workers": args.workers,
         "raw_consume_events_per_s": summary.events / raw_s,
+        "faust_floor_events_per_s": summary.events / floor_work_s,
         "joiner_events_per_s": summary.events / work_s,
         "joiner_messages_per_s": messages / work_s,
         "joiner_wall_s": join_s,
         "startup_s": startup_s,
         "ratio": raw_s / work_s,
+        "ratio_to_faust_floor": floor_work_s / work_s,
         "target_events_per_s": 15_000,
     }
     print(
         f"{summary.events:,} events + {markers:,} markers from {args.rows:,} clicks, "
         f"{args.partitions} partitions, {args.workers} worker(s)\n"
         f"raw kafka-python consume: {figures['raw_consume_events_per_s']:>9,.0f} events/s\n"
+        f"Faust, agent only counts (start-up {floor_startup_s:.1f}s subtracted): "
+        f"{figures['faust_floor_events_per_s']:>9,.0f} events/s\n"
         f"joiner (start-up {startup_s:.1f}s subtracted): "
         f"{figures['joiner_events_per_s']:>9,.0f} events/s "
         f"({figures['joiner_messages_per_s']:,.0f} msg/s with markers)\n"
-        f"ratio joiner / raw: {figures['ratio']:.3f}; target >= 15,000 events/s"
+        f"ratio joiner / raw: {figures['ratio']:.3f}; joiner / Faust floor: "
+        f"{figures['ratio_to_faust_floor']:.3f}; target >= 15,000 events/s"
     )
     return figures
