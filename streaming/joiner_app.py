@@ -143,13 +143,13 @@ class ChangelogStore(MutableMapping[str, Any]):
         return await self.send(self.topic, self.partition, json.dumps(key).encode(), encoded)
 
 
-def build_app(config: JoinerConfig) -> faust.App:
-    """The Faust app with its table and agent, configured for the embedded broker's quirks."""
-    app = faust.App(
-        config.app_id,
-        broker=f"kafka://{config.bootstrap}",
+def new_app(app_id: str, bootstrap: str, partitions: int) -> faust.App:
+    """A Faust app configured for the embedded broker's quirks (see DESIGN.md section 4)."""
+    return faust.App(
+        app_id,
+        broker=f"kafka://{bootstrap}",
         store="memory://",
-        topic_partitions=config.partitions,
+        topic_partitions=partitions,
         processing_guarantee="at_least_once",
         broker_session_timeout=6,
         broker_heartbeat_interval=1,
@@ -160,6 +160,19 @@ def build_app(config: JoinerConfig) -> faust.App:
         producer_max_batch_size=262_144,
         producer_linger=0.002,
     )
+
+
+def run_worker(app: faust.App) -> None:
+    """Run a worker of app in this process until SIGTERM/SIGINT; its web server is off."""
+    # aiokafka logs every send at DEBUG; building those records costs more than the send.
+    logging.getLogger("aiokafka").setLevel(logging.INFO)
+    worker = faust.Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False)
+    worker.execute_from_commandline()
+
+
+def build_app(config: JoinerConfig) -> faust.App:
+    """The Faust app with its table and agent, configured for the embedded broker's quirks."""
+    app = new_app(config.app_id, config.bootstrap, config.partitions)
     sources = app.topic(
         *config.topics.sources,
         key_serializer="raw",
@@ -260,12 +273,7 @@ def build_app(config: JoinerConfig) -> faust.App:
 def main(argv: list[str] | None = None) -> None:
     """Run one worker until SIGTERM/SIGINT."""
     args = sys.argv[1:] if argv is None else argv
-    config = JoinerConfig.from_json(args[0])
-    app = build_app(config)
-    # aiokafka logs every send at DEBUG; building those records costs more than the send.
-    logging.getLogger("aiokafka").setLevel(logging.INFO)
-    worker = faust.Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False)
-    worker.execute_from_commandline()
+    run_worker(build_app(JoinerConfig.from_json(args[0])))
 
 
 if __name__ == "__main__":
