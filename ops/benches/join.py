@@ -25,7 +25,7 @@ from kafka import KafkaConsumer, TopicPartition
 from ops.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
 from simulator.criteo_search import SearchLog
 from simulator.kafka_publisher import KafkaPublisher
-from simulator.replay import ReplayConfig, replay
+from simulator.replay import ReplayConfig, ReplaySummary, replay
 from simulator.synth import generate, write
 from simulator.synth_model import SynthConfig
 from streaming.errors import BrokerError
@@ -65,6 +65,12 @@ def _replay(bootstrap: str, log: SearchLog | list, topics: TopicNames, heartbeat
         return replay(rows, publisher, ReplayConfig(topics=topics, heartbeat_every=heartbeat_every))
     finally:
         publisher.close()
+
+
+def _messages(summary: ReplaySummary, partitions: int) -> int:
+    """Messages a replay wrote: its events, plus heartbeats and an end marker per partition
+    of each of the three source topics."""
+    return summary.events + 3 * partitions * (summary.heartbeats + 1)
 
 
 def _raw_consume(bootstrap: str, topics: TopicNames, partitions: int, messages: int) -> float:
@@ -137,15 +143,15 @@ def run(args: argparse.Namespace) -> dict:
             create_joiner_topics(config)
         empty_summary = _replay(bootstrap, [], empty, args.heartbeat_every)
         summary = _replay(bootstrap, log, full, args.heartbeat_every)
-        markers = 3 * args.partitions * (summary.heartbeats + 1)
-        messages = summary.events + markers
+        messages = _messages(summary, args.partitions)
+        markers = messages - summary.events
         raw_s = _raw_consume(bootstrap, full, args.partitions, messages)
         floor_startup_s = _faust_floor(
             bootstrap,
             "bench-floor-empty",
             empty,
             args.partitions,
-            empty_summary.events + 3 * args.partitions * (empty_summary.heartbeats + 1),
+            _messages(empty_summary, args.partitions),
         )
         floor_s = _faust_floor(bootstrap, "bench-floor-full", full, args.partitions, messages)
         startup_s = _join(configs["empty"], args.workers, Path(tmp) / "logs-empty")
