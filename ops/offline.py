@@ -235,10 +235,10 @@ def tune_lr(
             f"{name} lr {lr:g}: validation avg AUC {result['avg_auc']:.4f} "
             f"({time.perf_counter() - started:.0f}s)"
         )
-    defined = {k: v for k, v in scores.items() if not math.isnan(v)}
+    defined = [lr for lr in config.lr_grid if not math.isnan(scores[repr(lr)])]
     if not defined:
         return config.lr, scores
-    return float(max(defined, key=lambda k: (defined[k], -list(scores).index(k)))), scores
+    return max(defined, key=lambda lr: scores[repr(lr)]), scores  # max keeps the first of ties
 
 
 def run_offline(
