@@ -13,7 +13,7 @@ from torch import Tensor
 
 from model.losses import mmn_loss
 from model.mmn import MMN, ComposedTower
-from model.registry import ModelSpec, register
+from model.spec import ModelSpec
 
 
 class MaskedTower(ComposedTower):
@@ -36,7 +36,9 @@ class MaskedTower(ComposedTower):
         return out
 
 
-register(
+SPECS: list[ModelSpec] = []
+
+SPECS.append(
     ModelSpec(
         name="mmn_masked",
         description="MMN by literal auto-masking (all towers, masked sum): slow reference for tests",

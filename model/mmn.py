@@ -16,7 +16,7 @@ index_add_, never `param[idx]` (index_put_ backward, ~30x slower on CPU).
 A single request runs only its own domain's tower (`MMN.request`), composed once per
 (t, s) and cached until the parameters change.
 
->>> from model.registry import ModelConfig
+>>> from model.config import ModelConfig
 >>> from model.batch import Batch
 >>> config = ModelConfig(n_fields=3, buckets=50, n_types=2, n_scenarios=3, hidden=(8, 4))
 >>> model = MMN(config)
@@ -35,10 +35,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from model.batch import Batch, Logits
+from model.config import ModelConfig
 from model.errors import ModelConfigError
 from model.layers import MLP, FieldEmbedding
 from model.losses import esmm_loss, mmn_loss
-from model.registry import ModelConfig, ModelSpec, register
+from model.spec import ModelSpec
 
 _ALIGN = 4  # _grouped_mm wants row strides of 16 bytes: float32 widths in multiples of 4
 
@@ -195,7 +196,9 @@ class MMN(nn.Module):
         return Logits(self.ctr(x).squeeze(-1), self.cvr.request(x, int(conv_type), int(scenario)))
 
 
-register(
+SPECS: list[ModelSpec] = []
+
+SPECS.append(
     ModelSpec(
         name="mmn",
         description="MMN: CVR layers W_base + W_type + W_scen, exact grouped fast path, dynamic weights",
@@ -205,7 +208,7 @@ register(
         datasets=lambda c: 1,
     )
 )
-register(
+SPECS.append(
     ModelSpec(
         name="mmn_common",
         description="MMN ablation: common CVR parameters only (one shared tower), dynamic weights",
@@ -215,7 +218,7 @@ register(
         datasets=lambda c: 1,
     )
 )
-register(
+SPECS.append(
     ModelSpec(
         name="mmn_nodw",
         description="MMN ablation: no dynamic weight (the plain ESMM loss of Eq. 2)",

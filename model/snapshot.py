@@ -18,7 +18,8 @@ rebuilds the model from the registry and restores it exactly: identical predicti
 Anything wrong with a file raises model.errors.SnapshotError.
 
 >>> import tempfile, pathlib
->>> from model.registry import ModelConfig, get
+>>> from model.config import ModelConfig
+>>> from model.zoo import get
 >>> config = ModelConfig(n_fields=2, buckets=8, n_types=2, n_scenarios=2, hidden=(4,))
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "m.pt"
 >>> save_model(path, get("mmn").build(config), name="mmn", config=config, extra={"step": 7})
@@ -40,10 +41,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from model import registry
+from model import zoo
+from model.config import ModelConfig
 from model.errors import ModelError, SnapshotError
 from model.features import FeaturizerConfig
-from model.registry import ModelConfig
 from model.vocab import DomainVocab
 
 FORMAT = "mmn-stream/model"
@@ -72,7 +73,7 @@ def snapshot_state(
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The plain-data dict a snapshot file holds (for callers that write it themselves)."""
-    registry.get(name)  # an unknown name fails now, not when the file is loaded
+    zoo.get(name)  # an unknown name fails now, not when the file is loaded
     config_state = dataclasses.asdict(config)
     config_state["hidden"] = list(config.hidden)
     return {
@@ -96,7 +97,7 @@ def restore(state: Mapping[str, Any]) -> LoadedModel:
         )
     try:
         config = ModelConfig(**{**state["config"], "hidden": tuple(state["config"]["hidden"])})
-        spec = registry.get(state["model"])
+        spec = zoo.get(state["model"])
         model = spec.build(config)
         model.load_state_dict(state["state_dict"], strict=True)
         vocabs = {k: DomainVocab.from_state(v) for k, v in state["vocabs"].items()}

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from model.config import ModelConfig
 from model.features import FeaturizerConfig
-from model.registry import ModelConfig
-from ops.learner import LearnerConfig
+from ops.training.learner import LearnerConfig
 
 FIELDS = ("f0", "f1", "f2")
 

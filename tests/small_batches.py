@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from model.batch import Batch
-from model.registry import ModelConfig
+from model.config import ModelConfig
 
 CONFIG = ModelConfig(n_fields=4, buckets=64, n_types=3, n_scenarios=2, hidden=(16, 8, 8, 4))
 

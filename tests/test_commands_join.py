@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ops.cli import build_parser, main
-from ops.commands.join import joiner_config
+from ops.cli.join import joiner_config
 from ops.errors import ConfigError
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ops.dedupe import BUCKET_S, Deduper
+from ops.training.dedupe import BUCKET_S, Deduper
 
 
 def test_a_reemitted_example_is_dropped_but_another_kind_of_the_same_impression_is_not() -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import torch
 
-from model import registry
+from model import zoo
 from model.baselines.dnn import DNN
 from model.baselines.single_task import clicked_cvr_loss
 from model.batch import Batch
-from model.registry import ModelConfig
+from model.config import ModelConfig
 
 CONFIG = ModelConfig(n_fields=4, buckets=64, n_types=3, n_scenarios=2, hidden=(16, 8, 8, 4))
 
@@ -53,7 +53,7 @@ def test_the_click_rate_logit_learns_the_batch_click_rate_and_cvr_fits_the_label
     torch.manual_seed(0)
     b = batch(n=32)
     b = Batch.of(b.ids, b.conv_type, b.scenario, b.click, b.click * (b.ids[:, 1] % 2).float())
-    spec = registry.get("dnn")
+    spec = zoo.get("dnn")
     model = spec.build(CONFIG)
     opt = torch.optim.Adam(model.parameters(), lr=0.02)
     for _ in range(300):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import torch
 
-from model import registry
+from model import zoo
 from model.baselines.esmm import ESMM
 from model.batch import Batch
+from model.config import ModelConfig
 from model.losses import esmm_loss
-from model.registry import ModelConfig
 
 CONFIG = ModelConfig(n_fields=4, buckets=64, n_types=3, n_scenarios=2, hidden=(16, 8, 8, 4))
 
@@ -42,7 +42,7 @@ def test_the_towers_are_separate_and_share_the_embeddings() -> None:
 
 def test_the_registered_spec_trains_with_the_esmm_loss_and_fits_both_labels() -> None:
     torch.manual_seed(0)
-    spec = registry.get("esmm")
+    spec = zoo.get("esmm")
     assert spec.loss is esmm_loss
     assert spec.param_sets(CONFIG) == 0 and spec.datasets(CONFIG) == 1
     b = batch()

@@ -7,11 +7,11 @@ import pytest
 import torch
 from learner_rows import FIELDS, auc, learner_config, make_rows
 
+from model.config import ModelConfig
 from model.features import FeaturizerConfig
-from model.registry import ModelConfig
 from model.snapshot import restore
 from ops.errors import ConfigError
-from ops.learner import LearnerConfig, OnlineLearner, fnw_weights
+from ops.training.learner import LearnerConfig, OnlineLearner, fnw_weights
 
 
 @pytest.mark.parametrize("model", ["mmn", "esmm", "mmn_nodw"])

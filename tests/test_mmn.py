@@ -5,14 +5,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from model import registry
+from model import zoo
 from model.batch import Batch
+from model.config import ModelConfig
 from model.errors import ModelConfigError
 from model.masked import MaskedTower
 from model.mmn import MMN, CommonTower
 
 N_T, N_S, F = 3, 4, 3
-CONFIG = registry.ModelConfig(n_fields=F, buckets=50, n_types=N_T, n_scenarios=N_S, hidden=(8, 4))
+CONFIG = ModelConfig(n_fields=F, buckets=50, n_types=N_T, n_scenarios=N_S, hidden=(8, 4))
 
 
 def _batch(conv_type: list[int], scenario: list[int], seed: int = 0) -> Batch:
@@ -52,7 +53,7 @@ BATCHES = {
 def test_fast_path_equals_literal_auto_masking_in_outputs_and_gradients(domains) -> None:
     fast, reference = _fast_and_reference()
     batch = _batch([t for t, _ in domains], [s for _, s in domains])
-    loss = registry.get("mmn").loss
+    loss = zoo.get("mmn").loss
     out_fast, out_ref = fast(batch), reference(batch)
     assert torch.allclose(out_fast.cvr, out_ref.cvr, atol=1e-5, rtol=0)
     assert torch.allclose(out_fast.ctr, out_ref.ctr, atol=1e-5, rtol=0)
@@ -66,7 +67,7 @@ def test_fast_path_equals_literal_auto_masking_in_outputs_and_gradients(domains)
 def test_only_the_domains_present_receive_gradients() -> None:
     fast, _ = _fast_and_reference()
     batch = _batch([2, 2, 0], [1, 3, 1])
-    registry.get("mmn").loss(fast(batch), batch).backward()
+    zoo.get("mmn").loss(fast(batch), batch).backward()
     layer = fast.cvr.layers[0]
     assert layer.type_w.grad[1].abs().max() == 0 and layer.type_w.grad[2].abs().max() > 0
     assert layer.scen_w.grad[0].abs().max() == 0 and layer.scen_w.grad[2].abs().max() == 0
@@ -74,15 +75,15 @@ def test_only_the_domains_present_receive_gradients() -> None:
 
 
 def test_param_sets_are_types_plus_scenarios_plus_one() -> None:
-    spec = registry.get("mmn")
+    spec = zoo.get("mmn")
     assert spec.param_sets(CONFIG) == N_T + N_S + 1
     assert spec.datasets(CONFIG) == 1
     model = spec.build(CONFIG)
     for layer in model.cvr.layers:  # one base, N_T type and N_S scenario parts per layer
         assert layer.base_w.dim() == 2
         assert layer.type_w.shape[0] + layer.scen_w.shape[0] + 1 == N_T + N_S + 1
-    assert registry.get("mmn_common").param_sets(CONFIG) == 1
-    assert registry.get("mmn_nodw").param_sets(CONFIG) == N_T + N_S + 1
+    assert zoo.get("mmn_common").param_sets(CONFIG) == 1
+    assert zoo.get("mmn_nodw").param_sets(CONFIG) == N_T + N_S + 1
 
 
 def test_single_request_equals_the_batch_path_and_follows_training() -> None:
@@ -98,7 +99,7 @@ def test_single_request_equals_the_batch_path_and_follows_training() -> None:
             assert torch.allclose(one.cvr, full.cvr[i : i + 1], atol=1e-5, rtol=0)
             assert torch.allclose(one.ctr, full.ctr[i : i + 1], atol=1e-5, rtol=0)
         optimizer.zero_grad()
-        registry.get("mmn").loss(fast(batch), batch).backward()
+        zoo.get("mmn").loss(fast(batch), batch).backward()
         optimizer.step()
 
 
@@ -117,11 +118,11 @@ def test_common_parameters_ablation_ignores_the_domain() -> None:
 def test_no_dynamic_weight_ablation_is_mmn_with_the_esmm_loss() -> None:
     from model.losses import esmm_loss, mmn_loss
 
-    assert registry.get("mmn_nodw").loss is esmm_loss
-    assert registry.get("mmn").loss is mmn_loss
+    assert zoo.get("mmn_nodw").loss is esmm_loss
+    assert zoo.get("mmn").loss is mmn_loss
 
 
 def test_tower_widths_must_suit_grouped_matmul() -> None:
-    config = registry.ModelConfig(n_fields=2, n_types=2, n_scenarios=2, hidden=(6,))
+    config = ModelConfig(n_fields=2, n_types=2, n_scenarios=2, hidden=(6,))
     with pytest.raises(ModelConfigError, match="multiples of 4"):
         MMN(config)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from small_batches import CONFIG, batch
 
-from model import registry
+from model import zoo
 from model.baselines.mmoe import MMoE, MMoEConfig
 from model.baselines.routing import SCENARIOS, TYPES
 from model.batch import Batch
@@ -57,7 +57,7 @@ def test_the_scenario_variant_reads_the_scenario_not_the_type() -> None:
 
 def test_specs_count_one_parameter_set_per_task_and_one_dataset() -> None:
     for name, sets in (("mmoe_type", CONFIG.n_types), ("mmoe_scen", CONFIG.n_scenarios)):
-        spec = registry.get(name)
+        spec = zoo.get(name)
         assert spec.param_sets(CONFIG) == sets and spec.datasets(CONFIG) == 1
 
 

@@ -1,4 +1,4 @@
-"""The contract every registered model honours (one parametrised test over model.registry.names()).
+"""The contract every registered model honours (one parametrised test over model.zoo.names()).
 
 Shapes: model(batch) -> Logits with (B,) finite CTR and CVR logits. Learning: trained with
 its own registered loss, it overfits a tiny batch (loss to under half its start and
@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from model import registry
+from model import zoo
 from model.batch import Batch
+from model.config import ModelConfig
 from model.snapshot import load_model, save_model
 
-CONFIG = registry.ModelConfig(
+CONFIG = ModelConfig(
     n_fields=4, buckets=64, n_types=3, n_scenarios=3, hidden=(16, 16, 8, 8)
 )
 ROWS = 24
@@ -37,10 +38,10 @@ def _tiny_batch() -> Batch:
     )
 
 
-@pytest.mark.parametrize("name", registry.names())
+@pytest.mark.parametrize("name", zoo.names())
 def test_model_contract(name: str, tmp_path: Path) -> None:
     torch.manual_seed(0)
-    spec = registry.get(name)
+    spec = zoo.get(name)
     model = spec.build(CONFIG)
     batch = _tiny_batch()
 

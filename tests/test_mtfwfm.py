@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from small_batches import CONFIG, batch
 
-from model import registry
+from model import zoo
 from model.baselines.mtfwfm import MTFwFM
 from model.baselines.single_task import clicked_cvr_loss
 from model.batch import Batch
@@ -54,6 +54,6 @@ def test_the_scenario_does_not_enter_except_as_a_feature() -> None:
 
 
 def test_the_spec_counts_one_set_per_type_and_trains_on_clicked_rows() -> None:
-    spec = registry.get("mtfwfm")
+    spec = zoo.get("mtfwfm")
     assert spec.loss is clicked_cvr_loss
     assert spec.param_sets(CONFIG) == CONFIG.n_types and spec.datasets(CONFIG) == 1

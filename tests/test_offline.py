@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from model.batch import Batch
-from ops.offline import (
+from ops.evaluation.offline import (
     OfflineConfig,
     OfflineData,
     exact_auc,
@@ -52,7 +52,7 @@ def test_tiny_run_reports_every_domain_and_the_oracle(tmp_path: Path) -> None:
 
 
 def test_avg_skips_domains_with_one_class() -> None:
-    from ops.offline import table3
+    from ops.evaluation.offline import table3
 
     batch = Batch.of(
         torch.zeros(6, 1, dtype=torch.long),

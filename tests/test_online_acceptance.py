@@ -4,7 +4,7 @@ The log's first `train_days` days are replayed (with their late conversions) thr
 Faust joiner into `mmn train`; the snapshot serving the next day (the newest whose watermark
 is before it) is loaded from the registry, verified,
 and scores the clicks of the following day by p_ctr * p_cvr against their final labels.
-The same model trained by the offline experiment (ops.offline: the same rows in click
+The same model trained by the offline experiment (ops.evaluation.offline: the same rows in click
 order with their final labels, Adagrad, one pass) scores the same day: the online AUC must
 be well above 0.5 and close to the offline one.
 
@@ -30,11 +30,11 @@ import numpy as np
 import pytest
 import torch
 
-from ops.holdout import load_window
-from ops.learner import OnlineLearner
-from ops.offline import OfflineConfig, OfflineData, exact_auc, load_data, train_and_score
-from ops.registry import open_registry, snapshot_at
-from ops.snapshots import load_snapshot
+from ops.evaluation.holdout import load_window
+from ops.evaluation.offline import OfflineConfig, OfflineData, exact_auc, load_data, train_and_score
+from ops.store.database import open_registry, snapshot_at
+from ops.store.snapshots import load_snapshot
+from ops.training.learner import OnlineLearner
 from simulator.criteo_search import CriteoSearchConfig, load_columns
 from streaming.minibatch import MiniBatch
 

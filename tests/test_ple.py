@@ -6,7 +6,7 @@ import pytest
 import torch
 from small_batches import CONFIG, batch
 
-from model import registry
+from model import zoo
 from model.baselines.mixture import mix
 from model.baselines.ple import PLE, PLEConfig
 from model.baselines.routing import SCENARIOS, TYPES
@@ -65,7 +65,7 @@ def test_a_tasks_rows_touch_only_that_tasks_experts_gates_and_tower() -> None:
 
 def test_specs_count_one_parameter_set_per_task_and_one_dataset() -> None:
     for name, sets in (("ple_type", CONFIG.n_types), ("ple_scen", CONFIG.n_scenarios)):
-        spec = registry.get(name)
+        spec = zoo.get(name)
         assert spec.param_sets(CONFIG) == sets and spec.datasets(CONFIG) == 1
 
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from ops.registry import (
+from ops.store.database import (
     RegistryError,
     add_snapshot,
     ensure_run,

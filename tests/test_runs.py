@@ -7,7 +7,7 @@ import json
 import pytest
 
 from ops.cli import main
-from ops.registry import add_snapshot, ensure_run, open_registry
+from ops.store.database import add_snapshot, ensure_run, open_registry
 
 
 @pytest.fixture

@@ -7,19 +7,20 @@ from pathlib import Path
 import pytest
 import torch
 
-from model import registry
+from model import zoo
 from model.batch import Batch
+from model.config import ModelConfig
 from model.errors import SnapshotError
 from model.features import FeaturizerConfig
 from model.snapshot import load_model, save_model, snapshot_state
 from model.vocab import DomainVocab
 
-CONFIG = registry.ModelConfig(n_fields=3, buckets=40, n_types=3, n_scenarios=2, hidden=(8, 4))
+CONFIG = ModelConfig(n_fields=3, buckets=40, n_types=3, n_scenarios=2, hidden=(8, 4))
 
 
 def _trained_mmn() -> torch.nn.Module:
     torch.manual_seed(0)
-    model = registry.get("mmn").build(CONFIG)
+    model = zoo.get("mmn").build(CONFIG)
     with torch.no_grad():
         for p in model.parameters():
             p.normal_(std=0.2)

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from ops.registry import get_run, latest_snapshot, list_snapshots, open_registry
-from ops.snapshots import (
+from ops.store.database import get_run, latest_snapshot, list_snapshots, open_registry
+from ops.store.snapshots import (
     CORRUPT_SUFFIX,
     SnapshotCorruptError,
     SnapshotError,

@@ -6,7 +6,7 @@ import pytest
 import torch
 from small_batches import CONFIG, batch
 
-from model import registry
+from model import zoo
 from model.baselines.routing import SCENARIOS, TYPES
 from model.baselines.star import STAR
 from model.batch import Batch
@@ -100,5 +100,5 @@ def test_a_domains_rows_touch_only_that_domains_parameters() -> None:
 
 def test_specs_count_one_parameter_set_and_one_dataset_per_domain() -> None:
     for name, n in (("star_type", CONFIG.n_types), ("star_scen", CONFIG.n_scenarios)):
-        spec = registry.get(name)
+        spec = zoo.get(name)
         assert spec.param_sets(CONFIG) == n and spec.datasets(CONFIG) == n

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from learner_rows import learner_config, make_rows
 
-from ops.learner import OnlineLearner
-from ops.registry import list_snapshots, open_registry
-from ops.snapshots import SnapshotStore, SnapshotStoreConfig, load_snapshot
-from ops.trainer import Message, Trainer, TrainerConfig
+from ops.store.database import list_snapshots, open_registry
+from ops.store.snapshots import SnapshotStore, SnapshotStoreConfig, load_snapshot
+from ops.training.learner import OnlineLearner
+from ops.training.trainer import Message, Trainer, TrainerConfig
 from streaming.errors import SchemaError
 
 BATCH = 32

@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from ops.registry import get_run, latest_snapshot, list_snapshots, open_registry
-from ops.snapshots import load_snapshot
+from ops.store.database import get_run, latest_snapshot, list_snapshots, open_registry
+from ops.store.snapshots import load_snapshot
 from streaming.example import Example
 from streaming.minibatch import MiniBatch, encode_minibatch
 from streaming.topics import create_topics

@@ -27,8 +27,9 @@ from model.baselines.ple import PLE
 from model.baselines.routing import SCENARIOS, TYPES, DomainAxis
 from model.baselines.single_task import clicked_cvr_loss
 from model.baselines.star import STAR
+from model.config import ModelConfig
 from model.losses import esmm_loss
-from model.registry import ModelConfig, ModelSpec, register
+from model.spec import ModelSpec
 
 
 def _none(_: ModelConfig) -> int:
@@ -42,7 +43,9 @@ def _one(_: ModelConfig) -> int:
 # Registered in the order of the paper's Tables 2 and 3.
 _AXES: tuple[tuple[DomainAxis, str], ...] = ((TYPES, "type"), (SCENARIOS, "scen"))
 
-register(
+SPECS: list[ModelSpec] = []
+
+SPECS.append(
     ModelSpec(
         name="dnn",
         description="DNN: embeddings -> MLP -> CVR, trained on clicked rows; constant CTR logit",
@@ -52,7 +55,7 @@ register(
         datasets=_one,
     )
 )
-register(
+SPECS.append(
     ModelSpec(
         name="esmm",
         description="ESMM: shared embeddings, CTR and CVR towers, ESMM loss",
@@ -63,7 +66,7 @@ register(
     )
 )
 for axis, short in _AXES:
-    register(
+    SPECS.append(
         ModelSpec(
             name=f"mmoe_{short}",
             description=f"MMoE, tasks = {axis.name}s: shared experts, a gate and tower per {axis.name}",
@@ -74,7 +77,7 @@ for axis, short in _AXES:
         )
     )
 for axis, short in _AXES:
-    register(
+    SPECS.append(
         ModelSpec(
             name=f"ple_{short}",
             description=f"PLE, tasks = {axis.name}s: 2 CGC levels, experts/gates/tower per {axis.name}",
@@ -84,7 +87,7 @@ for axis, short in _AXES:
             datasets=_one,
         )
     )
-register(
+SPECS.append(
     ModelSpec(
         name="mtfwfm",
         description="MT-FwFM: per-type field-pair weights and linear terms, CVR on clicked rows",
@@ -95,7 +98,7 @@ register(
     )
 )
 for axis, short in _AXES:
-    register(
+    SPECS.append(
         ModelSpec(
             name=f"star_{short}",
             description=f"STAR, domains = {axis.name}s: partitioned norm, star FCN, auxiliary net",

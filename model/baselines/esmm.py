@@ -9,8 +9,8 @@ from __future__ import annotations
 from torch import nn
 
 from model.batch import Batch, Logits
+from model.config import ModelConfig
 from model.layers import MLP, FieldEmbedding
-from model.registry import ModelConfig
 
 
 class ESMM(nn.Module):

@@ -19,8 +19,8 @@ from torch import nn
 
 from model.baselines.single_task import ClickRate
 from model.batch import Batch, Logits
+from model.config import ModelConfig
 from model.layers import FieldEmbedding
-from model.registry import ModelConfig
 
 
 class MTFwFM(nn.Module):

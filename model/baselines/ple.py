@@ -25,9 +25,9 @@ from torch import Tensor, nn
 from model.baselines.mixture import expert, mix
 from model.baselines.routing import DomainAxis, DomainGroups
 from model.batch import Batch, Logits
+from model.config import ModelConfig
 from model.errors import ModelConfigError
 from model.layers import MLP, FieldEmbedding
-from model.registry import ModelConfig
 
 
 @dataclass(frozen=True, kw_only=True)

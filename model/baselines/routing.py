@@ -31,8 +31,8 @@ import torch
 from torch import Tensor
 
 from model.batch import Batch
+from model.config import ModelConfig
 from model.errors import ModelConfigError
-from model.registry import ModelConfig
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,1 +1,1 @@
-"""Benchmarks behind `mmn bench`, one module each (see ops.commands.bench)."""
+"""Benchmarks behind `mmn bench`, one module each (see ops.cli.bench)."""

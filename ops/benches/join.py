@@ -22,7 +22,7 @@ from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
 
-from ops.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
+from ops.cli.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
 from simulator.criteo_search import SearchLog
 from simulator.kafka_publisher import KafkaPublisher
 from simulator.replay import ReplayConfig, ReplaySummary, replay

@@ -19,9 +19,9 @@ import time
 import numpy as np
 import torch
 
-from model import registry
+from model import zoo
 from model.batch import Batch
-from model.registry import ModelConfig
+from model.config import ModelConfig
 
 SLOW_MODELS = {"mmn_masked": 1}  # timed steps (no warm-up) of models too slow for the default
 
@@ -63,7 +63,7 @@ def train_throughput(names: list[str], config: ModelConfig, batch: Batch, steps:
     """
     runners = {}
     for name in names:
-        spec = registry.get(name)
+        spec = zoo.get(name)
         torch.manual_seed(0)
         model = spec.build(config)
         optimizer = torch.optim.Adagrad(model.parameters(), lr=0.05, fused=True)
@@ -104,7 +104,7 @@ def request_latency_us(names: list[str], config: ModelConfig, requests: int) -> 
     predictors = {}
     for name in names:
         torch.manual_seed(0)
-        model = registry.get(name).build(config).eval()
+        model = zoo.get(name).build(config).eval()
         request = getattr(model, "request", None)
         if request is not None:
             for t in range(config.n_types):  # warm the composed-tower cache, as in serving
@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> dict:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     config = ModelConfig(n_fields=18, n_types=21, n_scenarios=17)
-    names = args.models.split(",") if args.models else registry.names()
+    names = args.models.split(",") if args.models else zoo.names()
     batch = _random_batch(config, args.batch_size, torch.Generator().manual_seed(0))
     throughput = train_throughput(names, config, batch, args.steps)
     latency = request_latency_us(names, config, args.requests)

@@ -7,9 +7,9 @@ import json
 import time
 from pathlib import Path
 
-from model import registry
+from model import zoo
 from ops.errors import ConfigError
-from ops.offline import OfflineConfig, format_table, load_data, run_offline
+from ops.evaluation.offline import OfflineConfig, format_table, load_data, run_offline
 from simulator.criteo_search import CriteoSearchConfig
 
 
@@ -43,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
-    names = registry.names()
+    names = zoo.names()
     models = (
         tuple(args.models.split(","))
         if args.models

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from kafka import KafkaProducer
 
-from ops.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
+from ops.cli.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
 from simulator.criteo_search import SearchLog
 from simulator.kafka_publisher import KafkaPublisher, PublisherConfig
 from simulator.replay import ReplayConfig, replay

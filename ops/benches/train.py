@@ -26,13 +26,13 @@ import numpy as np
 import torch
 from kafka import KafkaProducer
 
+from model.config import ModelConfig
 from model.features import CRITEO_FEATURE_FIELDS, FeaturizerConfig
-from model.registry import ModelConfig
-from ops.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
-from ops.learner import LearnerConfig, OnlineLearner
-from ops.snapshots import PublishedSnapshot, Reconciliation
-from ops.trainer import Trainer, TrainerConfig
-from ops.trainer_io import KafkaSource
+from ops.cli.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
+from ops.store.snapshots import PublishedSnapshot, Reconciliation
+from ops.training.kafka_io import KafkaSource
+from ops.training.learner import LearnerConfig, OnlineLearner
+from ops.training.trainer import Trainer, TrainerConfig
 from streaming.example import Example
 from streaming.minibatch import MiniBatch, decode_minibatch, encode_minibatch
 from streaming.topics import create_topics

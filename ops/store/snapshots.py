@@ -46,7 +46,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ops.errors import OpsError
-from ops.registry import (
+from ops.store.database import (
     Run,
     Snapshot,
     add_snapshot,
@@ -168,7 +168,7 @@ class SnapshotStore:
     """The snapshots of one run: publish, reconcile, load the latest good one.
 
     >>> import tempfile, torch
-    >>> from ops.registry import open_registry
+    >>> from ops.store.database import open_registry
     >>> root = Path(tempfile.mkdtemp())
     >>> store = SnapshotStore(SnapshotStoreConfig(directory=root), open_registry("sqlite://"),
     ...                       run="demo", model="mmn", run_config={})

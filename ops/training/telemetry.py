@@ -1,6 +1,6 @@
 """What the trainer says about itself: a progress line, and Prometheus metrics on 127.0.0.1.
 
-The progress line is a log record (logger `ops.trainer`) every few seconds of wall time:
+The progress line is a log record (logger `ops.training.trainer`) every few seconds of wall time:
 examples/s over the last interval, the last batch loss, the event-time watermark, the lag
 behind the stream in messages and the last published snapshot. The lag is read from the
 consumer's high watermarks, which the embedded broker can under-report (DESIGN.md): it is
@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
-log = logging.getLogger("ops.trainer")
+log = logging.getLogger("ops.training.trainer")
 
 
 def format_event_time(ts: int | None) -> str:

@@ -16,8 +16,8 @@ import threading
 import time
 from pathlib import Path
 
-from ops.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
-from ops.commands.train import duration_s
+from ops.cli.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
+from ops.cli.train import duration_s
 from ops.errors import ConfigError
 from streaming.errors import StreamingError
 from streaming.joiner_app import JoinerConfig

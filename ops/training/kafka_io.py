@@ -6,7 +6,7 @@ snapshot stored; where to resume is the snapshot's business, not the broker's.
 
 It never pauses a partition: with kafka-python 3.0 against the embedded broker, a
 partition paused and resumed was not fetched again (measured: it stalled for good at the
-offset where it was paused). The trainer bounds its buffer instead (ops.trainer).
+offset where it was paused). The trainer bounds its buffer instead (ops.training.trainer).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
 from ops.errors import OpsError
-from ops.snapshots import PublishedSnapshot
-from ops.trainer import Message
+from ops.store.snapshots import PublishedSnapshot
+from ops.training.trainer import Message
 
 
 class TrainerIOError(OpsError):

@@ -30,10 +30,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from model import registry
+from model import zoo
 from model.batch import Batch
+from model.config import ModelConfig
 from model.features import Featurizer, FeaturizerConfig
-from model.registry import ModelConfig
 from simulator.criteo_search import CriteoSearchConfig, load_columns
 
 
@@ -181,7 +181,7 @@ def train_and_score(
     lr: the Adagrad rate (None: config.lr). rows: (train_end, score_start, score_end)
     (None: the train part, then the test part).
     """
-    spec = registry.get(name)
+    spec = zoo.get(name)
     n_train = int(len(data) * config.train_fraction)
     train_end, score_start, score_end = rows or (n_train, n_train, len(data))
     model_config = ModelConfig(
@@ -280,7 +280,7 @@ def run_offline(
     if data.p_true is not None:
         result["oracle"] = table3(data.p_true[n_train:], test, data)
     for name in config.models:
-        spec = registry.get(name)
+        spec = zoo.get(name)
         lr, tuning = tune_lr(name, data, config, log) if config.lr_grid else (config.lr, {})
         runs = []
         for seed in range(config.seeds):

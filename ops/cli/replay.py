@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ops.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
+from ops.cli.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
 from simulator.kafka_publisher import KafkaPublisher
 from simulator.records import LogSource
 from simulator.replay import Progress, ReplayConfig, ReplaySummary, replay

@@ -7,7 +7,7 @@ of event time; announce each snapshot on the `snapshots` topic.
 
 Resume. A snapshot stores the offsets the run has consumed up to, and those, not a
 consumer group's committed offsets, decide where reading restarts: on start the store
-is reconciled (`ops.snapshots`), the newest snapshot that verifies is loaded and the
+is reconciled (`ops.store.snapshots`), the newest snapshot that verifies is loaded and the
 source seeks every partition to its stored offset (partitions it does not name start at
 the beginning). Every mini-batch is therefore in the persisted state exactly once, and
 duplicates the joiner itself re-emits are dropped by the learner's deduper.
@@ -32,12 +32,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from ops.learner import LabeledRows, OnlineLearner
-from ops.snapshots import PublishedSnapshot, SnapshotStore
-from ops.trainer_metrics import Progress, TrainerMetrics
+from ops.store.snapshots import PublishedSnapshot, SnapshotStore
+from ops.training.learner import LabeledRows, OnlineLearner
+from ops.training.telemetry import Progress, TrainerMetrics
 from streaming.errors import StreamingError
 
-log = logging.getLogger("ops.trainer")
+log = logging.getLogger("ops.training.trainer")
 
 
 @dataclass(frozen=True)

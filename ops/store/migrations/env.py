@@ -1,4 +1,4 @@
-"""Alembic environment of the registry: runs on the connection `ops.registry.migrate` passes in.
+"""Alembic environment of the registry: runs on the connection `ops.store.database.migrate` passes in.
 
 Online mode only: the registry is migrated programmatically at start, never from an
 alembic.ini; a URL in the config's `sqlalchemy.url` is accepted for manual use.
@@ -9,7 +9,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from ops.registry import Base
+from ops.store.database import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -10,8 +10,14 @@ from __future__ import annotations
 import argparse
 import json
 
-from ops.registry import DEFAULT_URL, latest_snapshot, list_runs, list_snapshots, open_registry
-from ops.trainer_metrics import format_event_time
+from ops.store.database import (
+    DEFAULT_URL,
+    latest_snapshot,
+    list_runs,
+    list_snapshots,
+    open_registry,
+)
+from ops.training.telemetry import format_event_time
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

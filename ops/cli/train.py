@@ -1,4 +1,4 @@
-"""`mmn train`: the online trainer daemon for one run (see ops.trainer).
+"""`mmn train`: the online trainer daemon for one run (see ops.training.trainer).
 
     mmn train --run mmn-a --model mmn --bootstrap 127.0.0.1:9092 --snapshot-every 100000
 
@@ -17,17 +17,17 @@ from pathlib import Path
 
 import torch
 
-from model import registry as models
+from model import zoo as models
+from model.config import ModelConfig
 from model.features import CRITEO_FEATURE_FIELDS, FeaturizerConfig
-from model.registry import ModelConfig
-from ops.bootstrap import add_bootstrap_argument
+from ops.cli.bootstrap import add_bootstrap_argument
 from ops.errors import ConfigError
-from ops.learner import DELAYED_FEEDBACK, OPTIMIZERS, LearnerConfig, OnlineLearner
-from ops.registry import DEFAULT_URL, open_registry
-from ops.snapshots import SnapshotStore, SnapshotStoreConfig
-from ops.trainer import Trainer, TrainerConfig, TrainerOutcome, stop_on_signals
-from ops.trainer_io import KafkaAnnouncer, KafkaSource
-from ops.trainer_metrics import TrainerMetrics
+from ops.store.database import DEFAULT_URL, open_registry
+from ops.store.snapshots import SnapshotStore, SnapshotStoreConfig
+from ops.training.kafka_io import KafkaAnnouncer, KafkaSource
+from ops.training.learner import DELAYED_FEEDBACK, OPTIMIZERS, LearnerConfig, OnlineLearner
+from ops.training.telemetry import TrainerMetrics
+from ops.training.trainer import Trainer, TrainerConfig, TrainerOutcome, stop_on_signals
 from streaming.minibatch import decode_minibatch
 from streaming.topics import TopicNames, create_topics
 

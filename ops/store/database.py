@@ -1,7 +1,7 @@
 """The run and snapshot registry: which runs exist and which snapshots each has published.
 
 SQLAlchemy 2.0 models over one database (a SQLite file by default, PostgreSQL by URL);
-the schema is created and upgraded by the Alembic migrations in `ops/migrations`, applied
+the schema is created and upgraded by the Alembic migrations in `ops/store/migrations`, applied
 by `open_registry` at start. One sessionmaker per process; the caller owns each
 transaction (`with Session.begin() as session:`), so a snapshot row and the run's
 `latest_snapshot_id` pointer change together or not at all.

@@ -1,4 +1,4 @@
-"""The `mmn` command: one entry point whose sub-commands live in `ops.commands.*`.
+"""The `mmn` command: one entry point whose sub-commands live in `ops.cli.*`.
 
 Each command module exposes `register(subparsers)`, which adds its parser and sets
 `func` (taking the parsed namespace, returning an exit code). Errors of the project are
@@ -15,14 +15,14 @@ from collections.abc import Sequence
 from ops.errors import PROJECT_ERRORS
 
 COMMAND_MODULES = (
-    "ops.commands.broker",
-    "ops.commands.bench",
-    "ops.commands.data",
-    "ops.commands.replay",
-    "ops.commands.join",
-    "ops.commands.train",
-    "ops.commands.runs",
-    "ops.commands.demo",
+    "ops.cli.broker",
+    "ops.cli.bench",
+    "ops.cli.data",
+    "ops.cli.replay",
+    "ops.cli.join",
+    "ops.cli.train",
+    "ops.cli.runs",
+    "ops.cli.demo",
 )
 
 
@@ -47,6 +47,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -2,7 +2,7 @@
 
 The learner knows nothing of Kafka. Each `step(minibatch)`:
 
-1. drops examples seen before by (impression_id, kind) (`ops.dedupe`),
+1. drops examples seen before by (impression_id, kind) (`ops.training.dedupe`),
 2. hashes the raw features into ids (`model.features`) and maps the domain strings to
    indices with vocabularies that grow online up to the model's capacity (`model.vocab`),
 3. weights the rows for delayed feedback (below), runs the model and its registered loss
@@ -39,13 +39,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from model import registry as models
+from model import zoo as models
 from model.batch import Batch
+from model.config import ModelConfig
 from model.features import Featurizer, FeaturizerConfig
 from model.snapshot import restore, snapshot_state
 from model.vocab import DomainVocab
-from ops.dedupe import Deduper
 from ops.errors import ConfigError
+from ops.training.dedupe import Deduper
 
 DELAYED_FEEDBACK = ("plain", "fnw")
 OPTIMIZERS = ("adagrad", "adam", "sgd")
@@ -70,7 +71,7 @@ class LabeledRows(Protocol):
 class LearnerConfig:
     """The model and how it learns.
 
-    model: registered model name (`model.registry.names()`).
+    model: registered model name (`model.zoo.names()`).
     model_config: shape of the model; n_fields must equal the featurizer's field count.
     featurizer: which raw fields become ids (Criteo's 18 by default).
     optimizer: adagrad (default, fused), adam or sgd. lr: its learning rate.
@@ -80,7 +81,7 @@ class LearnerConfig:
     """
 
     model: str = "mmn"
-    model_config: models.ModelConfig
+    model_config: ModelConfig
     featurizer: FeaturizerConfig = FeaturizerConfig()
     optimizer: str = "adagrad"
     lr: float = 0.01
@@ -119,7 +120,7 @@ class LearnerConfig:
         shape = dict(fields.pop("model_config"))
         shape["hidden"] = tuple(shape["hidden"])
         return LearnerConfig(
-            model_config=models.ModelConfig(**shape),
+            model_config=ModelConfig(**shape),
             featurizer=FeaturizerConfig.from_state(fields.pop("featurizer")),
             **fields,
         )

@@ -24,15 +24,15 @@ import numpy as np
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
-from ops.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
-from ops.commands import join as join_command
-from ops.commands import train as train_command
-from ops.commands.replay import replay_to
+from ops.cli import join as join_command
+from ops.cli import train as train_command
+from ops.cli.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
+from ops.cli.replay import replay_to
 from ops.errors import OpsError
-from ops.holdout import domain_report, score, window_rows
-from ops.learner import OnlineLearner
-from ops.registry import open_registry, snapshot_at
-from ops.snapshots import PublishedSnapshot, load_snapshot
+from ops.evaluation.holdout import domain_report, score, window_rows
+from ops.store.database import open_registry, snapshot_at
+from ops.store.snapshots import PublishedSnapshot, load_snapshot
+from ops.training.learner import OnlineLearner
 from simulator.criteo_search import CriteoSearchConfig, SearchLog, load_columns
 from simulator.replay import ReplayConfig, ReplaySummary
 from simulator.synth import generate, write

@@ -3,7 +3,7 @@
 The rows of [start, end) of a CriteoSearchData-format file become one mini-batch with
 their final labels (kind `final`); a learner restored from a snapshot scores them by
 p_ctr * p_cvr (the estimate of P(conversion | click) that ESMM-style losses fit, see
-ops.offline), and the figures come per conversion type and per display scenario next to
+ops.evaluation.offline), and the figures come per conversion type and per display scenario next to
 the overall ones: n, positives, exact AUC, log loss and calibration (sum of predicted
 over sum of actual).
 """
@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ops.learner import OnlineLearner
-from ops.offline import exact_auc
+from ops.evaluation.offline import exact_auc
+from ops.training.learner import OnlineLearner
 from simulator.criteo_search import CriteoSearchConfig, SearchColumns, load_columns
 from streaming.minibatch import MiniBatch
 

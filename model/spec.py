@@ -1,0 +1,36 @@
+"""What a model is to the rest of the project: how to build it and which loss trains it.
+
+A variant is a different spec (another module or another loss), never a flag inside a
+model. Every model honours one contract: `model(batch) -> Logits` with (B,) CTR and CVR
+logits; the loss lives outside the model. Specs are listed by name in `model.zoo`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torch import Tensor, nn
+
+from model.batch import Batch, Logits
+from model.config import ModelConfig
+
+LossFn = Callable[[Logits, Batch], Tensor]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelSpec:
+    """A registered model.
+
+    build: makes the module from the shared config.
+    loss: the training loss of this model, (logits, batch) -> scalar.
+    param_sets: number of domain-specific parameter sets (the paper's scalability figure).
+    datasets: number of separate datasets training needs (the paper's convenience figure).
+    """
+
+    name: str
+    description: str
+    build: Callable[[ModelConfig], nn.Module]
+    loss: LossFn
+    param_sets: Callable[[ModelConfig], int]
+    datasets: Callable[[ModelConfig], int]

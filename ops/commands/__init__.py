@@ -1,1 +1,0 @@
-"""Sub-commands of `mmn`, one module each, each exposing `register(subparsers)`."""

@@ -1,0 +1,1 @@
+"""Evaluation: metrics and AUC, the offline experiment, held-out scoring, the A/B evaluator."""

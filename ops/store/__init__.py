@@ -1,0 +1,1 @@
+"""Persistence: the registry database, the snapshot store and the Alembic migrations."""
