@@ -18,9 +18,7 @@ from model.batch import Batch
 from model.config import ModelConfig
 from model.snapshot import load_model, save_model
 
-CONFIG = ModelConfig(
-    n_fields=4, buckets=64, n_types=3, n_scenarios=3, hidden=(16, 16, 8, 8)
-)
+CONFIG = ModelConfig(n_fields=4, buckets=64, n_types=3, n_scenarios=3, hidden=(16, 16, 8, 8))
 ROWS = 24
 
 
