@@ -60,6 +60,9 @@ class LabelConfig:
     click_window_s: how long an impression waits for its click before `non-click`.
     allowed_lateness_s: how far behind the newest event time of its topic an event may
         arrive; the watermark is that much behind, and an event behind it is `late-event`.
+    max_ahead_s: how far an event (or heartbeat) may lie ahead of the newest event time of
+        its topic partition; further is `implausible-time` (a timestamp in milliseconds,
+        a corrupt clock), so that one bad event never moves a watermark.
     """
 
     policy: str = "fake-negative"
@@ -67,6 +70,7 @@ class LabelConfig:
     attribution_window_s: int = 30 * 86400
     click_window_s: int = 1800
     allowed_lateness_s: int = 0
+    max_ahead_s: int = 86_400
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
@@ -81,6 +85,8 @@ class LabelConfig:
                 f"click window ({self.click_window_s}s) and allowed lateness "
                 f"({self.allowed_lateness_s}s) must be >= 0"
             )
+        if self.max_ahead_s < 1:
+            raise StreamingError(f"max ahead ({self.max_ahead_s}s) must be at least 1 second")
 
 
 @dataclass(frozen=True, kw_only=True)

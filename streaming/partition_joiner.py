@@ -18,6 +18,13 @@ any replay speed. The caller publishes a segment, waits for delivery, then calls
 `commit(segment)`, which persists the release cursor and forgets finished records; and it
 calls `checkpoint()` before the consumer offsets of what it processed may be committed.
 
+Plausibility: an event time that is negative, past `MAX_EVENT_TS`, or more than
+`max_ahead_s` ahead of its topic partition's newest event time (of the partition's other
+topics while it has none) is `implausible-time`: it goes to the dead letters and moves no
+watermark. Per topic, not per partition: a topic read ahead of the others (a backlog) is
+legitimately far ahead of the partition's watermark. A tombstone or any payload that does
+not decode is `malformed`; so is an impression id starting with `~` (the store's own keys).
+
 Restarts (at-least-once): the meta entry written by `commit` holds the applied offsets,
 the per-topic event times and the cursor. Messages at or below the applied offsets are
 skipped; later ones are re-applied (a fact stored with the same offset is recognized as
@@ -34,7 +41,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streaming.errors import SchemaError
-from streaming.events import Click, Conversion, EndOfStream, Heartbeat, Impression, decode_event
+from streaming.events import (
+    MAX_EVENT_TS,
+    Click,
+    Conversion,
+    EndOfStream,
+    Heartbeat,
+    Impression,
+    decode_event,
+)
 from streaming.example import DeadLetter, Example
 from streaming.labels import Decision, LabelConfig, Record, decide, horizon
 
@@ -141,8 +156,8 @@ class PartitionJoiner:
         """True once all three topics ended and the end segment was cut."""
         return self.end_sent
 
-    def process(self, source: int, offset: int, value: bytes) -> Step:
-        """Apply one message of source topic `source` (0, 1, 2) at `offset`."""
+    def process(self, source: int, offset: int, value: bytes | None) -> Step:
+        """Apply one message of source topic `source` (0, 1, 2) at `offset`; None is a tombstone."""
         step = Step()
         if offset <= self.applied[source]:
             # Applied before the last commit: a redelivery after a restart. Its decisions
@@ -150,17 +165,29 @@ class PartitionJoiner:
             self._release(step)
             return step
         self.applied[source] = offset
+        if value is None:
+            detail = "a tombstone: the message has no value"
+            step.deadletters.append(self._letter("malformed", detail, source, offset, value))
+            return step
         try:
             event = decode_event(value)
         except SchemaError as exc:
             step.deadletters.append(self._letter("malformed", str(exc), source, offset, value))
             return step
-        if isinstance(event, Heartbeat | EndOfStream):
+        implausible = self._implausible(source, event)
+        if implausible is not None:
+            step.deadletters.append(
+                self._letter("implausible-time", implausible, source, offset, value)
+            )
+        elif isinstance(event, Heartbeat | EndOfStream):
             self.ended[source] = self.ended[source] or isinstance(event, EndOfStream)
             self._advance(source, event.ts)
             self.unsaved_markers = True
         elif not isinstance(event, SOURCE_EVENTS[source]):
             detail = f"a {event.kind} event on the {self.topics[source]} topic"
+            step.deadletters.append(self._letter("malformed", detail, source, offset, value))
+        elif event.impression_id.startswith("~"):
+            detail = f"impression id {event.impression_id[:40]!r} starts with '~' (reserved)"
             step.deadletters.append(self._letter("malformed", detail, source, offset, value))
         elif event.ts < self.watermark:
             detail = f"event time {event.ts} is behind the watermark {self.watermark}"
@@ -212,6 +239,25 @@ class PartitionJoiner:
             **self.committed_batch,
         }
 
+    def _implausible(self, source: int, event: Any) -> str | None:
+        """Why the event's time cannot be right, or None when it is plausible."""
+        ts = event.ts
+        if not 0 <= ts <= MAX_EVENT_TS:
+            shown = ts if abs(ts) < 10**30 else f"{'-' if ts < 0 else ''}~2^{abs(ts).bit_length()}"
+            return f"event time {shown} is outside 0..{MAX_EVENT_TS} (year 9999)"
+        if isinstance(event, EndOfStream):
+            return None  # it ends its topic whatever its time
+        newest = self.max_ts[source]
+        if newest is None:
+            known = [t for t in self.max_ts if t is not None]
+            newest = min(known) if known else None
+        if newest is not None and ts > newest + self.labels.max_ahead_s:
+            return (
+                f"event time {ts} is {ts - newest}s ahead of the newest event time {newest} "
+                f"of its topic partition (max ahead {self.labels.max_ahead_s}s)"
+            )
+        return None
+
     def _advance(self, source: int, ts: int) -> None:
         current = self.max_ts[source]
         if current is None or ts > current:
@@ -219,7 +265,7 @@ class PartitionJoiner:
         self._update_watermark()
 
     def _letter(
-        self, reason: str, detail: str, source: int, offset: int, value: bytes
+        self, reason: str, detail: str, source: int, offset: int, value: bytes | None
     ) -> DeadLetter:
         return DeadLetter(
             reason=reason,
@@ -227,7 +273,7 @@ class PartitionJoiner:
             topic=self.topics[source],
             partition=self.partition,
             offset=offset,
-            value=value,
+            value=b"" if value is None else value,
         )
 
     def _apply(

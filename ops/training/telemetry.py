@@ -19,14 +19,19 @@ log = logging.getLogger("ops.training.trainer")
 
 
 def format_event_time(ts: int | None) -> str:
-    """An event time (seconds) as ISO 8601 UTC, "-" when unknown.
+    """An event time (seconds) as ISO 8601 UTC, "-" when unknown, the raw value when no date.
 
-    >>> format_event_time(86400)
-    '1970-01-02T00:00:00Z'
+    Whatever a registry holds must list: a value no date can show is printed as it is.
+
+    >>> format_event_time(86400), format_event_time(1597000000000)
+    ('1970-01-02T00:00:00Z', '1597000000000')
     """
     if ts is None:
         return "-"
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, ValueError, OSError, TypeError):
+        return str(ts)
 
 
 class TrainerMetrics:
