@@ -60,8 +60,8 @@ class LabelConfig:
     click_window_s: how long an impression waits for its click before `non-click`.
     allowed_lateness_s: how far behind the newest event time of its topic an event may
         arrive; the watermark is that much behind, and an event behind it is `late-event`.
-    max_ahead_s: how far an event (or heartbeat) may lie ahead of the newest event time of
-        its topic partition; further is `implausible-time` (a timestamp in milliseconds,
+    max_ahead_s: how far an event may lie ahead of the newest time (events and heartbeats)
+        of its topic partition; further is `implausible-time` (a timestamp in milliseconds,
         a corrupt clock), so that one bad event never moves a watermark.
     """
 

@@ -18,11 +18,12 @@ any replay speed. The caller publishes a segment, waits for delivery, then calls
 `commit(segment)`, which persists the release cursor and forgets finished records; and it
 calls `checkpoint()` before the consumer offsets of what it processed may be committed.
 
-Plausibility: an event time that is negative, past `MAX_EVENT_TS`, or more than
-`max_ahead_s` ahead of its topic partition's newest event time (of the partition's other
-topics while it has none) is `implausible-time`: it goes to the dead letters and moves no
-watermark. Per topic, not per partition: a topic read ahead of the others (a backlog) is
-legitimately far ahead of the partition's watermark. A tombstone or any payload that does
+Plausibility: an event or marker time that is negative or past `MAX_EVENT_TS`, and an
+event time more than `max_ahead_s` ahead of its topic partition's newest time (of the
+partition's other topics while it has none), is `implausible-time`: it goes to the dead
+letters and moves no watermark. Per topic, not per partition: a topic read ahead of the
+others (a backlog) is legitimately far ahead of the partition's watermark. Heartbeats are
+only range-checked: they announce the producer's clock across a quiet spell of the log. A tombstone or any payload that does
 not decode is `malformed`; so is an impression id starting with `~` (the store's own keys).
 
 Restarts (at-least-once): the meta entry written by `commit` holds the applied offsets,
@@ -245,8 +246,11 @@ class PartitionJoiner:
         if not 0 <= ts <= MAX_EVENT_TS:
             shown = ts if abs(ts) < 10**30 else f"{'-' if ts < 0 else ''}~2^{abs(ts).bit_length()}"
             return f"event time {shown} is outside 0..{MAX_EVENT_TS} (year 9999)"
-        if isinstance(event, EndOfStream):
-            return None  # it ends its topic whatever its time
+        if isinstance(event, Heartbeat | EndOfStream):
+            # The producer's own clock: a heartbeat carries the time of its next event, so
+            # a quiet spell of the log (days without events) moves the clock before the
+            # first event after it. An end marker ends its topic whatever its time.
+            return None
         newest = self.max_ts[source]
         if newest is None:
             known = [t for t in self.max_ts if t is not None]

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -312,3 +315,60 @@ def test_sigkill_mid_stream_and_restart_repeats_only_exact_copies(
         for i, k in zip(b.impression_ids, b.kinds, strict=True)
     }
     assert rows == {(i, k) for i, k, _ in want}
+
+
+@pytest.mark.slow
+@pytest.mark.broker
+def test_poisoned_timestamps_and_a_tombstone_are_dead_letters_and_poison_nothing(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """Finding 1 and 2 of issue 11: one event in milliseconds stopped the pipeline for good."""
+    labels = LabelConfig(observation_window_s=HOUR, attribution_window_s=30 * DAY)
+    config = JoinerConfig(bootstrap=broker.bootstrap, partitions=2, labels=labels)
+    create_joiner_topics(config)
+    records = synthetic_records(tmp_path / "log", clicks=1500, days=3)
+    first = records[0].ts
+    ok = Impression(
+        impression_id="ok", user_id="x", ts=first, conv_type="t", scenario="s", features={}
+    )
+    poisoned = [
+        ("impressions", dataclasses.replace(ok, impression_id="ms", ts=first * 1000)),
+        ("impressions", dataclasses.replace(ok, impression_id="ahead", ts=first + 2 * DAY)),
+        ("clicks", Click(impression_id="ok", user_id="x", ts=2**63 + 5)),
+        ("conversions", Conversion(impression_id="neg", user_id="x", ts=-1)),
+    ]
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
+    for partition in range(2):  # a plausible clock first, on both partitions
+        event = dataclasses.replace(ok, impression_id=f"ok{partition}")
+        producer.send("impressions", encode_event(event), partition=partition)
+    for topic, event in poisoned:
+        producer.send(topic, encode_event(event), partition=0)
+    producer.send("clicks", None, key=b"tombstone", partition=1)
+    producer.flush()
+    producer.close()
+    replay_log(broker.bootstrap, records)
+    with JoinerWorkers(config, log_dir=tmp_path / "logs").start(1) as workers:
+        workers.wait_for_end(240)
+    examples, letters, _ = join_outputs(broker.bootstrap, config)
+
+    want = expected(records, labels) | {(f"ok{p}", "non-click", 0) for p in range(2)}
+    assert_deduped_equal(examples, want)
+    assert Counter(d.reason for d in letters) == {"implausible-time": 4, "malformed": 1}
+    assert {d.value for d in letters if d.reason == "malformed"} == {b""}
+
+    db = f"sqlite:///{tmp_path / 'registry.db'}"
+    train = [
+        sys.executable, "-m", "ops.cli", "train", "--run", "poison", "--bootstrap",
+        broker.bootstrap, "--db", db, "--snapshot-dir", str(tmp_path / "snapshots"),
+        "--until-end", "--idle-timeout", "60", "--buckets", "256", "--hidden", "16",
+        "--threads", "1",
+    ]  # fmt: skip
+    trained = subprocess.run(train, capture_output=True, text=True, timeout=300)
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    assert f"{len(examples)} examples seen" in trained.stdout
+    for listing in (["runs", "list"], ["snapshots", "list", "poison"]):
+        shown = subprocess.run(
+            [sys.executable, "-m", "ops.cli", *listing, "--db", db], capture_output=True, text=True
+        )
+        assert shown.returncode == 0, shown.stderr
+        assert "poison" in shown.stdout or "v1" in shown.stdout
