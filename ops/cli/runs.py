@@ -41,7 +41,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    Session = open_registry(args.db)
+    Session = open_registry(args.db, create=False)
     with Session() as session:
         rows = []
         for run in list_runs(session):
@@ -70,7 +70,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def snapshot_list(args: argparse.Namespace) -> int:
-    Session = open_registry(args.db)
+    Session = open_registry(args.db, create=False)
     with Session() as session:
         rows = [s.as_dict() for s in list_snapshots(session, args.run)]
     if args.json:

@@ -13,7 +13,9 @@ import argparse
 import contextlib
 import logging
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -28,7 +30,7 @@ from ops.training.kafka_io import KafkaAnnouncer, KafkaSource
 from ops.training.learner import DELAYED_FEEDBACK, OPTIMIZERS, LearnerConfig, OnlineLearner
 from ops.training.telemetry import TrainerMetrics
 from ops.training.trainer import Trainer, TrainerConfig, TrainerOutcome, stop_on_signals
-from streaming.minibatch import decode_minibatch
+from streaming.minibatch import MiniBatch, decode_minibatch
 from streaming.topics import TopicNames, create_topics
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -106,6 +108,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--metrics-port", type=int, default=None, help="serve Prometheus metrics on 127.0.0.1"
     )
     parser.add_argument("--progress-every", type=float, default=5.0, metavar="SECONDS")
+    parser.add_argument(
+        "--reconfigure",
+        action="store_true",
+        help=f"resume the run with new values of {', '.join(RECONFIGURABLE)} "
+        "(other differences from the run's options are refused)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -148,6 +156,46 @@ def trainer_config(args: argparse.Namespace) -> TrainerConfig:
     )
 
 
+# Learner options a resumed run may change: they take effect on the restored learner.
+RECONFIGURABLE = ("lr", "delayed_feedback")
+
+
+def restore_with(config: LearnerConfig) -> Callable[[dict[str, Any]], OnlineLearner]:
+    """Restores a snapshot's learner, then applies config's RECONFIGURABLE values to it."""
+
+    def restore(payload: dict[str, Any]) -> OnlineLearner:
+        learner = OnlineLearner.from_state(payload)
+        learner.config = config
+        for group in learner.optimizer.param_groups:
+            group["lr"] = config.lr
+        return learner
+
+    return restore
+
+
+def checked_decoder(fields: tuple[str, ...]) -> Callable[[bytes], MiniBatch]:
+    """decode_minibatch that checks, once, that the first mini-batch with rows has `fields`.
+
+    A mistyped --fields would otherwise train on an empty string per row.
+    """
+    checked = False
+
+    def decode(value: bytes) -> MiniBatch:
+        nonlocal checked
+        batch = decode_minibatch(value)
+        if not checked and len(batch):
+            checked = True
+            missing = sorted(set(fields) - set(batch.features))
+            if missing:
+                raise ConfigError(
+                    f"--fields: {', '.join(missing)} not in the mini-batches, which carry "
+                    f"{', '.join(sorted(batch.features)) or 'no fields'}"
+                )
+        return batch
+
+    return decode
+
+
 def train(args: argparse.Namespace) -> TrainerOutcome:
     """Run the trainer against a broker until it stops; resources are released on the way out."""
     if args.bootstrap is None:
@@ -157,8 +205,11 @@ def train(args: argparse.Namespace) -> TrainerOutcome:
         )
     stop = stop_on_signals()
     bootstrap = args.bootstrap
+    daemon = trainer_config(args)  # every option is checked before anything starts
     config = learner_config(args)
-    if args.threads:
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ConfigError(f"--threads is {args.threads}; it must be at least 1")
         torch.set_num_threads(args.threads)
     Session = open_registry(args.db)
     create_topics(bootstrap, {args.snapshots_topic: 1})
@@ -169,6 +220,7 @@ def train(args: argparse.Namespace) -> TrainerOutcome:
             run=args.run,
             model=args.model,
             run_config=config.state(),
+            reconfigurable=(lambda key: key in RECONFIGURABLE) if args.reconfigure else None,
         )
         stack.callback(store.close)
         source = KafkaSource(bootstrap, args.topic)
@@ -178,11 +230,12 @@ def train(args: argparse.Namespace) -> TrainerOutcome:
         metrics = TrainerMetrics(args.run, args.metrics_port)
         stack.callback(metrics.close)
         trainer = Trainer(
-            trainer_config(args),
+            daemon,
             new_learner=lambda: OnlineLearner(config),
+            restore=restore_with(config),
             store=store,
             source=source,
-            decode=decode_minibatch,
+            decode=checked_decoder(config.featurizer.fields),
             announcer=announcer,
             metrics=metrics,
             stop=stop,

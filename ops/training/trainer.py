@@ -30,8 +30,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
+from ops.errors import ConfigError
+from ops.store.names import check_name
 from ops.store.snapshots import PublishedSnapshot, SnapshotStore
 from ops.training.learner import LabeledRows, OnlineLearner
 from ops.training.telemetry import Progress, TrainerMetrics
@@ -164,6 +166,27 @@ class TrainerConfig:
     partition_wait_s: float = 5.0
     buffer_depth: int = 256
 
+    def __post_init__(self) -> None:
+        check_name("--run", self.run)
+        at_least = {
+            "--snapshot-every": (self.snapshot_every_examples, 1),
+            "--snapshot-every-event-time": (self.snapshot_every_event_s, 1),
+            "--max-batches": (self.max_batches, 1),
+            "buffer_depth": (self.buffer_depth, 1),
+        }
+        for option, (value, low) in at_least.items():
+            if value is not None and value < low:
+                raise ConfigError(f"{option} is {value}; it must be at least {low}")
+        seconds = {
+            "--idle-timeout": self.idle_timeout_s,
+            "--progress-every": self.progress_every_s,
+            "poll_timeout_s": self.poll_timeout_s,
+            "partition_wait_s": self.partition_wait_s,
+        }
+        for option, number in seconds.items():
+            if number is not None and not 0 <= number < float("inf"):  # NaN fails too
+                raise ConfigError(f"{option} is {number}; it must be a number of seconds >= 0")
+
 
 @dataclass(frozen=True, kw_only=True)
 class TrainerOutcome:
@@ -184,6 +207,7 @@ class Trainer:
         config: TrainerConfig,
         *,
         new_learner: Callable[[], OnlineLearner],
+        restore: Callable[[dict[str, Any]], OnlineLearner] = OnlineLearner.from_state,
         store: SnapshotStore,
         source: Source,
         decode: Decoder,
@@ -201,13 +225,15 @@ class Trainer:
         # Kept between run() calls: what is buffered was fetched already and must not be lost.
         self._merge = PartitionMerge(config.buffer_depth)
         self.ended: set[int] = set()  # partitions whose end marker was consumed
-        self.learner, self.offsets, self.last_snapshot = self._resume(new_learner)
+        self.learner, self.offsets, self.last_snapshot = self._resume(new_learner, restore)
         self._snapshot_examples = self.learner.examples_seen
         self._snapshot_watermark = self.learner.watermark
         self.source.seek(self.offsets)
 
     def _resume(
-        self, new_learner: Callable[[], OnlineLearner]
+        self,
+        new_learner: Callable[[], OnlineLearner],
+        restore: Callable[[dict[str, Any]], OnlineLearner],
     ) -> tuple[OnlineLearner, dict[str, int], PublishedSnapshot | None]:
         reconciled = self.store.reconcile()
         if reconciled.rows_removed or reconciled.files_removed:
@@ -222,7 +248,7 @@ class Trainer:
             log.info("starting fresh run=%s", self.config.run)
             return new_learner(), {}, None
         published, payload = loaded
-        learner = OnlineLearner.from_state(payload)
+        learner = restore(payload)
         self.ended = set(payload["extra"].get("ended", []))
         log.info(
             "resumed run=%s version=%d examples_seen=%d watermark=%s offsets=%s",
