@@ -6,6 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
+from ops.cli.outputs import claim_output
 from simulator.profile import profile
 from simulator.synth import generate, write
 
@@ -19,6 +20,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth.add_argument("--rows", type=int, default=100_000, help="clicks (lines) to write")
     synth.add_argument("--seed", type=int, default=0, help="random seed (same seed, same files)")
     synth.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
+    synth.add_argument(
+        "--force",
+        action="store_true",
+        help="write into a --out folder that holds other files (existing outputs are replaced)",
+    )
     synth.add_argument(
         "--full-funnel",
         action="store_true",
@@ -39,6 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_synth(args: argparse.Namespace) -> int:
+    claim_output(args.out, "data synth", force=args.force)
     started = time.perf_counter()
     log = generate(args.rows, seed=args.seed, full_funnel=args.full_funnel)
     paths = write(log, args.out)

@@ -27,6 +27,7 @@ from kafka.errors import KafkaError
 from ops.cli import join as join_command
 from ops.cli import train as train_command
 from ops.cli.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
+from ops.cli.outputs import claim_output
 from ops.cli.replay import replay_to
 from ops.errors import OpsError
 from ops.evaluation.holdout import domain_report, score, window_rows
@@ -72,9 +73,18 @@ class DemoContext:
         return f"sqlite:///{(self.out / 'registry.db').resolve()}"
 
 
+# What a demo leaves in its folder that a next demo must not resume from.
+DEMO_STATE = ("registry.db", "snapshots", "join-logs")
+
+
 def step_synthesise(ctx: DemoContext) -> str:
-    # The folder is the demo's own: a run starts from nothing (an old registry would resume).
-    shutil.rmtree(ctx.out, ignore_errors=True)
+    # A run starts from nothing (an old registry would resume); only the demo's own files go.
+    for name in DEMO_STATE:
+        path = ctx.out / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
     write(generate(ctx.rows, seed=ctx.seed), ctx.out)
     ctx.log = SearchLog(ctx.out / "CriteoSearchData")
     return f"{ctx.rows:,} rows in {ctx.out}"
@@ -226,13 +236,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic log")
     parser.add_argument(
-        "--out", type=Path, default=Path("out/demo"), help="working folder (emptied first)"
+        "--out",
+        type=Path,
+        default=Path("out/demo"),
+        help="working folder: missing, empty, or a previous demo's (whose outputs are replaced)",
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="use a --out folder that holds other files"
     )
     add_bootstrap_argument(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    claim_output(args.out, "demo", force=args.force)
     ctx = DemoContext(out=args.out, rows=args.rows, seed=args.seed, train_days=args.train_days)
     started = time.perf_counter()
     with bootstrap_or_embedded(args.bootstrap) as bootstrap:
