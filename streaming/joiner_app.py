@@ -31,6 +31,7 @@ from typing import Any
 
 import faust
 
+from streaming.errors import StreamingError
 from streaming.example import encode_deadletter, encode_example
 from streaming.labels import LabelConfig
 from streaming.minibatch import MiniBatch, encode_minibatch
@@ -56,6 +57,12 @@ class JoinerConfig:
     topics: TopicNames = field(default_factory=TopicNames)
     labels: LabelConfig = field(default_factory=LabelConfig)
     batches: BatchConfig = field(default_factory=BatchConfig)
+
+    def __post_init__(self) -> None:
+        if self.partitions < 1:
+            raise StreamingError(f"--partitions is {self.partitions}; it must be at least 1")
+        if self.chunk < 1:
+            raise StreamingError(f"chunk is {self.chunk}; it must be at least 1")
 
     @property
     def changelog_topic(self) -> str:

@@ -41,7 +41,7 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from streaming.errors import SchemaError
+from streaming.errors import SchemaError, StreamingError
 from streaming.events import (
     MAX_EVENT_TS,
     Click,
@@ -68,6 +68,12 @@ class BatchConfig:
 
     batch_size: int = 1024
     max_span_s: int = 3600
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise StreamingError(f"--batch-size is {self.batch_size}; it must be at least 1")
+        if self.max_span_s < 1:
+            raise StreamingError(f"--batch-span is {self.max_span_s}s; it must be at least 1s")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -37,6 +37,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     windows.add_argument("--attribution-window", type=duration_s, default=30 * 86400, metavar="D")
     windows.add_argument("--click-window", type=duration_s, default=1800, metavar="D")
     windows.add_argument("--allowed-lateness", type=duration_s, default=0, metavar="D")
+    windows.add_argument(
+        "--max-ahead",
+        type=duration_s,
+        default=LabelConfig().max_ahead_s,
+        metavar="D",
+        help="an event further ahead of its topic partition's clock is implausible-time (1d)",
+    )
     parser.add_argument("--batch-size", type=int, default=1024, help="examples per mini-batch")
     parser.add_argument(
         "--batch-span",
@@ -66,11 +73,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def joiner_config(args: argparse.Namespace, bootstrap: str) -> JoinerConfig:
     """The joiner's config from the command line; invalid values raise ConfigError."""
-    if args.workers < 1 or args.batch_size < 1 or args.partitions < 1:
-        raise ConfigError(
-            f"--workers ({args.workers}), --batch-size ({args.batch_size}) and --partitions "
-            f"({args.partitions}) must be at least 1"
-        )
+    if args.workers < 1:
+        raise ConfigError(f"--workers is {args.workers}; it must be at least 1")
     try:
         labels = LabelConfig(
             policy=args.policy,
@@ -78,16 +82,17 @@ def joiner_config(args: argparse.Namespace, bootstrap: str) -> JoinerConfig:
             attribution_window_s=args.attribution_window,
             click_window_s=args.click_window,
             allowed_lateness_s=args.allowed_lateness,
+            max_ahead_s=args.max_ahead,
+        )
+        return JoinerConfig(
+            bootstrap=bootstrap,
+            app_id=args.app_id,
+            partitions=args.partitions,
+            labels=labels,
+            batches=BatchConfig(batch_size=args.batch_size, max_span_s=args.batch_span),
         )
     except StreamingError as exc:
         raise ConfigError(str(exc)) from exc
-    return JoinerConfig(
-        bootstrap=bootstrap,
-        app_id=args.app_id,
-        partitions=args.partitions,
-        labels=labels,
-        batches=BatchConfig(batch_size=args.batch_size, max_span_s=args.batch_span),
-    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ops.cli.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
+from simulator.errors import ReplayError
 from simulator.kafka_publisher import KafkaPublisher
 from simulator.records import LogSource
 from simulator.replay import Progress, ReplayConfig, ReplaySummary, replay
@@ -75,6 +76,12 @@ def run(args: argparse.Namespace) -> int:
     )
     with bootstrap_or_embedded(args.bootstrap) as bootstrap:
         summary = replay_to(bootstrap, source, config, args.partitions, quiet=args.quiet)
+    if summary.records == 0:
+        window = f"--start-day {args.start_day:g}" + (f" --days {args.days:g}" if args.days else "")
+        raise ReplayError(
+            f"replayed 0 events into {bootstrap}: {args.data} has no impression in the window "
+            f"{window} (only end-of-stream markers were sent)"
+        )
     print(f"replayed into {bootstrap}:")
     print("\n".join(summary.lines()))
     return 0
