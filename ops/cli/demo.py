@@ -36,7 +36,7 @@ from ops.store.snapshots import PublishedSnapshot, load_snapshot
 from ops.training.learner import OnlineLearner
 from simulator.criteo_search import CriteoSearchConfig, SearchLog, load_columns
 from simulator.replay import ReplayConfig, ReplaySummary
-from simulator.synth import generate, write
+from simulator.synth import generate, read_truth, write
 from streaming.events import EndOfStream, Heartbeat, decode_event
 from streaming.topics import TopicNames
 
@@ -192,8 +192,7 @@ def step_score(ctx: DemoContext) -> str:
     cols = load_columns(ctx.out / "CriteoSearchData", CriteoSearchConfig())
     rows = window_rows(cols, ctx.window_end, ctx.log.time_span[1] + 1)
     labels = rows.conversion.astype(np.float64)
-    truth = np.loadtxt(ctx.out / "truth.tsv", delimiter="\t", skiprows=1)[:, 1]
-    oracle = truth[np.array(rows.impression_ids, dtype=np.int64) - 1]
+    oracle = read_truth(ctx.out / "truth.tsv")[np.array(rows.impression_ids, dtype=np.int64)]
     report = domain_report(labels, score(learner, rows), rows.conv_types, rows.scenarios)
     best = domain_report(labels, oracle, rows.conv_types, rows.scenarios)
     overall = report["overall"]
