@@ -11,17 +11,25 @@ on Ctrl-C / SIGTERM (SIGTERM, then SIGKILL after a grace period, by PID), or wit
 from __future__ import annotations
 
 import argparse
+import contextlib
+import math
 import signal
 import threading
 import time
+from functools import partial
 from pathlib import Path
+
+from prometheus_client import CollectorRegistry, Gauge
 
 from ops.cli.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
 from ops.cli.train import duration_s
 from ops.errors import ConfigError
+from ops.training.telemetry import format_event_time, serve_metrics
 from streaming.errors import StreamingError
+from streaming.health import BrokerWatch
+from streaming.join_monitor import JoinMonitor
 from streaming.joiner_app import JoinerConfig
-from streaming.joiner_process import JoinerWorkers, create_joiner_topics
+from streaming.joiner_process import JoinerWorkers, SupervisionConfig, create_joiner_topics
 from streaming.labels import POLICIES, LabelConfig
 from streaming.partition_joiner import BatchConfig
 
@@ -62,6 +70,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="exit once every partition has processed its end-of-stream markers",
     )
     parser.add_argument(
+        "--max-restarts",
+        type=int,
+        default=SupervisionConfig().max_restarts,
+        help="worker restarts allowed before the joiner exits non-zero",
+    )
+    parser.add_argument(
+        "--broker-timeout",
+        type=duration_s,
+        default=int(SupervisionConfig().broker_timeout_s),
+        metavar="D",
+        help="exit non-zero after the broker has not answered this long (default 5m)",
+    )
+    parser.add_argument(
+        "--progress-every", type=float, default=10.0, metavar="SECONDS", help="progress lines"
+    )
+    parser.add_argument(
+        "--metrics-port", type=int, default=None, help="serve Prometheus metrics on 127.0.0.1"
+    )
+    parser.add_argument(
         "--timeout",
         type=duration_s,
         default=None,
@@ -95,29 +122,114 @@ def joiner_config(args: argparse.Namespace, bootstrap: str) -> JoinerConfig:
         raise ConfigError(str(exc)) from exc
 
 
+class JoinTelemetry:
+    """`mmn join`'s progress line and its Prometheus metrics on 127.0.0.1 (with --metrics-port)."""
+
+    def __init__(self, port: int | None, every_s: float) -> None:
+        self.every_s = every_s
+        self._next = 0.0
+        self.registry = CollectorRegistry()
+        gauge = partial(Gauge, registry=self.registry)
+        self.events_in = gauge("mmn_joiner_events_in", "Source messages committed by the joiner")
+        self.examples = gauge("mmn_joiner_examples", "Examples out in mini-batches (deduped)")
+        self.deadletters = gauge(
+            "mmn_joiner_deadletters", "Dead letters by reason (deduped)", ["reason"]
+        )
+        self.watermark = gauge(
+            "mmn_joiner_watermark_seconds",
+            "Event time of the partition's last batch",
+            ["partition"],
+        )
+        self.alive = gauge("mmn_joiner_workers_alive", "Worker processes running")
+        self.restarts = gauge("mmn_joiner_worker_restarts", "Worker restarts so far")
+        self.broker_up = gauge("mmn_joiner_broker_up", "1 while the broker answers")
+        self.unreachable = gauge(
+            "mmn_joiner_broker_unreachable_seconds", "How long the broker has not answered"
+        )
+        self.server = None if port is None else serve_metrics(self.registry, port)
+
+    def update(
+        self, monitor: JoinMonitor, workers: JoinerWorkers, watch: BrokerWatch, force: bool = False
+    ) -> None:
+        """Refresh the metrics; print the progress line when it is due (or forced)."""
+        alive = sum(p.poll() is None for p in workers.processes)
+        self.events_in.set(monitor.events_in or 0)
+        self.examples.set(monitor.rows)
+        for reason, n in monitor.deadletters.items():
+            self.deadletters.labels(reason=reason).set(n)
+        for partition, ts in monitor.watermarks.items():
+            self.watermark.labels(partition=str(partition)).set(ts)
+        self.alive.set(alive)
+        self.restarts.set(workers.restarts)
+        self.broker_up.set(int(watch.up))
+        self.unreachable.set(watch.unreachable_s)
+        if not force and time.monotonic() < self._next:
+            return
+        self._next = time.monotonic() + self.every_s
+        letters = ",".join(f"{r}:{n}" for r, n in sorted(monitor.deadletters.items())) or "0"
+        marks = ",".join(
+            f"p{p}={format_event_time(monitor.watermarks.get(p))}"
+            for p in range(workers.config.partitions)
+        )
+        events = "-" if monitor.events_in is None else f"{monitor.events_in:,}"
+        print(
+            f"join: events_in={events} examples={monitor.rows:,} deadletters={letters} "
+            f"watermark {marks} workers={alive}/{len(workers.processes)} "
+            f"restarts={workers.restarts} broker={watch.status()}",
+            flush=True,
+        )
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+
 def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with bootstrap_or_embedded(args.bootstrap) as bootstrap:
+    supervision = SupervisionConfig(
+        max_restarts=args.max_restarts,
+        broker_timeout_s=args.broker_timeout,
+        progress_every_s=args.progress_every,
+    )
+    with bootstrap_or_embedded(args.bootstrap) as bootstrap, contextlib.ExitStack() as stack:
         config = joiner_config(args, bootstrap)
+        telemetry = JoinTelemetry(args.metrics_port, supervision.progress_every_s)
+        stack.callback(telemetry.close)
         create_joiner_topics(config)
-        with JoinerWorkers(config, log_dir=args.log_dir).start(args.workers) as workers:
-            print(
-                f"joiner: {args.workers} worker(s) on {bootstrap}, policy {args.policy}, "
-                f"logs in {args.log_dir}",
-                flush=True,
+        workers = JoinerWorkers(config, log_dir=args.log_dir, supervision=supervision)
+        stack.enter_context(workers)
+        workers.start(args.workers)
+        watch = BrokerWatch(bootstrap, timeout_s=supervision.broker_timeout_s).start()
+        stack.callback(watch.close)
+        monitor = JoinMonitor(config)
+        stack.callback(monitor.close)
+        print(
+            f"joiner: {args.workers} worker(s) on {bootstrap}, policy {args.policy}, "
+            f"logs in {args.log_dir}",
+            flush=True,
+        )
+        started = time.monotonic()
+
+        def tick(notes: list[str]) -> None:
+            for note in notes:
+                print(f"joiner: {note}", flush=True)
+            watch.raise_if_expired("mmn join")
+            telemetry.update(monitor, workers, watch)
+
+        with contextlib.suppress(KeyboardInterrupt):
+            workers.follow(
+                monitor,
+                until_end=args.until_end,
+                timeout_s=args.timeout or math.inf,
+                stop=stop,
+                tick=tick,
             )
-            started = time.monotonic()
-            if args.until_end:
-                watcher = workers.wait_for_end(args.timeout or float("inf"))
-                print(
-                    f"joiner: end of stream on all {config.partitions} partitions after "
-                    f"{time.monotonic() - started:.1f}s; {watcher.rows:,} rows in mini-batches"
-                )
-                return 0
-            try:
-                while not stop.wait(1.0):
-                    workers.check_alive()
-            except KeyboardInterrupt:
-                pass
+        telemetry.update(monitor, workers, watch, force=True)
+        if monitor.done:
+            print(
+                f"joiner: end of stream on all {config.partitions} partitions after "
+                f"{time.monotonic() - started:.1f}s; {monitor.rows:,} rows in mini-batches"
+            )
     return 0

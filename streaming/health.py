@@ -1,0 +1,113 @@
+"""Is the broker answering? A Kafka-protocol probe and a watch that times outages.
+
+A TCP connect is not enough: a stopped (SIGSTOP) or overloaded broker still accepts
+connections in the kernel's backlog and never answers. The probe sends one ApiVersions
+request (the first request of every Kafka client) and waits for its reply.
+
+`BrokerWatch` probes every few seconds on a thread of its own, so a daemon's main loop
+reads the state without blocking: `unreachable_s` (how long the broker has not answered,
+0 when it does) and `expired` (longer than the allowed outage).
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+import time
+
+from streaming.errors import BrokerError
+
+_API_VERSIONS = 18
+
+
+def broker_answers(bootstrap: str, timeout_s: float = 2.0) -> bool:
+    """True when the broker at HOST:PORT replies to an ApiVersions request within timeout_s."""
+    host, _, port = bootstrap.rpartition(":")
+    client = b"mmn-probe"
+    request = struct.pack(">hhih", _API_VERSIONS, 0, 1, len(client)) + client
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s) as sock:
+            sock.settimeout(timeout_s)
+            sock.sendall(struct.pack(">i", len(request)) + request)
+            header = _read(sock, 8)
+            size, correlation = struct.unpack(">ii", header)
+            return correlation == 1 and size >= 4
+    except (OSError, ValueError, struct.error):
+        return False
+
+
+def _read(sock: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise OSError("connection closed")
+        data += chunk
+    return data
+
+
+class BrokerWatch:
+    """Probes a broker every `every_s` seconds in the background and times its outages.
+
+    timeout_s: how long an outage may last before `expired` (the daemon's `--broker-timeout`).
+    """
+
+    def __init__(
+        self, bootstrap: str, *, timeout_s: float, every_s: float = 2.0, probe_s: float = 3.0
+    ) -> None:
+        if not timeout_s > 0:
+            raise BrokerError(f"--broker-timeout is {timeout_s}s; it must be > 0")
+        self.bootstrap = bootstrap
+        self.timeout_s = timeout_s
+        self.every_s = every_s
+        self.probe_s = probe_s
+        self._down_since: float | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="broker-watch", daemon=True)
+
+    def start(self) -> BrokerWatch:
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            if broker_answers(self.bootstrap, self.probe_s):
+                self._down_since = None
+            elif self._down_since is None:
+                # Down since the probe began: an unanswered probe took probe_s of the outage.
+                self._down_since = started
+            self._stop.wait(max(0.0, self.every_s - (time.monotonic() - started)))
+
+    @property
+    def unreachable_s(self) -> float:
+        """Seconds the broker has not answered; 0.0 while it answers."""
+        since = self._down_since
+        return 0.0 if since is None else time.monotonic() - since
+
+    @property
+    def up(self) -> bool:
+        return self._down_since is None
+
+    @property
+    def expired(self) -> bool:
+        """True once the current outage is longer than timeout_s."""
+        return self.unreachable_s > self.timeout_s
+
+    def status(self) -> str:
+        """`ok`, or `broker unreachable for Ns` for a progress line."""
+        return "ok" if self.up else f"broker unreachable for {self.unreachable_s:.0f}s"
+
+    def raise_if_expired(self, who: str) -> None:
+        """BrokerError naming the outage once it is longer than timeout_s."""
+        if self.expired:
+            raise BrokerError(
+                f"{who}: the broker at {self.bootstrap} has not answered for "
+                f"{self.unreachable_s:.0f}s (--broker-timeout {self.timeout_s:.0f}s); giving up"
+            )
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=self.probe_s + 1)
