@@ -15,6 +15,7 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Callable
 
 from streaming.errors import BrokerError
 
@@ -54,14 +55,22 @@ class BrokerWatch:
     """
 
     def __init__(
-        self, bootstrap: str, *, timeout_s: float, every_s: float = 2.0, probe_s: float = 3.0
+        self,
+        bootstrap: str,
+        *,
+        timeout_s: float,
+        every_s: float = 2.0,
+        probe_s: float = 3.0,
+        on_change: Callable[[str], None] | None = None,
     ) -> None:
+        """on_change: called (on the watch's thread) with a line each time the state flips."""
         if not timeout_s > 0:
             raise BrokerError(f"--broker-timeout is {timeout_s}s; it must be > 0")
         self.bootstrap = bootstrap
         self.timeout_s = timeout_s
         self.every_s = every_s
         self.probe_s = probe_s
+        self.on_change = on_change
         self._down_since: float | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="broker-watch", daemon=True)
@@ -74,11 +83,23 @@ class BrokerWatch:
         while not self._stop.is_set():
             started = time.monotonic()
             if broker_answers(self.bootstrap, self.probe_s):
+                if self._down_since is not None:
+                    self._tell(
+                        f"broker at {self.bootstrap} answers again after {self.unreachable_s:.0f}s"
+                    )
                 self._down_since = None
             elif self._down_since is None:
                 # Down since the probe began: an unanswered probe took probe_s of the outage.
                 self._down_since = started
+                self._tell(
+                    f"broker unreachable at {self.bootstrap}; retrying, giving up after "
+                    f"{self.timeout_s:.0f}s (--broker-timeout)"
+                )
             self._stop.wait(max(0.0, self.every_s - (time.monotonic() - started)))
+
+    def _tell(self, line: str) -> None:
+        if self.on_change is not None:
+            self.on_change(line)
 
     @property
     def unreachable_s(self) -> float:

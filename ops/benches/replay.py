@@ -122,15 +122,7 @@ def _raw_produce(
     bootstrap: str, messages: list[tuple[str, bytes, bytes | None, int | None]]
 ) -> float:
     """Seconds a plain producer loop takes to send and flush the messages."""
-    c = PublisherConfig()
-    producer = KafkaProducer(
-        bootstrap_servers=bootstrap,
-        acks=c.acks,
-        linger_ms=c.linger_ms,
-        batch_size=c.batch_size,
-        max_block_ms=c.max_block_ms,
-        request_timeout_ms=c.request_timeout_ms,
-    )
+    producer = KafkaProducer(bootstrap_servers=bootstrap, **PublisherConfig().producer_settings())
     started = time.perf_counter()
     for topic, value, key, partition in messages:
         producer.send(topic, value=value, key=key, partition=partition)

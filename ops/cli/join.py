@@ -201,7 +201,11 @@ def run(args: argparse.Namespace) -> int:
         workers = JoinerWorkers(config, log_dir=args.log_dir, supervision=supervision)
         stack.enter_context(workers)
         workers.start(args.workers)
-        watch = BrokerWatch(bootstrap, timeout_s=supervision.broker_timeout_s).start()
+        watch = BrokerWatch(
+            bootstrap,
+            timeout_s=supervision.broker_timeout_s,
+            on_change=lambda line: print(f"joiner: {line}", flush=True),
+        ).start()
         stack.callback(watch.close)
         monitor = JoinMonitor(config)
         stack.callback(monitor.close)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ops.cli.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
+from ops.cli.train import duration_s
 from simulator.errors import ReplayError
-from simulator.kafka_publisher import KafkaPublisher
+from simulator.kafka_publisher import KafkaPublisher, PublisherConfig
 from simulator.records import LogSource
 from simulator.replay import Progress, ReplayConfig, ReplaySummary, replay
 from simulator.sources import SOURCES, open_source
+from streaming.health import BrokerWatch
 from streaming.topics import TopicNames, create_topics
 
 
@@ -35,6 +38,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     for name in ("impressions", "clicks", "conversions"):
         parser.add_argument(f"--{name}-topic", default=name, help=f"topic of the {name}")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
+    parser.add_argument(
+        "--broker-timeout",
+        type=duration_s,
+        default=int(PublisherConfig().broker_timeout_s),
+        metavar="D",
+        help="fail after the broker has not answered this long mid-replay (default 5m)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -47,15 +57,36 @@ def topic_names(args: argparse.Namespace) -> TopicNames:
 
 
 def replay_to(
-    bootstrap: str, source: LogSource, config: ReplayConfig, partitions: int, *, quiet: bool
+    bootstrap: str,
+    source: LogSource,
+    config: ReplayConfig,
+    partitions: int,
+    *,
+    quiet: bool,
+    publishing: PublisherConfig | None = None,
 ) -> ReplaySummary:
-    """Create the source topics and replay `source` into them; the summary of what went out."""
-    # The publisher first: it fails within its bounded timeout on a dead broker.
-    publisher = KafkaPublisher(bootstrap)
+    """Create the source topics and replay `source` into them; the summary of what went out.
+
+    A broker outage is reported on stderr as it starts and ends; the replay waits for the
+    broker up to `publishing.broker_timeout_s`, then fails with a ReplayError.
+    """
+    publishing = publishing or PublisherConfig()
+    watch = BrokerWatch(
+        bootstrap,
+        timeout_s=publishing.broker_timeout_s,
+        on_change=lambda line: print(f"\nreplay: {line}", file=sys.stderr, flush=True),
+    ).start()
+    try:
+        # Before the topics: it fails within its bounded timeout on a dead broker.
+        publisher = KafkaPublisher(bootstrap, publishing, health=watch)
+    except BaseException:
+        watch.close()
+        raise
     try:
         create_topics(bootstrap, {topic: partitions for topic in config.topics.sources})
         return replay(source.rows(), publisher, config, progress=None if quiet else Progress())
     finally:
+        watch.close()
         publisher.close()
 
 
@@ -75,7 +106,14 @@ def run(args: argparse.Namespace) -> int:
         f"{len(source.scenarios)} display scenarios"
     )
     with bootstrap_or_embedded(args.bootstrap) as bootstrap:
-        summary = replay_to(bootstrap, source, config, args.partitions, quiet=args.quiet)
+        summary = replay_to(
+            bootstrap,
+            source,
+            config,
+            args.partitions,
+            quiet=args.quiet,
+            publishing=PublisherConfig(broker_timeout_s=args.broker_timeout),
+        )
     if summary.records == 0:
         window = f"--start-day {args.start_day:g}" + (f" --days {args.days:g}" if args.days else "")
         raise ReplayError(

@@ -30,6 +30,7 @@ from ops.training.kafka_io import KafkaAnnouncer, KafkaSource
 from ops.training.learner import DELAYED_FEEDBACK, OPTIMIZERS, LearnerConfig, OnlineLearner
 from ops.training.telemetry import TrainerMetrics
 from ops.training.trainer import Trainer, TrainerConfig, TrainerOutcome, stop_on_signals
+from streaming.health import BrokerWatch
 from streaming.minibatch import MiniBatch, decode_minibatch
 from streaming.topics import TopicNames, create_topics
 
@@ -109,6 +110,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--progress-every", type=float, default=5.0, metavar="SECONDS")
     parser.add_argument(
+        "--broker-timeout",
+        type=duration_s,
+        default=int(TrainerConfig(run="x").broker_timeout_s),
+        metavar="D",
+        help="exit non-zero after the broker has not answered this long (default 5m)",
+    )
+    parser.add_argument(
         "--reconfigure",
         action="store_true",
         help=f"resume the run with new values of {', '.join(RECONFIGURABLE)} "
@@ -153,6 +161,7 @@ def trainer_config(args: argparse.Namespace) -> TrainerConfig:
         idle_timeout_s=args.idle_timeout,
         max_batches=args.max_batches,
         progress_every_s=args.progress_every,
+        broker_timeout_s=args.broker_timeout,
     )
 
 
@@ -229,6 +238,8 @@ def train(args: argparse.Namespace) -> TrainerOutcome:
         stack.callback(announcer.close)
         metrics = TrainerMetrics(args.run, args.metrics_port)
         stack.callback(metrics.close)
+        watch = BrokerWatch(bootstrap, timeout_s=daemon.broker_timeout_s).start()
+        stack.callback(watch.close)
         trainer = Trainer(
             daemon,
             new_learner=lambda: OnlineLearner(config),
@@ -239,6 +250,7 @@ def train(args: argparse.Namespace) -> TrainerOutcome:
             announcer=announcer,
             metrics=metrics,
             stop=stop,
+            health=watch,
         )
         return trainer.run()
 

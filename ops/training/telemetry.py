@@ -71,6 +71,10 @@ class TrainerMetrics:
             "Mini-batches behind the stream (approximate)",
             labels,
         )
+        self.broker_up = _gauge(
+            self.registry, "mmn_trainer_broker_up", "1 while the broker answers", labels
+        )
+        self.broker_up.set(1)
         self.rate = _gauge(
             self.registry, "mmn_trainer_examples_per_second", "Training throughput", labels
         )
@@ -126,6 +130,7 @@ class Progress:
         watermark: int | None,
         lag: int | None,
         last_snapshot: int | None,
+        broker: str = "ok",
         force: bool = False,
     ) -> None:
         now = time.monotonic()
@@ -136,7 +141,8 @@ class Progress:
         self._last_time, self._last_examples = now, examples
         self.metrics.rate.set(rate)
         log.info(
-            "progress run=%s examples=%d examples_per_s=%.0f loss=%.4f watermark=%s lag=%s last_snapshot=%s",
+            "progress run=%s examples=%d examples_per_s=%.0f loss=%.4f watermark=%s lag=%s "
+            "last_snapshot=%s broker=%s",
             self.run,
             examples,
             rate,
@@ -144,4 +150,5 @@ class Progress:
             format_event_time(watermark),
             "-" if lag is None else lag,
             "-" if last_snapshot is None else f"v{last_snapshot}",
+            broker,
         )

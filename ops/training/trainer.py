@@ -27,16 +27,15 @@ import math
 import signal
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ops.errors import ConfigError
-from ops.store.names import check_name
 from ops.store.snapshots import PublishedSnapshot, SnapshotStore
 from ops.training.learner import LabeledRows, OnlineLearner
+from ops.training.merge import PartitionMerge
 from ops.training.telemetry import Progress, TrainerMetrics
+from ops.training.trainer_config import TrainerConfig
 from streaming.errors import StreamingError
 
 log = logging.getLogger("ops.training.trainer")
@@ -77,49 +76,20 @@ class Announcer(Protocol):
     def close(self) -> None: ...
 
 
+class Health(Protocol):
+    """Whether the broker answers (streaming.health.BrokerWatch in production)."""
+
+    @property
+    def up(self) -> bool: ...
+
+    @property
+    def unreachable_s(self) -> float: ...
+
+    def raise_if_expired(self, who: str) -> None:
+        """Raise BrokerError once the broker has not answered for longer than allowed."""
+
+
 Decoder = Callable[[bytes], LabeledRows]  # streaming.minibatch.decode_minibatch in production
-
-
-class PartitionMerge:
-    """Buffers decoded mini-batches per partition and releases them in event-time order.
-
-    The next mini-batch is the head with the lowest watermark (ties: lowest partition), so
-    the training order interleaves partitions by event time whatever the fetch order was,
-    and is the same at any replay speed. With `wait_for_all`, nothing is released while an
-    expected partition has nothing buffered (more may be fetched); the trainer stops
-    waiting once a partition holds `depth` mini-batches, which bounds the memory.
-    """
-
-    def __init__(self, depth: int = 32) -> None:
-        self.depth = depth
-        self._queues: dict[int, deque[tuple[Message, LabeledRows | None]]] = {}
-
-    def __bool__(self) -> bool:
-        return any(self._queues.values())
-
-    def push(self, message: Message, decoded: LabeledRows | None) -> None:
-        self._queues.setdefault(message.partition, deque()).append((message, decoded))
-
-    def ready(self, expected: frozenset[int]) -> bool:
-        """True when every expected partition has a mini-batch buffered."""
-        return bool(expected) and all(self._queues.get(p) for p in expected)
-
-    def full(self) -> bool:
-        """True once some partition holds `depth` mini-batches: release without waiting."""
-        return any(len(q) >= self.depth for q in self._queues.values())
-
-    def pop(
-        self, expected: frozenset[int], *, wait_for_all: bool
-    ) -> tuple[Message, LabeledRows | None] | None:
-        heads = {p: q[0] for p, q in self._queues.items() if q}
-        if not heads or (wait_for_all and not expected <= heads.keys()):
-            return None
-
-        def order(p: int) -> tuple[float, int]:
-            decoded = heads[p][1]  # an undecodable message goes first: it is only skipped
-            return (-math.inf if decoded is None else decoded.watermark, p)
-
-        return self._queues[min(heads, key=order)].popleft()
 
 
 def stop_on_signals() -> threading.Event:
@@ -132,60 +102,6 @@ def stop_on_signals() -> threading.Event:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     return stop
-
-
-@dataclass(frozen=True, kw_only=True)
-class TrainerConfig:
-    """How the daemon runs (the learner's own settings are in LearnerConfig).
-
-    run: run name in the registry (several runs may learn side by side from one stream).
-    snapshot_every_examples: publish after this many examples since the last snapshot (None: never).
-    snapshot_every_event_s: publish after this many seconds of event-time watermark (None: never).
-    until_end: stop once every partition has delivered the stream's end marker.
-    idle_timeout_s: stop after this many wall seconds without a message (None: wait forever).
-    max_batches: stop after this many mini-batches in this process (None: no limit).
-    progress_every_s: wall seconds between progress lines.
-    poll_timeout_s: longest wait of one poll.
-    partition_wait_s: how long to wait for a partition with nothing buffered before training
-        the others without it. Event-time order across partitions needs every partition's
-        next mini-batch; an empty poll does not mean a partition has nothing (its fetch may
-        be in flight), so only a partition silent this long (or a full buffer) is passed over.
-    buffer_depth: mini-batches buffered per partition before the others are passed over
-        (bounds memory; a backlog fetched one partition at a time must fit, or the training
-        order stops following event time).
-    """
-
-    run: str
-    snapshot_every_examples: int | None = 100_000
-    snapshot_every_event_s: int | None = None
-    until_end: bool = False
-    idle_timeout_s: float | None = None
-    max_batches: int | None = None
-    progress_every_s: float = 5.0
-    poll_timeout_s: float = 0.5
-    partition_wait_s: float = 5.0
-    buffer_depth: int = 256
-
-    def __post_init__(self) -> None:
-        check_name("--run", self.run)
-        at_least = {
-            "--snapshot-every": (self.snapshot_every_examples, 1),
-            "--snapshot-every-event-time": (self.snapshot_every_event_s, 1),
-            "--max-batches": (self.max_batches, 1),
-            "buffer_depth": (self.buffer_depth, 1),
-        }
-        for option, (value, low) in at_least.items():
-            if value is not None and value < low:
-                raise ConfigError(f"{option} is {value}; it must be at least {low}")
-        seconds = {
-            "--idle-timeout": self.idle_timeout_s,
-            "--progress-every": self.progress_every_s,
-            "poll_timeout_s": self.poll_timeout_s,
-            "partition_wait_s": self.partition_wait_s,
-        }
-        for option, number in seconds.items():
-            if number is not None and not 0 <= number < float("inf"):  # NaN fails too
-                raise ConfigError(f"{option} is {number}; it must be a number of seconds >= 0")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -214,6 +130,7 @@ class Trainer:
         announcer: Announcer | None = None,
         metrics: TrainerMetrics | None = None,
         stop: threading.Event | None = None,
+        health: Health | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -222,6 +139,8 @@ class Trainer:
         self.announcer = announcer
         self.metrics = metrics or TrainerMetrics(config.run)
         self.stop_requested = stop or threading.Event()
+        self.health = health
+        self._broker_up = True
         # Kept between run() calls: what is buffered was fetched already and must not be lost.
         self._merge = PartitionMerge(config.buffer_depth)
         self.ended: set[int] = set()  # partitions whose end marker was consumed
@@ -280,6 +199,7 @@ class Trainer:
             if self.config.until_end and self.ended >= self.source.partitions():
                 reason = "end-of-stream"
                 break
+            broker = self._check_broker()
             expected = self.source.partitions() - self.ended
             # Poll only when some partition has nothing buffered: when every one has, the
             # next mini-batch in event-time order is known without waiting for the broker.
@@ -326,8 +246,9 @@ class Trainer:
                 examples=self.learner.examples_seen,
                 loss=loss,
                 watermark=self.learner.watermark,
-                lag=self.source.lag(self.offsets),
+                lag=self.source.lag(self.offsets) if self._broker_up else None,
                 last_snapshot=self.last_snapshot and self.last_snapshot.version,
+                broker=broker,
             )
         self._snapshot_if_new()
         progress.update(
@@ -353,6 +274,26 @@ class Trainer:
             duplicates_dropped=self.learner.deduper.dropped,
             last_snapshot=self.last_snapshot,
         )
+
+    def _check_broker(self) -> str:
+        """The broker's state for the progress line; logs each change, raises once expired."""
+        if self.health is None:
+            return "ok"
+        self.health.raise_if_expired(f"run {self.config.run}")
+        up = self.health.up
+        if up != self._broker_up:
+            self._broker_up = up
+            self.metrics.broker_up.set(int(up))
+            if up:
+                log.info("broker answers again run=%s", self.config.run)
+            else:
+                log.warning(
+                    "broker unreachable run=%s for=%.0fs (waiting up to %.0fs)",
+                    self.config.run,
+                    self.health.unreachable_s,
+                    self.config.broker_timeout_s,
+                )
+        return "ok" if up else f"unreachable-{self.health.unreachable_s:.0f}s"
 
     def _decode(self, message: Message) -> LabeledRows | None:
         try:
