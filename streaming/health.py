@@ -11,6 +11,8 @@ reads the state without blocking: `unreachable_s` (how long the broker has not a
 
 from __future__ import annotations
 
+import logging
+import math
 import socket
 import struct
 import threading
@@ -132,3 +134,40 @@ class BrokerWatch:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=self.probe_s + 1)
+
+
+class RepeatFilter(logging.Filter):
+    """Lets one record per message template through every `every_s` seconds.
+
+    With the broker gone, aiokafka logs the same connection error many times a second;
+    the log keeps the first, then one per interval with the count it stands for.
+    """
+
+    def __init__(self, every_s: float = 30.0) -> None:
+        super().__init__()
+        self.every_s = every_s
+        self._seen: dict[tuple[str, object], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, record.msg)
+        now = time.monotonic()
+        last, dropped = self._seen.get(key, (-math.inf, 0))
+        if now - last < self.every_s:
+            self._seen[key] = (last, dropped + 1)
+            return False
+        self._seen[key] = (now, 0)
+        if dropped:
+            record.msg = f"{record.msg} (and {dropped} more like it in {now - last:.0f}s)"
+        return True
+
+
+def quiet_repeats(prefixes: tuple[str, ...], every_s: float = 30.0) -> None:
+    """Rate-limit repeated records of the loggers under `prefixes` (Kafka clients in an outage).
+
+    Logger filters are not inherited by child loggers: the one shared filter goes on every
+    logger that exists under those names (the client libraries create theirs at import).
+    """
+    repeats = RepeatFilter(every_s)
+    for name in list(logging.root.manager.loggerDict):
+        if name.split(".")[0] in prefixes:
+            logging.getLogger(name).addFilter(repeats)

@@ -24,9 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 import sys
-import time
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -35,6 +33,7 @@ import faust
 
 from streaming.errors import StreamingError
 from streaming.example import encode_deadletter, encode_example
+from streaming.health import quiet_repeats
 from streaming.labels import LabelConfig
 from streaming.minibatch import MiniBatch, encode_minibatch
 from streaming.partition_joiner import BatchConfig, PartitionJoiner, Segment, meta_key
@@ -175,39 +174,10 @@ def run_worker(app: faust.App) -> None:
     """Run a worker of app in this process until SIGTERM/SIGINT; its web server is off."""
     # aiokafka logs every send at DEBUG; building those records costs more than the send.
     logging.getLogger("aiokafka").setLevel(logging.INFO)
-    # Logger filters are not inherited: one shared filter on every client logger there is.
-    repeats = RepeatFilter()
-    for name in list(logging.root.manager.loggerDict):
-        if name.split(".")[0] in ("aiokafka", "faust", "mode", "kafka"):
-            logging.getLogger(name).addFilter(repeats)
+    quiet_repeats(("aiokafka", "faust", "mode", "kafka"))
     worker = faust.Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False)
     worker.spinner = None  # a terminal spinner writes escape codes into the log file
     worker.execute_from_commandline()
-
-
-class RepeatFilter(logging.Filter):
-    """Lets one record per message template through every `every_s` seconds.
-
-    With the broker gone, aiokafka logs the same connection error many times a second;
-    the log keeps the first, then one per interval with the count it stands for.
-    """
-
-    def __init__(self, every_s: float = 30.0) -> None:
-        super().__init__()
-        self.every_s = every_s
-        self._seen: dict[tuple[str, object], tuple[float, int]] = {}
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        key = (record.name, record.msg)
-        now = time.monotonic()
-        last, dropped = self._seen.get(key, (-math.inf, 0))
-        if now - last < self.every_s:
-            self._seen[key] = (last, dropped + 1)
-            return False
-        self._seen[key] = (now, 0)
-        if dropped:
-            record.msg = f"{record.msg} (and {dropped} more like it in {now - last:.0f}s)"
-        return True
 
 
 def build_app(config: JoinerConfig) -> faust.App:

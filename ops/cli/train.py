@@ -30,7 +30,7 @@ from ops.training.kafka_io import KafkaAnnouncer, KafkaSource
 from ops.training.learner import DELAYED_FEEDBACK, OPTIMIZERS, LearnerConfig, OnlineLearner
 from ops.training.telemetry import TrainerMetrics
 from ops.training.trainer import Trainer, TrainerConfig, TrainerOutcome, stop_on_signals
-from streaming.health import BrokerWatch
+from streaming.health import BrokerWatch, quiet_repeats
 from streaming.minibatch import MiniBatch, decode_minibatch
 from streaming.topics import TopicNames, create_topics
 
@@ -259,6 +259,7 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     for chatty in ("kafka", "alembic"):  # connection and migration chatter at INFO
         logging.getLogger(chatty).setLevel(logging.WARNING)
+    quiet_repeats(("kafka",))  # a broker outage: one line per kind of error, not thousands
     outcome = train(args)
     last = outcome.last_snapshot
     print(
