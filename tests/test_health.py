@@ -9,6 +9,7 @@ with one line after its --broker-timeout.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -105,9 +106,10 @@ def _stop_all(processes: dict) -> None:
 def test_a_broker_paused_for_20s_is_reported_and_the_outputs_stay_exact(
     broker: EmbeddedBroker, tmp_path: Path
 ) -> None:
-    records, processes, logs = _pipeline(broker, tmp_path, replay_s=40, timeout="5m")
+    records, processes, logs = _pipeline(broker, tmp_path, replay_s=60, timeout="5m")
     try:
-        time.sleep(8)
+        training = re.compile(r"progress run=outage examples=[1-9]")
+        wait_until(lambda: training.search((logs / "train.log").read_text()), 120, "training")
         assert all(p.poll() is None for p in processes.values())
         os.kill(broker.process.pid, signal.SIGSTOP)
         try:
