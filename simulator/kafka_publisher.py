@@ -39,7 +39,9 @@ class PublisherConfig:
 
     def __post_init__(self) -> None:
         if not 0 < self.broker_timeout_s < float("inf"):
-            raise ReplayError(f"--broker-timeout is {self.broker_timeout_s}s; it must be > 0")
+            raise ReplayError(
+                f"PublisherConfig.broker_timeout_s must be > 0 seconds, got {self.broker_timeout_s}"
+            )
 
     def producer_settings(self) -> dict[str, Any]:
         """kafka-python KafkaProducer arguments (also what `mmn bench replay` compares with)."""

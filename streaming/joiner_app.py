@@ -60,10 +60,9 @@ class JoinerConfig:
     batches: BatchConfig = field(default_factory=BatchConfig)
 
     def __post_init__(self) -> None:
-        if self.partitions < 1:
-            raise StreamingError(f"--partitions is {self.partitions}; it must be at least 1")
-        if self.chunk < 1:
-            raise StreamingError(f"chunk is {self.chunk}; it must be at least 1")
+        for name in ("partitions", "chunk"):
+            if getattr(self, name) < 1:
+                raise StreamingError(f"JoinerConfig.{name} must be >= 1, got {getattr(self, name)}")
 
     @property
     def changelog_topic(self) -> str:

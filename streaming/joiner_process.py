@@ -68,14 +68,13 @@ class SupervisionConfig:
 
     def __post_init__(self) -> None:
         if self.max_restarts < 0:
-            raise JoinerError(f"--max-restarts is {self.max_restarts}; it must be >= 0")
-        for option, value in (
-            ("--broker-timeout", self.broker_timeout_s),
-            ("--progress-every", self.progress_every_s),
-            ("stop_grace_s", self.stop_grace_s),
-        ):
+            raise JoinerError(
+                f"SupervisionConfig.max_restarts must be >= 0, got {self.max_restarts}"
+            )
+        for name in ("broker_timeout_s", "progress_every_s", "stop_grace_s"):
+            value = getattr(self, name)
             if not 0 < value < math.inf:
-                raise JoinerError(f"{option} is {value}; it must be a number of seconds > 0")
+                raise JoinerError(f"SupervisionConfig.{name} must be > 0 seconds, got {value}")
 
 
 class JoinerWorkers:

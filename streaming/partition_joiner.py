@@ -71,9 +71,11 @@ class BatchConfig:
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
-            raise StreamingError(f"--batch-size is {self.batch_size}; it must be at least 1")
+            raise StreamingError(f"BatchConfig.batch_size must be >= 1, got {self.batch_size}")
         if self.max_span_s < 1:
-            raise StreamingError(f"--batch-span is {self.max_span_s}s; it must be at least 1s")
+            raise StreamingError(
+                f"BatchConfig.max_span_s must be >= 1 second, got {self.max_span_s}"
+            )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -93,9 +93,11 @@ class LearnerConfig:
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if not 0 < self.lr < float("inf"):  # NaN fails too
-            raise ConfigError(f"--lr is {self.lr}; a learning rate must be a number > 0")
+            raise ConfigError(f"LearnerConfig.lr must be a number > 0, got {self.lr}")
         if self.dedupe_horizon_s < 0:
-            raise ConfigError(f"--dedupe-horizon is {self.dedupe_horizon_s}s; it must be >= 0")
+            raise ConfigError(
+                f"LearnerConfig.dedupe_horizon_s must be >= 0 seconds, got {self.dedupe_horizon_s}"
+            )
         if self.delayed_feedback not in DELAYED_FEEDBACK:
             raise ConfigError(
                 f"delayed feedback must be one of {DELAYED_FEEDBACK}, got {self.delayed_feedback!r}"

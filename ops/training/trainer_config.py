@@ -44,23 +44,25 @@ class TrainerConfig:
     broker_timeout_s: float = 300.0
 
     def __post_init__(self) -> None:
-        check_name("--run", self.run)
+        check_name("TrainerConfig.run", self.run)
         at_least = {
-            "--snapshot-every": (self.snapshot_every_examples, 1),
-            "--snapshot-every-event-time": (self.snapshot_every_event_s, 1),
-            "--max-batches": (self.max_batches, 1),
-            "buffer_depth": (self.buffer_depth, 1),
+            "snapshot_every_examples": self.snapshot_every_examples,
+            "snapshot_every_event_s": self.snapshot_every_event_s,
+            "max_batches": self.max_batches,
+            "buffer_depth": self.buffer_depth,
         }
-        for option, (value, low) in at_least.items():
-            if value is not None and value < low:
-                raise ConfigError(f"{option} is {value}; it must be at least {low}")
+        for name, value in at_least.items():
+            if value is not None and value < 1:
+                raise ConfigError(f"TrainerConfig.{name} must be at least 1, got {value}")
         seconds = {
-            "--idle-timeout": self.idle_timeout_s,
-            "--progress-every": self.progress_every_s,
+            "idle_timeout_s": self.idle_timeout_s,
+            "progress_every_s": self.progress_every_s,
             "poll_timeout_s": self.poll_timeout_s,
             "partition_wait_s": self.partition_wait_s,
-            "--broker-timeout": self.broker_timeout_s,
+            "broker_timeout_s": self.broker_timeout_s,
         }
-        for option, number in seconds.items():
+        for name, number in seconds.items():
             if number is not None and not 0 <= number < float("inf"):  # NaN fails too
-                raise ConfigError(f"{option} is {number}; it must be a number of seconds >= 0")
+                raise ConfigError(
+                    f"TrainerConfig.{name} must be a number of seconds >= 0, got {number}"
+                )
