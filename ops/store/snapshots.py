@@ -63,6 +63,7 @@ from ops.store.database import (
     remove_snapshot,
 )
 from ops.store.names import check_name
+from ops.store.retention import prune
 from ops.store.run_options import check_run_options
 
 log = logging.getLogger(__name__)
@@ -85,9 +86,19 @@ class SnapshotStoreConfig:
     """Where snapshot files live.
 
     directory: root folder; each run writes into `directory/<run name>/`.
+    keep_snapshots: snapshots kept per run after each publish, the newest (None: all); the
+        latest and those serving a registered experiment are kept beyond it.
     """
 
     directory: Path = Path("runs/snapshots")
+    # 3 x ~116 MB (the demo's MMN with Adagrad state) + one serving: under 500 MB.
+    keep_snapshots: int | None = 3
+
+    def __post_init__(self) -> None:
+        if self.keep_snapshots is not None and self.keep_snapshots < 1:
+            raise SnapshotError(
+                f"SnapshotStoreConfig.keep_snapshots must be at least 1, got {self.keep_snapshots}"
+            )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -332,6 +343,8 @@ class SnapshotStore:
         except SQLAlchemyError as exc:
             path.unlink(missing_ok=True)
             raise SnapshotError(f"cannot register snapshot {path}: {exc}") from exc
+        if self.config.keep_snapshots is not None:
+            prune(self.Session, self.run, self.config.keep_snapshots)
         log.info(
             "snapshot published run=%s version=%d examples_seen=%d watermark=%s sha256=%s",
             self.run,
