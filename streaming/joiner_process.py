@@ -116,6 +116,8 @@ class JoinerWorkers:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                # Faust keeps a data folder (`<app id>-data`) in its working folder: the logs'.
+                cwd=self.log_dir,
             )
         return process
 

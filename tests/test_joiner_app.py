@@ -191,7 +191,7 @@ def test_small_log_joins_exactly_with_dead_letters_counted(
 
     with JoinerWorkers(config, log_dir=tmp_path / "logs").start(1) as workers:
         watcher = workers.wait_for_end(240)
-    assert not any(b"\x1b" in p.read_bytes() for p in (tmp_path / "logs").iterdir())  # plain text
+    assert not any(b"\x1b" in p.read_bytes() for p in (tmp_path / "logs").glob("*.log"))
     examples, letters, batches = join_outputs(broker.bootstrap, config)
 
     want = expected(records, labels) | {(f"nc{i}", "non-click", 0) for i in range(2)}
@@ -460,4 +460,4 @@ def test_mmn_join_restarts_a_killed_worker_shows_progress_and_serves_metrics(
     assert "deadletters=" in progress[-1] and "watermark p0=" in progress[-1]
     examples, _, _ = join_outputs(broker.bootstrap, config)
     assert_deduped_equal(examples, expected(records, LabelConfig()))
-    assert not any(b"\x1b" in p.read_bytes() for p in (tmp_path / "logs").iterdir())
+    assert not any(b"\x1b" in p.read_bytes() for p in (tmp_path / "logs").glob("*.log"))

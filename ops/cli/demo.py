@@ -27,12 +27,14 @@ from kafka.errors import KafkaError
 from ops.cli import join as join_command
 from ops.cli import train as train_command
 from ops.cli.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
+from ops.cli.options import class_default
 from ops.cli.outputs import claim_output
 from ops.cli.replay import replay_to
 from ops.errors import OpsError
 from ops.evaluation.holdout import domain_report, score, window_rows
 from ops.store.database import open_registry, snapshot_at
-from ops.store.snapshots import PublishedSnapshot, load_snapshot
+from ops.store.retention import prune
+from ops.store.snapshots import PublishedSnapshot, SnapshotStoreConfig, load_snapshot
 from ops.training.learner import OnlineLearner
 from simulator.criteo_search import CriteoSearchConfig, SearchLog, load_columns
 from simulator.replay import ReplayConfig, ReplaySummary
@@ -165,14 +167,18 @@ def step_train(ctx: DemoContext) -> str:
         "train", "--run", "demo-mmn", "--model", "mmn", "--bootstrap", ctx.bootstrap,
         "--db", ctx.db, "--snapshot-dir", str(ctx.out / "snapshots"),
         "--snapshot-every-event-time", "10d", "--until-end", "--idle-timeout", "120",
-        "--buckets", str(1 << 14), "--threads", "1",
+        "--buckets", str(1 << 14), "--threads", "1", "--keep-snapshots", "1000",
     )  # fmt: skip
     outcome = train_command.train(args)
-    with open_registry(ctx.db).begin() as session:
+    Session = open_registry(ctx.db)
+    with Session.begin() as session:
         serving = snapshot_at(session, "demo-mmn", ctx.window_end)
         if serving is None:
             raise DemoError(f"the trainer stopped ({outcome.reason}) without a snapshot")
         ctx.snapshot = PublishedSnapshot.of("demo-mmn", serving)
+    # Which snapshot serves is known only now: retention keeps it beside the newest ones.
+    keep = class_default(SnapshotStoreConfig, "keep_snapshots")
+    prune(Session, "demo-mmn", keep, also_keep=frozenset({ctx.snapshot.version}))
     return (
         f"{outcome.batches:,} mini-batches, {outcome.examples_seen:,} examples; "
         f"serving snapshot v{ctx.snapshot.version} (watermark {_date(ctx.snapshot.watermark)}, "

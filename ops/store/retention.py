@@ -79,8 +79,17 @@ def _json(value: object) -> dict:
     return json.loads(value) if isinstance(value, str | bytes) else {}
 
 
-def prune(Session: sessionmaker[Session], run_name: str, keep: int) -> Pruned:
-    """Delete the run's snapshots beyond the `keep` newest, never one that must stay."""
+def prune(
+    Session: sessionmaker[Session],
+    run_name: str,
+    keep: int,
+    *,
+    also_keep: frozenset[int] = frozenset(),
+) -> Pruned:
+    """Delete the run's snapshots beyond the `keep` newest, never one that must stay.
+
+    also_keep: versions the caller still needs (a snapshot it is about to serve).
+    """
     if keep < 1:
         raise ConfigError(f"--keep-snapshots must be at least 1, got {keep}")
     moved: list[tuple[Path, Path]] = []
@@ -94,7 +103,7 @@ def prune(Session: sessionmaker[Session], run_name: str, keep: int) -> Pruned:
                     .order_by(Snapshot.version.desc())
                 )
             )
-            serving = serving_ids(session, run)
+            serving = serving_ids(session, run) | {r.id for r in rows if r.version in also_keep}
             keep_ids = {r.id for r in rows[:keep]} | serving | {run.latest_snapshot_id}
             doomed = [r for r in rows if r.id not in keep_ids]
             for row in doomed:
