@@ -27,7 +27,7 @@ from kafka.errors import KafkaError
 from ops.cli import join as join_command
 from ops.cli import train as train_command
 from ops.cli.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
-from ops.cli.options import class_default
+from ops.cli.options import at_least, class_default
 from ops.cli.outputs import claim_output
 from ops.cli.replay import replay_to
 from ops.errors import OpsError
@@ -235,11 +235,16 @@ STEPS: tuple[tuple[str, Callable[[DemoContext], str]], ...] = (
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("demo", help="the end-to-end demo on a synthetic log")
-    parser.add_argument("--rows", type=int, default=60_000, help="rows of the synthetic log")
     parser.add_argument(
-        "--train-days", type=int, default=75, help="days replayed; the rest of the 90 are held out"
+        "--rows", type=at_least(1), default=60_000, help="rows of the synthetic log"
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic log")
+    parser.add_argument(
+        "--train-days",
+        type=at_least(1),
+        default=75,
+        help="days replayed; the rest of the 90 are held out",
+    )
+    parser.add_argument("--seed", type=at_least(0), default=0, help="seed of the synthetic log")
     parser.add_argument(
         "--out",
         type=Path,

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ops.cli.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
 from ops.cli.join_telemetry import JoinTelemetry
-from ops.cli.options import add_options, build, duration_s
+from ops.cli.options import add_options, at_least, build, duration_s, port_number
 from ops.errors import ConfigError
 from streaming.health import BrokerWatch
 from streaming.join_monitor import JoinMonitor
@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "join", help="label impressions/clicks/conversions in event time; emit mini-batches"
     )
     add_bootstrap_argument(parser)
-    parser.add_argument("--workers", type=int, default=1, help="worker processes")
+    parser.add_argument("--workers", type=at_least(1), default=1, help="worker processes")
     parser.add_argument("--log-dir", type=Path, default=Path("runs/join"), help="worker logs")
     parser.add_argument(
         "--until-end",
@@ -58,13 +58,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         parser.add_argument_group("supervision"), SupervisionConfig, skip=("stop_grace_s",)
     )
     parser.add_argument(
-        "--metrics-port", type=int, default=None, help="serve Prometheus metrics on 127.0.0.1"
+        "--metrics-port",
+        type=port_number,
+        default=None,
+        help="serve Prometheus metrics on 127.0.0.1",
     )
     parser.set_defaults(func=run, options=(joiner, labels, batches, supervision))
 
 
 def joiner_config(args: argparse.Namespace, bootstrap: str) -> JoinerConfig:
     """The joiner's config from the command line; invalid values raise ConfigError."""
+    if args.timeout is not None and args.timeout < 1:
+        raise ConfigError(f"--timeout must be at least 1 second, got {args.timeout}")
     if args.workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {args.workers}")
     joiner, labels, batches, _ = args.options

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from ops.cli.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
-from ops.cli.options import add_options, build, class_default
+from ops.cli.options import add_options, at_least, build, class_default
 from simulator.errors import ReplayError
 from simulator.kafka_publisher import KafkaPublisher, PublisherConfig
 from simulator.records import LogSource
@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-speed", action="store_true", help="no pacing, whatever --speed says")
     parser.add_argument(
         "--partitions",
-        type=int,
+        type=at_least(1),
         default=class_default(JoinerConfig, "partitions"),
         help="partitions per source topic (the joiner's --partitions must match)",
     )

@@ -13,7 +13,7 @@ import fcntl
 import json
 from pathlib import Path
 
-from ops.cli.options import class_default
+from ops.cli.options import at_least, class_default
 from ops.errors import ConfigError
 from ops.store.database import (
     DEFAULT_URL,
@@ -51,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     prune_parser.add_argument("--db", default=DEFAULT_URL, help="registry URL")
     prune_parser.add_argument(
         "--keep",
-        type=int,
+        type=at_least(1),
         default=class_default(SnapshotStoreConfig, "keep_snapshots"),
         metavar="N",
         help="snapshots to keep, the newest",

@@ -22,7 +22,7 @@ from model import zoo as models
 from model.config import ModelConfig
 from model.features import FeaturizerConfig
 from ops.cli.bootstrap import add_bootstrap_argument
-from ops.cli.options import ConfigOptions, add_options, build, class_default
+from ops.cli.options import ConfigOptions, add_options, at_least, build, class_default, port_number
 from ops.errors import ConfigError
 from ops.store.database import DEFAULT_URL, open_registry
 from ops.store.snapshots import SnapshotStore, SnapshotStoreConfig
@@ -54,9 +54,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--snapshots-topic", default=TopicNames().snapshots, help="snapshot announcements topic"
     )
     parser.add_argument(
-        "--metrics-port", type=int, default=None, help="serve Prometheus metrics on 127.0.0.1"
+        "--metrics-port",
+        type=port_number,
+        default=None,
+        help="serve Prometheus metrics on 127.0.0.1",
     )
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (none: torch's)")
+    parser.add_argument(
+        "--threads", type=at_least(1), default=None, help="torch threads (none: torch's)"
+    )
     parser.add_argument(
         "--reconfigure",
         action="store_true",
@@ -103,10 +108,10 @@ def learner_config(args: argparse.Namespace) -> LearnerConfig:
     numeric = tuple(
         f for f in class_default(FeaturizerConfig, "numeric_fields") if f in featurizer.fields
     )
+    shape = build(args, options.shape, n_fields=len(featurizer.fields))  # checks --buckets
     featurizer = FeaturizerConfig(
         fields=featurizer.fields, numeric_fields=numeric, buckets=args.buckets
     )
-    shape = build(args, options.shape, n_fields=len(featurizer.fields))
     models.get(args.model)  # an unknown model name fails before anything starts
     return build(args, options.learner, model_config=shape, featurizer=featurizer)
 
@@ -170,6 +175,7 @@ def train(args: argparse.Namespace) -> TrainerOutcome:
     stop = stop_on_signals()
     bootstrap = args.bootstrap
     daemon = trainer_config(args)  # every option is checked before anything starts
+    store_config = build(args, args.options.store)
     config = learner_config(args)
     if args.threads is not None:
         if args.threads < 1:
@@ -179,7 +185,7 @@ def train(args: argparse.Namespace) -> TrainerOutcome:
     create_topics(bootstrap, {args.snapshots_topic: 1})
     with contextlib.ExitStack() as stack:
         store = SnapshotStore(
-            build(args, args.options.store),
+            store_config,
             Session,
             run=args.run,
             model=args.model,
