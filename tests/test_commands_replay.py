@@ -40,8 +40,10 @@ def test_an_empty_replay_and_mismatched_partitions_exit_2_with_one_line(broker, 
     assert main([*base, "--start-day", "1000", "--partitions", "2"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "replayed 0 events" in err and "--start-day 1000" in err
-    assert main([*base, "--partitions", "0"]) == 2
-    assert "--partitions is 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        main([*base, "--partitions", "0"])
+    assert stop.value.code == 2
+    assert "--partitions: must be an integer >= 1" in capsys.readouterr().err
     assert main([*base, "--partitions", "3"]) == 2  # the topics exist with 2
     assert "'impressions' has 2, expected 3" in capsys.readouterr().err
     assert main([*base, "--partitions", "2"]) == 0

@@ -70,8 +70,6 @@ def joiner_config(args: argparse.Namespace, bootstrap: str) -> JoinerConfig:
     """The joiner's config from the command line; invalid values raise ConfigError."""
     if args.timeout is not None and args.timeout < 1:
         raise ConfigError(f"--timeout must be at least 1 second, got {args.timeout}")
-    if args.workers < 1:
-        raise ConfigError(f"--workers must be at least 1, got {args.workers}")
     joiner, labels, batches, _ = args.options
     return build(
         args, joiner, bootstrap=bootstrap, labels=build(args, labels), batches=build(args, batches)
