@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from streaming.errors import SchemaError
@@ -28,6 +29,28 @@ SCHEMA_VERSION = 1
 # The latest event time a timestamp may hold: 9999-12-31T23:59:59Z, the end of what dates
 # (and every consumer's datetime) can show. Larger values are milliseconds or garbage.
 MAX_EVENT_TS = 253_402_300_799
+
+OTHER_DOMAIN = "other"
+"""The conv_type / scenario of an impression whose value is not among a source's top-K: the
+readers write it, and the learner's domain vocabularies reserve their slot 0 for it, so that
+N_t = top_types + 1 (one constant for both; `model` cannot import it, ops passes it in)."""
+
+
+def format_event_time(ts: int | None) -> str:
+    """An event time (seconds) as ISO 8601 UTC, the one way the project shows one; "-" if unknown.
+
+    Whatever a registry or a topic holds must show: a value no date can show (a timestamp
+    in milliseconds) is printed as it is.
+
+    >>> format_event_time(86400), format_event_time(1597000000000)
+    ('1970-01-02T00:00:00Z', '1597000000000')
+    """
+    if ts is None:
+        return "-"
+    try:
+        return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, ValueError, OSError, TypeError):
+        return str(ts)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -7,7 +7,8 @@ from functools import partial
 
 from prometheus_client import CollectorRegistry, Gauge
 
-from ops.training.telemetry import format_event_time, serve_metrics
+from ops.training.telemetry import serve_metrics
+from streaming.events import format_event_time
 from streaming.health import BrokerWatch
 from streaming.join_monitor import JoinMonitor
 from streaming.joiner_process import JoinerWorkers

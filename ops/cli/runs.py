@@ -26,7 +26,7 @@ from ops.store.database import (
 from ops.store.names import check_name
 from ops.store.retention import prune
 from ops.store.snapshots import SnapshotStoreConfig
-from ops.training.telemetry import format_event_time
+from streaming.events import format_event_time
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -23,8 +23,8 @@ from pathlib import Path
 from sqlalchemy import inspect, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from ops.errors import ConfigError
-from ops.store.database import RegistryError, Run, Snapshot, get_run
+from ops.errors import ConfigError, RegistryError
+from ops.store.database import Run, Snapshot, get_run
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,8 @@ and plain data, written with `torch.save` and read back with `weights_only=True`
 Publishing order, so that a crash at any point leaves a consistent state:
 
 1. the bytes go to a temporary file in the run's folder, which is fsynced,
-2. renamed to `v{version:06d}.pt`, and the folder fsynced (the file now survives a crash),
+2. renamed to `v{version:06d}.pt`, and the folder fsynced (the file now survives a crash)
+   (1 and 2 are `model.snapshot.write_atomically`),
 3. one transaction inserts the registry row with the file's sha256 and points the run's
    `latest_snapshot_id` at it.
 
@@ -40,7 +41,6 @@ import fcntl
 import hashlib
 import io
 import logging
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,7 +52,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ops.errors import OpsError
+from model.snapshot import encode_state, write_atomically
+from ops.errors import SnapshotCorruptError, SnapshotStoreError
 from ops.store.database import (
     Run,
     Snapshot,
@@ -69,16 +70,7 @@ from ops.store.run_options import check_run_options
 log = logging.getLogger(__name__)
 
 SNAPSHOT_SUFFIX = ".pt"
-TMP_MARK = ".tmp"
 CORRUPT_SUFFIX = ".corrupt"
-
-
-class SnapshotError(OpsError):
-    """A snapshot cannot be written, read or registered."""
-
-
-class SnapshotCorruptError(SnapshotError):
-    """A snapshot file does not match the checksum the registry recorded, or cannot be decoded."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,7 +88,7 @@ class SnapshotStoreConfig:
 
     def __post_init__(self) -> None:
         if self.keep_snapshots is not None and self.keep_snapshots < 1:
-            raise SnapshotError(
+            raise SnapshotStoreError(
                 f"SnapshotStoreConfig.keep_snapshots must be at least 1, got {self.keep_snapshots}"
             )
 
@@ -138,19 +130,12 @@ def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def encode_payload(payload: dict[str, Any]) -> bytes:
-    """The bytes of a snapshot payload (a dict of tensors and plain data)."""
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    return buffer.getvalue()
-
-
 def load_snapshot(path: str | Path, sha256: str) -> dict[str, Any]:
     """Read a snapshot file, verify it against the recorded sha256 and decode its payload."""
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        raise SnapshotError(f"cannot read snapshot {path}: {exc}") from exc
+        raise SnapshotStoreError(f"cannot read snapshot {path}: {exc}") from exc
     actual = sha256_of(data)
     if actual != sha256:
         raise SnapshotCorruptError(
@@ -163,25 +148,6 @@ def load_snapshot(path: str | Path, sha256: str) -> dict[str, Any]:
         raise SnapshotCorruptError(
             f"snapshot {path} verifies but cannot be decoded: {exc}"
         ) from exc
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write data to path so that a crash leaves either no file or the whole file."""
-    tmp = path.with_name(f"{path.name}{TMP_MARK}-{os.getpid()}")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
 
 
 class SnapshotStore:
@@ -224,12 +190,14 @@ class SnapshotStore:
             self.folder.mkdir(parents=True, exist_ok=True)
             self._lock = open(self.folder / ".lock", "w")  # noqa: SIM115 (held for the store's life)
         except OSError as exc:
-            raise SnapshotError(f"cannot use the snapshot folder {self.folder}: {exc}") from exc
+            raise SnapshotStoreError(
+                f"cannot use the snapshot folder {self.folder}: {exc}"
+            ) from exc
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self._lock.close()
-            raise SnapshotError(
+            raise SnapshotStoreError(
                 f"run {run!r} is being written by another trainer (lock {self.folder / '.lock'}); "
                 "stop it first or choose another --run name"
             ) from None
@@ -245,7 +213,7 @@ class SnapshotStore:
             if row is None:
                 return
             if row.model != self.model:
-                raise SnapshotError(
+                raise SnapshotStoreError(
                     f"run {self.run!r} trains model {row.model!r}, not {self.model!r}; "
                     "choose another --run name for a different model"
                 )
@@ -262,7 +230,7 @@ class SnapshotStore:
         try:
             return self.Session.begin()
         except SQLAlchemyError as exc:
-            raise SnapshotError(f"cannot open a registry transaction: {exc}") from exc
+            raise SnapshotStoreError(f"cannot open a registry transaction: {exc}") from exc
 
     def _run(self, session: Session) -> Run | None:
         return session.scalars(select(Run).where(Run.name == self.run)).one_or_none()
@@ -313,7 +281,7 @@ class SnapshotStore:
         offsets: dict[str, int],
     ) -> PublishedSnapshot:
         """Write payload as the run's next snapshot, then register it as the latest."""
-        data = encode_payload(payload)
+        data = encode_state(payload)
         digest = sha256_of(data)
         with self.Session() as session:
             run = self._run(session)
@@ -323,7 +291,7 @@ class SnapshotStore:
         try:
             write_atomically(path, data)
         except OSError as exc:
-            raise SnapshotError(f"cannot write snapshot {path}: {exc}") from exc
+            raise SnapshotStoreError(f"cannot write snapshot {path}: {exc}") from exc
         try:
             with self._transaction() as session:
                 # The run's row comes with its first snapshot, and takes accepted new options.
@@ -342,7 +310,7 @@ class SnapshotStore:
                 published = PublishedSnapshot.of(self.run, row)
         except SQLAlchemyError as exc:
             path.unlink(missing_ok=True)
-            raise SnapshotError(f"cannot register snapshot {path}: {exc}") from exc
+            raise SnapshotStoreError(f"cannot register snapshot {path}: {exc}") from exc
         if self.config.keep_snapshots is not None:
             prune(self.Session, self.run, self.config.keep_snapshots)
         log.info(

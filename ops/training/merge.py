@@ -1,15 +1,21 @@
-"""Event-time order across partitions: the trainer's buffer of decoded mini-batches."""
+"""Mini-batches of several partitions, released in event-time order (the trainer's merge)."""
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 from ops.training.learner import LabeledRows
 
-if TYPE_CHECKING:
-    from ops.training.trainer import Message
+
+@dataclass(frozen=True)
+class Message:
+    """One consumed message: where it came from and its undecoded value."""
+
+    partition: int
+    offset: int
+    value: bytes
 
 
 class PartitionMerge:

@@ -1,8 +1,9 @@
-"""What the trainer says about itself: a progress line, and Prometheus metrics on 127.0.0.1.
+"""What the trainer says about itself: Prometheus metrics on 127.0.0.1, beside its progress line.
 
-The progress line is a log record (logger `ops.training.trainer`) every few seconds of wall time:
-examples/s over the last interval, the last batch loss, the event-time watermark, the lag
-behind the stream in messages and the last published snapshot. The lag is read from the
+The progress line (`streaming.progress.ProgressLine`, emitted by the trainer) is a log
+record (logger `ops.training.trainer`) every few seconds of wall time: examples/s over the
+last interval, the last batch loss, the event-time watermark, the lag behind the stream in
+messages and the last published snapshot. The lag is read from the
 consumer's high watermarks, which the embedded broker can under-report (DESIGN.md): it is
 shown for the operator, never used to decide anything.
 """
@@ -10,8 +11,6 @@ shown for the operator, never used to decide anything.
 from __future__ import annotations
 
 import logging
-import time
-from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
@@ -19,22 +18,6 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_serv
 from ops.errors import ConfigError
 
 log = logging.getLogger("ops.training.trainer")
-
-
-def format_event_time(ts: int | None) -> str:
-    """An event time (seconds) as ISO 8601 UTC, "-" when unknown, the raw value when no date.
-
-    Whatever a registry holds must list: a value no date can show is printed as it is.
-
-    >>> format_event_time(86400), format_event_time(1597000000000)
-    ('1970-01-02T00:00:00Z', '1597000000000')
-    """
-    if ts is None:
-        return "-"
-    try:
-        return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    except (OverflowError, ValueError, OSError, TypeError):
-        return str(ts)
 
 
 class TrainerMetrics:
@@ -95,7 +78,7 @@ def serve_metrics(registry: CollectorRegistry, port: int) -> Any:
     A port that cannot be bound is a ConfigError naming `--metrics-port`.
     """
     if not 0 <= port <= 65535:
-        raise ConfigError(f"--metrics-port is {port}; a port is 0..65535")
+        raise ConfigError(f"--metrics-port must be a TCP port 0..65535, got {port}")
     try:
         server, _ = start_http_server(port, addr="127.0.0.1", registry=registry)
     except OSError as exc:
@@ -112,43 +95,3 @@ def _counter(registry: CollectorRegistry, name: str, doc: str, labels: dict[str,
 
 def _gauge(registry: CollectorRegistry, name: str, doc: str, labels: dict[str, str]):
     return Gauge(name, doc, list(labels), registry=registry).labels(**labels)
-
-
-class Progress:
-    """Emits the progress line at most every `every_s` seconds and keeps the rate gauge."""
-
-    def __init__(self, run: str, metrics: TrainerMetrics, every_s: float = 5.0) -> None:
-        self.run, self.metrics, self.every_s = run, metrics, every_s
-        self._last_time = time.monotonic()
-        self._last_examples = 0
-
-    def update(
-        self,
-        *,
-        examples: int,
-        loss: float,
-        watermark: int | None,
-        lag: int | None,
-        last_snapshot: int | None,
-        broker: str = "ok",
-        force: bool = False,
-    ) -> None:
-        now = time.monotonic()
-        elapsed = now - self._last_time
-        if not force and elapsed < self.every_s:
-            return
-        rate = (examples - self._last_examples) / elapsed if elapsed > 0 else 0.0
-        self._last_time, self._last_examples = now, examples
-        self.metrics.rate.set(rate)
-        log.info(
-            "progress run=%s examples=%d examples_per_s=%.0f loss=%.4f watermark=%s lag=%s "
-            "last_snapshot=%s broker=%s",
-            self.run,
-            examples,
-            rate,
-            loss,
-            format_event_time(watermark),
-            "-" if lag is None else lag,
-            "-" if last_snapshot is None else f"v{last_snapshot}",
-            broker,
-        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ops.errors import ConfigError
@@ -45,24 +46,23 @@ class TrainerConfig:
 
     def __post_init__(self) -> None:
         check_name("TrainerConfig.run", self.run)
-        at_least = {
-            "snapshot_every_examples": self.snapshot_every_examples,
-            "snapshot_every_event_s": self.snapshot_every_event_s,
-            "max_batches": self.max_batches,
-            "buffer_depth": self.buffer_depth,
-        }
-        for name, value in at_least.items():
+        counts = (
+            "snapshot_every_examples",
+            "snapshot_every_event_s",
+            "max_batches",
+            "buffer_depth",
+        )
+        for name in counts:
+            value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"TrainerConfig.{name} must be at least 1, got {value}")
-        seconds = {
-            "idle_timeout_s": self.idle_timeout_s,
-            "progress_every_s": self.progress_every_s,
-            "poll_timeout_s": self.poll_timeout_s,
-            "partition_wait_s": self.partition_wait_s,
-            "broker_timeout_s": self.broker_timeout_s,
-        }
-        for name, number in seconds.items():
-            if number is not None and not 0 <= number < float("inf"):  # NaN fails too
+        seconds = (
+            "idle_timeout_s", "progress_every_s", "poll_timeout_s", "partition_wait_s",
+            "broker_timeout_s",
+        )  # fmt: skip
+        for name in seconds:
+            value = getattr(self, name)
+            if value is not None and not 0 <= value < math.inf:  # NaN fails too
                 raise ConfigError(
-                    f"TrainerConfig.{name} must be a number of seconds >= 0, got {number}"
+                    f"TrainerConfig.{name} must be a number of seconds >= 0, got {value}"
                 )
