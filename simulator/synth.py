@@ -303,15 +303,15 @@ def write(log: SynthLog, out_dir: Path) -> list[Path]:
             f.write(f"{kind}\t{label}\t{values}\t{share:.6f}\t{rate:.6f}\t{delay:.0f}\n")
     paths = [data, truth, domains]
     if log.funnel is not None:
-        f = log.funnel
+        funnel = log.funnel
         path = out_dir / "impressions.tsv"
         cols = [
-            f.ts.astype(str).tolist(),
-            f.clicked.astype(int).astype(str).tolist(),
-            _floats(f.p_click),
-            _floats(f.p_sale),
-            f.line.astype(str).tolist(),
-            *(f.features[name] for name in FEATURE_FIELDS),
+            funnel.ts.astype(str).tolist(),
+            funnel.clicked.astype(int).astype(str).tolist(),
+            _floats(funnel.p_click),
+            _floats(funnel.p_sale),
+            funnel.line.astype(str).tolist(),
+            *(funnel.features[name] for name in FEATURE_FIELDS),
         ]
         _write_rows(
             path, cols, header=["ts", "clicked", "p_click", "p_sale", "line", *FEATURE_FIELDS]
