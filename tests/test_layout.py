@@ -182,3 +182,19 @@ def test_module_and_its_functions_are_small(name: str) -> None:
     assert lines <= MAX_MODULE_LINES, f"{path.relative_to(ROOT)} has {lines} lines"
     long = [(f, n) for f, n in function_lengths(path) if n > MAX_FUNCTION_LINES]
     assert not long, f"functions over {MAX_FUNCTION_LINES} lines: {long}"
+
+
+def test_every_error_class_of_ops_is_defined_in_ops_errors() -> None:
+    elsewhere = sorted(
+        f"{name}.{node.name}"
+        for name, path in MODULES.items()
+        if name.startswith("ops.") and name != "ops.errors"
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if isinstance(node, ast.ClassDef)
+        and any(
+            isinstance(base, ast.Name | ast.Attribute)
+            and ast.unparse(base).rpartition(".")[2].endswith(("Error", "Exception"))
+            for base in node.bases
+        )
+    )
+    assert not elsewhere, elsewhere
