@@ -21,5 +21,7 @@ def test_demo_runs_end_to_end_and_scores_the_held_out_days(tmp_path, capsys):
     auc = re.search(r"MMN \(online, v\d+\)\s+([0-9.]+)", out)
     oracle = re.search(r"oracle \(true p\)\s+([0-9.]+)", out)
     assert auc and oracle, out
-    # A tiny log learns little, but the scores must be real: between chance-ish and the oracle.
-    assert 0.45 < float(auc[1]) <= float(oracle[1])
+    # A tiny log learns little (0.60 on these 996 held-out clicks, 99 conversions: about three
+    # standard errors above chance), but the scores must rank better than chance, and no
+    # better than the true probabilities.
+    assert 0.5 < float(auc[1]) <= float(oracle[1])
