@@ -32,7 +32,7 @@ from simulator.criteo_search import CriteoSearchConfig
 from streaming.minibatch import decode_minibatch
 from streaming.topics import TopicNames, create_topics
 
-# Capacities follow the readers' top-K: their OTHER_DOMAIN takes the vocabulary's slot 0.
+# Capacities follow the readers' top-K: K values of their own plus the one "other" domain.
 _CAPACITIES = {
     "n_types": class_default(CriteoSearchConfig, "top_types") + 1,
     "n_scenarios": class_default(CriteoSearchConfig, "top_scenarios") + 1,
