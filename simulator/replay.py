@@ -36,6 +36,7 @@ from streaming.events import (
     Heartbeat,
     Impression,
     encode_event,
+    format_event_time,
 )
 from streaming.topics import TopicNames
 
@@ -133,28 +134,56 @@ def _date(ts: int) -> str:
 
 
 class Progress:
-    """A one-line progress display on a terminal; silent when the stream is not a TTY."""
+    """The replay's progress: a line redrawn on a terminal, or log lines elsewhere.
 
-    def __init__(self, stream: TextIO | None = None, *, every_s: float = 0.5) -> None:
+    On a terminal: events, events/s and the event clock, redrawn every `every_s`. Not on a
+    terminal: silent, unless `log_every_s` is given; then a line `progress events=N
+    events_per_s=R clock=ISO` every `log_every_s` seconds and at the end, for a log file
+    that others read (the demo's live view).
+    """
+
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        *,
+        every_s: float = 0.5,
+        log_every_s: float | None = None,
+    ) -> None:
         self.stream = stream if stream is not None else sys.stderr
-        self.enabled = self.stream.isatty()
-        self.every_s = every_s
+        self.tty = self.stream.isatty()
+        self.log_every_s = None if self.tty else log_every_s
+        self.enabled = self.tty or self.log_every_s is not None
+        self.every_s = every_s if self.tty else (self.log_every_s or 0.0)
         self.started = time.monotonic()
-        self.next_at = self.started + every_s
+        self.next_at = self.started + self.every_s
+        self._last = (0, 0)
 
     def update(self, events: int, clock: int) -> None:
         now = time.monotonic()
+        self._last = (events, clock)
         if not self.enabled or now < self.next_at:
             return
         self.next_at = now + self.every_s
+        self._write(events, clock, now)
+
+    def _write(self, events: int, clock: int, now: float) -> None:
         rate = events / max(now - self.started, 1e-9)
-        self.stream.write(f"\r{events:>12,} events  {rate:>9,.0f} events/s  clock {_date(clock)}")
+        if self.tty:
+            line = f"\r{events:>12,} events  {rate:>9,.0f} events/s  clock {_date(clock)}"
+        else:
+            line = (
+                f"progress events={events} events_per_s={rate:.0f} "
+                f"clock={format_event_time(clock)}\n"
+            )
+        self.stream.write(line)
         self.stream.flush()
 
     def close(self) -> None:
-        if self.enabled:
+        if self.tty:
             self.stream.write("\n")
             self.stream.flush()
+        elif self.enabled:
+            self._write(*self._last, time.monotonic())
 
 
 def _window(records: Iterable[LogRecord], config: ReplayConfig) -> Iterator[LogRecord]:
@@ -259,5 +288,6 @@ def replay(
     publisher.flush()
     summary.wall_s = clock() - wall_start
     if progress is not None:
+        progress.update(summary.events, summary.last_ts or 0)  # the conversions drained last
         progress.close()
     return summary

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from streaming.errors import SchemaError
@@ -153,3 +154,14 @@ def decode_event(value: bytes) -> Event | Marker:
     if cls is Conversion:
         return Conversion(**common, amount=float(_field(payload, kind, "amount", (int, float))))
     return Click(**common)
+
+
+def format_event_time(ts: int | None) -> str:
+    """An event time (seconds) as ISO 8601 UTC, as progress lines show it; "-" when unknown.
+
+    >>> format_event_time(86400)
+    '1970-01-02T00:00:00Z'
+    """
+    if ts is None:
+        return "-"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

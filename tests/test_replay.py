@@ -160,3 +160,15 @@ def test_progress_shows_rate_and_clock_on_a_terminal_only():
     quiet = io.StringIO()
     Progress(quiet, every_s=0.0).update(5, 0)
     assert quiet.getvalue() == ""
+
+
+def test_progress_writes_log_lines_off_a_terminal_when_asked():
+    log = io.StringIO()
+    progress = Progress(log, log_every_s=3600.0)
+    progress.update(10, 1_596_412_800)  # before the first interval: nothing yet
+    assert log.getvalue() == ""
+    progress.update(1200, 1_596_412_860)
+    progress.close()  # the last figures, whatever the interval
+    line = log.getvalue()
+    assert line.startswith("progress events=1200 events_per_s=")
+    assert line.endswith(" clock=2020-08-03T00:01:00Z\n")

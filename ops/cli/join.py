@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import signal
-import threading
 import time
 from pathlib import Path
 
@@ -20,8 +19,9 @@ from ops.cli.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
 from ops.cli.train import duration_s
 from ops.errors import ConfigError
 from streaming.errors import StreamingError
+from streaming.events import format_event_time
 from streaming.joiner_app import JoinerConfig
-from streaming.joiner_process import JoinerWorkers, create_joiner_topics
+from streaming.joiner_process import EndWatcher, JoinerWorkers, create_joiner_topics
 from streaming.labels import POLICIES, LabelConfig
 from streaming.partition_joiner import BatchConfig
 
@@ -90,9 +90,29 @@ def joiner_config(args: argparse.Namespace, bootstrap: str) -> JoinerConfig:
     )
 
 
+class ProgressLine:
+    """Prints `progress rows=N rows_per_s=R ended=K/P watermark=ISO` every `every_s` seconds."""
+
+    def __init__(self, every_s: float = 2.0) -> None:
+        self.every_s = every_s
+        self.started = self._last = time.monotonic()
+
+    def __call__(self, watcher: EndWatcher) -> None:
+        now = time.monotonic()
+        if now - self._last < self.every_s and not watcher.done:
+            return
+        self._last = now
+        print(
+            f"progress rows={watcher.rows} rows_per_s={watcher.rows / (now - self.started):.0f} "
+            f"ended={len(watcher.ended)}/{watcher.config.partitions} "
+            f"watermark={format_event_time(watcher.watermark)}",
+            flush=True,
+        )
+
+
 def run(args: argparse.Namespace) -> int:
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # SIGTERM as Ctrl-C: either way the workers are stopped on the way out, --until-end included.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     with bootstrap_or_embedded(args.bootstrap) as bootstrap:
         config = joiner_config(args, bootstrap)
         create_joiner_topics(config)
@@ -104,15 +124,16 @@ def run(args: argparse.Namespace) -> int:
             )
             started = time.monotonic()
             if args.until_end:
-                watcher = workers.wait_for_end(args.timeout or float("inf"))
+                watcher = workers.wait_for_end(args.timeout or float("inf"), ProgressLine())
                 print(
                     f"joiner: end of stream on all {config.partitions} partitions after "
                     f"{time.monotonic() - started:.1f}s; {watcher.rows:,} rows in mini-batches"
                 )
                 return 0
             try:
-                while not stop.wait(1.0):
+                while True:
                     workers.check_alive()
+                    time.sleep(1.0)
             except KeyboardInterrupt:
                 pass
     return 0

@@ -53,7 +53,9 @@ def replay_to(
     publisher = KafkaPublisher(bootstrap)
     try:
         create_topics(bootstrap, {topic: partitions for topic in config.topics.sources})
-        return replay(source.rows(), publisher, config, progress=None if quiet else Progress())
+        return replay(
+            source.rows(), publisher, config, progress=None if quiet else Progress(log_every_s=2.0)
+        )
     finally:
         publisher.close()
 

@@ -11,22 +11,12 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
+from streaming.events import format_event_time
+
 log = logging.getLogger("ops.training.trainer")
-
-
-def format_event_time(ts: int | None) -> str:
-    """An event time (seconds) as ISO 8601 UTC, "-" when unknown.
-
-    >>> format_event_time(86400)
-    '1970-01-02T00:00:00Z'
-    """
-    if ts is None:
-        return "-"
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class TrainerMetrics:
