@@ -95,7 +95,9 @@ def view_rows(config: DemoConfig) -> list[Row]:
 
 def run_components(config: DemoConfig, folder: RunFolder, data: Path, out=sys.stdout) -> None:
     """Start every component under a supervisor, show the live view, wait for all to finish."""
-    with Supervisor(folder.logs) as supervisor:
+    # The children work in the run folder: what they write beside them (Faust's table
+    # state) stays in the run, not in the user's folder.
+    with Supervisor(folder.logs, cwd=folder.root) as supervisor:
         try:
             bootstrap = start_broker(supervisor)
             create_topics(bootstrap, shared_topics(config.partitions))
@@ -125,13 +127,13 @@ def run_components(config: DemoConfig, folder: RunFolder, data: Path, out=sys.st
 def run_demo(config: DemoConfig, out=sys.stdout) -> int:
     """The whole demo; exit code 0, or an OpsError (a failed component) / KeyboardInterrupt."""
     started = time.monotonic()
-    folder = RunFolder(config.out)
+    folder = RunFolder(config.out.resolve())  # absolute: the children work in it
     prepare_folder(folder.root)
     if config.data is None:
         data = synthesise(config, folder)
         print(f"synthetic log: {config.rows:,} rows, seed {config.seed}, in {data}", file=out)
     else:
-        data = config.data
+        data = config.data.resolve()
         print(f"log: {data} (Criteo search format)", file=out)
     open_registry(folder.db)  # migrated once here: trainers starting together would race
     with sigterm_interrupts():

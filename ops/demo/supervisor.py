@@ -94,12 +94,21 @@ def child_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
 
 
 class Supervisor:
-    """Starts `mmn` children, checks them, waits for them and stops them; a context manager."""
+    """Starts `mmn` children, checks them, waits for them and stops them; a context manager.
+
+    cwd: the children's working folder (what they write relative to it lands there).
+    """
 
     def __init__(
-        self, log_dir: Path, *, grace_s: float = 15.0, python: str = sys.executable
+        self,
+        log_dir: Path,
+        *,
+        cwd: Path | None = None,
+        grace_s: float = 15.0,
+        python: str = sys.executable,
     ) -> None:
         self.log_dir = log_dir
+        self.cwd = cwd
         self.grace_s = grace_s
         self.python = python
         self.children: dict[str, Child] = {}
@@ -120,6 +129,7 @@ class Supervisor:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=child_environment(),
+                cwd=self.cwd,
                 # Its own session: Ctrl-C in a terminal reaches the supervisor, which stops
                 # the children in order, instead of every process at once.
                 start_new_session=True,
