@@ -36,8 +36,11 @@ def last_progress(text: str) -> dict[str, str]:
 
 
 def _count(fields: Fields, key: str) -> str:
-    value = fields.get(key)
-    return "-" if value is None else f"{int(float(value)):,}"
+    value = fields.get(key, "-").replace(",", "")  # some lines group thousands already
+    try:
+        return f"{int(float(value)):,}"
+    except ValueError:
+        return "-"
 
 
 def _clock(fields: Fields, key: str) -> str:

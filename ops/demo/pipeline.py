@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 from ops.demo.live_view import LiveView, Row, join_line, replay_line, trainer_line
 from ops.demo.plan import (
@@ -93,7 +94,7 @@ def view_rows(config: DemoConfig) -> list[Row]:
     ]
 
 
-def run_components(config: DemoConfig, folder: RunFolder, data: Path, out=sys.stdout) -> None:
+def run_components(config: DemoConfig, folder: RunFolder, data: Path, out: TextIO) -> None:
     """Start every component under a supervisor, show the live view, wait for all to finish."""
     # The children work in the run folder: what they write beside them (Faust's table
     # state) stays in the run, not in the user's folder.
@@ -124,9 +125,12 @@ def run_components(config: DemoConfig, folder: RunFolder, data: Path, out=sys.st
                 print(f"  {child.name:<12} done in {child.wall_s:6.1f}s", file=out)
 
 
-def run_demo(config: DemoConfig, out=sys.stdout) -> int:
+def run_demo(config: DemoConfig, out: TextIO | None = None) -> int:
     """The whole demo; exit code 0, or an OpsError (a failed component) / KeyboardInterrupt."""
+    out = out or sys.stdout
     started = time.monotonic()
+    if config.data is not None and not config.data.is_file():
+        raise ConfigError(f"--data {config.data} is not a file")
     folder = RunFolder(config.out.resolve())  # absolute: the children work in it
     prepare_folder(folder.root)
     if config.data is None:
