@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from ops.cli import build_parser
+from ops.cli.options import env_name
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -27,11 +28,6 @@ def _subcommand(argv: list[str]) -> argparse.ArgumentParser:
     parser = build_parser()
     actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     return actions[0].choices[argv[0]]
-
-
-def _env_name(option: str) -> str:
-    """MMN_ + the option's long name upper-cased, - as _ (--snapshot-dir -> MMN_SNAPSHOT_DIR)."""
-    return "MMN_" + option.removeprefix("--").upper().replace("-", "_")
 
 
 def test_the_pipeline_has_its_services():
@@ -54,16 +50,24 @@ def test_every_service_runs_a_valid_mmn_command(name, monkeypatch):
 
 
 @pytest.mark.parametrize("name", PROJECT)
-def test_every_variable_a_service_sets_is_a_setting_of_its_command(name):
+def test_every_variable_a_service_sets_is_read_by_its_command(name, monkeypatch):
     service = SERVICES[name]
-    options = {
-        _env_name(option)
-        for action in _subcommand(service["command"][1:])._actions
+    command = service["command"][1:]
+    by_variable = {
+        env_name(option): action
+        for action in _subcommand(command)._actions
         for option in action.option_strings
         if option.startswith("--")
     }
-    for key in service.get("environment", {}):
-        assert key in options, f"{name}: {key} is not read by `mmn {service['command'][1]}`"
+    environment = {key: str(value) for key, value in service.get("environment", {}).items()}
+    for key, value in environment.items():
+        monkeypatch.setenv(key, value)
+    args = build_parser().parse_args(command)
+    for key, value in environment.items():
+        assert key in by_variable, f"{name}: no option of `mmn {command[0]}` reads {key}"
+        action = by_variable[key]
+        expected = action.type(value) if callable(action.type) else value
+        assert getattr(args, action.dest) == expected, (name, key)
 
 
 def test_every_published_port_is_on_localhost_only():

@@ -22,10 +22,11 @@ DAY_S = 86_400
 class DemoConfig:
     """The demo's settings.
 
-    out: the run folder (logs, registry, snapshots, report).
-    data: a Criteo search log to replay; None synthesises `rows` rows with `seed`.
-    rows / seed: size and seed of the synthetic log (seed also seeds the models).
-    arms: registered model names, one trainer each; the first is the A/B control.
+    out: the run folder: logs, registry, snapshots, report.
+    data: a Criteo search log to replay instead of a synthetic one.
+    rows: rows of the synthetic log (90 days).
+    seed: seed of the synthetic log and of every arm's model.
+    arms: registered models, one trainer each; the others are compared against the last.
     partitions: partitions of every topic the components share.
     buckets: hash buckets per feature field of every arm's model.
     snapshot_every_s: event time between the trainers' snapshots.
@@ -40,21 +41,28 @@ class DemoConfig:
     partitions: int = 4
     buckets: int = 1 << 14
     snapshot_every_s: int = 10 * DAY_S
-    timeout_s: float = 900.0
+    timeout_s: int = 900
 
     def __post_init__(self) -> None:
-        if self.rows < 1 or self.partitions < 1 or self.buckets < 1:
+        for name in ("rows", "partitions", "buckets", "snapshot_every_s", "timeout_s"):
+            if getattr(self, name) < 1:
+                raise ConfigError(
+                    f"DemoConfig.{name} must be at least 1, got {getattr(self, name)}"
+                )
+        if len(self.arms) < 2 or len(set(self.arms)) != len(self.arms):
             raise ConfigError(
-                f"--rows ({self.rows}), partitions ({self.partitions}) and buckets "
-                f"({self.buckets}) must be at least 1"
+                f"DemoConfig.arms must name two or more distinct models, got {','.join(self.arms)!r}"
             )
-        if not self.arms or len(set(self.arms)) != len(self.arms):
-            raise ConfigError(f"--arms must name distinct models, got {','.join(self.arms)!r}")
         for arm in self.arms:
             try:
                 models.get(arm)
             except ModelError as exc:
-                raise ConfigError(f"--arms: {exc}") from exc
+                raise ConfigError(f"DemoConfig.arms: {exc}") from exc
+
+    @property
+    def control(self) -> str:
+        """The arm the others are compared against."""
+        return self.arms[-1]
 
 
 @dataclass(frozen=True)
@@ -104,12 +112,15 @@ def join_args(config: DemoConfig, bootstrap: str, folder: RunFolder) -> list[str
 
 def train_args(config: DemoConfig, arm: str, bootstrap: str, folder: RunFolder) -> list[str]:
     # One torch thread each: the arms, the joiner and the evaluator share the machine.
+    # A partition with nothing buffered is waited for as long as the run may last (every one
+    # ends with its end batch): the training order then follows event time across partitions
+    # however slow the joiner is, so the same seed trains the same models.
     return [
         "train", "--run", run_name(arm), "--model", arm, "--bootstrap", bootstrap,
         "--db", folder.db, "--snapshot-dir", str(folder.snapshots),
         "--snapshot-every-event-time", str(config.snapshot_every_s),
         "--buckets", str(config.buckets), "--seed", str(config.seed), "--threads", "1",
-        "--until-end", "--progress-every", "1",
+        "--until-end", "--progress-every", "1", "--partition-wait", str(config.timeout_s),
     ]  # fmt: skip
 
 
