@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from ops.cli import main
+from ops.demo.plan import RunFolder, run_name
+from ops.store.database import list_snapshots, open_registry
 
 COMPONENTS = ("join", "train-mmn", "train-esmm", "replay")
 
@@ -35,6 +37,35 @@ def test_a_small_demo_runs_every_component_to_the_end(tmp_path, capsys):
     for arm in ("mmn", "esmm"):
         trained = re.search(rf"train {arm}\s+done\s+([0-9,]+) trained", last)
         assert trained and trained[1] == joined[1], last
+
+
+def _snapshots(run_folder: Path) -> dict[str, list[tuple]]:
+    """Every arm's snapshots as (version, watermark, examples seen, sha256), from the registry."""
+    with open_registry(RunFolder(run_folder).db).begin() as session:
+        return {
+            arm: [
+                (s.version, s.watermark, s.examples_seen, s.sha256)
+                for s in list_snapshots(session, run_name(arm))
+            ]
+            for arm in ("mmn", "esmm")
+        }
+
+
+@pytest.mark.broker
+@pytest.mark.slow
+def test_the_same_seed_trains_the_same_models(tmp_path):
+    # Two demos at once: each runs slower and unevenly, which must change nothing.
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "ops.cli", "demo", "--rows", "6000", "--out", str(out)],
+            stdout=subprocess.DEVNULL,
+        )
+        for out in (tmp_path / "a", tmp_path / "b")
+    ]
+    assert [run.wait(timeout=600) for run in runs] == [0, 0]
+    first, second = _snapshots(tmp_path / "a"), _snapshots(tmp_path / "b")
+    assert all(len(first[arm]) >= 3 for arm in first), first
+    assert first == second
 
 
 def test_a_folder_no_demo_made_is_refused(tmp_path, capsys):
