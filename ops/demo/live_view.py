@@ -104,6 +104,9 @@ class LiveView:
         self.started = time.monotonic()
         self._next = self.started
         self._drawn = 0
+        # The last figures seen per child: a busy log can push its progress line out of the
+        # tail that is read.
+        self._seen: dict[str, dict[str, str]] = {}
 
     def lines(self) -> list[str]:
         """The view as text lines, one per row, after a header with the elapsed time."""
@@ -116,7 +119,9 @@ class LiveView:
             else:
                 code = child.process.poll()
                 state = "running" if code is None else ("done" if code == 0 else f"exit {code}")
-                figures = row.render(last_progress(read_tail(child.log_path)))
+                fields = last_progress(read_tail(child.log_path)) or self._seen.get(row.child, {})
+                self._seen[row.child] = fields
+                figures = row.render(fields)
             out.append(f"  {row.label:<{width}}  {state:<8} {figures}")
         return out
 
