@@ -20,12 +20,10 @@ clock); `speed=None` publishes as fast as the publisher takes it.
 from __future__ import annotations
 
 import heapq
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Protocol, TextIO
+from typing import Protocol
 
 from simulator.errors import ReplayError
 from simulator.records import LogRecord
@@ -118,7 +116,8 @@ class ReplaySummary:
         span = "no events"
         if self.first_ts is not None and self.last_ts is not None:
             days = (self.last_ts - self.first_ts) / DAY_S
-            span = f"{_date(self.first_ts)} .. {_date(self.last_ts)} ({days:.1f} days)"
+            first, last = format_event_time(self.first_ts), format_event_time(self.last_ts)
+            span = f"{first} .. {last} ({days:.1f} days)"
         rate = self.sales / self.records if self.records else 0.0
         return [
             *(f"{topic:>14}: {n:,} events" for topic, n in self.counts.items()),
@@ -129,61 +128,14 @@ class ReplaySummary:
         ]
 
 
-def _date(ts: int) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M")
+class ReplayProgress(Protocol):
+    """Where the replay reports how far it got (`mmn replay` shows a terminal progress line)."""
 
-
-class Progress:
-    """The replay's progress: a line redrawn on a terminal, or log lines elsewhere.
-
-    On a terminal: events, events/s and the event clock, redrawn every `every_s`. Not on a
-    terminal: silent, unless `log_every_s` is given; then a line `progress events=N
-    events_per_s=R clock=ISO` every `log_every_s` seconds and at the end, for a log file
-    that others read (the demo's live view).
-    """
-
-    def __init__(
-        self,
-        stream: TextIO | None = None,
-        *,
-        every_s: float = 0.5,
-        log_every_s: float | None = None,
-    ) -> None:
-        self.stream = stream if stream is not None else sys.stderr
-        self.tty = self.stream.isatty()
-        self.log_every_s = None if self.tty else log_every_s
-        self.enabled = self.tty or self.log_every_s is not None
-        self.every_s = every_s if self.tty else (self.log_every_s or 0.0)
-        self.started = time.monotonic()
-        self.next_at = self.started + self.every_s
-        self._last = (0, 0)
-
-    def update(self, events: int, clock: int) -> None:
-        now = time.monotonic()
-        self._last = (events, clock)
-        if not self.enabled or now < self.next_at:
-            return
-        self.next_at = now + self.every_s
-        self._write(events, clock, now)
-
-    def _write(self, events: int, clock: int, now: float) -> None:
-        rate = events / max(now - self.started, 1e-9)
-        if self.tty:
-            line = f"\r{events:>12,} events  {rate:>9,.0f} events/s  clock {_date(clock)}"
-        else:
-            line = (
-                f"progress events={events} events_per_s={rate:.0f} "
-                f"clock={format_event_time(clock)}\n"
-            )
-        self.stream.write(line)
-        self.stream.flush()
+    def update(self, count: int, ts: int) -> None:
+        """count events sent so far, the last at event time ts."""
 
     def close(self) -> None:
-        if self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
-        elif self.enabled:
-            self._write(*self._last, time.monotonic())
+        """The replay is over."""
 
 
 def _window(records: Iterable[LogRecord], config: ReplayConfig) -> Iterator[LogRecord]:
@@ -205,7 +157,7 @@ def replay(
     publisher: Publisher,
     config: ReplayConfig | None = None,
     *,
-    progress: Progress | None = None,
+    progress: ReplayProgress | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> ReplaySummary:

@@ -27,6 +27,22 @@ from streaming.errors import SchemaError
 
 SCHEMA_VERSION = 1
 
+OTHER_DOMAIN = "other"
+"""The conv_type / scenario of an impression whose value is not among a source's top-K: the
+readers write it, and the learner's domain vocabularies reserve their slot 0 for it, so that
+N_t = top_types + 1 (one constant for both; `model` cannot import it, ops passes it in)."""
+
+
+def format_event_time(ts: int | None) -> str:
+    """An event time (seconds) as ISO 8601 UTC, the one way the project shows one; "-" if unknown.
+
+    >>> format_event_time(86400)
+    '1970-01-02T00:00:00Z'
+    """
+    if ts is None:
+        return "-"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
 
 @dataclass(frozen=True, kw_only=True)
 class Impression:
@@ -154,14 +170,3 @@ def decode_event(value: bytes) -> Event | Marker:
     if cls is Conversion:
         return Conversion(**common, amount=float(_field(payload, kind, "amount", (int, float))))
     return Click(**common)
-
-
-def format_event_time(ts: int | None) -> str:
-    """An event time (seconds) as ISO 8601 UTC, as progress lines show it; "-" when unknown.
-
-    >>> format_event_time(86400)
-    '1970-01-02T00:00:00Z'
-    """
-    if ts is None:
-        return "-"
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

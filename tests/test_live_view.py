@@ -8,14 +8,13 @@ import logging
 import subprocess
 import sys
 
-from ops.cli.join import ProgressLine
+from ops.cli.join import progress_printer
 from ops.demo.live_view import LiveView, Row, join_line, replay_line, trainer_line
 from ops.demo.supervisor import Child, Supervisor
-from ops.training.telemetry import Progress as TrainerProgress
-from ops.training.telemetry import TrainerMetrics
-from simulator.replay import Progress as ReplayProgress
+from streaming.events import format_event_time
 from streaming.joiner_app import JoinerConfig
 from streaming.joiner_process import EndWatcher
+from streaming.progress import LogProgress, ProgressLine
 
 T0 = 1_596_412_800  # 2020-08-03 00:00 UTC
 
@@ -37,15 +36,16 @@ def _child(supervisor: Supervisor, name: str, *, running: bool) -> Child:
 
 
 def _trainer_log(path, run: str) -> None:
+    # As the trainer logs it (ops.training.trainer.Trainer.run): a record of its logger.
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     log = logging.getLogger("ops.training.trainer")
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     try:
-        TrainerProgress(run, TrainerMetrics(run), every_s=0).update(
-            examples=12_345, loss=0.31, watermark=T0, lag=0, last_snapshot=3, force=True
-        )
+        line = ProgressLine(lambda text: log.info("progress run=%s %s", run, text),
+                            unit="examples", every_s=0.0)  # fmt: skip
+        line.emit(12_345, loss="0.3100", watermark=format_event_time(T0), last_snapshot="v3")
     finally:
         log.removeHandler(handler)
         handler.close()
@@ -61,13 +61,13 @@ def test_each_row_shows_the_figures_of_its_components_last_progress_line(tmp_pat
     supervisor = Supervisor(tmp_path)
     replay = _child(supervisor, "replay", running=False)
     with open(replay.log_path, "w") as log:
-        progress = ReplayProgress(log, log_every_s=0.0)
+        progress = LogProgress(log, unit="events", every_s=0.0)
         progress.update(50_000, T0)
         progress.update(126_962, T0 + 3600)
         progress.close()
     join = _child(supervisor, "join", running=True)
     with open(join.log_path, "w") as log, contextlib.redirect_stdout(log):
-        ProgressLine(every_s=0.0)(_Watcher())
+        progress_printer(every_s=0.0)(_Watcher())
     _trainer_log(_child(supervisor, "train-mmn", running=False).log_path, "demo-mmn")
     rows = [
         Row("replay", "replay", replay_line),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from ops.cli.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
@@ -23,6 +24,7 @@ from streaming.joiner_app import JoinerConfig
 from streaming.joiner_process import EndWatcher, JoinerWorkers, create_joiner_topics
 from streaming.labels import LabelConfig
 from streaming.partition_joiner import BatchConfig
+from streaming.progress import ProgressLine
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -62,24 +64,20 @@ def joiner_config(args: argparse.Namespace, bootstrap: str) -> JoinerConfig:
     )
 
 
-class ProgressLine:
+def progress_printer(every_s: float = 2.0) -> Callable[[EndWatcher], None]:
     """Prints `progress rows=N rows_per_s=R ended=K/P watermark=ISO` every `every_s` seconds."""
+    line = ProgressLine(lambda text: print(f"progress {text}", flush=True), unit="rows",
+                        every_s=every_s)  # fmt: skip
 
-    def __init__(self, every_s: float = 2.0) -> None:
-        self.every_s = every_s
-        self.started = self._last = time.monotonic()
+    def show(watcher: EndWatcher) -> None:
+        if line.due(force=watcher.done):
+            line.emit(
+                watcher.rows,
+                ended=f"{len(watcher.ended)}/{watcher.config.partitions}",
+                watermark=format_event_time(watcher.watermark),
+            )
 
-    def __call__(self, watcher: EndWatcher) -> None:
-        now = time.monotonic()
-        if now - self._last < self.every_s and not watcher.done:
-            return
-        self._last = now
-        print(
-            f"progress rows={watcher.rows} rows_per_s={watcher.rows / (now - self.started):.0f} "
-            f"ended={len(watcher.ended)}/{watcher.config.partitions} "
-            f"watermark={format_event_time(watcher.watermark)}",
-            flush=True,
-        )
+    return show
 
 
 def run(args: argparse.Namespace) -> int:
@@ -96,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
             )
             started = time.monotonic()
             if args.until_end:
-                watcher = workers.wait_for_end(args.timeout or float("inf"), ProgressLine())
+                watcher = workers.wait_for_end(args.timeout or float("inf"), progress_printer())
                 print(
                     f"joiner: end of stream on all {config.partitions} partitions after "
                     f"{time.monotonic() - started:.1f}s; {watcher.rows:,} rows in mini-batches"
