@@ -97,8 +97,10 @@ def view_rows(config: DemoConfig) -> list[Row]:
 def run_components(config: DemoConfig, folder: RunFolder, data: Path, out: TextIO) -> None:
     """Start every component under a supervisor, show the live view, wait for all to finish."""
     # The children work in the run folder: what they write beside them (Faust's table
-    # state) stays in the run, not in the user's folder.
-    with Supervisor(folder.logs, cwd=folder.root) as supervisor:
+    # state) stays in the run, not in the user's folder. One thread of intra-op parallelism
+    # each: they share the machine's cores, and torch's default (one thread per core) makes
+    # every process slower when the cores are busy.
+    with Supervisor(folder.logs, cwd=folder.root, env={"OMP_NUM_THREADS": "1"}) as supervisor:
         try:
             bootstrap = start_broker(supervisor)
             create_topics(bootstrap, shared_topics(config.partitions))

@@ -20,7 +20,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -80,15 +80,18 @@ def read_tail(path: Path, max_bytes: int = 16_384) -> str:
         return ""
 
 
-def child_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
-    """The parent's environment without MMN_* settings, with unbuffered Python output.
+def child_environment(
+    environ: Mapping[str, str] | None = None, extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The parent's environment without MMN_* settings, plus `extra`, with unbuffered output.
 
-    >>> env = child_environment({"PATH": "/bin", "MMN_DB": "sqlite:///x.db"})
+    >>> env = child_environment({"PATH": "/bin", "MMN_DB": "sqlite:///x.db"}, {"A": "1"})
     >>> sorted(env)
-    ['PATH', 'PYTHONUNBUFFERED']
+    ['A', 'PATH', 'PYTHONUNBUFFERED']
     """
     source = os.environ if environ is None else environ
     env = {k: v for k, v in source.items() if not k.startswith(ENV_PREFIX)}
+    env.update(extra or {})
     env["PYTHONUNBUFFERED"] = "1"  # a log file shows each line as it is written
     return env
 
@@ -97,6 +100,7 @@ class Supervisor:
     """Starts `mmn` children, checks them, waits for them and stops them; a context manager.
 
     cwd: the children's working folder (what they write relative to it lands there).
+    env: variables set for every child, on top of the parent's environment.
     """
 
     def __init__(
@@ -104,11 +108,13 @@ class Supervisor:
         log_dir: Path,
         *,
         cwd: Path | None = None,
+        env: Mapping[str, str] | None = None,
         grace_s: float = 15.0,
         python: str = sys.executable,
     ) -> None:
         self.log_dir = log_dir
         self.cwd = cwd
+        self.env = dict(env or {})
         self.grace_s = grace_s
         self.python = python
         self.children: dict[str, Child] = {}
@@ -128,7 +134,7 @@ class Supervisor:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env=child_environment(),
+                env=child_environment(extra=self.env),
                 cwd=self.cwd,
                 # Its own session: Ctrl-C in a terminal reaches the supervisor, which stops
                 # the children in order, instead of every process at once.
