@@ -261,5 +261,6 @@ def replay(
             progress.update(run.summary.events, record.ts)
     summary = run.finish()
     if progress is not None:
+        progress.update(summary.events, summary.last_ts or 0)  # the conversions drained last
         progress.close()
     return summary

@@ -1,0 +1,1 @@
+"""The demo's orchestration: the components as supervised `mmn` processes, and a live view."""
