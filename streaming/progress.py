@@ -71,12 +71,13 @@ class TerminalProgress:
         every_s: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.stream, self.shown = stream, False
+        self.stream, self.shown, self.width = stream, False, 0
         self.enabled = stream.isatty()
         self.line = ProgressLine(self._show, unit=unit, every_s=every_s, clock=clock)
 
     def _show(self, text: str) -> None:
-        self.stream.write(f"\r{text}")
+        self.width = max(self.width, len(text))  # pad: a shorter line must hide a longer one
+        self.stream.write(f"\r{text:<{self.width}}")
         self.stream.flush()
         self.shown = True
 

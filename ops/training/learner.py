@@ -37,6 +37,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 from torch import Tensor
 
 from model import zoo as models
@@ -54,18 +55,31 @@ OPTIMIZERS = ("adagrad", "adam", "sgd")
 
 
 class LabeledRows(Protocol):
-    """What the learner reads from a mini-batch (the joiner's decoded `minibatches` message)."""
+    """What the learner reads from a mini-batch (a decoded `streaming.minibatch.MiniBatch`).
 
-    impression_ids: Sequence[str]
-    kinds: Sequence[str]
-    conv_types: Sequence[str]
-    scenarios: Sequence[str]
-    features: Mapping[str, Sequence[str]]
-    click: Sequence[float]
-    conversion: Sequence[float]
-    label_ts: Sequence[int]
-    watermark: int | None
-    end: bool
+    Read-only columns of one length B; numeric columns may be numpy arrays or sequences.
+    """
+
+    @property
+    def impression_ids(self) -> Sequence[str]: ...
+    @property
+    def kinds(self) -> Sequence[str]: ...
+    @property
+    def conv_types(self) -> Sequence[str]: ...
+    @property
+    def scenarios(self) -> Sequence[str]: ...
+    @property
+    def features(self) -> Mapping[str, Sequence[str]]: ...
+    @property
+    def click(self) -> ArrayLike: ...
+    @property
+    def conversion(self) -> ArrayLike: ...
+    @property
+    def label_ts(self) -> Sequence[int] | np.ndarray: ...
+    @property
+    def watermark(self) -> int | None: ...
+    @property
+    def end(self) -> bool: ...
 
 
 @dataclass(frozen=True, kw_only=True)

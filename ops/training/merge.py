@@ -54,7 +54,10 @@ class PartitionMerge:
             return None
 
         def order(p: int) -> tuple[float, int]:
-            decoded = heads[p][1]  # an undecodable message goes first: it is only skipped
-            return (-math.inf if decoded is None else decoded.watermark, p)
+            # An undecodable message goes first: it is only skipped. So does a mini-batch
+            # without a watermark, which orders nothing.
+            decoded = heads[p][1]
+            watermark = None if decoded is None else decoded.watermark
+            return (-math.inf if watermark is None else watermark, p)
 
         return self._queues[min(heads, key=order)].popleft()

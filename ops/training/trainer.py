@@ -29,9 +29,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-from ops.store.snapshots import PublishedSnapshot, SnapshotStore
+from ops.store.snapshots import PublishedSnapshot, Reconciliation
 from ops.training.learner import LabeledRows, OnlineLearner
 from ops.training.merge import Message, PartitionMerge
 from ops.training.telemetry import TrainerMetrics
@@ -58,6 +58,26 @@ class Source(Protocol):
         """Messages behind the end of the stream, if known (approximate; display only)."""
 
     def close(self) -> None: ...
+
+
+class Snapshots(Protocol):
+    """Where the run's snapshots live (ops.store.snapshots.SnapshotStore in production)."""
+
+    def reconcile(self) -> Reconciliation:
+        """Make files and registry agree before anything is loaded."""
+
+    def load_latest(self) -> tuple[PublishedSnapshot, dict[str, Any]] | None:
+        """The newest snapshot that verifies and its payload; None when there is none."""
+
+    def publish(
+        self,
+        payload: dict[str, Any],
+        *,
+        examples_seen: int,
+        watermark: int | None,
+        offsets: dict[str, int],
+    ) -> PublishedSnapshot:
+        """Store payload as the run's next snapshot."""
 
 
 class Announcer(Protocol):
@@ -145,7 +165,7 @@ class Trainer:
         config: TrainerConfig,
         *,
         new_learner: Callable[[], OnlineLearner],
-        store: SnapshotStore,
+        store: Snapshots,
         source: Source,
         decode: Decoder,
         announcer: Announcer | None = None,
