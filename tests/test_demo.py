@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ops.cli import main
-from ops.demo.plan import RunFolder, run_name
+from ops.cli.demo.plan import RunFolder, run_name
 from ops.store.database import list_snapshots, open_registry
 
 COMPONENTS = ("join", "train-mmn", "train-esmm", "replay")

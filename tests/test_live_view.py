@@ -8,9 +8,9 @@ import logging
 import subprocess
 import sys
 
+from ops.cli.demo.live_view import LiveView, Row, join_line, replay_line, trainer_line
+from ops.cli.demo.supervisor import Child, Supervisor
 from ops.cli.join import progress_printer
-from ops.demo.live_view import LiveView, Row, join_line, replay_line, trainer_line
-from ops.demo.supervisor import Child, Supervisor
 from streaming.events import format_event_time
 from streaming.joiner_app import JoinerConfig
 from streaming.joiner_process import EndWatcher

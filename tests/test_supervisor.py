@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ops.demo.supervisor import ComponentFailed, Supervisor
+from ops.cli.demo.supervisor import ComponentFailed, Supervisor
 from streaming.broker import free_port, wait_for_port
 
 

@@ -2,16 +2,16 @@
 
     mmn demo [--data FILE] [--rows N] [--seed S] [--arms mmn,esmm] [--out DIR]
 
-See ops.demo.pipeline for what runs, in which order, and how it stops.
+See ops.cli.demo.pipeline for what runs, in which order, and how it stops.
 """
 
 from __future__ import annotations
 
 import argparse
 
+from ops.cli.demo.pipeline import run_demo
+from ops.cli.demo.plan import DemoConfig
 from ops.cli.options import add_options, build
-from ops.demo.pipeline import run_demo
-from ops.demo.plan import DemoConfig
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

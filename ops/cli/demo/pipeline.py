@@ -20,8 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from ops.demo.live_view import LiveView, Row, join_line, replay_line, trainer_line
-from ops.demo.plan import (
+from ops.cli.demo.live_view import LiveView, Row, join_line, replay_line, trainer_line
+from ops.cli.demo.plan import (
     DemoConfig,
     RunFolder,
     broker_args,
@@ -30,7 +30,7 @@ from ops.demo.plan import (
     run_name,
     train_args,
 )
-from ops.demo.supervisor import ComponentFailed, Supervisor
+from ops.cli.demo.supervisor import ComponentFailed, Supervisor
 from ops.errors import ConfigError, OpsError
 from ops.store.database import open_registry
 from simulator.synth import generate, write

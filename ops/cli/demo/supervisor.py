@@ -25,19 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from ops.errors import OpsError
+from ops.errors import ComponentFailed, OpsError
 from streaming.processes import stop_processes
 
 ENV_PREFIX = "MMN_"
-
-
-class ComponentFailed(OpsError):
-    """A supervised child exited with an error (or a daemon child exited at all)."""
-
-    def __init__(self, child: Child, code: int) -> None:
-        super().__init__(f"{child.name} exited with code {code}; its log: {child.log_path}")
-        self.child = child
-        self.code = code
 
 
 @dataclass

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TextIO
 
-from ops.demo.supervisor import Supervisor, read_tail
+from ops.cli.demo.supervisor import Supervisor, read_tail
 
 Fields = Mapping[str, str]
 
