@@ -14,10 +14,10 @@ Policy `fake-negative` (default): a click whose conversion comes by click_ts + O
 conversion comes by click_ts + A, `delayed-positive` at the conversion's time.
 Policy `wait`: one `final` at click_ts + A, conversion = 1 iff converted by click_ts + A.
 With `final_copy` (fake-negative policy; the ES-DFM and DEFER methods of
-`ops.training.delayed`), every click not corrected by a `delayed-positive` also yields a
-`final` at click_ts + A carrying its final label: the copy of the real negatives (and of
-the positives decided inside O) that DEFER trains on, and the late label an auxiliary
-delayed-positive model learns from.
+`ops.training.delayed`), every click also yields its final label at click_ts + A: `final`
+for a click not corrected by a `delayed-positive` (the copy of the real negatives, and of
+the positives decided inside O, that DEFER trains on), `delayed-final` for one that was.
+Together they tell an auxiliary delay model every click's delay once, all at the same age.
 An impression without a click by impression ts + click window yields `non-click` then.
 A click with no impression open to it (unknown, or after the click window) and a
 conversion with no click open to it (no click, or outside [click_ts, click_ts + A]) are
@@ -33,6 +33,8 @@ orphans, decided at their own time and sent to the dead-letter topic.
 >>> copy = LabelConfig(observation_window_s=3600, attribution_window_s=86400, final_copy=True)
 >>> [(d.label_ts, d.name, d.conversion) for d in decide({"i": {"t": 100}, "k": 100}, "8", copy)]
 [(3700, 'negative', 0), (86500, 'final', 0)]
+>>> [(d.label_ts, d.name) for d in decide(rec, "7", copy)]
+[(3700, 'negative'), (5000, 'delayed-positive'), (86500, 'delayed-final')]
 """
 
 from __future__ import annotations
@@ -68,8 +70,8 @@ class LabelConfig:
     click_window_s: how long an impression waits for its click before `non-click`.
     allowed_lateness_s: how far behind the newest event time of its topic an event may
         arrive; the watermark is that much behind, and an event behind it is `late-event`.
-    final_copy: with policy fake-negative, also a `final` at click_ts + A for every click
-        that no `delayed-positive` corrected (see the module docstring).
+    final_copy: with policy fake-negative, also a `final` or `delayed-final` at
+        click_ts + A for every click (see the module docstring).
     """
 
     policy: str = "fake-negative"
@@ -179,13 +181,17 @@ def _click_decisions(
                 label_ts=conv_ts, name="delayed-positive", impression_id=impression_id, conversion=1
             )
         )
+        if cfg.final_copy:
+            out.append(_final(click_ts, 1, impression_id, cfg, name="delayed-final"))
     return out
 
 
-def _final(click_ts: int, conversion: int, impression_id: str, cfg: LabelConfig) -> Decision:
+def _final(
+    click_ts: int, conversion: int, impression_id: str, cfg: LabelConfig, name: str = "final"
+) -> Decision:
     return Decision(
         label_ts=click_ts + cfg.attribution_window_s,
-        name="final",
+        name=name,
         impression_id=impression_id,
         conversion=conversion,
     )

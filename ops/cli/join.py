@@ -1,6 +1,6 @@
 """`mmn join`: the Faust joiner, labeling impressions, clicks and conversions in event time.
 
-    mmn join --bootstrap 127.0.0.1:9092 --policy fake-negative --observation-window 1h \\
+    mmn join --bootstrap 127.0.0.1:9092 --method vanilla --observation-window 1h \\
         --attribution-window 30d --batch-size 1024 --workers 2 --until-end
 
 Runs N worker processes (streaming.joiner_app) sharing the source partitions; stops them
@@ -19,10 +19,13 @@ from pathlib import Path
 from ops.cli.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
 from ops.cli.train import duration_s
 from ops.errors import ConfigError
+from ops.training import delayed
+from ops.training.delayed import STREAM_METHODS
+from ops.training.learner import LearnerConfig
 from streaming.errors import StreamingError
 from streaming.joiner_app import JoinerConfig
 from streaming.joiner_process import JoinerWorkers, create_joiner_topics
-from streaming.labels import POLICIES, LabelConfig
+from streaming.labels import LabelConfig
 from streaming.partition_joiner import BatchConfig
 
 
@@ -31,7 +34,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "join", help="label impressions/clicks/conversions in event time; emit mini-batches"
     )
     add_bootstrap_argument(parser)
-    parser.add_argument("--policy", choices=POLICIES, default="fake-negative")
+    parser.add_argument(
+        "--method",
+        choices=STREAM_METHODS,
+        default=LearnerConfig.method,
+        help="delayed-feedback method whose labels to emit (ops.training.delayed); "
+        "`mmn train --method` must name the same",
+    )
     windows = parser.add_argument_group("event-time windows (90, 15m, 1h, 30d)")
     windows.add_argument("--observation-window", type=duration_s, default=3600, metavar="D")
     windows.add_argument("--attribution-window", type=duration_s, default=30 * 86400, metavar="D")
@@ -72,13 +81,13 @@ def joiner_config(args: argparse.Namespace, bootstrap: str) -> JoinerConfig:
             f"({args.partitions}) must be at least 1"
         )
     try:
-        labels = LabelConfig(
-            policy=args.policy,
+        windows = LabelConfig(
             observation_window_s=args.observation_window,
             attribution_window_s=args.attribution_window,
             click_window_s=args.click_window,
             allowed_lateness_s=args.allowed_lateness,
         )
+        labels = delayed.get(args.method).labels(windows)
     except StreamingError as exc:
         raise ConfigError(str(exc)) from exc
     return JoinerConfig(
@@ -98,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         create_joiner_topics(config)
         with JoinerWorkers(config, log_dir=args.log_dir).start(args.workers) as workers:
             print(
-                f"joiner: {args.workers} worker(s) on {bootstrap}, policy {args.policy}, "
+                f"joiner: {args.workers} worker(s) on {bootstrap}, method {args.method}, "
                 f"logs in {args.log_dir}",
                 flush=True,
             )

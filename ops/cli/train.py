@@ -24,8 +24,9 @@ from ops.cli.bootstrap import add_bootstrap_argument
 from ops.errors import ConfigError
 from ops.store.database import DEFAULT_URL, open_registry
 from ops.store.snapshots import SnapshotStore, SnapshotStoreConfig
+from ops.training.delayed import STREAM_METHODS
 from ops.training.kafka_io import KafkaAnnouncer, KafkaSource
-from ops.training.learner import DELAYED_FEEDBACK, OPTIMIZERS, LearnerConfig, OnlineLearner
+from ops.training.learner import OPTIMIZERS, LearnerConfig, OnlineLearner
 from ops.training.telemetry import TrainerMetrics
 from ops.training.trainer import Trainer, TrainerConfig, TrainerOutcome, stop_on_signals
 from streaming.minibatch import decode_minibatch
@@ -78,7 +79,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     learn = parser.add_argument_group("learning")
     learn.add_argument("--optimizer", choices=OPTIMIZERS, default="adagrad")
     learn.add_argument("--lr", type=float, default=0.01, help="(the offline experiment's best)")
-    learn.add_argument("--delayed-feedback", choices=DELAYED_FEEDBACK, default="plain")
+    learn.add_argument(
+        "--method",
+        choices=STREAM_METHODS,
+        default=LearnerConfig.method,
+        help="delayed-feedback method; `mmn join --method` must name the same",
+    )
     learn.add_argument(
         "--dedupe-horizon", type=duration_s, default=86400, help="event time a key is remembered"
     )
@@ -127,7 +133,7 @@ def learner_config(args: argparse.Namespace) -> LearnerConfig:
         featurizer=FeaturizerConfig(fields=fields, numeric_fields=numeric, buckets=args.buckets),
         optimizer=args.optimizer,
         lr=args.lr,
-        delayed_feedback=args.delayed_feedback,
+        method=args.method,
         dedupe_horizon_s=args.dedupe_horizon,
         seed=args.seed,
     )

@@ -15,7 +15,7 @@ module under the contract of `DelayedFeedback`:
 | vanilla | fake negative at O, `delayed-positive` copy | 1 |
 | wait | one `final` at click + A | 1 |
 | fnw | fake negative at once (O = 0), copy | Ktena et al. 2019 |
-| es-dfm | fake negative at O, copy; `final` at A for the auxiliary model | Yang et al. 2021 |
+| es-dfm | fake negative at O, copy; final labels at A for the auxiliary model | Yang et al. 2021 |
 | defer | fake negative at O, copy; every other click again at A (`final`) | Gu et al. 2021 |
 | oracle | the final label at click time (`mmn bench stream` only) | 1 |
 

@@ -11,7 +11,8 @@ feature distribution is the true one. Per click the stream holds positives with 
     w_pos = p / (p - p_dp / 2),    w_neg = (1 - p) / (1 - p + p_dp / 2),
 
 with p the main model's prediction (gradient stopped) and p_dp the auxiliary model's
-probability of a delayed positive (`aux.DelayModel`, learnt as in ES-DFM). p_dp <= p by
+probability of a delayed positive (`aux.DelayModel`, learnt as in ES-DFM from the rows at
+click + A; the `delayed-final` rows teach only it). p_dp <= p by
 definition, so the estimate is capped at p: the positive weight stays <= 2.
 """
 
@@ -46,10 +47,15 @@ class Defer(DelayedFeedback):
 
     name = "defer"
     uses_aux = True
-    copies = frozenset({"delayed-positive", "final"})
+    copies = frozenset({"delayed-positive", "final", "delayed-final"})
 
     def labels(self, base: LabelConfig) -> LabelConfig:
         return dataclasses.replace(base, policy="fake-negative", final_copy=True)
+
+    def trains(self, kinds: np.ndarray) -> np.ndarray:
+        # A delayed positive is in twice already (negative at O, positive on conversion);
+        # its `delayed-final` row is only for the auxiliary model.
+        return kinds != "delayed-final"
 
     def weights(
         self, kinds: np.ndarray, label: Tensor, p: Tensor, aux: DelayPrediction | None

@@ -11,9 +11,8 @@ O). Importance weighting to the true distribution gives (paper, Eq. 9-10)
 
 f_dp from an auxiliary model of P(delayed positive | x) and f_rn of P(real negative |
 x, observed negative at O), both trained online beside the main model (`aux.DelayModel`)
-from the rows whose delay is known: `delayed-positive` rows (a delayed positive) and the
-`final` row the joiner adds at click + A (`LabelConfig.final_copy`) for every other click.
-The main model does not learn the `final` rows.
+from the rows the joiner adds at click + A (`LabelConfig.final_copy`): `delayed-final` for
+a delayed positive, `final` for every other click. The main model does not learn them.
 """
 
 from __future__ import annotations
@@ -44,13 +43,13 @@ class EsDfm(DelayedFeedback):
 
     name = "es-dfm"
     uses_aux = True
-    copies = frozenset({"delayed-positive", "final"})
+    copies = frozenset({"delayed-positive", "final", "delayed-final"})
 
     def labels(self, base: LabelConfig) -> LabelConfig:
         return dataclasses.replace(base, policy="fake-negative", final_copy=True)
 
     def trains(self, kinds: np.ndarray) -> np.ndarray:
-        return kinds != "final"
+        return ~np.isin(kinds, ("final", "delayed-final"))
 
     def weights(
         self, kinds: np.ndarray, label: Tensor, p: Tensor, aux: DelayPrediction | None
