@@ -89,3 +89,56 @@ def test_a_mismatched_featurizer_is_refused() -> None:
             model_config=ModelConfig(n_fields=4, buckets=64, n_types=2, n_scenarios=2),
             featurizer=FeaturizerConfig(fields=FIELDS, buckets=64),
         )
+
+
+def test_a_snapshot_round_trip_keeps_the_esdfm_delay_model() -> None:
+    straight = OnlineLearner(learner_config(method="es-dfm"))
+    first = OnlineLearner(learner_config(method="es-dfm"))
+    for learner in (straight, first):
+        learner.step(make_rows(0, 64, kind="final"))  # the delay model learns from these
+    resumed = OnlineLearner.from_state(first.state())
+    assert resumed.aux is not None and first.aux is not None
+    for a, b in zip(first.aux.model.parameters(), resumed.aux.model.parameters(), strict=True):
+        assert torch.equal(a, b)
+    for learner in (straight, resumed):
+        learner.step(make_rows(64, 64))
+        learner.step(make_rows(128, 64, kind="final"))
+    for a, b in zip(straight.aux.model.parameters(), resumed.aux.model.parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
+    for a, b in zip(straight.model.parameters(), resumed.model.parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_a_small_minibatch_weighs_its_rows_not_a_full_batch() -> None:
+    rows = make_rows(0, 5)
+    learner = OnlineLearner(learner_config(nominal_rows=1000))
+    batch = learner.batch(rows, grow=True)
+    with torch.no_grad():
+        mean = learner.spec.loss(learner.model(batch), batch)
+    assert learner.train_batch(batch) == pytest.approx(float(mean) * 5 / 1000, rel=1e-5)
+
+
+def test_sparse_steps_match_dense_adagrad_and_touch_only_the_batch_rows() -> None:
+    sparse = OnlineLearner(learner_config(lr=0.1))
+    dense = OnlineLearner(learner_config(lr=0.1, sparse=False))
+    table = sparse.model.embedding.table.weight
+    before = table.detach().clone()
+    for b in range(3):
+        sparse.step(make_rows(b * 32, 32))
+        dense.step(make_rows(b * 32, 32))
+    for a, b in zip(sparse.model.parameters(), dense.model.parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-4)  # summation order: float rounding only
+    touched = (table.detach() != before).any(dim=1)
+    assert 0 < int(touched.sum()) < len(before)  # only rows of the batches' ids moved
+
+
+def test_scoring_never_changes_the_vocabularies() -> None:
+    learner = OnlineLearner(learner_config())
+    for b in range(3):
+        learner.step(make_rows(b * 128, 128))
+    types, scenarios = learner.types.state(), learner.scenarios.state()
+    unseen = make_rows(10**6, 50)
+    unseen.conv_types = ["never-trained"] * 50
+    batch = learner.batch(unseen)
+    assert batch.conv_type.tolist() == [0] * 50  # "other"
+    assert learner.types.state() == types and learner.scenarios.state() == scenarios
