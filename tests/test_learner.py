@@ -142,3 +142,28 @@ def test_scoring_never_changes_the_vocabularies() -> None:
     batch = learner.batch(unseen)
     assert batch.conv_type.tolist() == [0] * 50  # "other"
     assert learner.types.state() == types and learner.scenarios.state() == scenarios
+
+
+def test_small_minibatches_are_gathered_into_one_step_and_a_resume_keeps_them() -> None:
+    straight = OnlineLearner(learner_config(min_step_rows=100))
+    results = [straight.step(make_rows(b * 40, 40)) for b in range(3)]
+    assert [r.trained for r in results] == [0, 0, 120]
+    assert straight.batches == 1 and straight.examples_seen == 120
+
+    first = OnlineLearner(learner_config(min_step_rows=100))
+    first.step(make_rows(0, 40))
+    resumed = OnlineLearner.from_state(first.state())  # 40 rows gathered, not yet trained
+    assert resumed.examples_seen == 40 and resumed.batches == 0
+    for b in (1, 2):
+        resumed.step(make_rows(b * 40, 40))
+    assert resumed.batches == 1
+    for a, b in zip(straight.model.parameters(), resumed.model.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_the_end_of_the_stream_trains_what_is_gathered() -> None:
+    learner = OnlineLearner(learner_config(min_step_rows=1000))
+    learner.step(make_rows(0, 30))
+    last = make_rows(30, 10)
+    last.end = True
+    assert learner.step(last).trained == 40 and learner.batches == 1
