@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from model import zoo
@@ -60,7 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _names(text: str, known: tuple[str, ...], option: str) -> tuple[str, ...]:
+def _names(text: str, known: Sequence[str], option: str) -> tuple[str, ...]:
     names = tuple(n for n in text.split(",") if n)
     unknown = [n for n in names if n not in known]
     if unknown or not names:

@@ -154,7 +154,7 @@ def rows_of(cols: SearchColumns, emitted: Emitted, start: int, stop: int) -> Min
         kinds=list(emitted.kind[start:stop]),
         conv_types=[cols.types[i] for i in cols.type_index[pick]],
         scenarios=[cols.scenarios[i] for i in cols.scenario_index[pick]],
-        features={name: values[pick] for name, values in cols.features.items()},
+        features={name: list(values[pick]) for name, values in cols.features.items()},
     )
 
 

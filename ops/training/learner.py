@@ -53,16 +53,27 @@ OPTIMIZERS = ("adagrad", "adam", "sgd")
 class LabeledRows(Protocol):
     """What the learner reads from a mini-batch (the joiner's decoded `minibatches` message)."""
 
-    impression_ids: Sequence[str]
-    kinds: Sequence[str]
-    conv_types: Sequence[str]
-    scenarios: Sequence[str]
-    features: Mapping[str, Sequence[str]]
-    click: Sequence[float]
-    conversion: Sequence[float]
-    label_ts: Sequence[int]
-    watermark: int | None
-    end: bool
+    # Read-only members, so that frozen records (MiniBatch) and plain classes both match.
+    @property
+    def impression_ids(self) -> Sequence[str]: ...
+    @property
+    def kinds(self) -> Sequence[str]: ...
+    @property
+    def conv_types(self) -> Sequence[str]: ...
+    @property
+    def scenarios(self) -> Sequence[str]: ...
+    @property
+    def features(self) -> Mapping[str, Sequence[str]]: ...
+    @property
+    def click(self) -> Sequence[float] | np.ndarray: ...
+    @property
+    def conversion(self) -> Sequence[float] | np.ndarray: ...
+    @property
+    def label_ts(self) -> Sequence[int] | np.ndarray: ...
+    @property
+    def watermark(self) -> int | None: ...
+    @property
+    def end(self) -> bool: ...
 
 
 @dataclass(frozen=True, kw_only=True)
