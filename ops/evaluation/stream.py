@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from model import zoo
 from model.config import ModelConfig
 from model.features import CRITEO_FEATURE_FIELDS, FeaturizerConfig
 from ops.errors import ConfigError
@@ -46,8 +47,9 @@ DAY_S = 86_400
 class StreamConfig:
     """How the streaming benchmark trains and scores.
 
-    models, methods: registered model names; delayed-feedback methods (`vanilla` and
-        `oracle` among them for the RI-AUC).
+    models: registered model names.
+    methods: delayed-feedback methods (`vanilla` and `oracle` among them for the RI-AUC).
+    rows: read only the first rows lines of the log (None: all).
     pretrain_days: days learnt with final labels before the stream starts.
     days: streaming days to score (None: every day up to the log's last full day).
     batch_size: rows per mini-batch, in label-time order.
@@ -60,6 +62,7 @@ class StreamConfig:
 
     models: tuple[str, ...] = ("esmm", "mmn")
     methods: tuple[str, ...] = delayed.names()
+    rows: int | None = None
     pretrain_days: int = 30
     days: int | None = None
     batch_size: int = 1024
@@ -72,6 +75,28 @@ class StreamConfig:
     n_types: int = 22
     n_scenarios: int = 18
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name, known in (("models", zoo.names()), ("methods", delayed.names())):
+            given = getattr(self, name)
+            unknown = [n for n in given if n not in known]
+            if not given or unknown:
+                raise ConfigError(
+                    f"StreamConfig.{name}: unknown {', '.join(unknown) or '(none given)'}; "
+                    f"choose from {', '.join(known)}"
+                )
+        for name in ("pretrain_days", "batch_size", "buckets", "embed_dim"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"StreamConfig.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("rows", "days"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ConfigError(f"StreamConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if not self.lr > 0 or not self.hidden or min(self.hidden) < 1:
+            raise ConfigError(
+                f"StreamConfig.lr must be > 0 and StreamConfig.hidden positive widths, got "
+                f"{self.lr} and {self.hidden}"
+            )
+        self.labels()  # the windows' own rules
 
     def labels(self) -> LabelConfig:
         return LabelConfig(

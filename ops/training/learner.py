@@ -84,16 +84,14 @@ class LearnerConfig:
     model_config: shape of the model; n_fields must equal the featurizer's field count.
     featurizer: which raw fields become ids (Criteo's 18 by default).
     optimizer: adagrad (default, fused), adam or sgd. lr: its learning rate.
-    method: delayed-feedback method (`ops.training.delayed`; the joiner must label with
-        the same method's `labels`).
+    method: delayed-feedback method: vanilla, wait, fnw, es-dfm or defer
+        (`ops.training.delayed`); `mmn join --method` must name the same.
     sparse: embedding tables get sparse gradients and a sparse optimizer step (for adagrad
         and sgd the same arithmetic as the dense step, whose untouched rows do not move).
     nominal_rows: the loss is summed over a step's rows and divided by
         max(rows, nominal_rows), so smaller steps weigh less.
-    min_step_rows: mini-batches are gathered until they hold this many new rows before
-        an optimizer step (1: a step per mini-batch). 256: a mini-batch of 5 rows then
-        costs ~0.3x a 1,024-row one per row (`mmn bench train --sparse`) instead of ~0.03x,
-        and on a sparse synthetic stream a step learns from a day of clicks, not an hour.
+    min_step_rows: new rows gathered over consecutive mini-batches before an optimizer
+        step (1: a step per mini-batch; see the module docstring).
     dedupe_horizon_s: event-time seconds a (impression_id, kind) key is remembered.
     seed: torch seed for the initial weights.
     """
@@ -113,12 +111,14 @@ class LearnerConfig:
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-        delayed.get(self.method)
-        if self.nominal_rows < 1 or self.min_step_rows < 1:
+        if self.method not in delayed.names():
             raise ConfigError(
-                f"nominal_rows ({self.nominal_rows}) and min_step_rows ({self.min_step_rows}) "
-                "must be >= 1"
+                f"LearnerConfig.method is {self.method!r}; choose one of "
+                f"{', '.join(delayed.STREAM_METHODS)} (oracle: mmn bench stream only)"
             )
+        for name in ("nominal_rows", "min_step_rows"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"LearnerConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.model_config.n_fields != len(self.featurizer.fields):
             raise ConfigError(
                 f"model_config.n_fields is {self.model_config.n_fields} but the featurizer has "
