@@ -2,7 +2,7 @@
 
 See `ops.evaluation.stream` for the protocol. Prints a row per model and method: AUC,
 PR-AUC, log loss, calibration, mean per-domain AUC (each averaged over the scored days),
-the AUC of p_cvr alone, and RI-AUC.
+the AUCs of p_cvr alone and of p_ctr alone, and RI-AUC.
 """
 
 from __future__ import annotations
@@ -17,7 +17,16 @@ from ops.cli.options import add_options, build
 from ops.evaluation.stream import StreamConfig, run_stream
 from simulator.criteo_search import CriteoSearchConfig, load_columns
 
-COLUMNS = ("auc", "pr_auc", "log_loss", "calibration", "avg_domain_auc", "cvr_only_auc", "ri_auc")
+COLUMNS = (
+    "auc",
+    "pr_auc",
+    "log_loss",
+    "calibration",
+    "avg_domain_auc",
+    "cvr_only_auc",
+    "ctr_only_auc",
+    "ri_auc",
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -203,9 +203,10 @@ def average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
 def day_figures(learner: OnlineLearner, day: MiniBatch) -> dict[str, float]:
     """AUC, PR-AUC, log loss, calibration and mean domain AUC of p_ctr * p_cvr on one day.
 
-    Also `cvr_only_auc`, the AUC of p_cvr alone: on click-only logs the CTR tower can hold
-    part of the conversion signal (`ops.evaluation.offline`), and p_cvr alone then ranks
-    conversions worse, even backwards.
+    Also `cvr_only_auc` and `ctr_only_auc`, the AUCs of p_cvr alone and of p_ctr alone: on
+    click-only logs the CTR label is constant, the loss pins only p_ctr * p_cvr, and which
+    tower holds the conversion signal is not identified (`ops.evaluation.offline`): either
+    alone can rank conversions worse than the product, even backwards.
     """
     learner.model.eval()
     with torch.no_grad():
@@ -222,6 +223,7 @@ def day_figures(learner: OnlineLearner, day: MiniBatch) -> dict[str, float]:
         "calibration": overall["calibration"],
         "avg_domain_auc": report["avg_domain_auc"],
         "cvr_only_auc": exact_auc(labels, logits.cvr.numpy()),
+        "ctr_only_auc": exact_auc(labels, logits.ctr.numpy()),
     }
 
 
