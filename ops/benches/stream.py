@@ -26,6 +26,7 @@ COLUMNS = (
     "cvr_only_auc",
     "ctr_only_auc",
     "ri_auc",
+    "ri_log_loss",
 )
 
 

@@ -14,7 +14,9 @@ Figures per model and method, each a mean over the scored days: exact AUC, PR-AU
 the per-type and per-scenario AUCs; then
 RI-AUC = (AUC - AUC_vanilla) / (AUC_oracle - AUC_vanilla), where the `oracle` learns each
 click at click time with its final label and `vanilla` learns fake negatives and
-duplicated positives without weights.
+duplicated positives without weights; and the same for the log loss (`ri_log_loss`). When
+the oracle's AUC is barely above vanilla's, RI-AUC divides by a gap the size of the noise:
+read it next to that gap and to RI-log-loss.
 """
 
 from __future__ import annotations
@@ -309,7 +311,7 @@ def run_stream(
                 f"{model} {method}: AUC {methods[method]['auc']:.4f} "
                 f"({time.perf_counter() - started:.0f}s)"
             )
-        result["models"][model] = {"methods": _with_ri_auc(methods)}
+        result["models"][model] = {"methods": relative_improvements(methods)}
         if on_model is not None:
             on_model(result)
     return result
@@ -337,13 +339,22 @@ def _stream_one(
     }
 
 
-def _with_ri_auc(methods: dict[str, dict]) -> dict[str, dict]:
+def relative_improvements(methods: dict[str, dict]) -> dict[str, dict]:
+    """Adds `ri_auc` and `ri_log_loss` to each method's figures: where it stands between
+    vanilla (0) and the oracle (1); None without both.
+
+    >>> f = relative_improvements({"vanilla": {"auc": 0.70, "log_loss": 0.40},
+    ...     "oracle": {"auc": 0.72, "log_loss": 0.30}, "x": {"auc": 0.715, "log_loss": 0.33}})
+    >>> round(f["x"]["ri_auc"], 4), round(f["x"]["ri_log_loss"], 4)
+    (0.75, 0.7)
+    """
     vanilla, oracle = methods.get("vanilla"), methods.get("oracle")
     for figures in methods.values():
-        gap = None if vanilla is None or oracle is None else oracle["auc"] - vanilla["auc"]
-        figures["ri_auc"] = (
-            (figures["auc"] - vanilla["auc"]) / gap if vanilla is not None and gap else None
-        )
+        for key, name in (("auc", "ri_auc"), ("log_loss", "ri_log_loss")):
+            gap = None if vanilla is None or oracle is None else oracle[key] - vanilla[key]
+            figures[name] = (
+                (figures[key] - vanilla[key]) / gap if vanilla is not None and gap else None
+            )
     return methods
 
 
