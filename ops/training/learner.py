@@ -85,7 +85,8 @@ class LearnerConfig:
     featurizer: which raw fields become ids (Criteo's 18 by default).
     optimizer: adagrad (default, fused), adam or sgd. lr: its learning rate.
     method: delayed-feedback method: vanilla, wait, fnw, es-dfm or defer
-        (`ops.training.delayed`); `mmn join --method` must name the same.
+        (`ops.training.delayed`); `mmn join --method` must name the same. fnw: the
+        best of `mmn bench stream` on synthetic logs (README).
     sparse: embedding tables get sparse gradients and a sparse optimizer step (for adagrad
         and sgd the same arithmetic as the dense step, whose untouched rows do not move).
     nominal_rows: the loss is summed over a step's rows and divided by
@@ -101,7 +102,7 @@ class LearnerConfig:
     featurizer: FeaturizerConfig = FeaturizerConfig()
     optimizer: str = "adagrad"
     lr: float = 0.01
-    method: str = "vanilla"
+    method: str = "fnw"
     sparse: bool = True
     nominal_rows: int = 1024
     min_step_rows: int = 256
