@@ -137,7 +137,7 @@ def decide(record: Record, impression_id: str, cfg: LabelConfig) -> list[Decisio
     """Every decision the record's facts lead to, in key order."""
     out: list[Decision] = []
     imp, click_ts, conv_ts = record.get("i"), record.get("k"), record.get("c")
-    clicked = click_is_open(record, cfg)
+    clicked = click_ts is not None and click_is_open(record, cfg)
     if click_ts is not None and not clicked:
         out.append(Decision(label_ts=click_ts, name=ORPHAN_CLICK, impression_id=impression_id))
     if imp is not None and not clicked:
@@ -150,12 +150,13 @@ def decide(record: Record, impression_id: str, cfg: LabelConfig) -> list[Decisio
         )
     converted = (
         conv_ts is not None
+        and click_ts is not None
         and clicked
         and click_ts <= conv_ts <= click_ts + cfg.attribution_window_s
     )
     if conv_ts is not None and not converted:
         out.append(Decision(label_ts=conv_ts, name=ORPHAN_CONVERSION, impression_id=impression_id))
-    if clicked:
+    if clicked and click_ts is not None:
         out.extend(_click_decisions(click_ts, conv_ts if converted else None, impression_id, cfg))
     if len(out) > 1:
         out.sort(key=Decision.sort_key)

@@ -13,6 +13,7 @@ from model.snapshot import restore
 from ops.errors import ConfigError
 from ops.training.delayed.fnw import fnw_weights
 from ops.training.learner import LearnerConfig, OnlineLearner
+from streaming.events import OTHER_DOMAIN
 
 
 @pytest.mark.parametrize("model", ["mmn", "esmm", "mmn_nodw"])
@@ -53,9 +54,22 @@ def test_fnw_weights_follow_ktena_et_al() -> None:
 
 def test_fnw_changes_the_update() -> None:
     rows = make_rows(0, 256)
-    plain, fnw = (OnlineLearner(learner_config(method=method)) for method in ("vanilla", "fnw"))
-    plain.step(rows)
+    plain, fnw, unweighted = (
+        OnlineLearner(learner_config(method=method, nominal_rows=1, sparse=False))
+        for method in ("vanilla", "fnw", "vanilla")
+    )
+    result = plain.step(rows)
     fnw.step(rows)
+    # The same step taken by hand with every row's weight 1: vanilla must match it exactly.
+    batch = unweighted.batch(rows, grow=True)
+    assert torch.equal(batch.weight, torch.ones(len(batch)))
+    loss = unweighted.spec.loss(unweighted.model(batch), batch)
+    unweighted.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    unweighted.optimizer.step()
+    assert result.loss == float(loss.detach())
+    for a, b in zip(plain.model.parameters(), unweighted.model.parameters(), strict=True):
+        assert torch.equal(a, b)
     differs = [
         not torch.allclose(a, b)
         for a, b in zip(plain.model.parameters(), fnw.model.parameters(), strict=True)
@@ -111,7 +125,7 @@ def test_a_snapshot_round_trip_keeps_the_esdfm_delay_model() -> None:
 
 def test_a_small_minibatch_weighs_its_rows_not_a_full_batch() -> None:
     rows = make_rows(0, 5)
-    learner = OnlineLearner(learner_config(nominal_rows=1000))
+    learner = OnlineLearner(learner_config(method="vanilla", nominal_rows=1000))
     batch = learner.batch(rows, grow=True)
     with torch.no_grad():
         mean = learner.spec.loss(learner.model(batch), batch)
@@ -167,3 +181,12 @@ def test_the_end_of_the_stream_trains_what_is_gathered() -> None:
     last = make_rows(30, 10)
     last.end = True
     assert learner.step(last).trained == 40 and learner.batches == 1
+
+
+def test_a_readers_other_shares_slot_0_of_the_vocabularies() -> None:
+    rows = make_rows(0, 256)  # t0 gets its slot after 100 rows (model.vocab.MIN_COUNT)
+    rows.conv_types = [OTHER_DOMAIN if i % 2 else "t0" for i in range(256)]
+    learner = OnlineLearner(learner_config())
+    learner.step(rows)
+    assert learner.types.values == [OTHER_DOMAIN, "t0"]
+    assert learner.types.index(OTHER_DOMAIN) == 0

@@ -11,7 +11,8 @@ from learner_rows import learner_config, make_rows
 from ops.store.database import list_snapshots, open_registry
 from ops.store.snapshots import SnapshotStore, SnapshotStoreConfig, load_snapshot
 from ops.training.learner import OnlineLearner
-from ops.training.trainer import Message, Trainer, TrainerConfig
+from ops.training.merge import Message
+from ops.training.trainer import Trainer, TrainerConfig
 from streaming.errors import SchemaError
 
 BATCH = 32

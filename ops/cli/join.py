@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import argparse
 import signal
-import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from ops.cli.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
@@ -21,10 +21,12 @@ from ops.cli.options import add_options, build, duration_s
 from ops.errors import ConfigError
 from ops.training import delayed
 from ops.training.learner import LearnerConfig
+from streaming.events import format_event_time
 from streaming.joiner_app import JoinerConfig
-from streaming.joiner_process import JoinerWorkers, create_joiner_topics
+from streaming.joiner_process import EndWatcher, JoinerWorkers, create_joiner_topics
 from streaming.labels import LabelConfig
 from streaming.partition_joiner import BatchConfig
+from streaming.progress import ProgressLine
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -70,9 +72,25 @@ def joiner_config(args: argparse.Namespace, bootstrap: str) -> JoinerConfig:
     return build(args, joiner, bootstrap=bootstrap, labels=labels, batches=build(args, batches))
 
 
+def progress_printer(every_s: float = 2.0) -> Callable[[EndWatcher], None]:
+    """Prints `progress rows=N rows_per_s=R ended=K/P watermark=ISO` every `every_s` seconds."""
+    line = ProgressLine(lambda text: print(f"progress {text}", flush=True), unit="rows",
+                        every_s=every_s)  # fmt: skip
+
+    def show(watcher: EndWatcher) -> None:
+        if line.due(force=watcher.done):
+            line.emit(
+                watcher.rows,
+                ended=f"{len(watcher.ended)}/{watcher.config.partitions}",
+                watermark=format_event_time(watcher.watermark),
+            )
+
+    return show
+
+
 def run(args: argparse.Namespace) -> int:
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # SIGTERM as Ctrl-C: either way the workers are stopped on the way out, --until-end included.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     with bootstrap_or_embedded(args.bootstrap) as bootstrap:
         config = joiner_config(args, bootstrap)
         create_joiner_topics(config)
@@ -84,15 +102,16 @@ def run(args: argparse.Namespace) -> int:
             )
             started = time.monotonic()
             if args.until_end:
-                watcher = workers.wait_for_end(args.timeout or float("inf"))
+                watcher = workers.wait_for_end(args.timeout or float("inf"), progress_printer())
                 print(
                     f"joiner: end of stream on all {config.partitions} partitions after "
                     f"{time.monotonic() - started:.1f}s; {watcher.rows:,} rows in mini-batches"
                 )
                 return 0
             try:
-                while not stop.wait(1.0):
+                while True:
                     workers.check_alive()
+                    time.sleep(1.0)
             except KeyboardInterrupt:
                 pass
     return 0

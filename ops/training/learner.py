@@ -34,6 +34,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 
 from model import zoo as models
 from model.batch import Batch
@@ -46,14 +47,17 @@ from ops.errors import ConfigError
 from ops.training import delayed
 from ops.training.dedupe import Deduper
 from ops.training.delayed.aux import DelayLearner
+from streaming.events import OTHER_DOMAIN
 
 OPTIMIZERS = ("adagrad", "adam", "sgd")
 
 
 class LabeledRows(Protocol):
-    """What the learner reads from a mini-batch (the joiner's decoded `minibatches` message)."""
+    """What the learner reads from a mini-batch (a decoded `streaming.minibatch.MiniBatch`).
 
-    # Read-only members, so that frozen records (MiniBatch) and plain classes both match.
+    Read-only columns of one length B; numeric columns may be numpy arrays or sequences.
+    """
+
     @property
     def impression_ids(self) -> Sequence[str]: ...
     @property
@@ -65,9 +69,9 @@ class LabeledRows(Protocol):
     @property
     def features(self) -> Mapping[str, Sequence[str]]: ...
     @property
-    def click(self) -> Sequence[float] | np.ndarray: ...
+    def click(self) -> ArrayLike: ...
     @property
-    def conversion(self) -> Sequence[float] | np.ndarray: ...
+    def conversion(self) -> ArrayLike: ...
     @property
     def label_ts(self) -> Sequence[int] | np.ndarray: ...
     @property
@@ -190,8 +194,8 @@ class OnlineLearner:
             else None
         )
         self.featurizer = Featurizer(config.featurizer)
-        self.types = DomainVocab(config.model_config.n_types)
-        self.scenarios = DomainVocab(config.model_config.n_scenarios)
+        self.types = DomainVocab(config.model_config.n_types, other=OTHER_DOMAIN)
+        self.scenarios = DomainVocab(config.model_config.n_scenarios, other=OTHER_DOMAIN)
         self.deduper = Deduper(config.dedupe_horizon_s)
         self.examples_seen = 0
         self.batches = 0
