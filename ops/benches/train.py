@@ -14,6 +14,11 @@ and their ratio (target >= 0.8: consuming costs at most a
 fifth of the training throughput). The broker side is timed from the start of each
 `Trainer.run` to the end of its last step, and its store keeps nothing: the snapshot a
 run closes with (hundreds of MB at the paper's sizes) is not what is measured.
+
+With `--sparse`, no broker: the learner's examples/s on mini-batches of `--sparse-rows`
+(5: what a sparse stream through the default joiner makes) against mini-batches of
+`--batch-size`, alternating in rounds in the same run; `sparse_to_dense_ratio` is their
+ratio (target >= 0.3: a step costs what its rows cost, not a full table update).
 """
 
 from __future__ import annotations
@@ -76,6 +81,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--rounds", type=int, default=4, help="alternations of the memory and broker sides"
     )
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
+    parser.add_argument(
+        "--sparse",
+        action="store_true",
+        help="measure tiny mini-batches against full ones instead (no broker)",
+    )
+    parser.add_argument(
+        "--sparse-rows", type=int, default=5, help="rows per tiny mini-batch (--sparse)"
+    )
     add_bootstrap_argument(parser)
     parser.set_defaults(func=run)
 
@@ -243,11 +256,57 @@ def measure(
         source.close()
 
 
+def measure_small(
+    config: LearnerConfig, small: list[MiniBatch], full: list[MiniBatch], rounds: int
+) -> tuple[float, float]:
+    """Examples/s (small, full) of one learner each, alternating over equal shares; round 0 warms up."""
+    learners = {"small": OnlineLearner(config), "full": OnlineLearner(config)}
+    streams = {"small": small, "full": full}
+    seconds = {"small": 0.0, "full": 0.0}
+    rows = {"small": 0, "full": 0}
+    for r in range(rounds + 1):
+        for side in ("small", "full") if r % 2 == 0 else ("full", "small"):
+            share = len(streams[side]) // (rounds + 1)
+            learner, seen = learners[side], learners[side].examples_seen
+            start = time.perf_counter()
+            for batch in streams[side][r * share : (r + 1) * share]:
+                learner.step(batch)
+            if r:
+                seconds[side] += time.perf_counter() - start
+                rows[side] += learner.examples_seen - seen
+    return rows["small"] / seconds["small"], rows["full"] / seconds["full"]
+
+
+def run_sparse(args: argparse.Namespace, config: LearnerConfig) -> dict:
+    """`--sparse`: tiny mini-batches against full ones, in one run."""
+    full = synthetic_minibatches(args.batches, args.batch_size)
+    n_small = args.batches * args.batch_size // args.sparse_rows
+    small = synthetic_minibatches(n_small, args.sparse_rows, seed=1)
+    small_rate, full_rate = measure_small(config, small, full, args.rounds)
+    ratio = small_rate / full_rate
+    print(
+        f"learner {args.model}: mini-batches of {args.sparse_rows} rows {small_rate:,.0f} "
+        f"examples/s, of {args.batch_size} rows {full_rate:,.0f} examples/s, ratio {ratio:.2f} "
+        "(target >= 0.3)"
+    )
+    return {
+        "model": args.model,
+        "sparse_rows": args.sparse_rows,
+        "batch_size": args.batch_size,
+        "sparse_examples_per_s": round(small_rate, 1),
+        "dense_examples_per_s": round(full_rate, 1),
+        "sparse_to_dense_ratio": round(ratio, 3),
+        "rounds": args.rounds,
+    }
+
+
 def run(args: argparse.Namespace) -> dict:
     config = learner_config(args)
-    batches = synthetic_minibatches(args.batches, args.batch_size)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.sparse:
+        return run_sparse(args, config)
+    batches = synthetic_minibatches(args.batches, args.batch_size)
     with bootstrap_or_embedded(args.bootstrap) as bootstrap:
         memory, broker = measure(config, batches, bootstrap, args.rounds)
     figures = {
