@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from simulator.errors import ReplayError
-from streaming.health import BrokerWatch
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,6 +57,16 @@ class PublisherConfig:
         }
 
 
+class Health(Protocol):
+    """Whether the broker has been gone too long (streaming.health.BrokerWatch)."""
+
+    @property
+    def expired(self) -> bool: ...
+
+    @property
+    def unreachable_s(self) -> float: ...
+
+
 class KafkaPublisher:
     """A kafka-python producer behind the replay's `Publisher` seam."""
 
@@ -66,7 +75,7 @@ class KafkaPublisher:
         bootstrap: str,
         config: PublisherConfig | None = None,
         *,
-        health: BrokerWatch | None = None,
+        health: Health | None = None,
     ) -> None:
         """health: a running broker watch; once it has expired, every send fails at once."""
         self.bootstrap = bootstrap

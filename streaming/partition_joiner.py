@@ -18,13 +18,10 @@ any replay speed. The caller publishes a segment, waits for delivery, then calls
 `commit(segment)`, which persists the release cursor and forgets finished records; and it
 calls `checkpoint()` before the consumer offsets of what it processed may be committed.
 
-Plausibility: an event or marker time that is negative or past `MAX_EVENT_TS`, and an
-event time more than `max_ahead_s` ahead of its topic partition's newest time (of the
-partition's other topics while it has none), is `implausible-time`: it goes to the dead
-letters and moves no watermark. Per topic, not per partition: a topic read ahead of the
-others (a backlog) is legitimately far ahead of the partition's watermark. Heartbeats are
-only range-checked: they announce the producer's clock across a quiet spell of the log. A tombstone or any payload that does
-not decode is `malformed`; so is an impression id starting with `~` (the store's own keys).
+Plausibility (`streaming.plausibility`): an event with an impossible time, or one too far
+ahead of its topic partition's clock, is `implausible-time` and moves no watermark. A
+tombstone or any payload that does not decode is `malformed`; so is an impression id
+starting with `~` (the store's own keys).
 
 Restarts (at-least-once): the meta entry written by `commit` holds the applied offsets,
 the per-topic event times and the cursor. Messages at or below the applied offsets are
@@ -43,7 +40,6 @@ from typing import Any
 
 from streaming.errors import SchemaError, StreamingError
 from streaming.events import (
-    MAX_EVENT_TS,
     Click,
     Conversion,
     EndOfStream,
@@ -53,6 +49,7 @@ from streaming.events import (
 )
 from streaming.example import DeadLetter, Example
 from streaming.labels import Decision, LabelConfig, Record, decide, horizon
+from streaming.plausibility import implausible_time
 
 SOURCE_EVENTS = (Impression, Click, Conversion)
 
@@ -154,11 +151,16 @@ class PartitionJoiner:
         return self._watermark
 
     def _update_watermark(self) -> None:
-        times = [math.inf if end else ts for ts, end in zip(self.max_ts, self.ended, strict=True)]
-        if any(ts is None for ts in times):
-            self._watermark = -math.inf
-        else:
-            self._watermark = min(times) - self.labels.allowed_lateness_s
+        times: list[float] = []
+        for ts, end in zip(self.max_ts, self.ended, strict=True):
+            if end:
+                times.append(math.inf)
+            elif ts is None:  # a source not heard from yet holds the watermark back entirely
+                self._watermark = -math.inf
+                return
+            else:
+                times.append(ts)
+        self._watermark = min(times) - self.labels.allowed_lateness_s
 
     @property
     def done(self) -> bool:
@@ -174,16 +176,15 @@ class PartitionJoiner:
             self._release(step)
             return step
         self.applied[source] = offset
-        if value is None:
-            detail = "a tombstone: the message has no value"
-            step.deadletters.append(self._letter("malformed", detail, source, offset, value))
+        if value is None:  # a tombstone: Kafka allows it, no event is one
+            step.deadletters.append(self._letter("malformed", "no value", source, offset, b""))
             return step
         try:
             event = decode_event(value)
         except SchemaError as exc:
             step.deadletters.append(self._letter("malformed", str(exc), source, offset, value))
             return step
-        implausible = self._implausible(source, event)
+        implausible = implausible_time(event, self.max_ts[source], self.max_ts, self.labels)
         if implausible is not None:
             step.deadletters.append(
                 self._letter("implausible-time", implausible, source, offset, value)
@@ -247,28 +248,6 @@ class PartitionJoiner:
             "cur": list(self.committed) if self.committed else None,
             **self.committed_batch,
         }
-
-    def _implausible(self, source: int, event: Any) -> str | None:
-        """Why the event's time cannot be right, or None when it is plausible."""
-        ts = event.ts
-        if not 0 <= ts <= MAX_EVENT_TS:
-            shown = ts if abs(ts) < 10**30 else f"{'-' if ts < 0 else ''}~2^{abs(ts).bit_length()}"
-            return f"event time {shown} is outside 0..{MAX_EVENT_TS} (year 9999)"
-        if isinstance(event, Heartbeat | EndOfStream):
-            # The producer's own clock: a heartbeat carries the time of its next event, so
-            # a quiet spell of the log (days without events) moves the clock before the
-            # first event after it. An end marker ends its topic whatever its time.
-            return None
-        newest = self.max_ts[source]
-        if newest is None:
-            known = [t for t in self.max_ts if t is not None]
-            newest = min(known) if known else None
-        if newest is not None and ts > newest + self.labels.max_ahead_s:
-            return (
-                f"event time {ts} is {ts - newest}s ahead of the newest event time {newest} "
-                f"of its topic partition (max ahead {self.labels.max_ahead_s}s)"
-            )
-        return None
 
     def _advance(self, source: int, ts: int) -> None:
         current = self.max_ts[source]

@@ -22,6 +22,7 @@ NOWHERE = "127.0.0.1:1"
 # What each command needs besides the option under test ({log}, {tmp}: filled in per test).
 BASE: dict[tuple[str, ...], list[str]] = {
     ("bench", "offline"): ["--data", "{log}"],
+    ("bench", "stream"): ["--data", "{log}"],
     ("data", "synth"): ["--out", "{tmp}/synth"],
     ("data", "profile"): ["{log}"],
     ("replay",): ["--data", "{log}", "--bootstrap", NOWHERE],

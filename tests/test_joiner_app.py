@@ -455,9 +455,10 @@ def test_mmn_join_restarts_a_killed_worker_shows_progress_and_serves_metrics(
         if join.poll() is None:
             join.kill()
             join.wait()
-    progress = [line for line in lines if line.startswith("join: events_in=")]
+    progress = [line for line in lines if line.startswith("progress rows=")]
     assert progress and "restarts=1 broker=ok" in progress[-1]
-    assert "deadletters=" in progress[-1] and "watermark p0=" in progress[-1]
+    assert "deadletters=" in progress[-1] and "watermark_p0=" in progress[-1]
+    assert "events_in=" in progress[-1] and "ended=2/2" in progress[-1]
     examples, _, _ = join_outputs(broker.bootstrap, config)
     assert_deduped_equal(examples, expected(records, LabelConfig()))
     assert not any(b"\x1b" in p.read_bytes() for p in (tmp_path / "logs").glob("*.log"))

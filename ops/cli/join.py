@@ -1,6 +1,6 @@
 """`mmn join`: the Faust joiner, labeling impressions, clicks and conversions in event time.
 
-    mmn join --bootstrap 127.0.0.1:9092 --policy fake-negative --observation-window 1h \\
+    mmn join --bootstrap 127.0.0.1:9092 --method vanilla --observation-window 1h \\
         --attribution-window 30d --batch-size 1024 --workers 2 --until-end
 
 Runs N worker processes (streaming.joiner_app) sharing the source partitions; stops them
@@ -14,7 +14,6 @@ import argparse
 import contextlib
 import math
 import signal
-import threading
 import time
 from pathlib import Path
 
@@ -22,6 +21,8 @@ from ops.cli.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
 from ops.cli.join_telemetry import JoinTelemetry
 from ops.cli.options import add_options, at_least, build, duration_s, port_number
 from ops.errors import ConfigError
+from ops.training import delayed
+from ops.training.learner import LearnerConfig
 from streaming.health import BrokerWatch
 from streaming.join_monitor import JoinMonitor
 from streaming.joiner_app import JoinerConfig
@@ -49,7 +50,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="DURATION",
         help="with --until-end: give up after this wall-clock time",
     )
-    labels = add_options(parser.add_argument_group("labels (event-time windows)"), LabelConfig)
+    # The label policy follows from the delayed-feedback method (ops.training.delayed), which
+    # `mmn train --method` must name too: one option, one default, for both.
+    method = add_options(parser, LearnerConfig, only=("method",))
+    labels = add_options(
+        parser.add_argument_group("labels (event-time windows)"),
+        LabelConfig,
+        skip=("policy", "final_copy"),
+    )
     batches = add_options(
         parser.add_argument_group("mini-batches"), BatchConfig, flags={"max_span_s": "batch-span"}
     )
@@ -63,23 +71,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="serve Prometheus metrics on 127.0.0.1",
     )
-    parser.set_defaults(func=run, options=(joiner, labels, batches, supervision))
+    parser.set_defaults(func=run, options=(joiner, method, labels, batches, supervision))
 
 
 def joiner_config(args: argparse.Namespace, bootstrap: str) -> JoinerConfig:
     """The joiner's config from the command line; invalid values raise ConfigError."""
     if args.timeout is not None and args.timeout < 1:
         raise ConfigError(f"--timeout must be at least 1 second, got {args.timeout}")
-    joiner, labels, batches, _ = args.options
-    return build(
-        args, joiner, bootstrap=bootstrap, labels=build(args, labels), batches=build(args, batches)
-    )
+    joiner, method, windows, batches, _ = args.options
+    labels = delayed.get(args.method).labels(build(args, windows))
+    return build(args, joiner, bootstrap=bootstrap, labels=labels, batches=build(args, batches))
 
 
 def run(args: argparse.Namespace) -> int:
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    supervision: SupervisionConfig = build(args, args.options[3])
+    # SIGTERM as Ctrl-C: either way the workers are stopped on the way out, --until-end included.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    supervision: SupervisionConfig = build(args, args.options[4])
     with bootstrap_or_embedded(args.bootstrap) as bootstrap, contextlib.ExitStack() as stack:
         config = joiner_config(args, bootstrap)
         telemetry = JoinTelemetry(args.metrics_port, supervision.progress_every_s)
@@ -97,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         monitor = JoinMonitor(config)
         stack.callback(monitor.close)
         print(
-            f"joiner: {args.workers} worker(s) on {bootstrap}, policy {args.policy}, "
+            f"joiner: {args.workers} worker(s) on {bootstrap}, method {args.method}, "
             f"logs in {args.log_dir}",
             flush=True,
         )
@@ -111,11 +118,7 @@ def run(args: argparse.Namespace) -> int:
 
         with contextlib.suppress(KeyboardInterrupt):
             workers.follow(
-                monitor,
-                until_end=args.until_end,
-                timeout_s=args.timeout or math.inf,
-                stop=stop,
-                tick=tick,
+                monitor, until_end=args.until_end, timeout_s=args.timeout or math.inf, tick=tick
             )
         telemetry.update(monitor, workers, watch, force=True)
         if monitor.done:

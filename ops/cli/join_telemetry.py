@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from functools import partial
 
 from prometheus_client import CollectorRegistry, Gauge
@@ -12,14 +11,18 @@ from streaming.events import format_event_time
 from streaming.health import BrokerWatch
 from streaming.join_monitor import JoinMonitor
 from streaming.joiner_process import JoinerWorkers
+from streaming.progress import ProgressLine
 
 
 class JoinTelemetry:
     """`mmn join`'s progress line and its Prometheus metrics on 127.0.0.1 (with --metrics-port)."""
 
     def __init__(self, port: int | None, every_s: float) -> None:
-        self.every_s = every_s
-        self._next = 0.0
+        """port: None serves no metrics; every_s: wall seconds between progress lines."""
+        # `progress rows=... watermark=...`: the line the demo's live view reads.
+        self.line = ProgressLine(
+            lambda text: print(f"progress {text}", flush=True), unit="rows", every_s=every_s
+        )
         self.registry = CollectorRegistry()
         gauge = partial(Gauge, registry=self.registry)
         self.events_in = gauge("mmn_joiner_events_in", "Source messages committed by the joiner")
@@ -55,20 +58,23 @@ class JoinTelemetry:
         self.restarts.set(workers.restarts)
         self.broker_up.set(int(watch.up))
         self.unreachable.set(watch.unreachable_s)
-        if not force and time.monotonic() < self._next:
+        if not self.line.due(force):
             return
-        self._next = time.monotonic() + self.every_s
-        letters = ",".join(f"{r}:{n}" for r, n in sorted(monitor.deadletters.items())) or "0"
-        marks = ",".join(
-            f"p{p}={format_event_time(monitor.watermarks.get(p))}"
-            for p in range(workers.config.partitions)
-        )
-        events = "-" if monitor.events_in is None else f"{monitor.events_in:,}"
-        print(
-            f"join: events_in={events} examples={monitor.rows:,} deadletters={letters} "
-            f"watermark {marks} workers={alive}/{len(workers.processes)} "
-            f"restarts={workers.restarts} broker={watch.status()}",
-            flush=True,
+        partitions = range(workers.config.partitions)
+        marks = {
+            f"watermark_p{p}": format_event_time(monitor.watermarks.get(p)) for p in partitions
+        }
+        newest = max(monitor.watermarks.values(), default=None)
+        self.line.emit(
+            monitor.rows,
+            ended=f"{len(monitor.ended)}/{workers.config.partitions}",
+            watermark=format_event_time(newest),
+            **marks,
+            events_in=monitor.events_in,
+            deadletters=",".join(f"{r}:{n}" for r, n in sorted(monitor.deadletters.items())) or 0,
+            workers=f"{alive}/{len(workers.processes)}",
+            restarts=workers.restarts,
+            broker="ok" if watch.up else f"unreachable-{watch.unreachable_s:.0f}s",
         )
 
     def close(self) -> None:

@@ -38,7 +38,7 @@ def claim_output(path: Path, command: str, *, force: bool = False) -> Path:
             entries = [p.name for p in path.iterdir()]
         except OSError as exc:
             raise ConfigError(f"--out {path}: cannot be read: {exc.strerror or exc}") from None
-        owner = _owner(marker) if MARKER in entries else None
+        owner = output_owner(path) if MARKER in entries else None
         if entries and owner != command:
             made = f"made by `mmn {owner}`" if owner else f"{len(entries)} entries"
             raise ConfigError(
@@ -55,8 +55,9 @@ def claim_output(path: Path, command: str, *, force: bool = False) -> Path:
     return path
 
 
-def _owner(marker: Path) -> str | None:
+def output_owner(path: Path) -> str | None:
+    """The command whose marker `path` carries, or None (no marker, or not readable)."""
     try:
-        return marker.read_text().strip() or None
+        return (path / MARKER).read_text().strip() or None
     except OSError:
         return None

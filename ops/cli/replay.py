@@ -12,11 +12,11 @@ from ops.cli.options import add_options, at_least, build, class_default
 from simulator.errors import ReplayError
 from simulator.kafka_publisher import KafkaPublisher, PublisherConfig
 from simulator.records import LogSource
-from simulator.replay import ReplayConfig, ReplaySummary, replay
+from simulator.replay import ReplayConfig, ReplayProgress, ReplaySummary, replay
 from simulator.sources import SOURCES, open_source
 from streaming.health import BrokerWatch
 from streaming.joiner_app import JoinerConfig
-from streaming.progress import TerminalProgress
+from streaming.progress import LogProgress, TerminalProgress
 from streaming.topics import TopicNames, create_topics
 
 
@@ -80,7 +80,14 @@ def replay_to(
         raise
     try:
         create_topics(bootstrap, {topic: partitions for topic in config.topics.sources})
-        progress = None if quiet else TerminalProgress(sys.stderr, unit="events")
+        progress: ReplayProgress | None = None
+        if not quiet:
+            # Off a terminal (a log file), lines that others can read.
+            progress = (
+                TerminalProgress(sys.stderr, unit="events")
+                if sys.stderr.isatty()
+                else LogProgress(sys.stderr, unit="events")
+            )
         return replay(source.rows(), publisher, config, progress=progress)
     finally:
         watch.close()

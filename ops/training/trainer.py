@@ -31,34 +31,37 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ops.store.snapshots import PublishedSnapshot, SnapshotStore
+from ops.store.snapshots import PublishedSnapshot, Reconciliation
 from ops.training.learner import LabeledRows, OnlineLearner
-from ops.training.merge import Message, PartitionMerge
+from ops.training.merge import PartitionMerge
 from ops.training.telemetry import TrainerMetrics
 from ops.training.trainer_config import TrainerConfig
 from streaming.errors import StreamingError
 from streaming.events import format_event_time
 from streaming.progress import ProgressLine
+from streaming.source import Message, Source
 
 log = logging.getLogger("ops.training.trainer")
 
 
-class Source(Protocol):
-    """Where mini-batch messages come from (Kafka in production, a list in tests)."""
+class Snapshots(Protocol):
+    """Where the run's snapshots live (ops.store.snapshots.SnapshotStore in production)."""
 
-    def seek(self, offsets: dict[str, int]) -> None:
-        """Continue each partition at offsets[str(partition)], the others from the beginning."""
+    def reconcile(self) -> Reconciliation:
+        """Make files and registry agree before anything is loaded."""
 
-    def poll(self, timeout_s: float) -> list[Message]:
-        """The next messages, in offset order per partition; [] after timeout_s without any."""
+    def load_latest(self) -> tuple[PublishedSnapshot, dict[str, Any]] | None:
+        """The newest snapshot that verifies and its payload; None when there is none."""
 
-    def partitions(self) -> frozenset[int]:
-        """The partitions being read."""
-
-    def lag(self, offsets: dict[str, int]) -> int | None:
-        """Messages behind the end of the stream, if known (approximate; display only)."""
-
-    def close(self) -> None: ...
+    def publish(
+        self,
+        payload: dict[str, Any],
+        *,
+        examples_seen: int,
+        watermark: int | None,
+        offsets: dict[str, int],
+    ) -> PublishedSnapshot:
+        """Store payload as the run's next snapshot."""
 
 
 class Announcer(Protocol):
@@ -127,7 +130,7 @@ class Trainer:
         *,
         new_learner: Callable[[], OnlineLearner],
         restore: Callable[[dict[str, Any]], OnlineLearner] = OnlineLearner.from_state,
-        store: SnapshotStore,
+        store: Snapshots,
         source: Source,
         decode: Decoder,
         announcer: Announcer | None = None,
