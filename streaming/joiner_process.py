@@ -64,7 +64,7 @@ class SupervisionConfig:
     max_restarts: int = 3
     broker_timeout_s: float = 300.0
     progress_every_s: float = 10.0
-    stop_grace_s: float = 5.0
+    stop_grace_s: float = 2.0
 
     def __post_init__(self) -> None:
         if self.max_restarts < 0:

@@ -198,7 +198,14 @@ def train(args: argparse.Namespace) -> TrainerOutcome:
         stack.callback(announcer.close)
         metrics = TrainerMetrics(args.run, args.metrics_port)
         stack.callback(metrics.close)
-        watch = BrokerWatch(bootstrap, timeout_s=daemon.broker_timeout_s).start()
+        # Told from the watch's own thread: a loop blocked on the broker still says so in time.
+        watch = BrokerWatch(
+            bootstrap,
+            timeout_s=daemon.broker_timeout_s,
+            on_change=lambda line: logging.getLogger("ops.training.trainer").warning(
+                "%s run=%s", line, args.run
+            ),
+        ).start()
         stack.callback(watch.close)
         trainer = Trainer(
             daemon,

@@ -294,24 +294,15 @@ class Trainer:
         self.metrics.rate.set(rate)
 
     def _check_broker(self) -> None:
-        """Log each change of the broker's state; raise once it has been gone too long."""
+        """Keep the broker gauge; raise once the broker has been gone too long.
+
+        (The outage itself is logged by the watch, whose thread no blocked call can hold.)
+        """
         if self.health is None:
             return
         self.health.raise_if_expired(f"run {self.config.run}")
-        up = self.health.up
-        if up == self._broker_up:
-            return
-        self._broker_up = up
-        self.metrics.broker_up.set(int(up))
-        if up:
-            log.info("broker answers again run=%s", self.config.run)
-        else:
-            log.warning(
-                "broker unreachable run=%s for=%.0fs (waiting up to %.0fs)",
-                self.config.run,
-                self.health.unreachable_s,
-                self.config.broker_timeout_s,
-            )
+        self._broker_up = self.health.up
+        self.metrics.broker_up.set(int(self._broker_up))
 
     def _decode(self, message: Message) -> LabeledRows | None:
         try:
