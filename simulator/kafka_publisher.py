@@ -54,6 +54,9 @@ class PublisherConfig:
             "request_timeout_ms": self.request_timeout_ms,
             "delivery_timeout_ms": int(self.broker_timeout_s * 1000) + self.request_timeout_ms,
             "retries": 2**31 - 1,  # bounded by delivery_timeout_ms
+            # One request in flight: a batch retried after an outage can never land behind
+            # a later one (the joiner takes each partition's order as event order).
+            "max_in_flight_requests_per_connection": 1,
         }
 
 
