@@ -128,7 +128,8 @@ def online_vs_offline(
 
     # The same learner fed the offline experiment's input (final labels, click order,
     # batches of 1024) instead of the stream: it must reproduce the offline AUC.
-    same_input = OnlineLearner(dataclasses.replace(learner.config))
+    # Without delayed-feedback weights: the offline experiment learns final labels unweighted.
+    same_input = OnlineLearner(dataclasses.replace(learner.config, method="vanilla"))
     train_rows = day_rows(log_file, first, split)
     for start in range(0, len(train_rows), 1024):
         same_input.step(_rows(train_rows, start, start + 1024, end=start + 1024 >= len(train_rows)))

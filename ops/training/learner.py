@@ -40,13 +40,13 @@ from model import zoo as models
 from model.batch import Batch
 from model.config import ModelConfig
 from model.features import Featurizer, FeaturizerConfig
-from model.layers import FieldEmbedding
 from model.snapshot import restore, snapshot_state
 from model.vocab import DomainVocab
 from ops.errors import ConfigError
 from ops.training import delayed
 from ops.training.dedupe import Deduper
 from ops.training.delayed.aux import DelayLearner
+from ops.training.sparse import sparse_optimizer, sparse_tables
 from streaming.events import OTHER_DOMAIN
 
 OPTIMIZERS = ("adagrad", "adam", "sgd")
@@ -173,15 +173,15 @@ class OnlineLearner:
         torch.manual_seed(config.seed)
         self.model = self.spec.build(config.model_config)
         self.model.train()
-        tables = _embedding_tables(self.model) if config.sparse else []
-        for table in tables:
-            table.sparse = True
+        tables = sparse_tables(self.model) if config.sparse else []
         sparse_ids = {id(t.weight) for t in tables}
         self.optimizer = _optimizer(
             config, [p for p in self.model.parameters() if id(p) not in sparse_ids]
         )
         self.sparse_optimizer = (
-            _sparse_optimizer(config, [t.weight for t in tables]) if tables else None
+            sparse_optimizer(config.optimizer, [t.weight for t in tables], config.lr)
+            if tables
+            else None
         )
         self.aux = (
             DelayLearner(
@@ -378,20 +378,6 @@ def _pending_of(state: Mapping[str, Any] | None) -> list[tuple[Batch, np.ndarray
 def _rows(batch: Batch, keep: np.ndarray) -> Batch:
     pick = torch.from_numpy(np.flatnonzero(keep))
     return Batch(**{name: t[pick] for name, t in vars(batch).items()})
-
-
-def _embedding_tables(model: torch.nn.Module) -> list[torch.nn.Embedding]:
-    return [m.table for m in model.modules() if isinstance(m, FieldEmbedding)]
-
-
-def _sparse_optimizer(config: LearnerConfig, parameters: list) -> torch.optim.Optimizer:
-    # Adagrad and SGD take sparse gradients (Adagrad's untouched rows neither move nor
-    # accumulate, as in the dense step); Adam's sparse twin is the lazy SparseAdam.
-    if config.optimizer == "adagrad":
-        return torch.optim.Adagrad(parameters, lr=config.lr)
-    if config.optimizer == "adam":
-        return torch.optim.SparseAdam(parameters, lr=config.lr)
-    return torch.optim.SGD(parameters, lr=config.lr)
 
 
 def _optimizer(config: LearnerConfig, parameters) -> torch.optim.Optimizer:
