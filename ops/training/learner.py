@@ -41,7 +41,7 @@ from model.batch import Batch
 from model.config import ModelConfig
 from model.features import Featurizer, FeaturizerConfig
 from model.snapshot import restore, snapshot_state
-from model.vocab import DomainVocab
+from model.vocab import MIN_COUNT, DomainVocab
 from ops.errors import ConfigError
 from ops.training import delayed
 from ops.training.dedupe import Deduper
@@ -97,6 +97,8 @@ class LearnerConfig:
         max(rows, nominal_rows), so smaller steps weigh less.
     min_step_rows: new rows gathered over consecutive mini-batches before an optimizer
         step (1: a step per mini-batch; see the module docstring).
+    vocab_min_count: rows a conversion type or scenario needs before it gets its own slot
+        (`model.vocab`; 1: first come, first served).
     dedupe_horizon_s: event-time seconds a (impression_id, kind) key is remembered.
     seed: torch seed for the initial weights.
     """
@@ -110,6 +112,7 @@ class LearnerConfig:
     sparse: bool = True
     nominal_rows: int = 1024
     min_step_rows: int = 256
+    vocab_min_count: int = MIN_COUNT
     dedupe_horizon_s: int = 86_400
     seed: int = 0
 
@@ -121,7 +124,7 @@ class LearnerConfig:
                 f"LearnerConfig.method is {self.method!r}; choose one of "
                 f"{', '.join(delayed.STREAM_METHODS)} (oracle: mmn bench stream only)"
             )
-        for name in ("nominal_rows", "min_step_rows"):
+        for name in ("nominal_rows", "min_step_rows", "vocab_min_count"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"LearnerConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.model_config.n_fields != len(self.featurizer.fields):
@@ -194,8 +197,10 @@ class OnlineLearner:
             else None
         )
         self.featurizer = Featurizer(config.featurizer)
-        self.types = DomainVocab(config.model_config.n_types, other=OTHER_DOMAIN)
-        self.scenarios = DomainVocab(config.model_config.n_scenarios, other=OTHER_DOMAIN)
+        self.types, self.scenarios = (
+            DomainVocab(n, other=OTHER_DOMAIN, min_count=config.vocab_min_count)
+            for n in (config.model_config.n_types, config.model_config.n_scenarios)
+        )
         self.deduper = Deduper(config.dedupe_horizon_s)
         self.examples_seen = 0
         self.batches = 0
