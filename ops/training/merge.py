@@ -4,18 +4,9 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass
 
 from ops.training.learner import LabeledRows
-
-
-@dataclass(frozen=True)
-class Message:
-    """One consumed message: where it came from and its undecoded value."""
-
-    partition: int
-    offset: int
-    value: bytes
+from streaming.source import Message
 
 
 class PartitionMerge:

@@ -33,31 +33,14 @@ from typing import Any, Protocol
 
 from ops.store.snapshots import PublishedSnapshot, Reconciliation
 from ops.training.learner import LabeledRows, OnlineLearner
-from ops.training.merge import Message, PartitionMerge
+from ops.training.merge import PartitionMerge
 from ops.training.telemetry import TrainerMetrics
 from streaming.errors import StreamingError
 from streaming.events import format_event_time
 from streaming.progress import ProgressLine
+from streaming.source import Message, Source
 
 log = logging.getLogger("ops.training.trainer")
-
-
-class Source(Protocol):
-    """Where mini-batch messages come from (Kafka in production, a list in tests)."""
-
-    def seek(self, offsets: dict[str, int]) -> None:
-        """Continue each partition at offsets[str(partition)], the others from the beginning."""
-
-    def poll(self, timeout_s: float) -> list[Message]:
-        """The next messages, in offset order per partition; [] after timeout_s without any."""
-
-    def partitions(self) -> frozenset[int]:
-        """The partitions being read."""
-
-    def lag(self, offsets: dict[str, int]) -> int | None:
-        """Messages behind the end of the stream, if known (approximate; display only)."""
-
-    def close(self) -> None: ...
 
 
 class Snapshots(Protocol):
