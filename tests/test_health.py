@@ -17,13 +17,18 @@ import time
 from pathlib import Path
 
 import pytest
-from test_joiner_app import assert_deduped_equal, expected, join_outputs, synthetic_records
+from test_joiner_app import (
+    assert_deduped_equal,
+    command_labels,
+    expected,
+    join_outputs,
+    synthetic_records,
+)
 
 from streaming.broker import EmbeddedBroker, free_port
 from streaming.errors import BrokerError
 from streaming.health import BrokerWatch, broker_answers
 from streaming.joiner_app import JoinerConfig
-from streaming.labels import LabelConfig
 
 pytestmark = pytest.mark.broker
 
@@ -130,7 +135,7 @@ def test_a_broker_paused_for_20s_is_reported_and_the_outputs_stay_exact(
         _stop_all(processes)
     config = JoinerConfig(bootstrap=broker.bootstrap, partitions=2)
     examples, _, _ = join_outputs(broker.bootstrap, config)
-    want = expected(records, LabelConfig())
+    want = expected(records, command_labels())
     assert_deduped_equal(examples, want)
     assert f"{len(want)} examples seen" in (logs / "train.log").read_text()
     assert "broker=unreachable" in (logs / "train.log").read_text()  # in its progress line

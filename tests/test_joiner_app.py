@@ -18,6 +18,9 @@ from types import SimpleNamespace
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from ops.cli.options import class_default
+from ops.training import delayed
+from ops.training.learner import LearnerConfig
 from simulator.kafka_publisher import KafkaPublisher
 from simulator.records import LogRecord
 from simulator.replay import ReplayConfig, replay
@@ -39,6 +42,11 @@ HOUR, DAY = 3600, 86400
 def synthetic_records(tmp: Path, clicks: int, days: int) -> list[LogRecord]:
     write(generate(clicks, seed=7, config=SynthConfig(days=days)), tmp)
     return list(open_source("synthetic", tmp).rows())
+
+
+def command_labels() -> LabelConfig:
+    """The labels `mmn join` applies by default: its method's (mmn train's default method)."""
+    return delayed.get(class_default(LearnerConfig, "method")).labels(LabelConfig())
 
 
 def expected(records: list[LogRecord], labels: LabelConfig) -> set[tuple[str, str, int]]:
@@ -460,5 +468,5 @@ def test_mmn_join_restarts_a_killed_worker_shows_progress_and_serves_metrics(
     assert "deadletters=" in progress[-1] and "watermark_p0=" in progress[-1]
     assert "events_in=" in progress[-1] and "ended=2/2" in progress[-1]
     examples, _, _ = join_outputs(broker.bootstrap, config)
-    assert_deduped_equal(examples, expected(records, LabelConfig()))
+    assert_deduped_equal(examples, expected(records, command_labels()))
     assert not any(b"\x1b" in p.read_bytes() for p in (tmp_path / "logs").glob("*.log"))
