@@ -1,11 +1,15 @@
-"""Shared fixtures: a fresh embedded broker per test that asks for one."""
+"""Shared fixtures: a fresh embedded broker, a freshly migrated registry (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
 
+from ops.store.database import make_engine, open_registry
 from streaming.broker import EmbeddedBroker
 
 
@@ -14,3 +18,28 @@ def broker() -> Iterator[EmbeddedBroker]:
     """A fresh in-memory Tansu broker on a free 127.0.0.1 port, stopped by PID afterwards."""
     with EmbeddedBroker() as running:
         yield running
+
+
+POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
+)
+def registry(request: pytest.FixtureRequest, tmp_path) -> Iterator[sessionmaker[Session]]:
+    """A freshly migrated registry: a SQLite file, or a unique schema on the PostgreSQL server."""
+    if request.param == "sqlite":
+        yield open_registry(f"sqlite:///{tmp_path / 'registry.db'}")
+        return
+    schema = f"test_registry_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(POSTGRES_URL)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        Session = open_registry(POSTGRES_URL, schema=schema)
+        yield Session
+        Session.kw["bind"].dispose()
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
