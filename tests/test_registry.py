@@ -16,7 +16,6 @@ from ops.store.database import (
     list_snapshots,
     make_engine,
     migrate,
-    open_registry,
     remove_snapshot,
 )
 
