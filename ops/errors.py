@@ -6,7 +6,7 @@ own root; this module gathers them:
     ModelError (model.errors)         bad model config, snapshot, vocabulary
     StreamingError (streaming.errors) SchemaError, BrokerError
     SimulatorError (simulator.errors) SourceError (bad file line), ReplayError
-    OpsError                          ConfigError, RegistryError, SnapshotError
+    OpsError                          ConfigError, RegistryError, SnapshotError, EvaluationError
 """
 
 from __future__ import annotations
@@ -22,6 +22,10 @@ class OpsError(Exception):
 
 class ConfigError(OpsError, ValueError):
     """A command-line option or setting is invalid; the message names the key."""
+
+
+class EvaluationError(OpsError):
+    """The A/B evaluator or a report cannot go on (no serving snapshot, a model that cannot score)."""
 
 
 PROJECT_ERRORS: tuple[type[Exception], ...] = (OpsError, ModelError, SimulatorError, StreamingError)
