@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from ab_stream import publish_snapshots
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -43,3 +44,11 @@ def registry(request: pytest.FixtureRequest, tmp_path) -> Iterator[sessionmaker[
         with admin.begin() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture
+def registry_with_snapshots(tmp_path) -> sessionmaker[Session]:
+    """A SQLite registry where two runs have snapshots at known watermarks (tests/ab_stream.py)."""
+    Session = open_registry(f"sqlite:///{tmp_path / 'registry.db'}")
+    publish_snapshots(Session, tmp_path / "snapshots")
+    return Session
