@@ -19,11 +19,15 @@ N = 120  # clicks, one every 100 s
 ARMS = (("control", "run-a"), ("treatment", "run-b"))
 
 
-def decisions() -> list[Example]:
-    """The joiner's decisions about N clicks, in label-time order (fake-negative policy)."""
+def decisions(n: int = N) -> list[Example]:
+    """The joiner's decisions about n clicks, in label-time order (fake-negative policy).
+
+    Conversion is likelier when f0 < 3 (a model can learn it); a third of the conversions
+    come after the observation window, as delayed positives after a fake negative.
+    """
     rng = np.random.default_rng(5)
     out = []
-    for i in range(N):
+    for i in range(n):
         ts = 100 * i
         common = dict(
             impression_id=str(i),
@@ -34,7 +38,7 @@ def decisions() -> list[Example]:
             scenario=f"s{i % 2}",
             features={"f0": str(i % 10), "f1": str(rng.integers(10)), "f2": "1"},
         )
-        fate = rng.random()
+        fate = rng.random() * (0.5 if i % 10 < 3 else 2.0)
         if fate < 0.15:
             out.append(Example(**common, label_ts=ts + 20, conversion=1, kind="positive"))
             continue
@@ -44,9 +48,9 @@ def decisions() -> list[Example]:
     return sorted(out, key=lambda e: (e.label_ts, e.impression_id))
 
 
-def encoded_stream(size: int = 16) -> list[bytes]:
+def encoded_stream(size: int = 16, n: int = N) -> list[bytes]:
     """Mini-batches of `size` decisions with the joiner's watermark, then an end marker."""
-    rows = decisions()
+    rows = decisions(n)
     out = []
     for seq, start in enumerate(range(0, len(rows), size)):
         chunk = rows[start : start + size]

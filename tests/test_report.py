@@ -31,7 +31,11 @@ def _slices(rows: list[dict[str, str]]) -> dict[tuple, tuple[list[int], list[flo
     out: dict[tuple, tuple[list[int], list[float]]] = defaultdict(lambda: ([], []))
     for r in rows:
         for window in (None, int(r["window"])):
-            for domain in ("overall", ("per_type", r["conv_type"]), ("per_scenario", r["scenario"])):
+            for domain in (
+                "overall",
+                ("per_type", r["conv_type"]),
+                ("per_scenario", r["scenario"]),
+            ):
                 labels, p = out[(r["arm"], window, domain)]
                 labels.append(int(r["label"]))
                 p.append(float(r["prediction"]))
@@ -74,7 +78,13 @@ def test_json_has_the_schema_of_the_issue(registry_with_snapshots) -> None:
     evaluate(registry_with_snapshots)
     report = json.loads(json.dumps(json_safe(load_report(registry_with_snapshots, "exp"))))
     assert report["experiment"] == "exp"
-    metric_keys = {"n": int, "positives": int, "auc": float, "log_loss": float, "calibration": float}
+    metric_keys = {
+        "n": int,
+        "positives": int,
+        "auc": float,
+        "log_loss": float,
+        "calibration": float,
+    }
     for arm, run in ARMS:
         block = report["arms"][arm]
         assert block["run"] == run and isinstance(block["avg_auc"], float)

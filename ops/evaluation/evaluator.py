@@ -89,6 +89,8 @@ class EvaluatorConfig:
             raise ConfigError(f"--control {self.control!r} must name one of the arms {names}")
         if self.split and len(self.split) != len(names):
             raise ConfigError(f"--split has {len(self.split)} weights for {len(names)} arms")
+        if any(not w > 0 for w in self.split):
+            raise ConfigError(f"--split weights must be > 0, got {self.split}")
         if self.window_s <= 0 or self.flush_rows <= 0 or self.flush_every_event_s <= 0:
             raise ConfigError("--window, flush rows and flush interval must be > 0")
         if not 0 <= self.observation_window_s <= self.attribution_window_s:
@@ -353,18 +355,22 @@ class Evaluator:
 
     def _commit(self, rows: list[dict[str, Any]], *, finished: bool = False) -> None:
         watermarks = [p.watermark for p in self.parts.values() if p.watermark is not None]
+        experiment_offsets = self._resume_offsets()
         with self.Session.begin() as session:
             experiment = ensure_experiment(session, self.config.experiment, self.config.record())
             commit_results(
                 session,
                 experiment,
                 rows,
-                offsets=self._resume_offsets(),
+                offsets=experiment_offsets,
                 watermark=min(watermarks) if watermarks else None,
                 end_offsets=self.end_offsets,
                 finished=finished,
             )
         self.rows_written += len(rows)
+        if rows:
+            log.info("batch written experiment=%s rows=%d resume_offsets=%s",
+                     self.config.experiment, len(rows), experiment_offsets)  # fmt: skip
 
     def _backlog(self) -> int:
         return sum(len(p.sealed) for p in self.parts.values())

@@ -35,7 +35,8 @@ def auc_over_time(report: dict[str, Any]) -> str:
     series = {arm: block["windows"] for arm, block in report["arms"].items()}
     xs = [w["window_start"] for ws in series.values() for w in ws]
     ys = [v for ws in series.values() for w in ws for v in (w["overall"]["auc"], *w["auc_ci"])]
-    chart = Chart(x=finite_range(xs), y=finite_range(ys), title="AUC over event time (95% DeLong)",
+    lo, hi = finite_range(ys)
+    chart = Chart(x=finite_range(xs), y=(max(lo, 0.0), min(hi, 1.0)), title="AUC over event time (95% DeLong)",
                   xlabel="window start (event time, UTC)", ylabel="AUC", xfmt=_day)  # fmt: skip
     for k, (arm, windows) in enumerate(series.items()):
         color = PALETTE[k % len(PALETTE)]
@@ -60,7 +61,8 @@ def forest(report: dict[str, Any], arm: str) -> str:
     rows = [("overall", c), *c["per_domain"].items()]
     bounds = [v for _, d in rows for v in (d["auc_diff"], *d["ci"])]
     chart = Chart(x=finite_range([*bounds, 0.0]), y=(len(rows), -1), title=f"AUC difference {arm} - {report['control']}",
-                  xlabel="AUC difference (95% interval)", height=80 + 22 * len(rows))  # fmt: skip
+                  xlabel="AUC difference (95% interval)", height=80 + 22 * len(rows),
+                  yticks=False)  # fmt: skip
     chart.vline(0.0)
     for i, (name, d) in enumerate(rows):
         color = PALETTE[0] if name == "overall" else PALETTE[2]

@@ -48,8 +48,9 @@ class Chart:
         ylabel: str = "",
         xfmt: Callable[[float], str] = lambda v: f"{v:g}",
         height: int = HEIGHT,
+        yticks: bool = True,
     ) -> None:
-        self.x, self.y, self.height = x, y, height
+        self.x, self.y, self.height, self.yticks = x, y, height, yticks
         self.title, self.xlabel, self.ylabel, self.xfmt = title, xlabel, ylabel, xfmt
         self.parts: list[str] = []
         self.legend: list[tuple[str, str]] = []
@@ -165,10 +166,11 @@ class Chart:
                 f'<text x="{self.px(xv):.1f}" y="{self.height - BOTTOM + 14}" font-size="10" '
                 f'text-anchor="middle">{html.escape(self.xfmt(xv))}</text>'
             )
-            out.append(
-                f'<text x="{LEFT - 4}" y="{self.py(yv) + 3:.1f}" font-size="10" '
-                f'text-anchor="end">{yv:.3g}</text>'
-            )
+            if self.yticks:
+                out.append(
+                    f'<text x="{LEFT - 4}" y="{self.py(yv) + 3:.1f}" font-size="10" '
+                    f'text-anchor="end">{yv:.3g}</text>'
+                )
         for k, (color, label) in enumerate(self.legend):
             y = TOP + 12 + 14 * k
             out.append(

@@ -139,11 +139,17 @@ def fnw_weights(p: Tensor, label: Tensor) -> Tensor:
 
 @dataclass(frozen=True)
 class StepResult:
-    """What one step did: rows trained, duplicates dropped, the batch loss (nan if nothing trained)."""
+    """What one step did: rows trained, duplicates dropped, the batch loss (nan if nothing trained).
+
+    kept: which rows of the mini-batch were trained (not duplicates); predictions: p_ctr *
+    p_cvr of those rows by the model before this step (progressive validation).
+    """
 
     trained: int
     dropped: int
     loss: float
+    kept: np.ndarray | None = None
+    predictions: np.ndarray | None = None
 
 
 class OnlineLearner:
@@ -163,6 +169,7 @@ class OnlineLearner:
         self.examples_seen = 0
         self.batches = 0
         self.watermark: int | None = None
+        self.last_p: np.ndarray | None = None
 
     def batch(self, rows: LabeledRows, keep: np.ndarray | None = None) -> Batch:
         """The tensor batch of rows (only those where keep is True), growing the vocabularies."""
@@ -191,11 +198,18 @@ class OnlineLearner:
             return StepResult(trained=0, dropped=dropped, loss=math.nan)
         batch = self.batch(rows, keep)
         loss = self.train_batch(batch)
-        return StepResult(trained=len(batch), dropped=dropped, loss=loss)
+        return StepResult(
+            trained=len(batch), dropped=dropped, loss=loss, kept=keep, predictions=self.last_p
+        )
 
     def train_batch(self, batch: Batch) -> float:
-        """One forward, backward and optimizer step on a tensor batch; the batch loss."""
+        """One forward, backward and optimizer step on a tensor batch; the batch loss.
+
+        The forward pass's predictions, made before the step, are kept in `last_p`.
+        """
         logits = self.model(batch)
+        with torch.no_grad():
+            self.last_p = (torch.sigmoid(logits.ctr) * torch.sigmoid(logits.cvr)).numpy()
         if self.config.delayed_feedback == "fnw":
             p = torch.sigmoid(logits.ctr) * torch.sigmoid(logits.cvr)
             weight = batch.weight * fnw_weights(p, batch.click * batch.conversion)

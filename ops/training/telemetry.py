@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
@@ -66,10 +67,36 @@ class TrainerMetrics:
         self.rate = _gauge(
             self.registry, "mmn_trainer_examples_per_second", "Training throughput", labels
         )
+        self.validation_loss = Gauge(
+            "mmn_trainer_validation_log_loss",
+            "Progressive validation: mean log loss before each step (labels known at training time)",
+            ["run", "domain"],
+            registry=self.registry,
+        )
+        self.validation_auc = Gauge(
+            "mmn_trainer_validation_auc",
+            "Progressive validation: exact AUC of the last window of rows before each step",
+            ["run", "domain"],
+            registry=self.registry,
+        )
+        self.drifts = _gauge(
+            self.registry, "mmn_trainer_drift_points", "Log-loss drifts ADWIN detected", labels
+        )
+        self.run = run
         self.server = None
         if port is not None:
             self.server, _ = start_http_server(port, addr="127.0.0.1", registry=self.registry)
             log.info("metrics served url=http://127.0.0.1:%d/metrics", self.server.server_port)
+
+    def show_validation(self, metrics: dict) -> None:
+        """Set the progressive-validation gauges from ProgressiveValidation.metrics()."""
+        for domain, figures in metrics["domains"].items():
+            self.validation_loss.labels(run=self.run, domain=domain).set(figures["log_loss"])
+            auc = figures["auc"]
+            self.validation_auc.labels(run=self.run, domain=domain).set(
+                float("nan") if auc is None else auc
+            )
+        self.drifts.set(len(metrics["drift_points"]))
 
     def close(self) -> None:
         if self.server is not None:
@@ -102,6 +129,7 @@ class Progress:
         watermark: int | None,
         lag: int | None,
         last_snapshot: int | None,
+        quality: Callable[[], dict] | None = None,
         force: bool = False,
     ) -> None:
         now = time.monotonic()
@@ -112,7 +140,7 @@ class Progress:
         self._last_time, self._last_examples = now, examples
         self.metrics.rate.set(rate)
         log.info(
-            "progress run=%s examples=%d examples_per_s=%.0f loss=%.4f watermark=%s lag=%s last_snapshot=%s",
+            "progress run=%s examples=%d examples_per_s=%.0f loss=%.4f watermark=%s lag=%s last_snapshot=%s%s",
             self.run,
             examples,
             rate,
@@ -120,4 +148,16 @@ class Progress:
             format_event_time(watermark),
             "-" if lag is None else lag,
             "-" if last_snapshot is None else f"v{last_snapshot}",
+            _quality(quality() if quality is not None else None),
         )
+
+
+def _quality(metrics: dict | None) -> str:
+    """The progressive-validation part of the progress line (overall figures, drifts)."""
+    if not metrics or "overall" not in metrics["domains"]:
+        return ""
+    overall = metrics["domains"]["overall"]
+    auc = "-" if overall["auc"] is None else f"{overall['auc']:.4f}"
+    return (
+        f" pv_logloss={overall['log_loss']:.4f} pv_auc={auc} drifts={len(metrics['drift_points'])}"
+    )

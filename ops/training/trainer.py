@@ -32,8 +32,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
+
 from ops.store.snapshots import PublishedSnapshot, SnapshotStore
-from ops.training.learner import LabeledRows, OnlineLearner
+from ops.training.learner import LabeledRows, OnlineLearner, StepResult
+from ops.training.progressive import ProgressiveValidation
 from ops.training.telemetry import Progress, TrainerMetrics
 from streaming.errors import StreamingError
 
@@ -151,6 +154,7 @@ class TrainerConfig:
     buffer_depth: mini-batches buffered per partition before the others are passed over
         (bounds memory; a backlog fetched one partition at a time must fit, or the training
         order stops following event time).
+    validation_window: rows per domain of the rolling AUC of progressive validation.
     """
 
     run: str
@@ -163,6 +167,7 @@ class TrainerConfig:
     poll_timeout_s: float = 0.5
     partition_wait_s: float = 5.0
     buffer_depth: int = 256
+    validation_window: int = 10_000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -202,6 +207,8 @@ class Trainer:
         self._merge = PartitionMerge(config.buffer_depth)
         self.ended: set[int] = set()  # partitions whose end marker was consumed
         self.learner, self.offsets, self.last_snapshot = self._resume(new_learner)
+        # Scores before each step, since this process started (labels as known at training time).
+        self.validation = ProgressiveValidation(window=config.validation_window)
         self._snapshot_examples = self.learner.examples_seen
         self._snapshot_watermark = self.learner.watermark
         self.source.seek(self.offsets)
@@ -302,6 +309,7 @@ class Trainer:
                 watermark=self.learner.watermark,
                 lag=self.source.lag(self.offsets),
                 last_snapshot=self.last_snapshot and self.last_snapshot.version,
+                quality=self.validation.metrics,
             )
         self._snapshot_if_new()
         progress.update(
@@ -310,6 +318,7 @@ class Trainer:
             watermark=self.learner.watermark,
             lag=self.source.lag(self.offsets),
             last_snapshot=self.last_snapshot and self.last_snapshot.version,
+            quality=self.validation.metrics,
             force=True,
         )
         log.info(
@@ -344,6 +353,7 @@ class Trainer:
 
     def _train(self, rows: LabeledRows, loss: float) -> float:
         result = self.learner.step(rows)
+        self._validate(rows, result)
         self.metrics.batches.inc()
         self.metrics.examples.inc(result.trained)
         self.metrics.duplicates.inc(result.dropped)
@@ -353,6 +363,22 @@ class Trainer:
             return loss
         self.metrics.loss.set(result.loss)
         return result.loss
+
+    def _validate(self, rows: LabeledRows, result: StepResult) -> None:
+        """Progressive validation of the step's rows: clicked ones, scored before the step."""
+        if result.predictions is None or result.kept is None:
+            return
+        kept = np.flatnonzero(result.kept)
+        clicked = np.asarray(rows.click)[kept] > 0
+        pick = kept[clicked]
+        self.validation.update(
+            np.asarray(rows.conversion)[pick],
+            result.predictions[clicked],
+            [rows.conv_types[i] for i in pick],
+            [rows.scenarios[i] for i in pick],
+            self.learner.watermark,
+        )
+        self.metrics.show_validation(self.validation.metrics())
 
     def _maybe_snapshot(self) -> None:
         every_n = self.config.snapshot_every_examples
@@ -385,6 +411,7 @@ class Trainer:
             examples_seen=self.learner.examples_seen,
             watermark=self.learner.watermark,
             offsets=dict(self.offsets),
+            metrics=self.validation.metrics(),
         )
         self.last_snapshot = published
         self._snapshot_examples = self.learner.examples_seen
