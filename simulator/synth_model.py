@@ -66,9 +66,10 @@ class SynthConfig:
         overall sale rate, so the scenario rates are shifted by one common logit offset
         to match the type-weighted mean of the drawn rows (the defaults need little).
     type_zipf / scenario_zipf: Zipf exponents of the domain frequencies.
-    type_tail / scenario_tail: rare values sharing the last parameter set; each is at
-        most `tail_weight` as frequent as a Zipf draw would make it, so they stay below
-        the head values and a reader's top-K maps them to "other".
+    type_tail / scenario_tail: rare values sharing the last parameter set; they stay
+        below the head values, so a reader's top-K maps them to "other".
+    tail_weight: how frequent a rare value is at most, as a share of what a Zipf draw
+        would make it.
     delay_days: mean conversion delay of each type (exponential; beyond 30 days: none).
     feature_scale: scale of all feature effects (the AUC knob).
     shared_weight / type_weight / scenario_weight: norms of the shared, type-specific

@@ -6,8 +6,10 @@ import argparse
 import time
 from pathlib import Path
 
+from ops.cli.options import add_options, build
 from simulator.profile import profile
 from simulator.synth import generate, write
+from simulator.synth_model import SynthConfig
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,7 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also write impressions.tsv: every impression, clicked or not, with p_click",
     )
-    synth.set_defaults(func=run_synth)
+    model = add_options(synth.add_argument_group("generative model"), SynthConfig, skip=("fields",))
+    synth.set_defaults(func=run_synth, options=model)
     prof = commands.add_parser(
         "profile",
         help="rows, time span, sale rate and values per column of a CriteoSearchData file",
@@ -40,7 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_synth(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    log = generate(args.rows, seed=args.seed, full_funnel=args.full_funnel)
+    config = build(args, args.options)
+    log = generate(args.rows, seed=args.seed, config=config, full_funnel=args.full_funnel)
     paths = write(log, args.out)
     sales = sum(1 for v in log.columns["Sale"] if v == "1")
     print(
