@@ -50,18 +50,23 @@ SCORE_CHUNK = 4096  # rows per forward pass; a fixed size keeps the floats batch
 class EvaluatorConfig:
     """An experiment and how its evaluator runs.
 
-    experiment: its name in the registry. arms: (arm name, run name) pairs.
+    experiment: the experiment's name in the registry.
+    arms: (arm name, run name) pairs; each arm serves its run's snapshots.
     split: traffic weight of each arm, in the order of `arms` (empty: equal shares).
     control: the arm the others are compared against.
-    shadow: every arm scores every click (paired comparisons); else each its own users.
+    shadow: every arm also scores all traffic, so that arms compare on the same clicks.
     window_s: event-time window of the report (by impression time).
-    salt: of the user hash (None: the experiment name).
-    observation_window_s, attribution_window_s: the joiner's label windows (O and A).
-    flush_rows, flush_every_event_s: when final clicks are sealed into a batch (see above).
-    until_end: stop after every partition's end marker, once everything is written.
-    idle_timeout_s: stop after this many wall seconds without a message (None: never).
-    snapshot_timeout_s: give up (one-line error) when an arm's serving snapshot stays
-        undetermined this long (None: wait for its trainer forever).
+    salt: salt of the user hash (none: the experiment name).
+    observation_window_s: the joiner's observation window O.
+    attribution_window_s: the joiner's attribution window A (a negative is final after it).
+    flush_rows: final clicks per written batch at most.
+    flush_every_event_s: a batch is also written when event time enters a new window of this.
+    until_end: stop after every partition's end marker, once every click is written.
+    idle_timeout_s: stop after this many wall seconds without a message (none: never).
+    snapshot_timeout_s: give up when a serving snapshot stays undetermined this long
+        (none: wait for the trainers forever).
+    poll_timeout_s: longest wait of one poll.
+    progress_every_s: wall seconds between progress lines.
     """
 
     experiment: str
