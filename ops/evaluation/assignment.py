@@ -21,6 +21,8 @@ import numpy as np
 
 from ops.errors import ConfigError
 
+CACHE_SIZE = 1_000_000
+
 
 def unit_hash(salt: str, user_id: str) -> float:
     """A point in [0, 1) fixed by (salt, user_id), uniform over user ids.
@@ -46,9 +48,16 @@ class Split:
         total = float(sum(weights.values()))
         self.shares = {arm: weights[arm] / total for arm in self.arms}
         self._bounds = np.cumsum([self.shares[arm] for arm in self.arms])
+        self._known: dict[str, str] = {}  # users come back: hash each once (bounded below)
 
     def arm(self, user_id: str) -> str:
         """The arm the user's traffic goes to."""
-        u = unit_hash(self.salt, user_id)
-        index = int(np.searchsorted(self._bounds, u, side="right"))
-        return self.arms[min(index, len(self.arms) - 1)]
+        found = self._known.get(user_id)
+        if found is None:
+            u = unit_hash(self.salt, user_id)
+            index = int(np.searchsorted(self._bounds, u, side="right"))
+            found = self.arms[min(index, len(self.arms) - 1)]
+            if len(self._known) >= CACHE_SIZE:
+                self._known.clear()
+            self._known[user_id] = found
+        return found

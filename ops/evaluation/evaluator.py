@@ -317,12 +317,13 @@ class Evaluator:
         out = []
         for start in range(0, len(finals), SCORE_CHUNK):
             chunk = [f.row for f in finals[start : start + SCORE_CHUNK]]
-            features = {
-                name: [r.features.get(name, "-1") for r in chunk]
-                for name in loaded.featurizer.fields
-            }
+            features = {name: [r.feature(name) for r in chunk] for name in loaded.featurizer.fields}
             batch = tensor_batch(
-                loaded, features, [r.conv_type for r in chunk], [r.scenario for r in chunk]
+                loaded,
+                features,
+                [r.conv_type for r in chunk],
+                [r.scenario for r in chunk],
+                self.models.featurizer(loaded),
             )
             out.append(predict(loaded, batch))
         return np.concatenate(out)

@@ -29,7 +29,7 @@ evaluator knows where to re-read from to rebuild the clicks still open.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +38,8 @@ POSITIVE_KINDS = ("positive", "delayed-positive")
 
 @dataclass(frozen=True, kw_only=True)
 class Row:
-    """One decision about one click, with what scoring needs (features, domain, user)."""
+    """One decision about one click, with what scoring needs (domain, user, and its features:
+    column `features[field][index]` of the mini-batch it came in, not copied per row)."""
 
     impression_id: str
     ts: int
@@ -49,7 +50,13 @@ class Row:
     user_id: str = ""
     conv_type: str = ""
     scenario: str = ""
-    features: dict[str, str] = field(default_factory=dict)
+    features: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    index: int = 0
+
+    def feature(self, name: str, missing: str = "-1") -> str:
+        """The raw value of one feature field (missing: the value of a field not present)."""
+        column = self.features.get(name)
+        return missing if column is None else column[self.index]
 
 
 @dataclass(frozen=True)
@@ -114,7 +121,6 @@ class FinalLabels:
 
 def rows_of(batch: Any, offset: int) -> list[Row]:
     """The clicked rows of a decoded mini-batch (streaming.minibatch.MiniBatch) at offset."""
-    fields = list(batch.features)
     return [
         Row(
             impression_id=batch.impression_ids[i],
@@ -126,7 +132,8 @@ def rows_of(batch: Any, offset: int) -> list[Row]:
             user_id=batch.user_ids[i],
             conv_type=batch.conv_types[i],
             scenario=batch.scenarios[i],
-            features={name: batch.features[name][i] for name in fields},
+            features=batch.features,
+            index=i,
         )
         for i in range(len(batch.impression_ids))
         if batch.click[i]

@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from model.batch import Batch
-from model.features import Featurizer
+from model.features import Featurizer, FeaturizerConfig
 from model.snapshot import LoadedModel, restore
 from ops.errors import EvaluationError
 from ops.evaluation.metrics import EPS
@@ -86,11 +86,13 @@ class ServingIndex:
 
 
 class ModelCache:
-    """Loaded snapshots by (run, version), the few most recent kept in memory."""
+    """Loaded snapshots by (run, version), the few most recent kept in memory, and one
+    memoising featurizer per featurizer config (the ids of a value never change)."""
 
     def __init__(self, size: int = 4) -> None:
         self.size = size
         self._models: OrderedDict[tuple[str, int], LoadedModel] = OrderedDict()
+        self._featurizers: dict[FeaturizerConfig, MemoFeaturizer] = {}
 
     def get(self, run: str, snapshot: Known) -> LoadedModel:
         key = (run, snapshot.version)
@@ -101,18 +103,65 @@ class ModelCache:
         self._models.move_to_end(key)
         return self._models[key]
 
+    def featurizer(self, loaded: LoadedModel) -> Featurizer:
+        """The featurizer of a loaded snapshot, shared by every snapshot with the same config."""
+        if loaded.featurizer is None:
+            raise EvaluationError(
+                f"snapshot of {loaded.name!r} has no featurizer config; cannot score"
+            )
+        found = self._featurizers.get(loaded.featurizer)
+        if found is None:
+            found = self._featurizers[loaded.featurizer] = MemoFeaturizer(loaded.featurizer)
+        return found
+
+
+class MemoFeaturizer(Featurizer):
+    """A featurizer that remembers the id of every value of every field it hashed (bounded)."""
+
+    def __init__(self, config: FeaturizerConfig, size: int = 1_000_000) -> None:
+        super().__init__(config)
+        self.size = size  # values remembered per field
+        self._ids: dict[str, dict[str, int]] = {f: {} for f in config.fields}
+
+    def columns(
+        self, columns: Mapping[str, Sequence[str]], *, n_rows: int | None = None
+    ) -> np.ndarray:
+        """(B, F) ids, as Featurizer.columns; only values not seen before are hashed."""
+        present = [c for f in self.config.fields if (c := columns.get(f)) is not None]
+        n = len(present[0]) if present else n_rows
+        if n is None or any(len(c) != n for c in present):
+            return super().columns(columns, n_rows=n_rows)  # its errors, word for word
+        out = np.empty((n, self.n_fields), dtype=np.int64)
+        for j, field in enumerate(self.config.fields):
+            known = self._ids[field]
+            column = columns.get(field)
+            if column is None:
+                out[:, j] = self.id(field, "-1")
+                continue
+            new = set(column).difference(known)
+            if len(known) + len(new) > self.size:
+                known.clear()
+                new = set(column)
+            known.update((value, self.id(field, value)) for value in new)
+            out[:, j] = np.fromiter(map(known.__getitem__, column), dtype=np.int64, count=n)
+        return out
+
 
 def tensor_batch(
     loaded: LoadedModel,
     features: Mapping[str, Sequence[str]],
     conv_types: Sequence[str],
     scenarios: Sequence[str],
+    featurizer: Featurizer | None = None,
 ) -> Batch:
-    """The model's input for rows, built read-only: unseen domain values become "other" (0)."""
+    """The model's input for rows, built read-only: unseen domain values become "other" (0).
+
+    featurizer: one built from the snapshot's featurizer config (None: a fresh one).
+    """
     n = len(conv_types)
     if loaded.featurizer is None:
         raise EvaluationError(f"snapshot of {loaded.name!r} has no featurizer config; cannot score")
-    ids = Featurizer(loaded.featurizer).columns(features, n_rows=n)
+    ids = (featurizer or Featurizer(loaded.featurizer)).columns(features, n_rows=n)
     types = loaded.vocabs["conv_type"].indices(conv_types)
     scens = loaded.vocabs["scenario"].indices(scenarios)
     return Batch.of(torch.from_numpy(ids), torch.from_numpy(types), torch.from_numpy(scens))
