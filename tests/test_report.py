@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import json
 import math
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -74,9 +76,18 @@ def test_every_figure_equals_scikit_learn_on_the_exported_predictions(
     assert checked >= 20
 
 
-def test_json_has_the_schema_of_the_issue(registry_with_snapshots) -> None:
+def test_json_has_the_schema_of_the_issue(registry_with_snapshots, tmp_path: Path) -> None:
     evaluate(registry_with_snapshots)
-    report = json.loads(json.dumps(json_safe(load_report(registry_with_snapshots, "exp"))))
+    url = str(registry_with_snapshots.kw["bind"].url)
+    html = tmp_path / "report.html"
+    shown = subprocess.run(
+        [sys.executable, "-m", "ops.cli", "report", "show", "exp", "--db", url, "--json",
+         "--html", str(html)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    report = json.loads(shown.stdout)
+    assert report == json.loads(json.dumps(json_safe(load_report(registry_with_snapshots, "exp"))))
+    assert html.read_text().startswith("<!DOCTYPE html>")
     assert report["experiment"] == "exp"
     metric_keys = {
         "n": int,

@@ -46,7 +46,7 @@ class Chart:
         title: str,
         xlabel: str = "",
         ylabel: str = "",
-        xfmt: Callable[[float], str] = lambda v: f"{v:g}",
+        xfmt: Callable[[float], str] = lambda v: f"{v:.3g}",
         height: int = HEIGHT,
         yticks: bool = True,
     ) -> None:
