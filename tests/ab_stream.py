@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 from learner_rows import ListSource, learner_config, make_rows
 
-from ops.evaluation.evaluator import Evaluator, EvaluatorConfig
+from ops.evaluation.evaluator import Evaluator
+from ops.evaluation.experiment import EvaluatorConfig
 from ops.store.experiments import predictions
 from ops.store.snapshots import SnapshotStore, SnapshotStoreConfig
 from ops.training.learner import OnlineLearner

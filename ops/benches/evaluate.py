@@ -21,7 +21,8 @@ import torch
 
 from model.config import ModelConfig
 from model.features import CRITEO_FEATURE_FIELDS
-from ops.evaluation.evaluator import SCORE_CHUNK, Evaluator, EvaluatorConfig
+from ops.evaluation.evaluator import SCORE_CHUNK, Evaluator
+from ops.evaluation.experiment import EvaluatorConfig
 from ops.evaluation.serving import ModelCache, predict, tensor_batch
 from ops.store.database import open_registry
 from ops.store.snapshots import SnapshotStore, SnapshotStoreConfig

@@ -17,8 +17,10 @@ from pathlib import Path
 
 from ops.cli.options import add_options, build
 from ops.errors import ConfigError
-from ops.evaluation.evaluator import Evaluator, EvaluatorConfig
+from ops.evaluation.evaluator import Evaluator
+from ops.evaluation.experiment import EvaluatorConfig
 from ops.evaluation.export import export_predictions
+from ops.evaluation.monitoring import EvaluatorMonitor
 from ops.store.database import DEFAULT_URL, open_registry
 from ops.training.kafka_io import KafkaSource
 from ops.training.trainer import stop_on_signals
@@ -58,6 +60,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--topic", default=TopicNames().minibatches, help="mini-batch topic")
     parser.add_argument("--db", default=DEFAULT_URL, help="registry URL")
     parser.add_argument(
+        "--metrics-port", type=int, default=None, help="serve Prometheus metrics on 127.0.0.1"
+    )
+    parser.add_argument(
         "--export-predictions", type=Path, metavar="FILE",
         help="write every scored example as CSV when the evaluator stops",
     )  # fmt: skip
@@ -84,8 +89,15 @@ def run(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         source = KafkaSource(args.bootstrap, args.topic)
         stack.callback(source.close)
+        monitor = EvaluatorMonitor(config.experiment, args.metrics_port)
+        stack.callback(monitor.close)
         evaluator = Evaluator(
-            config, Session=Session, source=source, decode=decode_minibatch, stop=stop
+            config,
+            Session=Session,
+            source=source,
+            decode=decode_minibatch,
+            stop=stop,
+            monitor=monitor,
         )
         outcome = evaluator.run()
     print(
