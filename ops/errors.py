@@ -6,7 +6,16 @@ own root; this module gathers them:
     ModelError (model.errors)         bad model config, snapshot, vocabulary
     StreamingError (streaming.errors) SchemaError, BrokerError
     SimulatorError (simulator.errors) SourceError (bad file line), ReplayError
-    OpsError                          ConfigError, RegistryError, SnapshotError, EvaluationError
+    OpsError                          every error class of ops, all defined here:
+    ├── ConfigError                   an invalid option or setting
+    ├── RegistryError                 the registry database (ops.store.database)
+    ├── SnapshotStoreError            a run's snapshot files (ops.store.snapshots)
+    │   └── SnapshotCorruptError      a file that does not verify or decode
+    ├── TrainerIOError                the trainer's Kafka input and announcements
+    ├── EvaluationError               the A/B evaluator or a report cannot go on
+    └── DemoError                     a demo step saw output it did not expect
+
+A snapshot file that cannot be restored as a model is model.errors.SnapshotError.
 """
 
 from __future__ import annotations
@@ -24,8 +33,28 @@ class ConfigError(OpsError, ValueError):
     """A command-line option or setting is invalid; the message names the key."""
 
 
+class RegistryError(OpsError):
+    """The registry database cannot be opened, migrated or queried, or a run is unknown."""
+
+
+class SnapshotStoreError(OpsError):
+    """A run's snapshot cannot be written, read or registered, or the run is locked."""
+
+
+class SnapshotCorruptError(SnapshotStoreError):
+    """A snapshot file does not match the checksum the registry recorded, or cannot be decoded."""
+
+
+class TrainerIOError(OpsError):
+    """The trainer cannot read its topic or announce a snapshot."""
+
+
 class EvaluationError(OpsError):
     """The A/B evaluator or a report cannot go on (no serving snapshot, a model that cannot score)."""
+
+
+class DemoError(OpsError):
+    """A demo step found the pipeline's output different from what it expected."""
 
 
 PROJECT_ERRORS: tuple[type[Exception], ...] = (OpsError, ModelError, SimulatorError, StreamingError)

@@ -33,9 +33,10 @@ from typing import IO
 
 import numpy as np
 
-from simulator.criteo_search import OTHER, top_values
+from simulator.criteo_search import top_values
 from simulator.errors import SourceError
 from simulator.records import LogRecord
+from streaming.events import OTHER_DOMAIN
 
 COLUMNS: tuple[str, ...] = (
     "timestamp", "uid", "campaign", "conversion", "conversion_timestamp", "conversion_id",
@@ -195,6 +196,6 @@ class AttributionLog:
                 else None,
                 amount=0.0,
                 features=text,
-                conv_type=conv_type if conv_type in types else OTHER,
-                scenario=scenario if scenario in scenarios else OTHER,
+                conv_type=conv_type if conv_type in types else OTHER_DOMAIN,
+                scenario=scenario if scenario in scenarios else OTHER_DOMAIN,
             )

@@ -20,12 +20,10 @@ clock); `speed=None` publishes as fast as the publisher takes it.
 from __future__ import annotations
 
 import heapq
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Protocol, TextIO
+from typing import Protocol
 
 from simulator.errors import ReplayError
 from simulator.records import LogRecord
@@ -36,6 +34,7 @@ from streaming.events import (
     Heartbeat,
     Impression,
     encode_event,
+    format_event_time,
 )
 from streaming.topics import TopicNames
 
@@ -117,7 +116,8 @@ class ReplaySummary:
         span = "no events"
         if self.first_ts is not None and self.last_ts is not None:
             days = (self.last_ts - self.first_ts) / DAY_S
-            span = f"{_date(self.first_ts)} .. {_date(self.last_ts)} ({days:.1f} days)"
+            first, last = format_event_time(self.first_ts), format_event_time(self.last_ts)
+            span = f"{first} .. {last} ({days:.1f} days)"
         rate = self.sales / self.records if self.records else 0.0
         return [
             *(f"{topic:>14}: {n:,} events" for topic, n in self.counts.items()),
@@ -128,33 +128,14 @@ class ReplaySummary:
         ]
 
 
-def _date(ts: int) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M")
+class ReplayProgress(Protocol):
+    """Where the replay reports how far it got (`mmn replay` shows a terminal progress line)."""
 
-
-class Progress:
-    """A one-line progress display on a terminal; silent when the stream is not a TTY."""
-
-    def __init__(self, stream: TextIO | None = None, *, every_s: float = 0.5) -> None:
-        self.stream = stream if stream is not None else sys.stderr
-        self.enabled = self.stream.isatty()
-        self.every_s = every_s
-        self.started = time.monotonic()
-        self.next_at = self.started + every_s
-
-    def update(self, events: int, clock: int) -> None:
-        now = time.monotonic()
-        if not self.enabled or now < self.next_at:
-            return
-        self.next_at = now + self.every_s
-        rate = events / max(now - self.started, 1e-9)
-        self.stream.write(f"\r{events:>12,} events  {rate:>9,.0f} events/s  clock {_date(clock)}")
-        self.stream.flush()
+    def update(self, count: int, ts: int) -> None:
+        """count events sent so far, the last at event time ts."""
 
     def close(self) -> None:
-        if self.enabled:
-            self.stream.write("\n")
-            self.stream.flush()
+        """The replay is over."""
 
 
 def _window(records: Iterable[LogRecord], config: ReplayConfig) -> Iterator[LogRecord]:
@@ -176,7 +157,7 @@ def replay(
     publisher: Publisher,
     config: ReplayConfig | None = None,
     *,
-    progress: Progress | None = None,
+    progress: ReplayProgress | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> ReplaySummary:

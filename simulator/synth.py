@@ -53,6 +53,7 @@ from simulator.synth_model import (
     sigmoid,
     zipf_probs,
 )
+from streaming.events import OTHER_DOMAIN
 
 _CHUNK = 100_000
 MAX_FUNNEL_IMPRESSIONS = 5_000_000
@@ -279,7 +280,7 @@ def _domain_table(
         for d in range(n_dom):
             hashes = names[d:] if d == n_dom - 1 else names[d : d + 1]
             delay = config.delay_days[d] * DAY_S if kind == "type" else 0.0
-            label = "other" if d == n_dom - 1 else str(d)
+            label = OTHER_DOMAIN if d == n_dom - 1 else str(d)
             table.append((kind, label, ",".join(hashes), float(share[d]), float(rates[d]), delay))
     return table
 

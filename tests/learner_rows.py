@@ -9,7 +9,7 @@ import numpy as np
 from model.config import ModelConfig
 from model.features import FeaturizerConfig
 from ops.training.learner import LearnerConfig
-from ops.training.trainer import Message
+from ops.training.merge import Message
 
 FIELDS = ("f0", "f1", "f2")
 

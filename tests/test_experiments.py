@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import inspect
 from sqlalchemy.exc import IntegrityError
 
-from ops.store.database import RegistryError, add_snapshot, ensure_run, migrate
+from ops.errors import RegistryError
+from ops.store.database import add_snapshot, ensure_run, migrate
 from ops.store.experiments import (
     commit_results,
     decided_impressions,

@@ -12,6 +12,7 @@ from model.features import FeaturizerConfig
 from model.snapshot import restore
 from ops.errors import ConfigError
 from ops.training.learner import LearnerConfig, OnlineLearner, fnw_weights
+from streaming.events import OTHER_DOMAIN
 
 
 @pytest.mark.parametrize("model", ["mmn", "esmm", "mmn_nodw"])
@@ -52,11 +53,22 @@ def test_fnw_weights_follow_ktena_et_al() -> None:
 
 def test_fnw_changes_the_update_and_plain_does_not_weight() -> None:
     rows = make_rows(0, 256)
-    plain, fnw = (
-        OnlineLearner(learner_config(delayed_feedback=policy)) for policy in ("plain", "fnw")
+    plain, fnw, unweighted = (
+        OnlineLearner(learner_config(delayed_feedback=policy))
+        for policy in ("plain", "fnw", "plain")
     )
-    plain.step(rows)
+    result = plain.step(rows)
     fnw.step(rows)
+    # The same step taken by hand with every row's weight 1: plain must match it exactly.
+    batch = unweighted.batch(rows)
+    assert torch.equal(batch.weight, torch.ones(len(batch)))
+    loss = unweighted.spec.loss(unweighted.model(batch), batch)
+    unweighted.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    unweighted.optimizer.step()
+    assert result.loss == float(loss.detach())
+    for a, b in zip(plain.model.parameters(), unweighted.model.parameters(), strict=True):
+        assert torch.equal(a, b)
     differs = [
         not torch.allclose(a, b)
         for a, b in zip(plain.model.parameters(), fnw.model.parameters(), strict=True)
@@ -90,3 +102,12 @@ def test_a_mismatched_featurizer_is_refused() -> None:
             model_config=ModelConfig(n_fields=4, buckets=64, n_types=2, n_scenarios=2),
             featurizer=FeaturizerConfig(fields=FIELDS, buckets=64),
         )
+
+
+def test_a_readers_other_shares_slot_0_of_the_vocabularies() -> None:
+    rows = make_rows(0, 64)
+    rows.conv_types = [OTHER_DOMAIN if i % 2 else "t0" for i in range(64)]
+    learner = OnlineLearner(learner_config())
+    learner.step(rows)
+    assert learner.types.values == [OTHER_DOMAIN, "t0"]
+    assert learner.types.index(OTHER_DOMAIN) == 0

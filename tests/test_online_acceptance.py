@@ -146,6 +146,7 @@ def online_vs_offline(
     )
     return {
         "snapshots": len(snapshots),
+        "snapshot_files": sorted(Path(s["path"]).name for s in snapshots),
         "serving_version": latest["version"],
         "serving_examples_seen": latest["examples_seen"],
         "serving_watermark": latest["watermark"],
@@ -186,7 +187,8 @@ def test_replay_join_train_then_the_serving_snapshot_scores_the_next_day(broker,
     )
     print(figures)
     assert figures["snapshots"] >= 3  # one per 7 days of event time, and the closing one
-    assert all((tmp_path / "snapshots" / "online").glob("v*.pt"))
+    on_disk = sorted(p.name for p in (tmp_path / "snapshots" / "online").glob("v*.pt"))
+    assert on_disk == figures["snapshot_files"]  # every registered snapshot is a file, no others
     assert figures["online_auc"] > 0.6
     # The online run learns from delayed labels (fake negatives, then corrections, in label
     # time); the offline experiment from the final labels in click order. Fed the offline

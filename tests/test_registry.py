@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
+from ops.errors import RegistryError
 from ops.store.database import (
-    RegistryError,
     add_snapshot,
     ensure_run,
     get_run,

@@ -5,18 +5,19 @@ from __future__ import annotations
 import pytest
 
 from model.errors import ModelConfigError
-from model.vocab import OTHER, DomainVocab
+from model.vocab import DomainVocab
+from streaming.events import OTHER_DOMAIN
 
 
 def test_top_k_keeps_the_most_frequent_with_ties_broken_by_value() -> None:
-    vocab = DomainVocab.top_k({"x": 5, "b": 3, "a": 3, "z": 1}, k=3)
-    assert vocab.values == [OTHER, "x", "a", "b"]
+    vocab = DomainVocab.top_k({"x": 5, "b": 3, "a": 3, "z": 1}, k=3, other=OTHER_DOMAIN)
+    assert vocab.values == [OTHER_DOMAIN, "x", "a", "b"]
     assert vocab.capacity == 4
     assert vocab.index("z") == 0
 
 
 def test_unseen_and_overflow_values_map_to_other() -> None:
-    vocab = DomainVocab(3, ["t1"])
+    vocab = DomainVocab(3, ["t1"], other=OTHER_DOMAIN)
     assert vocab.index("unknown") == 0
     assert vocab.add("t2") == 2
     assert vocab.add("t3") == 0  # full: overflow goes to "other"
@@ -26,24 +27,33 @@ def test_unseen_and_overflow_values_map_to_other() -> None:
 
 
 def test_other_cannot_be_added_as_a_value() -> None:
-    vocab = DomainVocab(4)
-    assert vocab.add(OTHER) == 0 and len(vocab) == 1
+    vocab = DomainVocab(4, other=OTHER_DOMAIN)
+    assert vocab.add(OTHER_DOMAIN) == 0 and len(vocab) == 1
 
 
 def test_construction_with_more_values_than_capacity_fails() -> None:
     with pytest.raises(ModelConfigError, match="raise the capacity"):
-        DomainVocab(2, ["a", "b"])
+        DomainVocab(2, ["a", "b"], other=OTHER_DOMAIN)
 
 
 def test_state_is_plain_lists_and_round_trips() -> None:
-    vocab = DomainVocab.top_k(["a", "a", "b"], k=2, capacity=5)
+    vocab = DomainVocab.top_k(["a", "a", "b"], k=2, capacity=5, other=OTHER_DOMAIN)
     state = vocab.state()
-    assert state == {"capacity": 5, "values": [OTHER, "a", "b"]}
+    assert state == {"capacity": 5, "values": [OTHER_DOMAIN, "a", "b"]}
     back = DomainVocab.from_state(state)
     assert back.values == vocab.values and back.capacity == 5
     assert back.add("c") == 3
 
 
 def test_state_without_other_first_is_rejected() -> None:
-    with pytest.raises(ModelConfigError):
-        DomainVocab.from_state({"capacity": 3, "values": ["a"]})
+    with pytest.raises(ModelConfigError, match="start with its `other` value"):
+        DomainVocab.from_state({"capacity": 3, "values": []})
+
+
+def test_a_readers_other_takes_slot_0_so_top_k_plus_one_holds_every_domain() -> None:
+    # A reader's domains: its top-K values, then OTHER_DOMAIN for the rest.
+    reader_values = [*(f"t{i}" for i in range(20)), OTHER_DOMAIN]
+    vocab = DomainVocab(len(reader_values), other=OTHER_DOMAIN)
+    indices = [vocab.add(value) for value in reader_values]
+    assert indices == [*range(1, 21), 0]
+    assert len(vocab) == 21 == vocab.capacity

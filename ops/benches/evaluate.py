@@ -27,7 +27,7 @@ from ops.evaluation.serving import ModelCache, predict, tensor_batch
 from ops.store.database import open_registry
 from ops.store.snapshots import SnapshotStore, SnapshotStoreConfig
 from ops.training.learner import LearnerConfig, OnlineLearner
-from ops.training.trainer import Message
+from ops.training.merge import Message
 from streaming.example import Example
 from streaming.minibatch import MiniBatch, decode_minibatch, encode_minibatch
 

@@ -34,12 +34,16 @@ from ops.store.snapshots import PublishedSnapshot, Reconciliation
 from ops.training.kafka_io import KafkaSource
 from ops.training.learner import LearnerConfig, OnlineLearner
 from ops.training.trainer import Trainer, TrainerConfig
+from simulator.criteo_search import CriteoSearchConfig
+from streaming.events import OTHER_DOMAIN
 from streaming.example import Example
 from streaming.minibatch import MiniBatch, decode_minibatch, encode_minibatch
 from streaming.partition_joiner import BatchConfig
 from streaming.topics import create_topics
 
 PARTITIONS = 2
+
+SEARCH = CriteoSearchConfig()  # the default domain columns and their top-K
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -76,12 +80,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def synthetic_minibatches(count: int, rows: int, seed: int = 0) -> list[MiniBatch]:
-    """Mixed-domain mini-batches over the 18 Criteo fields (21 types x 17 scenarios)."""
+    """Mixed-domain mini-batches over the 18 Criteo fields (21 types x 17 scenarios).
+
+    As a reader writes them: the last type and the last scenario are its OTHER_DOMAIN.
+    """
     rng = np.random.default_rng(seed)
     batches = []
     for b in range(count):
         values = {f: rng.integers(0, 2000, rows) for f in CRITEO_FEATURE_FIELDS}
-        types, scenarios = rng.integers(0, 21, rows), rng.integers(0, 17, rows)
+        n_types, n_scenarios = SEARCH.top_types, SEARCH.top_scenarios
+        types = rng.integers(0, n_types + 1, rows)
+        scenarios = rng.integers(0, n_scenarios + 1, rows)
         converted = rng.random(rows) < 0.1
         examples = [
             Example(
@@ -92,8 +101,8 @@ def synthetic_minibatches(count: int, rows: int, seed: int = 0) -> list[MiniBatc
                 click=1,
                 conversion=int(converted[i]),
                 kind="positive" if converted[i] else "negative",
-                conv_type=f"t{types[i]}",
-                scenario=f"s{scenarios[i]}",
+                conv_type=OTHER_DOMAIN if types[i] == n_types else f"t{types[i]}",
+                scenario=OTHER_DOMAIN if scenarios[i] == n_scenarios else f"s{scenarios[i]}",
                 features={f: f"{f[:4]}{values[f][i]:05x}" for f in CRITEO_FEATURE_FIELDS},
             )
             for i in range(rows)
@@ -116,8 +125,9 @@ def learner_config(args: argparse.Namespace) -> LearnerConfig:
         model_config=ModelConfig(
             n_fields=len(CRITEO_FEATURE_FIELDS),
             buckets=args.buckets,
-            n_types=22,
-            n_scenarios=18,
+            # A reader's top-K values and its OTHER_DOMAIN (slot 0 of the vocabularies).
+            n_types=SEARCH.top_types + 1,
+            n_scenarios=SEARCH.top_scenarios + 1,
             hidden=tuple(int(w) for w in args.hidden.split(",")),
         ),
         featurizer=FeaturizerConfig(buckets=args.buckets),

@@ -17,7 +17,6 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +27,7 @@ from ops.cli import join as join_command
 from ops.cli import train as train_command
 from ops.cli.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
 from ops.cli.replay import replay_to
-from ops.errors import OpsError
+from ops.errors import DemoError
 from ops.evaluation.holdout import domain_report, score, window_rows
 from ops.store.database import open_registry, snapshot_at
 from ops.store.snapshots import PublishedSnapshot, load_snapshot
@@ -36,14 +35,10 @@ from ops.training.learner import OnlineLearner
 from simulator.criteo_search import CriteoSearchConfig, SearchLog, load_columns
 from simulator.replay import ReplayConfig, ReplaySummary
 from simulator.synth import generate, write
-from streaming.events import EndOfStream, Heartbeat, decode_event
+from streaming.events import EndOfStream, Heartbeat, decode_event, format_event_time
 from streaming.topics import TopicNames
 
 DAY_S = 86_400
-
-
-class DemoError(OpsError):
-    """A demo step found the pipeline's output different from what it expected."""
 
 
 @dataclass(kw_only=True)
@@ -165,15 +160,9 @@ def step_train(ctx: DemoContext) -> str:
         ctx.snapshot = PublishedSnapshot.of("demo-mmn", serving)
     return (
         f"{outcome.batches:,} mini-batches, {outcome.examples_seen:,} examples; "
-        f"serving snapshot v{ctx.snapshot.version} (watermark {_date(ctx.snapshot.watermark)}, "
+        f"serving snapshot v{ctx.snapshot.version} (watermark {format_event_time(ctx.snapshot.watermark)}, "
         f"the newest before the held-out days)"
     )
-
-
-def _date(ts: int | None) -> str:
-    if ts is None:
-        return "none"
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def step_score(ctx: DemoContext) -> str:

@@ -17,7 +17,7 @@ from ops.store.database import (
     list_snapshots,
     open_registry,
 )
-from ops.training.telemetry import format_event_time
+from streaming.events import format_event_time
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

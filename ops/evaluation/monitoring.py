@@ -6,7 +6,8 @@ import logging
 
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
-from ops.training.telemetry import format_event_time
+from streaming.events import format_event_time
+from streaming.progress import ProgressLine
 
 log = logging.getLogger("ops.evaluation.evaluator")
 
@@ -26,6 +27,11 @@ class EvaluatorMonitor:
                             labels, registry=self.registry)  # fmt: skip
         self.watermark = Gauge("mmn_evaluator_watermark_seconds", "Event time read up to",
                                labels, registry=self.registry)  # fmt: skip
+        self.line = ProgressLine(
+            lambda text: log.info("progress experiment=%s %s", experiment, text),
+            unit="scored",
+            every_s=0.0,  # the evaluator decides when (progress_every_s)
+        )
         self.server = None
         if port is not None:
             self.server, _ = start_http_server(port, addr="127.0.0.1", registry=self.registry)
@@ -47,14 +53,13 @@ class EvaluatorMonitor:
         self.sealed.labels(experiment=self.experiment).set(sealed)
         if watermark is not None:
             self.watermark.labels(experiment=self.experiment).set(watermark)
-        log.info(
-            "progress experiment=%s scored=%s open=%d sealed=%d watermark=%s waiting=%s",
-            self.experiment,
-            scored,
-            open_clicks,
-            sealed,
-            format_event_time(watermark),
-            "yes" if waiting else "no",
+        self.line.emit(
+            sum(scored.values()),
+            arms=",".join(f"{arm}:{n}" for arm, n in scored.items()),
+            open=open_clicks,
+            sealed=sealed,
+            watermark=format_event_time(watermark),
+            waiting="yes" if waiting else "no",
         )
 
     def close(self) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
+from ops.errors import RegistryError
 from ops.evaluation.metrics import average_precision, calibration, exact_auc, log_loss
 from ops.evaluation.stats import (
     auc_interval,
@@ -29,7 +30,7 @@ from ops.evaluation.stats import (
     srm_p_value,
     unpaired_difference,
 )
-from ops.store.database import RegistryError, list_snapshots
+from ops.store.database import list_snapshots
 from ops.store.experiments import get_experiment, predictions
 
 CS_POINTS = 200  # points of the confidence sequence kept in a report (for its plot)

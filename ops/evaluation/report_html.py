@@ -16,7 +16,7 @@ from typing import Any
 
 from ops.evaluation.report_text import format_report
 from ops.evaluation.svg import PALETTE, Chart, finite_range
-from ops.training.telemetry import format_event_time
+from streaming.events import format_event_time
 
 STYLE = """
 body { font-family: sans-serif; margin: 24px; color: #222; max-width: 1100px; }

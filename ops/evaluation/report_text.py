@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ops.training.telemetry import format_event_time
+from streaming.events import format_event_time
 
 
 def _f(value: float | None, spec: str = ".4f") -> str:

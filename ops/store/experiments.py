@@ -44,7 +44,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from ops.store.database import Base, RegistryError
+from ops.errors import RegistryError
+from ops.store.database import Base
 
 COLUMNS = (
     "arm",

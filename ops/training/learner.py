@@ -47,6 +47,7 @@ from model.snapshot import restore, snapshot_state
 from model.vocab import DomainVocab
 from ops.errors import ConfigError
 from ops.training.dedupe import Deduper
+from streaming.events import OTHER_DOMAIN
 
 DELAYED_FEEDBACK = ("plain", "fnw")
 OPTIMIZERS = ("adagrad", "adam", "sgd")
@@ -163,8 +164,8 @@ class OnlineLearner:
         self.model.train()
         self.optimizer = _optimizer(config, self.model.parameters())
         self.featurizer = Featurizer(config.featurizer)
-        self.types = DomainVocab(config.model_config.n_types)
-        self.scenarios = DomainVocab(config.model_config.n_scenarios)
+        self.types = DomainVocab(config.model_config.n_types, other=OTHER_DOMAIN)
+        self.scenarios = DomainVocab(config.model_config.n_scenarios, other=OTHER_DOMAIN)
         self.deduper = Deduper(config.dedupe_horizon_s)
         self.examples_seen = 0
         self.batches = 0
