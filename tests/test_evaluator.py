@@ -8,7 +8,6 @@ from ab_stream import ARMS, WATERMARKS, N, config, decisions, encoded_stream, ev
 from learner_rows import ListSource
 
 from model.snapshot import restore
-from model.vocab import OTHER
 from ops.errors import EvaluationError
 from ops.evaluation.evaluator import Evaluator
 from ops.evaluation.serving import predict, tensor_batch
@@ -65,7 +64,8 @@ def test_scoring_is_read_only_and_maps_unseen_domains_to_other(registry_with_sna
     i = int(table["impression_id"][row])
     ex = next(e for e in decisions() if e.impression_id == str(i))
     features = {k: [v] for k, v in ex.features.items()}
-    as_other = predict(after, tensor_batch(after, features, [OTHER], [ex.scenario]))
+    other = after.vocabs["conv_type"].other
+    as_other = predict(after, tensor_batch(after, features, [other], [ex.scenario]))
     assert table["prediction"][row] == as_other[0]
 
 
