@@ -20,6 +20,8 @@ A snapshot file that cannot be restored as a model is model.errors.SnapshotError
 
 from __future__ import annotations
 
+from typing import Any
+
 from model.errors import ModelError
 from simulator.errors import SimulatorError
 from streaming.errors import StreamingError
@@ -55,6 +57,18 @@ class EvaluationError(OpsError):
 
 class DemoError(OpsError):
     """A demo step found the pipeline's output different from what it expected."""
+
+
+class ComponentFailed(DemoError):
+    """A supervised child of the demo exited with an error (or a daemon child exited at all).
+
+    child: the supervisor's record of it (name, log_path, tail()); code: its exit status.
+    """
+
+    def __init__(self, child: Any, code: int) -> None:
+        super().__init__(f"{child.name} exited with code {code}; its log: {child.log_path}")
+        self.child = child
+        self.code = code
 
 
 PROJECT_ERRORS: tuple[type[Exception], ...] = (OpsError, ModelError, SimulatorError, StreamingError)

@@ -21,6 +21,7 @@ unsorted one is decompressed to a temporary file and read back by offset in time
 from __future__ import annotations
 
 import gzip
+import io
 import mmap
 import shutil
 import tempfile
@@ -29,7 +30,6 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 
@@ -79,7 +79,7 @@ class AttributionConfig:
             )
 
 
-def _open(path: Path) -> IO[bytes]:
+def _open(path: Path) -> io.BufferedIOBase:
     try:
         return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
     except OSError as exc:

@@ -144,9 +144,9 @@ def decode_event(value: bytes) -> Event | Marker:
             f"field 'v' is {version!r}; this reader understands schema version {SCHEMA_VERSION}"
         )
     kind = payload.get("event")
-    cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
-    if cls is None:
+    if not isinstance(kind, str) or kind not in EVENT_TYPES:
         raise SchemaError(f"field 'event' is {kind!r}, expected one of {sorted(EVENT_TYPES)}")
+    cls = EVENT_TYPES[kind]
     if cls in (Heartbeat, EndOfStream):
         return cls(ts=_field(payload, kind, "ts", int))
     common = {

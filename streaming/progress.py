@@ -3,7 +3,9 @@
 A daemon shows that it is alive and what it does. `ProgressLine` decides when a line is
 due (every `every_s` wall seconds), measures the rate since the previous line and formats
 `key=value` pairs; where the line goes is the caller's choice: a log record (the trainer)
-or a line rewritten in place on a terminal (`TerminalProgress`, the replay).
+or a line rewritten in place on a terminal (`TerminalProgress`, the replay), or appended to
+a log file as `progress key=value ...` (`LogProgress`, the replay off a terminal: the
+demo's live view reads those lines).
 
 >>> lines = []
 >>> line = ProgressLine(lines.append, unit="events", every_s=0.0, clock=iter([0.0, 2.0]).__next__)
@@ -69,12 +71,13 @@ class TerminalProgress:
         every_s: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.stream, self.shown = stream, False
+        self.stream, self.shown, self.width = stream, False, 0
         self.enabled = stream.isatty()
         self.line = ProgressLine(self._show, unit=unit, every_s=every_s, clock=clock)
 
     def _show(self, text: str) -> None:
-        self.stream.write(f"\r{text}")
+        self.width = max(self.width, len(text))  # pad: a shorter line must hide a longer one
+        self.stream.write(f"\r{text:<{self.width}}")
         self.stream.flush()
         self.shown = True
 
@@ -88,3 +91,43 @@ class TerminalProgress:
         if self.shown:
             self.stream.write("\n")
             self.stream.flush()
+
+
+class LogProgress:
+    """Progress lines `progress key=value ...` appended to a stream (a log file), and a last one.
+
+    >>> import io
+    >>> log = io.StringIO()
+    >>> progress = LogProgress(log, unit="events", every_s=3600.0)
+    >>> progress.update(10, 86400)  # within the first interval: nothing yet
+    >>> progress.close()  # the last figures, whatever the interval
+    >>> log.getvalue().startswith("progress events=10 events_per_s=")
+    True
+    """
+
+    def __init__(
+        self,
+        stream: TextIO,
+        *,
+        unit: str,
+        every_s: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.stream = stream
+        self.line = ProgressLine(self._append, unit=unit, every_s=every_s, clock=clock)
+        self._last: tuple[int, int] | None = None
+
+    def _append(self, text: str) -> None:
+        self.stream.write(f"progress {text}\n")
+        self.stream.flush()
+
+    def update(self, count: int, ts: int, *, force: bool = False) -> None:
+        """Append a line with count and the event-time clock ts, if one is due (or forced)."""
+        self._last = (count, ts)
+        if self.line.due(force):
+            self.line.emit(count, clock=format_event_time(ts))
+
+    def close(self) -> None:
+        """Append the last figures seen."""
+        if self._last is not None:
+            self.update(*self._last, force=True)

@@ -9,7 +9,7 @@ import numpy as np
 from model.config import ModelConfig
 from model.features import FeaturizerConfig
 from ops.training.learner import LearnerConfig
-from ops.training.merge import Message
+from streaming.source import Message
 
 FIELDS = ("f0", "f1", "f2")
 
@@ -56,7 +56,7 @@ def learner_config(**overrides) -> LearnerConfig:
         model=overrides.pop("model", "mmn"),
         model_config=ModelConfig(n_fields=3, buckets=64, n_types=4, n_scenarios=3, hidden=(8,)),
         featurizer=FeaturizerConfig(fields=FIELDS, numeric_fields=(), buckets=64),
-        **overrides,
+        **{"min_step_rows": 1, **overrides},
     )
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from learner_rows import ListSource, learner_config, make_rows
 
 from ops.evaluation.metrics import exact_auc, log_loss
@@ -55,7 +54,7 @@ def test_adwin_marks_the_event_time_of_a_change_in_loss() -> None:
     assert points and all(t >= 3000 for t in points) and min(points) <= 3300
 
 
-def test_the_trainers_figures_match_predicting_before_each_step(tmp_path: Path) -> None:
+def test_the_trainers_figures_match_a_direct_computation_over_its_steps(tmp_path: Path) -> None:
     Session = open_registry(f"sqlite:///{tmp_path / 'registry.db'}")
     batches = [make_rows(b * BATCH, BATCH, seed=3) for b in range(BATCHES)]
     batches[-1] = dataclasses.replace(batches[-1], end=True)
@@ -65,23 +64,24 @@ def test_the_trainers_figures_match_predicting_before_each_step(tmp_path: Path) 
     trainer = Trainer(
         TrainerConfig(run="r", snapshot_every_examples=None, until_end=True,
                       progress_every_s=0.0, validation_window=WINDOW),
-        new_learner=lambda: OnlineLearner(learner_config()),
+        new_learner=lambda: OnlineLearner(learner_config(min_step_rows=1)),
         store=store, source=ListSource({0: list(decoded)}), decode=decoded.__getitem__,
     )  # fmt: skip
     trainer.run()
     store.close()
     with Session() as session:
         stored = list_snapshots(session, "r")[-1].metrics
-    # Direct: the same learner, scoring each batch with the model as it is before the step.
-    learner = OnlineLearner(learner_config())
+    # Direct: the same learner stepped by hand; the rows and predictions of each step's
+    # forward pass (taken before the optimizer step), and the metrics computed from them.
+    learner = OnlineLearner(learner_config(min_step_rows=1))
     labels, p, types = [], [], []
     for rows in batches:
-        with torch.no_grad():
-            logits = learner.model(learner.batch(rows))
-            p += (torch.sigmoid(logits.ctr) * torch.sigmoid(logits.cvr)).tolist()
-        labels += rows.conversion
-        types += rows.conv_types
-        learner.step(rows)
+        if learner.step(rows).trained:
+            scored = learner.last_scored
+            assert scored is not None
+            labels += scored["conversion"].tolist()
+            p += scored["p"].tolist()
+            types += [learner.types.values[i] for i in scored["conv_type"]]
     y, q, t = np.array(labels), np.clip(np.array(p), 1e-7, 1 - 1e-7), np.array(types)
     for domain, mask in [("overall", np.ones(len(y), bool)), ("type=t1", t == "t1")]:
         figures = stored["domains"][domain]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from model.errors import ModelConfigError
-from model.vocab import DomainVocab
+from model.vocab import MIN_COUNT, DomainVocab
 from streaming.events import OTHER_DOMAIN
 
 
@@ -39,7 +40,13 @@ def test_construction_with_more_values_than_capacity_fails() -> None:
 def test_state_is_plain_lists_and_round_trips() -> None:
     vocab = DomainVocab.top_k(["a", "a", "b"], k=2, capacity=5, other=OTHER_DOMAIN)
     state = vocab.state()
-    assert state == {"capacity": 5, "values": [OTHER_DOMAIN, "a", "b"]}
+    assert state == {
+        "capacity": 5,
+        "values": [OTHER_DOMAIN, "a", "b"],
+        "min_count": MIN_COUNT,
+        "sketch_size": 64,
+        "counts": {},
+    }
     back = DomainVocab.from_state(state)
     assert back.values == vocab.values and back.capacity == 5
     assert back.add("c") == 3
@@ -57,3 +64,36 @@ def test_a_readers_other_takes_slot_0_so_top_k_plus_one_holds_every_domain() -> 
     indices = [vocab.add(value) for value in reader_values]
     assert indices == [*range(1, 21), 0]
     assert len(vocab) == 21 == vocab.capacity
+
+
+def test_a_tail_first_stream_leaves_the_slots_to_the_frequent_values() -> None:
+    # 60 rare values open the stream (5 rows each), then three head values arrive mixed with
+    # more rare ones: first come would have given every slot to a rare value.
+    rng = np.random.default_rng(0)
+    tail = [f"rare{i}" for i in range(60) for _ in range(5)]
+    head = ["a"] * 900 + ["b"] * 600 + ["c"] * 300 + [f"rare{i}" for i in range(60, 360)]
+    rng.shuffle(head)
+    stream = tail + head
+    vocab = DomainVocab(4, other=OTHER_DOMAIN, min_count=50)
+    for start in range(0, len(stream), 37):
+        vocab.observe(stream[start : start + 37])
+    assert sorted(vocab.values[1:]) == ["a", "b", "c"]
+
+
+def test_a_full_vocabulary_never_reassigns_a_slot() -> None:
+    vocab = DomainVocab(2, other=OTHER_DOMAIN, min_count=2)
+    vocab.observe(["early", "early"])
+    vocab.observe(["late"] * 1000)
+    assert vocab.values == [OTHER_DOMAIN, "early"]
+    assert vocab.index("late") == 0
+
+
+def test_lookups_never_change_the_vocabulary_and_the_sketch_round_trips() -> None:
+    vocab = DomainVocab(5, other=OTHER_DOMAIN, min_count=3)
+    vocab.observe(["x", "x", "x", "y"])
+    state = vocab.state()
+    assert vocab.indices(["z", "z", "z", "y"]).tolist() == [0, 0, 0, 0]
+    assert vocab.index("y") == 0 and vocab.state() == state
+    back = DomainVocab.from_state(state)
+    back.observe(["y", "y"])
+    assert back.index("y") == 2  # its earlier count was kept

@@ -27,9 +27,9 @@ from ops.evaluation.serving import ModelCache, predict, tensor_batch
 from ops.store.database import open_registry
 from ops.store.snapshots import SnapshotStore, SnapshotStoreConfig
 from ops.training.learner import LearnerConfig, OnlineLearner
-from ops.training.merge import Message
 from streaming.example import Example
 from streaming.minibatch import MiniBatch, decode_minibatch, encode_minibatch
+from streaming.source import Message
 
 ARMS = (("control", "bench-a"), ("treatment", "bench-b"))  # both serve an MMN snapshot
 

@@ -19,6 +19,7 @@ BENCH_MODULES: tuple[str, ...] = (
     "ops.benches.model",
     "ops.benches.train",
     "ops.benches.evaluate",
+    "ops.benches.stream",
 )
 
 

@@ -11,10 +11,10 @@ from ops.cli.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
 from ops.cli.options import add_options, build, class_default
 from simulator.kafka_publisher import KafkaPublisher
 from simulator.records import LogSource
-from simulator.replay import ReplayConfig, ReplaySummary, replay
+from simulator.replay import ReplayConfig, ReplayProgress, ReplaySummary, replay
 from simulator.sources import SOURCES, open_source
 from streaming.joiner_app import JoinerConfig
-from streaming.progress import TerminalProgress
+from streaming.progress import LogProgress, TerminalProgress
 from streaming.topics import TopicNames, create_topics
 
 
@@ -57,7 +57,14 @@ def replay_to(
     publisher = KafkaPublisher(bootstrap)
     try:
         create_topics(bootstrap, {topic: partitions for topic in config.topics.sources})
-        progress = None if quiet else TerminalProgress(sys.stderr, unit="events")
+        progress: ReplayProgress | None = None
+        if not quiet:
+            # Off a terminal (a log file), lines that others can read.
+            progress = (
+                TerminalProgress(sys.stderr, unit="events")
+                if sys.stderr.isatty()
+                else LogProgress(sys.stderr, unit="events")
+            )
         return replay(source.rows(), publisher, config, progress=progress)
     finally:
         publisher.close()

@@ -39,9 +39,8 @@ from ops.evaluation.finality import Final, FinalLabels, rows_of
 from ops.evaluation.monitoring import EvaluatorMonitor
 from ops.evaluation.serving import ModelCache, ServingIndex, predict, tensor_batch, window_start
 from ops.store.experiments import commit_results, decided_impressions, ensure_experiment
-from ops.training.merge import Message
-from ops.training.trainer import Source
 from streaming.errors import StreamingError
+from streaming.source import Message, Source
 
 log = logging.getLogger("ops.evaluation.evaluator")
 

@@ -124,7 +124,7 @@ class MemoFeaturizer(Featurizer):
         self._ids: dict[str, dict[str, int]] = {f: {} for f in config.fields}
 
     def columns(
-        self, columns: Mapping[str, Sequence[str]], *, n_rows: int | None = None
+        self, columns: Mapping[str, Sequence[str] | np.ndarray], *, n_rows: int | None = None
     ) -> np.ndarray:
         """(B, F) ids, as Featurizer.columns; only values not seen before are hashed."""
         present = [c for f in self.config.fields if (c := columns.get(f)) is not None]

@@ -19,7 +19,7 @@ from kafka.errors import KafkaError
 
 from ops.errors import TrainerIOError
 from ops.store.snapshots import PublishedSnapshot
-from ops.training.merge import Message
+from streaming.source import Message
 
 
 class KafkaSource:

@@ -4,18 +4,9 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass
 
 from ops.training.learner import LabeledRows
-
-
-@dataclass(frozen=True)
-class Message:
-    """One consumed message: where it came from and its undecoded value."""
-
-    partition: int
-    offset: int
-    value: bytes
+from streaming.source import Message
 
 
 class PartitionMerge:
@@ -54,7 +45,10 @@ class PartitionMerge:
             return None
 
         def order(p: int) -> tuple[float, int]:
-            decoded = heads[p][1]  # an undecodable message goes first: it is only skipped
-            return (-math.inf if decoded is None else decoded.watermark, p)
+            # An undecodable message goes first: it is only skipped. So does a mini-batch
+            # without a watermark, which orders nothing.
+            decoded = heads[p][1]
+            watermark = None if decoded is None else decoded.watermark
+            return (-math.inf if watermark is None else watermark, p)
 
         return self._queues[min(heads, key=order)].popleft()

@@ -29,38 +29,40 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-import numpy as np
-
-from ops.store.snapshots import PublishedSnapshot, SnapshotStore
+from ops.store.snapshots import PublishedSnapshot, Reconciliation
 from ops.training.learner import LabeledRows, OnlineLearner, StepResult
-from ops.training.merge import Message, PartitionMerge
+from ops.training.merge import PartitionMerge
 from ops.training.progressive import ProgressiveValidation
 from ops.training.telemetry import TrainerMetrics
 from streaming.errors import StreamingError
 from streaming.events import format_event_time
 from streaming.progress import ProgressLine
+from streaming.source import Message, Source
 
 log = logging.getLogger("ops.training.trainer")
 
 
-class Source(Protocol):
-    """Where mini-batch messages come from (Kafka in production, a list in tests)."""
+class Snapshots(Protocol):
+    """Where the run's snapshots live (ops.store.snapshots.SnapshotStore in production)."""
 
-    def seek(self, offsets: dict[str, int]) -> None:
-        """Continue each partition at offsets[str(partition)], the others from the beginning."""
+    def reconcile(self) -> Reconciliation:
+        """Make files and registry agree before anything is loaded."""
 
-    def poll(self, timeout_s: float) -> list[Message]:
-        """The next messages, in offset order per partition; [] after timeout_s without any."""
+    def load_latest(self) -> tuple[PublishedSnapshot, dict[str, Any]] | None:
+        """The newest snapshot that verifies and its payload; None when there is none."""
 
-    def partitions(self) -> frozenset[int]:
-        """The partitions being read."""
-
-    def lag(self, offsets: dict[str, int]) -> int | None:
-        """Messages behind the end of the stream, if known (approximate; display only)."""
-
-    def close(self) -> None: ...
+    def publish(
+        self,
+        payload: dict[str, Any],
+        *,
+        examples_seen: int,
+        watermark: int | None,
+        offsets: dict[str, int],
+        metrics: dict[str, Any] | None = None,
+    ) -> PublishedSnapshot:
+        """Store payload as the run's next snapshot (metrics: kept with its registry row)."""
 
 
 class Announcer(Protocol):
@@ -150,7 +152,7 @@ class Trainer:
         config: TrainerConfig,
         *,
         new_learner: Callable[[], OnlineLearner],
-        store: SnapshotStore,
+        store: Snapshots,
         source: Source,
         decode: Decoder,
         announcer: Announcer | None = None,
@@ -342,19 +344,20 @@ class Trainer:
         return result.loss
 
     def _validate(self, rows: LabeledRows, result: StepResult) -> None:
-        """Progressive validation of the step's rows: clicked ones, scored before the step."""
-        if result.predictions is None or result.kept is None:
+        """Progressive validation of a step's rows: the clicked ones, scored before the step."""
+        scored = self.learner.last_scored
+        if not result.trained or scored is None:
             return
-        kept = np.flatnonzero(result.kept)
-        clicked = np.asarray(rows.click)[kept] > 0
-        pick = kept[clicked]
+        clicked = scored["click"] > 0
+        types, scenarios = self.learner.types.values, self.learner.scenarios.values
         self.validation.update(
-            np.asarray(rows.conversion)[pick],
-            result.predictions[clicked],
-            [rows.conv_types[i] for i in pick],
-            [rows.scenarios[i] for i in pick],
+            scored["conversion"][clicked],
+            scored["p"][clicked],
+            [types[i] for i in scored["conv_type"][clicked]],
+            [scenarios[i] for i in scored["scenario"][clicked]],
             self.learner.watermark,
         )
+        self.learner.last_scored = None
         self.metrics.show_validation(self.validation.metrics())
 
     def _maybe_snapshot(self) -> None:
