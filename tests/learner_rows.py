@@ -60,14 +60,6 @@ def learner_config(**overrides) -> LearnerConfig:
     )
 
 
-def auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    order = np.argsort(scores)
-    ranks = np.empty(len(scores))
-    ranks[order] = np.arange(1, len(scores) + 1)
-    pos = labels == 1
-    return (ranks[pos].sum() - pos.sum() * (pos.sum() + 1) / 2) / (pos.sum() * (~pos).sum())
-
-
 class ListSource:
     """Partitions as lists of values; poll hands out a few messages at a time."""
 
