@@ -14,7 +14,7 @@ Per domain (overall, each conversion type, each display scenario):
   LogLoss object costs ~9 us per example and domain here, more than a training step's
   share);
 - exact AUC (ties averaged) over the last `window` rows: river's ROCAUC approximates with
-  a few thresholds and is far off at low base rates (DESIGN.md);
+  a few thresholds and is far off at low base rates;
 
 and a river ADWIN drift detector on the per-example log loss of all rows: the event time
 (watermark) of each detected change is kept (`drift_points`).

@@ -4,7 +4,7 @@ The progress line (`streaming.progress.ProgressLine`, emitted by the trainer) is
 record (logger `ops.training.trainer`) every few seconds of wall time: examples/s over the
 last interval, the last batch loss, the event-time watermark, the lag behind the stream in
 messages and the last published snapshot. The lag is read from the
-consumer's high watermarks, which the embedded broker can under-report (DESIGN.md): it is
+consumer's high watermarks, which the embedded broker can under-report: it is
 shown for the operator, never used to decide anything.
 """
 

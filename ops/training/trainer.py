@@ -15,8 +15,7 @@ duplicates the joiner itself re-emits are dropped by the learner's deduper.
 Stopping. SIGTERM (or SIGINT) lets the current mini-batch finish, publishes a snapshot and
 exits 0. For tests and the demo, the run also stops when every partition has delivered the
 stream's end (`until_end`: a mini-batch flagged `end`), after `idle_timeout_s` without a
-message, or after `max_batches` steps; the broker's end offsets are never used for that (DESIGN.md: the
-embedded broker under-reports them).
+message, or after `max_batches` steps; never by end offsets (the embedded broker's are wrong).
 """
 
 from __future__ import annotations
