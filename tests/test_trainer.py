@@ -12,7 +12,7 @@ from ops.store.database import list_snapshots, open_registry
 from ops.store.snapshots import SnapshotStore, SnapshotStoreConfig, load_snapshot
 from ops.training.learner import OnlineLearner
 from ops.training.trainer import Trainer, TrainerConfig
-from streaming.errors import SchemaError
+from streaming.errors import BrokerError, SchemaError
 
 BATCH = 32
 
@@ -186,3 +186,37 @@ def test_partitions_are_interleaved_by_event_time_whatever_the_fetch_order(env) 
     trainer.learner.step = record
     trainer.run()
     assert order == sorted(order) and len(order) == 8
+
+
+class Expiring:
+    """A broker watch whose outage passes --broker-timeout once `expired` is set."""
+
+    up = True
+    unreachable_s = 0.0
+
+    def __init__(self) -> None:
+        self.expired = False
+
+    def raise_if_expired(self, who: str) -> None:
+        if self.expired:
+            raise BrokerError(f"{who}: the broker has not answered for 99s; giving up")
+
+
+def test_a_lost_broker_stops_the_training_of_a_full_buffer_at_the_next_batch(env) -> None:
+    make, _ = env
+    data, decoded = stream(10)
+    trainer = make(data, decoded, snapshot_every_examples=None, until_end=True)
+    trainer.source.chunk = 100  # the first poll buffers the whole stream
+    trainer.health = health = Expiring()
+    inner, steps = trainer.learner.step, []
+
+    def step_then_expire(rows):
+        steps.append(rows)
+        health.expired = len(steps) == 3  # the broker's timeout passes mid-buffer
+        return inner(rows)
+
+    trainer.learner.step = step_then_expire
+    with pytest.raises(BrokerError, match="has not answered"):
+        trainer.run()
+    assert len(steps) == 3  # not the 7 batches still buffered
+    assert trainer.last_snapshot is None  # a crash: a restart resumes from the last snapshot

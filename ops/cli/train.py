@@ -194,8 +194,6 @@ def train(args: argparse.Namespace) -> TrainerOutcome:
         stack.callback(store.close)
         source = KafkaSource(bootstrap, args.topic)
         stack.callback(source.close)
-        announcer = KafkaAnnouncer(bootstrap, args.snapshots_topic)
-        stack.callback(announcer.close)
         metrics = TrainerMetrics(args.run, args.metrics_port)
         stack.callback(metrics.close)
         # Told from the watch's own thread: a loop blocked on the broker still says so in time.
@@ -207,6 +205,9 @@ def train(args: argparse.Namespace) -> TrainerOutcome:
             ),
         ).start()
         stack.callback(watch.close)
+        # A snapshot due in an outage waits for the broker, up to --broker-timeout.
+        announcer = KafkaAnnouncer(bootstrap, args.snapshots_topic, health=watch)
+        stack.callback(announcer.close)
         trainer = Trainer(
             daemon,
             new_learner=lambda: OnlineLearner(config),

@@ -279,6 +279,7 @@ class Trainer:
                 expected = expected - {message.partition}
             self.offsets[str(message.partition)] = message.offset + 1
             self._maybe_snapshot()
+            self._check_broker()  # a full buffer takes a while to train: exit within the timeout
             if self.stop_requested.is_set() or self._batch_limit_reached(state):
                 break  # the rest stays buffered for a next run(); its offsets are unrecorded
 
@@ -304,10 +305,8 @@ class Trainer:
         self.metrics.rate.set(rate)
 
     def _check_broker(self) -> None:
-        """Keep the broker gauge; raise once the broker has been gone too long.
-
-        (The outage itself is logged by the watch, whose thread no blocked call can hold.)
-        """
+        """Keep the broker gauge; raise once the broker has been gone too long (the watch's
+        thread, which no blocked call can hold, logs the outage itself)."""
         if self.health is None:
             return
         self.health.raise_if_expired(f"run {self.config.run}")
