@@ -8,6 +8,7 @@ with one line after its --broker-timeout.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import signal
@@ -25,10 +26,13 @@ from test_joiner_app import (
     synthetic_records,
 )
 
+from ops.store.snapshots import PublishedSnapshot
+from ops.training.kafka_io import KafkaAnnouncer
 from streaming.broker import EmbeddedBroker, free_port
 from streaming.errors import BrokerError
 from streaming.health import BrokerWatch, broker_answers
 from streaming.joiner_app import JoinerConfig
+from streaming.topics import create_topics
 
 pytestmark = pytest.mark.broker
 
@@ -65,6 +69,29 @@ def test_the_watch_sees_a_paused_broker_and_its_return(broker: EmbeddedBroker) -
         assert "answers again" in lines[-1]
     finally:
         watch.close()
+
+
+def test_a_snapshot_announced_with_the_broker_gone_ends_at_the_timeout(
+    broker: EmbeddedBroker,
+) -> None:
+    create_topics(broker.bootstrap, {"snapshots": 1})
+    watch = BrokerWatch(broker.bootstrap, timeout_s=3, every_s=0.5, probe_s=1).start()
+    announcer = KafkaAnnouncer(broker.bootstrap, "snapshots", health=watch)
+    snapshot = PublishedSnapshot(
+        run="r", version=1, path="p", sha256="0", examples_seen=1, watermark=None, offsets={}
+    )
+    try:
+        announcer.announce(snapshot)
+        os.kill(broker.process.pid, signal.SIGKILL)
+        gone = time.monotonic()
+        with pytest.raises(BrokerError, match="has not answered for"):
+            announcer.announce(dataclasses.replace(snapshot, version=2))
+        assert time.monotonic() - gone < 3 + 5  # tries of 2 s while the watch allows
+    finally:
+        closing = time.monotonic()
+        announcer.close()  # no error with the second announcement still pending
+        watch.close()
+    assert time.monotonic() - closing < 5
 
 
 def _mmn(*argv: str, log: Path) -> subprocess.Popen:
