@@ -1,7 +1,8 @@
 """`mmn bench model`: training throughput and single-request latency of every registered model.
 
-Throughput: examples/s of forward + backward + fused Adagrad step at the paper's sizes
-(18 fields, dim 10, 512-256-128-128, 21 types x 17 scenarios), embeddings included, on
+Throughput: examples/s of forward + backward + optimizer step (`--optimizer`, fused Adagrad
+by default) at the paper's sizes (18 fields, dim 10, 512-256-128-128, 21 types x 17
+scenarios), embeddings included, on
 random mixed-domain batches, with the ratio to ESMM measured in the same run. The literal
 auto-masking reference (`mmn_masked`) runs 357 towers per batch: it gets one timed step.
 
@@ -22,6 +23,7 @@ import torch
 from model import zoo
 from model.batch import Batch
 from model.config import ModelConfig
+from ops.training.optimizers import OPTIMIZERS, make_optimizer
 
 SLOW_MODELS = {"mmn_masked": 1}  # timed steps (no warm-up) of models too slow for the default
 
@@ -36,6 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--requests", type=int, default=2000, help="timed single requests per model"
     )
     parser.add_argument("--models", help="comma-separated names (default: every registered model)")
+    parser.add_argument(
+        "--optimizer", choices=OPTIMIZERS, default="adagrad", help="timed step's optimizer"
+    )
     parser.add_argument(
         "--threads",
         type=int,
@@ -55,7 +60,9 @@ def _random_batch(config: ModelConfig, rows: int, g: torch.Generator) -> Batch:
     )
 
 
-def train_throughput(names: list[str], config: ModelConfig, batch: Batch, steps: int) -> dict:
+def train_throughput(
+    names: list[str], config: ModelConfig, batch: Batch, steps: int, optimizer: str = "adagrad"
+) -> dict:
     """Examples/s of full training steps (median step time) per model, after one warm-up step.
 
     The models take their steps in turns, so that a busy machine slows them alike and the
@@ -66,8 +73,7 @@ def train_throughput(names: list[str], config: ModelConfig, batch: Batch, steps:
         spec = zoo.get(name)
         torch.manual_seed(0)
         model = spec.build(config)
-        optimizer = torch.optim.Adagrad(model.parameters(), lr=0.05, fused=True)
-        runners[name] = (spec, model, optimizer)
+        runners[name] = (spec, model, make_optimizer(optimizer, model.parameters(), lr=0.05))
     times: dict[str, list[float]] = {name: [] for name in names}
 
     def step(name: str) -> float:
@@ -135,7 +141,7 @@ def run(args: argparse.Namespace) -> dict:
     config = ModelConfig(n_fields=18, n_types=21, n_scenarios=17)
     names = args.models.split(",") if args.models else zoo.names()
     batch = _random_batch(config, args.batch_size, torch.Generator().manual_seed(0))
-    throughput = train_throughput(names, config, batch, args.steps)
+    throughput = train_throughput(names, config, batch, args.steps, args.optimizer)
     latency = request_latency_us(names, config, args.requests)
     figures = {
         name: {
@@ -161,5 +167,6 @@ def run(args: argparse.Namespace) -> dict:
         "models": figures,
         "batch_size": args.batch_size,
         "steps": args.steps,
+        "optimizer": args.optimizer,
         "threads": torch.get_num_threads(),
     }

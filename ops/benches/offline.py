@@ -10,6 +10,7 @@ from pathlib import Path
 from model import zoo
 from ops.errors import ConfigError
 from ops.evaluation.offline import OfflineConfig, format_table, load_data, run_offline
+from ops.training.optimizers import LR_GRIDS, OPTIMIZERS
 from simulator.criteo_search import CriteoSearchConfig
 
 
@@ -31,13 +32,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--epochs", type=int, default=OfflineConfig.epochs)
     parser.add_argument("--batch-size", type=int, default=OfflineConfig.batch_size)
     parser.add_argument(
-        "--lr", type=float, default=OfflineConfig.lr, help="Adagrad learning rate (no --lr-grid)"
+        "--optimizer",
+        choices=OPTIMIZERS,
+        default=OfflineConfig.optimizer,
+        help="adagrad: PyTorch's; adagrad-tf: TensorFlow's (accumulator 0.1, the paper's)",
+    )
+    parser.add_argument(
+        "--lr", type=float, default=OfflineConfig.lr, help="learning rate (no --lr-grid)"
     )
     parser.add_argument(
         "--lr-grid",
         metavar="A,B,...",
         help="choose each model's learning rate from these on a validation split of the "
-        "training rows (the paper's protocol; costs one extra training run per rate)",
+        "training rows (the paper's protocol; costs one extra training run per rate); "
+        "auto: the optimizer's suggested grid",
     )
     parser.set_defaults(func=run)
 
@@ -55,7 +63,10 @@ def run(args: argparse.Namespace) -> dict:
     if args.seeds < 1 or args.epochs < 1 or args.batch_size < 1:
         raise ConfigError("--seeds, --epochs and --batch-size must be >= 1")
     try:
-        lr_grid = tuple(float(x) for x in args.lr_grid.split(",")) if args.lr_grid else ()
+        if args.lr_grid == "auto":
+            lr_grid = LR_GRIDS[args.optimizer]
+        else:
+            lr_grid = tuple(float(x) for x in args.lr_grid.split(",")) if args.lr_grid else ()
     except ValueError:
         raise ConfigError(
             f"--lr-grid: not a comma-separated list of numbers: {args.lr_grid!r}"
@@ -68,6 +79,7 @@ def run(args: argparse.Namespace) -> dict:
         rows=args.rows,
         epochs=args.epochs,
         batch_size=args.batch_size,
+        optimizer=args.optimizer,
         lr=args.lr,
         lr_grid=lr_grid,
     )

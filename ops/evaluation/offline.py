@@ -1,7 +1,8 @@
 """The paper's offline experiment (Sec. 3, Table 3) on any CriteoSearchData-format file.
 
 Rows sorted by click time, the first 70% train and the last 30% test (the paper's
-chronological split). Every model is trained with Adagrad on its own registered loss, in
+chronological split). Every model is trained with Adagrad (PyTorch's or TensorFlow's, see
+ops.training.optimizers) on its own registered loss, in
 time order, for `epochs` passes, once per seed; the score is the CVR AUC on the clicked
 test rows of each conversion type and of each display scenario, and their average over
 all type and scenario columns (a domain whose test rows hold one class only has no AUC
@@ -34,6 +35,8 @@ from model import zoo
 from model.batch import Batch
 from model.config import ModelConfig
 from model.features import Featurizer, FeaturizerConfig
+from ops.errors import ConfigError
+from ops.training.optimizers import OPTIMIZERS, make_optimizer
 from simulator.criteo_search import CriteoSearchConfig, load_columns
 
 
@@ -46,7 +49,9 @@ class OfflineConfig:
     rows: read only the first rows lines of the file (None: all).
     epochs: passes over the training rows, in time order (the paper: 1).
     batch_size: rows per mini-batch.
-    lr: Adagrad learning rate of every model when lr_grid is empty. 0.01 was the best of
+    optimizer: a name of ops.training.optimizers.OPTIMIZERS (the paper: TensorFlow's
+        Adagrad, `adagrad-tf`).
+    lr: learning rate of every model when lr_grid is empty. 0.01 was the best of
         0.01/0.02/0.05/0.2/0.5 for both ESMM and MMN at batch 4096 on a validation split
         (rows 49k-70k of a 100k-row synthetic log, trained on the first 49k).
     lr_grid: learning rates to choose from, per model, as the paper does (Sec. 3.1: the
@@ -64,12 +69,19 @@ class OfflineConfig:
     rows: int | None = None
     epochs: int = 1
     batch_size: int = 4096
+    optimizer: str = "adagrad"
     lr: float = 0.01
     lr_grid: tuple[float, ...] = ()
     validation_fraction: float = 0.3
     train_fraction: float = 0.7
     buckets: int = 1 << 17
     hidden: tuple[int, ...] = (512, 256, 128, 128)
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(
+                f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"
+            )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -178,7 +190,7 @@ def train_and_score(
 ) -> np.ndarray:
     """Train model `name` with one seed; log(p_ctr * p_cvr) of the rows after the training rows.
 
-    lr: the Adagrad rate (None: config.lr). rows: (train_end, score_start, score_end)
+    lr: the learning rate (None: config.lr). rows: (train_end, score_start, score_end)
     (None: the train part, then the test part).
     """
     spec = zoo.get(name)
@@ -194,7 +206,7 @@ def train_and_score(
     torch.manual_seed(seed)
     model = spec.build(model_config)
     rate = config.lr if lr is None else lr
-    optimizer = torch.optim.Adagrad(model.parameters(), lr=rate, fused=True)
+    optimizer = make_optimizer(config.optimizer, model.parameters(), lr=rate)
     model.train()
     for _ in range(config.epochs):
         for start in range(0, train_end, config.batch_size):
@@ -266,6 +278,7 @@ def run_offline(
             "seeds": config.seeds,
             "epochs": config.epochs,
             "batch_size": config.batch_size,
+            "optimizer": config.optimizer,
             "lr": config.lr,
             "lr_grid": list(config.lr_grid),
             "validation_fraction": config.validation_fraction,

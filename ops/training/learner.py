@@ -47,9 +47,9 @@ from model.snapshot import restore, snapshot_state
 from model.vocab import DomainVocab
 from ops.errors import ConfigError
 from ops.training.dedupe import Deduper
+from ops.training.optimizers import OPTIMIZERS, make_optimizer
 
 DELAYED_FEEDBACK = ("plain", "fnw")
-OPTIMIZERS = ("adagrad", "adam", "sgd")
 
 
 class LabeledRows(Protocol):
@@ -74,7 +74,7 @@ class LearnerConfig:
     model: registered model name (`model.zoo.names()`).
     model_config: shape of the model; n_fields must equal the featurizer's field count.
     featurizer: which raw fields become ids (Criteo's 18 by default).
-    optimizer: adagrad (default, fused), adam or sgd. lr: its learning rate.
+    optimizer: one of ops.training.optimizers.OPTIMIZERS (default adagrad). lr: its rate.
     delayed_feedback: `plain` or `fnw` (see the module docstring).
     dedupe_horizon_s: event-time seconds a (impression_id, kind) key is remembered.
     seed: torch seed for the initial weights.
@@ -155,7 +155,7 @@ class OnlineLearner:
         torch.manual_seed(config.seed)
         self.model = self.spec.build(config.model_config)
         self.model.train()
-        self.optimizer = _optimizer(config, self.model.parameters())
+        self.optimizer = make_optimizer(config.optimizer, self.model.parameters(), lr=config.lr)
         self.featurizer = Featurizer(config.featurizer)
         self.types = DomainVocab(config.model_config.n_types)
         self.scenarios = DomainVocab(config.model_config.n_scenarios)
@@ -260,12 +260,3 @@ def _indices(vocab: DomainVocab, values: Sequence[str]) -> np.ndarray:
     # first appearance so that the indices do not depend on the process's string hashing.
     codes = {value: vocab.add(value) for value in dict.fromkeys(values)}
     return np.fromiter(map(codes.__getitem__, values), dtype=np.int64, count=len(values))
-
-
-def _optimizer(config: LearnerConfig, parameters) -> torch.optim.Optimizer:
-    if config.optimizer == "adagrad":
-        # fused: ~7 ms a step for the MMN tower against ~47 ms unfused (DESIGN.md, section 4).
-        return torch.optim.Adagrad(parameters, lr=config.lr, fused=True)
-    if config.optimizer == "adam":
-        return torch.optim.Adam(parameters, lr=config.lr)
-    return torch.optim.SGD(parameters, lr=config.lr)
