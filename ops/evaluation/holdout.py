@@ -50,10 +50,10 @@ def load_window(path: Path, start: int, end: int, config: CriteoSearchConfig) ->
 
 
 def score(learner: OnlineLearner, rows: MiniBatch) -> np.ndarray:
-    """p_ctr * p_cvr of every row, by the learner's model in eval mode."""
+    """p_ctr * p_cvr of every row, by the learner's model in eval mode (p_cvr if click-only)."""
     learner.model.eval()
     with torch.no_grad():
-        logits = learner.model(learner.batch(rows))
+        logits = learner.logits(learner.batch(rows))
         return (torch.sigmoid(logits.ctr) * torch.sigmoid(logits.cvr)).numpy()
 
 

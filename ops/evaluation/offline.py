@@ -9,14 +9,11 @@ all type and scenario columns (a domain whose test rows hold one class only has 
 and is left out of the average). Where `truth.tsv` sits beside the data (synthetic logs),
 the true probabilities give the oracle (Bayes-optimal) AUC in the same layout.
 
-All rows of the Criteo search log are clicks, so the CTR label is constant there: the CTR
-terms of ESMM-style losses carry no signal (see model.losses), and which of the two towers
-holds the conversion signal is not identified: the loss pins only p_ctr * p_cvr, and the
-CTR tower (weighted 1 against the CTCVR term's alpha, N_c-fold more under MMN's dynamic
-weight) is free to absorb part of it, leaving p_cvr alone a residual that can even rank
-conversions below 0.5 AUC. Clicked rows are therefore scored by p_ctr * p_cvr, the
-estimate of P(conversion | click, x) the loss actually fits (for DNN, whose CTR logit is
-constant, this is p_cvr).
+All rows of the Criteo search log are clicks, so the CTR label is constant there and the
+CTR tower is not identified (model.losses): on such a log (`OfflineData.click_only`) every
+model runs with `model.losses.click_only`, a constant CTR logit, so the CTR tower is
+neither trained nor used and p_cvr is the score. Scores are log(p_ctr * p_cvr), which is
+log p_cvr (up to a constant) on click-only logs.
 """
 
 from __future__ import annotations
@@ -32,9 +29,10 @@ import torch
 import torch.nn.functional as F
 
 from model import zoo
-from model.batch import Batch
+from model.batch import Batch, Logits
 from model.config import ModelConfig
 from model.features import Featurizer, FeaturizerConfig
+from model.losses import click_only
 from ops.errors import ConfigError
 from ops.training.optimizers import OPTIMIZERS, make_optimizer
 from simulator.criteo_search import CriteoSearchConfig, load_columns
@@ -95,6 +93,11 @@ class OfflineData:
 
     def __len__(self) -> int:
         return len(self.batch)
+
+    @property
+    def click_only(self) -> bool:
+        """True when the log has no non-clicked row (the CTR tower is then not identified)."""
+        return bool((self.batch.click >= 1).all())
 
 
 def load_data(path: Path, search: CriteoSearchConfig, config: OfflineConfig) -> OfflineData:
@@ -179,6 +182,37 @@ def _label(kind: str, i: int) -> str:
     return f"{kind}_other" if i == 0 else f"{kind}{i}"
 
 
+def fit(
+    name: str, data: OfflineData, config: OfflineConfig, seed: int, *, lr: float, train_end: int
+) -> torch.nn.Module:
+    """Model `name` built with one seed and trained on rows [0, train_end), in eval mode."""
+    spec = zoo.get(name)
+    model_config = ModelConfig(
+        n_fields=data.batch.ids.shape[1],
+        buckets=config.buckets,
+        n_types=len(data.type_names),
+        n_scenarios=len(data.scenario_names),
+        hidden=config.hidden,
+    )
+    torch.manual_seed(seed)
+    model = spec.build(model_config)
+    optimizer = make_optimizer(config.optimizer, model.parameters(), lr=lr)
+    model.train()
+    for _ in range(config.epochs):
+        for start in range(0, train_end, config.batch_size):
+            batch = data.batch.slice(start, min(start + config.batch_size, train_end))
+            optimizer.zero_grad(set_to_none=True)
+            spec.loss(forward(model, data, batch), batch).backward()
+            optimizer.step()
+    return model.eval()
+
+
+def forward(model: torch.nn.Module, data: OfflineData, batch: Batch) -> Logits:
+    """The model's logits on rows of data, with the constant CTR logit on click-only logs."""
+    logits = model(batch)
+    return click_only(logits) if data.click_only else logits
+
+
 def train_and_score(
     name: str,
     data: OfflineData,
@@ -193,32 +227,14 @@ def train_and_score(
     lr: the learning rate (None: config.lr). rows: (train_end, score_start, score_end)
     (None: the train part, then the test part).
     """
-    spec = zoo.get(name)
     n_train = int(len(data) * config.train_fraction)
     train_end, score_start, score_end = rows or (n_train, n_train, len(data))
-    model_config = ModelConfig(
-        n_fields=data.batch.ids.shape[1],
-        buckets=config.buckets,
-        n_types=len(data.type_names),
-        n_scenarios=len(data.scenario_names),
-        hidden=config.hidden,
-    )
-    torch.manual_seed(seed)
-    model = spec.build(model_config)
     rate = config.lr if lr is None else lr
-    optimizer = make_optimizer(config.optimizer, model.parameters(), lr=rate)
-    model.train()
-    for _ in range(config.epochs):
-        for start in range(0, train_end, config.batch_size):
-            batch = data.batch.slice(start, min(start + config.batch_size, train_end))
-            optimizer.zero_grad(set_to_none=True)
-            spec.loss(model(batch), batch).backward()
-            optimizer.step()
-    model.eval()
+    model = fit(name, data, config, seed, lr=rate, train_end=train_end)
     out = []
     with torch.no_grad():
         for start in range(score_start, score_end, 16384):
-            logits = model(data.batch.slice(start, min(start + 16384, score_end)))
+            logits = forward(model, data, data.batch.slice(start, min(start + 16384, score_end)))
             out.append(F.logsigmoid(logits.ctr) + F.logsigmoid(logits.cvr))
     return torch.cat(out).numpy()
 

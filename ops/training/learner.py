@@ -40,9 +40,10 @@ import torch
 from torch import Tensor
 
 from model import zoo as models
-from model.batch import Batch
+from model.batch import Batch, Logits
 from model.config import ModelConfig
 from model.features import Featurizer, FeaturizerConfig
+from model.losses import click_only
 from model.snapshot import restore, snapshot_state
 from model.vocab import DomainVocab
 from ops.errors import ConfigError
@@ -76,6 +77,8 @@ class LearnerConfig:
     featurizer: which raw fields become ids (Criteo's 18 by default).
     optimizer: one of ops.training.optimizers.OPTIMIZERS (default adagrad). lr: its rate.
     delayed_feedback: `plain` or `fnw` (see the module docstring).
+    click_only: the stream has no non-clicked rows (the Criteo search log): the CTR logit is
+        a constant, the CTR tower neither trained nor used, p_cvr the score (model.losses).
     dedupe_horizon_s: event-time seconds a (impression_id, kind) key is remembered.
     seed: torch seed for the initial weights.
     """
@@ -86,6 +89,7 @@ class LearnerConfig:
     optimizer: str = "adagrad"
     lr: float = 0.01
     delayed_feedback: str = "plain"
+    click_only: bool = False
     dedupe_horizon_s: int = 86_400
     seed: int = 0
 
@@ -193,9 +197,14 @@ class OnlineLearner:
         loss = self.train_batch(batch)
         return StepResult(trained=len(batch), dropped=dropped, loss=loss)
 
+    def logits(self, batch: Batch) -> Logits:
+        """The model's logits, with the constant CTR logit of click-only streams."""
+        logits = self.model(batch)
+        return click_only(logits) if self.config.click_only else logits
+
     def train_batch(self, batch: Batch) -> float:
         """One forward, backward and optimizer step on a tensor batch; the batch loss."""
-        logits = self.model(batch)
+        logits = self.logits(batch)
         if self.config.delayed_feedback == "fnw":
             p = torch.sigmoid(logits.ctr) * torch.sigmoid(logits.cvr)
             weight = batch.weight * fnw_weights(p, batch.click * batch.conversion)
