@@ -13,11 +13,11 @@ from ops.evaluation.offline import (
     OfflineConfig,
     OfflineData,
     exact_auc,
-    format_table,
     load_data,
     run_offline,
     tune_lr,
 )
+from ops.evaluation.table import format_table
 from simulator.criteo_search import CriteoSearchConfig
 from simulator.synth import generate, write
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from model import zoo
 from ops.errors import ConfigError
-from ops.evaluation.offline import OfflineConfig, format_table, load_data, run_offline
+from ops.evaluation.offline import OfflineConfig, load_data, run_offline
+from ops.evaluation.table import format_table
 from ops.training.optimizers import LR_GRIDS, OPTIMIZERS
 from simulator.criteo_search import CriteoSearchConfig
 
@@ -47,6 +48,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "training rows (the paper's protocol; costs one extra training run per rate); "
         "auto: the optimizer's suggested grid",
     )
+    parser.add_argument(
+        "--hidden",
+        default=",".join(str(w) for w in OfflineConfig.hidden),
+        metavar="W,W,...",
+        help="tower widths (default: the paper's)",
+    )
+    parser.add_argument(
+        "--buckets", type=int, default=OfflineConfig.buckets, help="hash buckets per field"
+    )
+    parser.add_argument(
+        "--replicates",
+        type=int,
+        default=OfflineConfig.replicates,
+        help="paired bootstrap replicates of each model's interval against mmn (0: none)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -73,6 +89,10 @@ def run(args: argparse.Namespace) -> dict:
         ) from None
     if any(not lr > 0 for lr in lr_grid):
         raise ConfigError(f"--lr-grid: learning rates must be > 0, got {args.lr_grid!r}")
+    try:
+        hidden = tuple(int(w) for w in args.hidden.split(","))
+    except ValueError:
+        raise ConfigError(f"--hidden: not comma-separated widths: {args.hidden!r}") from None
     config = OfflineConfig(
         models=models,
         seeds=args.seeds,
@@ -82,6 +102,9 @@ def run(args: argparse.Namespace) -> dict:
         optimizer=args.optimizer,
         lr=args.lr,
         lr_grid=lr_grid,
+        hidden=hidden,
+        buckets=args.buckets,
+        replicates=args.replicates,
     )
     search = CriteoSearchConfig(type_field=args.type_field, scenario_field=args.scenario_field)
     started = time.perf_counter()

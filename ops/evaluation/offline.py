@@ -34,8 +34,11 @@ from model.config import ModelConfig
 from model.features import Featurizer, FeaturizerConfig
 from model.losses import click_only
 from ops.errors import ConfigError
+from ops.evaluation.intervals import REPLICATES, paired_intervals
 from ops.training.optimizers import OPTIMIZERS, make_optimizer
 from simulator.criteo_search import CriteoSearchConfig, load_columns
+
+REFERENCE = "mmn"  # the model every interval is measured against
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,6 +63,8 @@ class OfflineConfig:
     validation_fraction: the chronological share of the training rows that validates.
     train_fraction: the chronological train share (the paper: 0.7).
     buckets, hidden: the models' hash buckets per field and tower widths.
+    replicates: paired bootstrap replicates of each model's interval against `mmn`
+        (ops.evaluation.intervals; 0: no intervals).
     """
 
     models: tuple[str, ...]
@@ -74,6 +79,7 @@ class OfflineConfig:
     train_fraction: float = 0.7
     buckets: int = 1 << 17
     hidden: tuple[int, ...] = (512, 256, 128, 128)
+    replicates: int = REPLICATES
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -300,6 +306,7 @@ def run_offline(
             "validation_fraction": config.validation_fraction,
             "buckets": config.buckets,
             "hidden": list(config.hidden),
+            "replicates": config.replicates,
         },
         "domains": {
             "types": {_label("t", i): v for i, v in enumerate(data.type_names)},
@@ -308,13 +315,16 @@ def run_offline(
     }
     if data.p_true is not None:
         result["oracle"] = table3(data.p_true[n_train:], test, data)
+    test_scores: dict[str, list[np.ndarray]] = {}
     for name in config.models:
         spec = zoo.get(name)
         lr, tuning = tune_lr(name, data, config, log) if config.lr_grid else (config.lr, {})
         runs = []
+        test_scores[name] = []
         for seed in range(config.seeds):
             started = time.perf_counter()
-            runs.append(table3(train_and_score(name, data, config, seed, lr=lr), test, data))
+            test_scores[name].append(train_and_score(name, data, config, seed, lr=lr))
+            runs.append(table3(test_scores[name][-1], test, data))
             log(
                 f"{name} seed {seed} (lr {lr:g}): avg AUC {runs[-1]['avg_auc']:.4f} "
                 f"({time.perf_counter() - started:.0f}s)"
@@ -329,7 +339,28 @@ def run_offline(
         }
         if on_model is not None:
             on_model(result)
+    if REFERENCE in test_scores and config.replicates > 0:
+        started = time.perf_counter()
+        clicked = test.click.numpy() == 1
+        intervals = paired_intervals(
+            test.conversion.numpy()[clicked],
+            {name: [s[clicked] for s in runs] for name, runs in test_scores.items()},
+            _domain_masks(test, data, clicked),
+            REFERENCE,
+            replicates=config.replicates,
+        )
+        for name, figures in intervals.items():
+            result["models"][name].update(figures)
+        log(f"intervals vs {REFERENCE}: {time.perf_counter() - started:.0f}s")
     return result
+
+
+def _domain_masks(test: Batch, data: OfflineData, clicked: np.ndarray) -> list[np.ndarray]:
+    """Row masks (over the clicked test rows) of Table 3's type then scenario columns."""
+    t_idx, s_idx = test.conv_type.numpy()[clicked], test.scenario.numpy()[clicked]
+    return [t_idx == i for i in range(len(data.type_names))] + [
+        s_idx == i for i in range(len(data.scenario_names))
+    ]
 
 
 def _mean_of(runs: list[dict]) -> dict:
@@ -343,27 +374,3 @@ def _mean_of(runs: list[dict]) -> dict:
             k: float(np.mean([r["per_scenario"][k] for r in runs])) for k in runs[0]["per_scenario"]
         },
     }
-
-
-def format_table(result: dict) -> str:
-    """Table 3's layout: a row per model, per-type then per-scenario AUC columns, Avg, sets."""
-    rows = dict(result["models"])
-    if "oracle" in result:
-        rows["oracle (truth)"] = result["oracle"]
-    first = next(iter(rows.values()))
-    type_cols, scen_cols = list(first["per_type"]), list(first["per_scenario"])
-    header = ["model", *type_cols, *scen_cols, "Avg", "±std", "sets", "datasets", "lr"]
-    lines = ["\t".join(header)]
-    for name, r in rows.items():
-        cells = [name]
-        cells += [_fmt(r["per_type"][c]) for c in type_cols]
-        cells += [_fmt(r["per_scenario"][c]) for c in scen_cols]
-        cells += [_fmt(r["avg_auc"]), _fmt(r.get("avg_auc_std", math.nan))]
-        cells += [str(r.get("param_sets", "")), str(r.get("datasets", ""))]
-        cells.append(f"{r['lr']:g}" if "lr" in r else "")
-        lines.append("\t".join(cells))
-    return "\n".join(lines)
-
-
-def _fmt(value: float) -> str:
-    return "-" if math.isnan(value) else f"{value:.4f}"
