@@ -2,7 +2,8 @@
 # MMN as the paper ran it: Table 3 under {PyTorch Adagrad, TensorFlow Adagrad} x {pair
 # effects off, on} x {domain skew as generated, uniform}, every model's learning rate chosen
 # on a validation split of its training rows. Synthetic data (mmn data synth), one process.
-# Usage: scripts/study.sh OUT_DIR   (sizes from the environment, defaults below)
+# Usage: scripts/study.sh OUT_DIR   (sizes from the environment, defaults below;
+#        ONLY=REGEX runs only the cells whose name matches, e.g. ONLY='_pair_skew$')
 # Summary: python scripts/study_table.py OUT_DIR
 set -euo pipefail
 OUT=${1:?usage: scripts/study.sh OUT_DIR}
@@ -30,6 +31,7 @@ for skew in skew unif; do
     for opt in adagrad-tf adagrad; do
       grid_var="GRID_${opt//-/_}"
       cell="${opt}_${pair}_${skew}"
+      [[ "$cell" =~ ${ONLY:-.} ]] || continue
       [ -f "$OUT/$cell.json" ] && ! grep -q '"partial": true' "$OUT/$cell.json" && continue
       echo "== $cell $(date -u +%H:%M:%S)"
       $MMN bench offline --data "$OUT/${skew}_${pair}/CriteoSearchData" --models "$MODELS" \

@@ -70,9 +70,10 @@ class SynthConfig:
         overall sale rate, so the scenario rates are shifted by one common logit offset
         to match the type-weighted mean of the drawn rows (the defaults need little).
     type_zipf / scenario_zipf: Zipf exponents of the domain frequencies.
-    type_tail / scenario_tail: rare values sharing the last parameter set; each is at
-        most `tail_weight` as frequent as a Zipf draw would make it, so they stay below
-        the head values and a reader's top-K maps them to "other".
+    type_tail / scenario_tail: rare values sharing the last parameter set; they stay
+        below the head values, so a reader's top-K maps them to "other".
+    tail_weight: how frequent a rare value is at most, as a share of what a Zipf draw
+        would make it.
     delay_days: mean conversion delay of each type (exponential; beyond 30 days: none).
     feature_scale: scale of all feature effects (the AUC knob).
     shared_weight / type_weight / scenario_weight: norms of the shared, type-specific
@@ -122,8 +123,9 @@ class SynthConfig:
     def __post_init__(self) -> None:
         for name in ("pair_effects", "type_zipf", "scenario_zipf"):
             if not getattr(self, name) >= 0:
-                option = "--" + name.replace("_", "-")
-                raise SynthConfigError(f"{name} ({option}) must be >= 0, got {getattr(self, name)}")
+                raise SynthConfigError(
+                    f"SynthConfig.{name} must be >= 0, got {getattr(self, name)}"
+                )
         if len(self.delay_days) != len(self.type_rates):
             raise SynthConfigError(
                 f"delay_days has {len(self.delay_days)} entries but type_rates has "

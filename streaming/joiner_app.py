@@ -31,6 +31,7 @@ from typing import Any
 
 import faust
 
+from streaming.errors import StreamingError
 from streaming.example import encode_deadletter, encode_example
 from streaming.labels import LabelConfig
 from streaming.minibatch import MiniBatch, encode_minibatch
@@ -56,6 +57,11 @@ class JoinerConfig:
     topics: TopicNames = field(default_factory=TopicNames)
     labels: LabelConfig = field(default_factory=LabelConfig)
     batches: BatchConfig = field(default_factory=BatchConfig)
+
+    def __post_init__(self) -> None:
+        for name in ("partitions", "chunk"):
+            if getattr(self, name) < 1:
+                raise StreamingError(f"JoinerConfig.{name} must be >= 1, got {getattr(self, name)}")
 
     @property
     def changelog_topic(self) -> str:

@@ -70,17 +70,20 @@ class LabelConfig:
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
-            raise StreamingError(f"label policy is {self.policy!r}; choose one of {POLICIES}")
+            raise StreamingError(
+                f"LabelConfig.policy is {self.policy!r}; choose one of {', '.join(POLICIES)}"
+            )
         if not 0 <= self.observation_window_s <= self.attribution_window_s:
             raise StreamingError(
-                f"windows must satisfy 0 <= observation ({self.observation_window_s}s) <= "
-                f"attribution ({self.attribution_window_s}s)"
+                f"windows must satisfy 0 <= LabelConfig.observation_window_s "
+                f"({self.observation_window_s}s) <= LabelConfig.attribution_window_s "
+                f"({self.attribution_window_s}s)"
             )
-        if self.click_window_s < 0 or self.allowed_lateness_s < 0:
-            raise StreamingError(
-                f"click window ({self.click_window_s}s) and allowed lateness "
-                f"({self.allowed_lateness_s}s) must be >= 0"
-            )
+        for name in ("click_window_s", "allowed_lateness_s"):
+            if getattr(self, name) < 0:
+                raise StreamingError(
+                    f"LabelConfig.{name} must be >= 0 seconds, got {getattr(self, name)}"
+                )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -33,7 +33,7 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from streaming.errors import SchemaError
+from streaming.errors import SchemaError, StreamingError
 from streaming.events import Click, Conversion, EndOfStream, Heartbeat, Impression, decode_event
 from streaming.example import DeadLetter, Example
 from streaming.labels import Decision, LabelConfig, Record, decide, horizon
@@ -52,6 +52,14 @@ class BatchConfig:
 
     batch_size: int = 1024
     max_span_s: int = 3600
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise StreamingError(f"BatchConfig.batch_size must be >= 1, got {self.batch_size}")
+        if self.max_span_s < 1:
+            raise StreamingError(
+                f"BatchConfig.max_span_s must be >= 1 second, got {self.max_span_s}"
+            )
 
 
 @dataclass(frozen=True, kw_only=True)

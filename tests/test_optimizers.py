@@ -9,7 +9,7 @@ import torch
 
 from ops.errors import ConfigError
 from ops.evaluation.offline import OfflineConfig
-from ops.training.optimizers import LR_GRIDS, OPTIMIZERS, make_optimizer
+from ops.training.optimizers import OPTIMIZERS, make_optimizer
 
 
 def test_tf_adagrad_first_two_steps_match_a_hand_computation() -> None:
@@ -42,13 +42,15 @@ def test_pytorch_adagrad_first_step_is_lr_times_sign() -> None:
     assert p.tolist() == pytest.approx([0.9, 1.1], rel=1e-6)
 
 
-def test_every_optimizer_builds_and_has_a_grid() -> None:
+def test_every_optimizer_builds_and_steps() -> None:
     for name in OPTIMIZERS:
         p = torch.nn.Parameter(torch.ones(2))
-        make_optimizer(name, [p], lr=0.01)
-        assert LR_GRIDS[name] and min(LR_GRIDS[name]) > 0
+        opt = make_optimizer(name, [p], lr=0.01)
+        p.grad = torch.ones(2)
+        opt.step()
+        assert (p < 1).all(), name
 
 
 def test_offline_config_rejects_an_unknown_optimizer() -> None:
-    with pytest.raises(ConfigError, match="--optimizer"):
+    with pytest.raises(ConfigError, match="optimizer"):
         OfflineConfig(models=("mmn",), optimizer="adagrad-torch")

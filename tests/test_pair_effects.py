@@ -51,5 +51,5 @@ def test_truth_tsv_holds_the_true_probability(tmp_path: Path) -> None:
 
 
 def test_negative_strength_names_the_option() -> None:
-    with pytest.raises(SynthConfigError, match="--pair-effects"):
+    with pytest.raises(SynthConfigError, match="pair_effects"):
         SynthConfig(pair_effects=-0.1)

@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "model", help="training examples/s (ratio to ESMM) and single-request latency per model"
     )
-    parser.add_argument("--batch-size", type=int, default=4096)
+    parser.add_argument("--batch-size", type=int, default=4096, help="rows per training step")
     parser.add_argument("--steps", type=int, default=10, help="timed training steps per model")
     parser.add_argument(
         "--requests", type=int, default=2000, help="timed single requests per model"

@@ -18,10 +18,12 @@ from pathlib import Path
 from kafka import KafkaProducer
 
 from ops.cli.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
+from ops.cli.options import class_default
 from simulator.criteo_search import SearchLog
 from simulator.kafka_publisher import KafkaPublisher, PublisherConfig
 from simulator.replay import ReplayConfig, replay
 from simulator.synth import generate, write
+from streaming.joiner_app import JoinerConfig
 from streaming.topics import TopicNames, create_topics
 
 
@@ -47,7 +49,12 @@ class _Recorder:
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("replay", help="replay events/s against raw kafka-python")
     parser.add_argument("--rows", type=int, default=50_000, help="rows of the synthetic log")
-    parser.add_argument("--partitions", type=int, default=4, help="partitions per source topic")
+    parser.add_argument(
+        "--partitions",
+        type=int,
+        default=class_default(JoinerConfig, "partitions"),
+        help="partitions per source topic",
+    )
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of each")
     parser.add_argument(
         "--heartbeat-every",

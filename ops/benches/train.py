@@ -29,12 +29,14 @@ from kafka import KafkaProducer
 from model.config import ModelConfig
 from model.features import CRITEO_FEATURE_FIELDS, FeaturizerConfig
 from ops.cli.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
+from ops.cli.options import class_default
 from ops.store.snapshots import PublishedSnapshot, Reconciliation
 from ops.training.kafka_io import KafkaSource
 from ops.training.learner import LearnerConfig, OnlineLearner
 from ops.training.trainer import Trainer, TrainerConfig
 from streaming.example import Example
 from streaming.minibatch import MiniBatch, decode_minibatch, encode_minibatch
+from streaming.partition_joiner import BatchConfig
 from streaming.topics import create_topics
 
 PARTITIONS = 2
@@ -44,11 +46,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "train", help="trainer examples/s from the broker vs from in-memory batches"
     )
-    parser.add_argument("--model", default="mmn")
+    parser.add_argument(
+        "--model", default=class_default(LearnerConfig, "model"), help="registered model"
+    )
     parser.add_argument("--batches", type=int, default=40, help="mini-batches in the stream")
-    parser.add_argument("--batch-size", type=int, default=1024)
-    parser.add_argument("--hidden", default="512,256,128,128", help="tower widths")
-    parser.add_argument("--buckets", type=int, default=1 << 17)
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=class_default(BatchConfig, "batch_size"),
+        help="rows per mini-batch",
+    )
+    parser.add_argument(
+        "--hidden",
+        default=",".join(map(str, class_default(ModelConfig, "hidden"))),
+        help="tower widths",
+    )
+    parser.add_argument(
+        "--buckets",
+        type=int,
+        default=class_default(ModelConfig, "buckets"),
+        help="hash buckets per field",
+    )
     parser.add_argument(
         "--rounds", type=int, default=4, help="alternations of the memory and broker sides"
     )

@@ -6,6 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
+from ops.cli.options import add_options, build
 from simulator.profile import profile
 from simulator.synth import generate, write
 from simulator.synth_model import SynthConfig
@@ -25,27 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also write impressions.tsv: every impression, clicked or not, with p_click",
     )
-    synth.add_argument(
-        "--pair-effects",
-        type=float,
-        default=SynthConfig.pair_effects,
-        metavar="S",
-        help="strength of effects specific to (type, scenario) pairs (0: additive domains; "
-        f"default {SynthConfig.pair_effects})",
-    )
-    synth.add_argument(
-        "--type-zipf",
-        type=float,
-        default=SynthConfig.type_zipf,
-        help="Zipf exponent of conversion-type frequencies (0: uniform)",
-    )
-    synth.add_argument(
-        "--scenario-zipf",
-        type=float,
-        default=SynthConfig.scenario_zipf,
-        help="Zipf exponent of display-scenario frequencies (0: uniform)",
-    )
-    synth.set_defaults(func=run_synth)
+    model = add_options(synth.add_argument_group("generative model"), SynthConfig, skip=("fields",))
+    synth.set_defaults(func=run_synth, options=model)
     prof = commands.add_parser(
         "profile",
         help="rows, time span, sale rate and values per column of a CriteoSearchData file",
@@ -61,9 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_synth(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    config = SynthConfig(
-        pair_effects=args.pair_effects, type_zipf=args.type_zipf, scenario_zipf=args.scenario_zipf
-    )
+    config = build(args, args.options)
     log = generate(args.rows, seed=args.seed, config=config, full_funnel=args.full_funnel)
     paths = write(log, args.out)
     sales = sum(1 for v in log.columns["Sale"] if v == "1")

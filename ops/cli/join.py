@@ -17,12 +17,11 @@ import time
 from pathlib import Path
 
 from ops.cli.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
-from ops.cli.train import duration_s
+from ops.cli.options import add_options, build, duration_s
 from ops.errors import ConfigError
-from streaming.errors import StreamingError
 from streaming.joiner_app import JoinerConfig
 from streaming.joiner_process import JoinerWorkers, create_joiner_topics
-from streaming.labels import POLICIES, LabelConfig
+from streaming.labels import LabelConfig
 from streaming.partition_joiner import BatchConfig
 
 
@@ -31,23 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "join", help="label impressions/clicks/conversions in event time; emit mini-batches"
     )
     add_bootstrap_argument(parser)
-    parser.add_argument("--policy", choices=POLICIES, default="fake-negative")
-    windows = parser.add_argument_group("event-time windows (90, 15m, 1h, 30d)")
-    windows.add_argument("--observation-window", type=duration_s, default=3600, metavar="D")
-    windows.add_argument("--attribution-window", type=duration_s, default=30 * 86400, metavar="D")
-    windows.add_argument("--click-window", type=duration_s, default=1800, metavar="D")
-    windows.add_argument("--allowed-lateness", type=duration_s, default=0, metavar="D")
-    parser.add_argument("--batch-size", type=int, default=1024, help="examples per mini-batch")
-    parser.add_argument(
-        "--batch-span",
-        type=duration_s,
-        default=3600,
-        metavar="D",
-        help="most event time one mini-batch spans (default 1h)",
-    )
     parser.add_argument("--workers", type=int, default=1, help="worker processes")
-    parser.add_argument("--partitions", type=int, default=4, help="partitions per source topic")
-    parser.add_argument("--app-id", default="mmn-joiner", help="Faust app id (consumer group)")
     parser.add_argument("--log-dir", type=Path, default=Path("runs/join"), help="worker logs")
     parser.add_argument(
         "--until-end",
@@ -58,35 +41,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--timeout",
         type=duration_s,
         default=None,
-        metavar="D",
+        metavar="DURATION",
         help="with --until-end: give up after this wall-clock time",
     )
-    parser.set_defaults(func=run)
+    labels = add_options(parser.add_argument_group("labels (event-time windows)"), LabelConfig)
+    batches = add_options(
+        parser.add_argument_group("mini-batches"), BatchConfig, flags={"max_span_s": "batch-span"}
+    )
+    joiner = add_options(parser, JoinerConfig, only=("app_id", "partitions"))
+    parser.set_defaults(func=run, options=(joiner, labels, batches))
 
 
 def joiner_config(args: argparse.Namespace, bootstrap: str) -> JoinerConfig:
     """The joiner's config from the command line; invalid values raise ConfigError."""
-    if args.workers < 1 or args.batch_size < 1 or args.partitions < 1:
-        raise ConfigError(
-            f"--workers ({args.workers}), --batch-size ({args.batch_size}) and --partitions "
-            f"({args.partitions}) must be at least 1"
-        )
-    try:
-        labels = LabelConfig(
-            policy=args.policy,
-            observation_window_s=args.observation_window,
-            attribution_window_s=args.attribution_window,
-            click_window_s=args.click_window,
-            allowed_lateness_s=args.allowed_lateness,
-        )
-    except StreamingError as exc:
-        raise ConfigError(str(exc)) from exc
-    return JoinerConfig(
-        bootstrap=bootstrap,
-        app_id=args.app_id,
-        partitions=args.partitions,
-        labels=labels,
-        batches=BatchConfig(batch_size=args.batch_size, max_span_s=args.batch_span),
+    if args.workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {args.workers}")
+    joiner, labels, batches = args.options
+    return build(
+        args, joiner, bootstrap=bootstrap, labels=build(args, labels), batches=build(args, batches)
     )
 
 

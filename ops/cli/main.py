@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
+from ops.cli.options import Parser, apply_environment
 from ops.errors import PROJECT_ERRORS
 
 COMMAND_MODULES = (
@@ -27,13 +29,14 @@ COMMAND_MODULES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="mmn",
         description="Masked Multi-Domain Network as a streaming online-learning system.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
+    apply_environment(parser, os.environ)
     return parser
 
 

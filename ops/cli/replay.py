@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 from ops.cli.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
+from ops.cli.options import add_options, build, class_default
 from simulator.kafka_publisher import KafkaPublisher
 from simulator.records import LogSource
 from simulator.replay import Progress, ReplayConfig, ReplaySummary, replay
 from simulator.sources import SOURCES, open_source
+from streaming.joiner_app import JoinerConfig
 from streaming.topics import TopicNames, create_topics
 
 
@@ -20,21 +23,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data", type=Path, required=True, metavar="FILE", help="the log")
     parser.add_argument("--source", choices=SOURCES, default="criteo-search", help="log format")
     add_bootstrap_argument(parser)
-    pace = parser.add_mutually_exclusive_group()
-    pace.add_argument(
-        "--speed", type=float, default=None, help="event seconds per wall second (e.g. 3600)"
+    parser.add_argument("--max-speed", action="store_true", help="no pacing, whatever --speed says")
+    parser.add_argument(
+        "--partitions",
+        type=int,
+        default=class_default(JoinerConfig, "partitions"),
+        help="partitions per source topic (the joiner's --partitions must match)",
     )
-    pace.add_argument("--max-speed", action="store_true", help="no pacing (the default)")
-    parser.add_argument("--start-day", type=float, default=0.0, help="skip this many days")
-    parser.add_argument("--days", type=float, default=None, help="replay this many days")
-    parser.add_argument("--partitions", type=int, default=4, help="partitions per source topic")
     parser.add_argument("--type-field", default=None, help="column of the conversion type")
     parser.add_argument("--scenario-field", default=None, help="column of the display scenario")
-    parser.add_argument("--heartbeat-every", type=int, default=60, help="event seconds")
+    pace = add_options(parser.add_argument_group("pace and window"), ReplayConfig, skip=("topics",))
     for name in ("impressions", "clicks", "conversions"):
         parser.add_argument(f"--{name}-topic", default=name, help=f"topic of the {name}")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, options=pace)
 
 
 def topic_names(args: argparse.Namespace) -> TopicNames:
@@ -62,13 +64,9 @@ def run(args: argparse.Namespace) -> int:
     source = open_source(
         args.source, args.data, type_field=args.type_field, scenario_field=args.scenario_field
     )
-    config = ReplayConfig(
-        topics=topic_names(args),
-        speed=None if args.max_speed else args.speed,
-        start_day=args.start_day,
-        days=args.days,
-        heartbeat_every=args.heartbeat_every,
-    )
+    config = build(args, args.options, topics=topic_names(args))
+    if args.max_speed:
+        config = dataclasses.replace(config, speed=None)
     print(
         f"{args.data}: {len(source):,} impressions, {len(source.types)} conversion types, "
         f"{len(source.scenarios)} display scenarios"

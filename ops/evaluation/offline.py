@@ -84,8 +84,34 @@ class OfflineConfig:
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(
-                f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"
+                f"OfflineConfig.optimizer must be one of {', '.join(OPTIMIZERS)}, "
+                f"got {self.optimizer!r}"
             )
+        if self.replicates < 0:
+            raise ConfigError(f"OfflineConfig.replicates must be >= 0, got {self.replicates}")
+        unknown = [m for m in self.models if m not in zoo.names()]
+        if not self.models or unknown:
+            raise ConfigError(
+                f"OfflineConfig.models: unknown {', '.join(unknown) or '(none given)'}; "
+                f"registered: {', '.join(zoo.names())}"
+            )
+        for name in ("seeds", "epochs", "batch_size", "buckets"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"OfflineConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.rows is not None and self.rows < 1:
+            raise ConfigError(f"OfflineConfig.rows must be >= 1, got {self.rows}")
+        if not self.lr > 0 or any(not lr > 0 for lr in self.lr_grid):
+            raise ConfigError(
+                f"OfflineConfig.lr and OfflineConfig.lr_grid must be > 0, got {self.lr} and "
+                f"{self.lr_grid}"
+            )
+        for name in ("validation_fraction", "train_fraction"):
+            if not 0 < getattr(self, name) < 1:
+                raise ConfigError(
+                    f"OfflineConfig.{name} must be in (0, 1), got {getattr(self, name)}"
+                )
+        if not self.hidden or min(self.hidden) < 1:
+            raise ConfigError(f"OfflineConfig.hidden must be positive widths, got {self.hidden}")
 
 
 @dataclass(frozen=True, kw_only=True)

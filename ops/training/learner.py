@@ -75,7 +75,8 @@ class LearnerConfig:
     model: registered model name (`model.zoo.names()`).
     model_config: shape of the model; n_fields must equal the featurizer's field count.
     featurizer: which raw fields become ids (Criteo's 18 by default).
-    optimizer: one of ops.training.optimizers.OPTIMIZERS (default adagrad). lr: its rate.
+    optimizer: adagrad (PyTorch's), adagrad-tf (TensorFlow's, the paper's), adam or sgd.
+    lr: its learning rate.
     delayed_feedback: `plain` or `fnw` (see the module docstring).
     click_only: the stream has no non-clicked rows (the Criteo search log): the CTR logit is
         a constant, the CTR tower neither trained nor used, p_cvr the score (model.losses).
@@ -95,7 +96,10 @@ class LearnerConfig:
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+            raise ConfigError(
+                f"LearnerConfig.optimizer must be one of {', '.join(OPTIMIZERS)}, "
+                f"got {self.optimizer!r}"
+            )
         if self.delayed_feedback not in DELAYED_FEEDBACK:
             raise ConfigError(
                 f"delayed feedback must be one of {DELAYED_FEEDBACK}, got {self.delayed_feedback!r}"
