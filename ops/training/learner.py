@@ -84,7 +84,7 @@ class LearnerConfig:
     seed: torch seed for the initial weights.
     """
 
-    model: str = "mmn"
+    model: str = "mmn_dw_clip"  # the offline study's best (README, "MMN as the paper ran it")
     model_config: ModelConfig
     featurizer: FeaturizerConfig = FeaturizerConfig()
     optimizer: str = "adagrad"
