@@ -19,6 +19,8 @@ demo: $(BIN)/mmn
 
 test: $(BIN)/mmn
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -m "not slow" --doctest-modules simulator streaming model ops tests
 	$(BIN)/python -m pytest -m slow tests
 

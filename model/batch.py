@@ -18,7 +18,10 @@ class Batch:
     scenario:   (B,) int64, display-scenario index in the scenario vocabulary (0 is "other")
     click:      (B,) float32, click label y
     conversion: (B,) float32, conversion label z (0 where click is 0)
-    weight:     (B,) float32, per-row sample weight (delayed-feedback corrections); ones by default
+    weight:     (B,) float32, per-row weight of the conversion (CTCVR) term (delayed-feedback
+                corrections); ones by default
+    click_weight: (B,) float32, per-row weight of the click (CTR) term; ones by default, 0 for
+                a delayed-feedback copy of a click already counted (its click is not a new one)
     """
 
     ids: Tensor
@@ -27,6 +30,7 @@ class Batch:
     click: Tensor
     conversion: Tensor
     weight: Tensor
+    click_weight: Tensor
 
     def __len__(self) -> int:
         return self.ids.shape[0]
@@ -39,8 +43,9 @@ class Batch:
         click: Tensor | None = None,
         conversion: Tensor | None = None,
         weight: Tensor | None = None,
+        click_weight: Tensor | None = None,
     ) -> Batch:
-        """A batch with unlabeled defaults (click 1, conversion 0, weight 1) where labels are absent."""
+        """A batch with unlabeled defaults (click 1, conversion 0, weights 1) where labels are absent."""
         n = ids.shape[0]
         return Batch(
             ids=ids,
@@ -49,6 +54,7 @@ class Batch:
             click=torch.ones(n) if click is None else click,
             conversion=torch.zeros(n) if conversion is None else conversion,
             weight=torch.ones(n) if weight is None else weight,
+            click_weight=torch.ones(n) if click_weight is None else click_weight,
         )
 
     def slice(self, start: int, stop: int) -> Batch:

@@ -139,9 +139,10 @@ class Featurizer:
         return self.columns(columns, n_rows=len(records))
 
     def columns(
-        self, columns: Mapping[str, Sequence[str]], *, n_rows: int | None = None
+        self, columns: Mapping[str, Sequence[str] | np.ndarray], *, n_rows: int | None = None
     ) -> np.ndarray:
-        """(B, F) ids from column-wise raw values; each distinct value is hashed once.
+        """(B, F) ids from column-wise raw values (lists, or numpy arrays of str objects);
+        each distinct value is hashed once.
 
         A field missing from `columns` is all-missing; then n_rows must say B if no column is given.
         """

@@ -9,6 +9,8 @@ from torch import Tensor, nn
 class FieldEmbedding(nn.Module):
     """Embeds F hashed fields, each with its own `buckets` rows of one table, and concatenates them."""
 
+    offsets: Tensor  # (F,) buffer: the first row of each field's block
+
     def __init__(self, n_fields: int, buckets: int, dim: int) -> None:
         super().__init__()
         self.n_fields, self.dim = n_fields, dim

@@ -1,8 +1,9 @@
 """Training losses: ESMM's (paper Eq. 2) and MMN's dynamically weighted one (Eq. 3).
 
 Both are `loss_ctr + alpha * loss_ctcvr` over a mini-batch of N rows, with
-p_ctcvr = p_ctr * p_cvr and every row multiplied by its sample weight (`Batch.weight`,
-e.g. from delayed-feedback corrections). MMN's CTCVR term weights a row of domain c
+p_ctcvr = p_ctr * p_cvr; a row's CTCVR term is multiplied by its sample weight
+(`Batch.weight`, e.g. delayed-feedback corrections) and its CTR term by `Batch.click_weight`
+(0 for a delayed-feedback copy of a click already counted). MMN's CTCVR term weights a row of domain c
 (its (type, scenario) pair) by N / N_c, N_c being the rows of c *in this batch*, so that
 every domain present in the batch is averaged over its own rows.
 
@@ -67,14 +68,14 @@ def domain_weights(conv_type: Tensor, scenario: Tensor) -> Tensor:
 
 def esmm_loss(logits: Logits, batch: Batch, *, alpha: float = DEFAULT_ALPHA) -> Tensor:
     """ESMM's loss (paper Eq. 2): mean CTR loss + alpha * mean CTCVR loss, sample-weighted."""
-    ctr = (batch.weight * ctr_log_loss(logits, batch)).mean()
+    ctr = (batch.click_weight * ctr_log_loss(logits, batch)).mean()
     ctcvr = (batch.weight * ctcvr_log_loss(logits, batch)).mean()
     return ctr + alpha * ctcvr
 
 
 def mmn_loss(logits: Logits, batch: Batch, *, alpha: float = DEFAULT_ALPHA) -> Tensor:
     """MMN's dynamically weighted loss (paper Eq. 3): the CTCVR term weighted by N / N_c."""
-    ctr = (batch.weight * ctr_log_loss(logits, batch)).mean()
+    ctr = (batch.click_weight * ctr_log_loss(logits, batch)).mean()
     dynamic = domain_weights(batch.conv_type, batch.scenario)
     ctcvr = (batch.weight * dynamic * ctcvr_log_loss(logits, batch)).mean()
     return ctr + alpha * ctcvr

@@ -21,16 +21,16 @@ class MaskedTower(ComposedTower):
 
     def forward(self, x: Tensor, conv_type: Tensor, scenario: Tensor) -> Tensor:
         x = self.padded(x)
-        n_types = self.layers[0].type_w.shape[0]
-        n_scen = self.layers[0].scen_w.shape[0]
+        n_types = self.linears[0].type_w.shape[0]
+        n_scen = self.linears[0].scen_w.shape[0]
         out = torch.zeros(len(x))
         for t in range(n_types):
             for s in range(n_scen):
                 h = x
-                for layer in self.layers[:-1]:
+                for layer in self.linears[:-1]:
                     w, b = layer.compose(t, s)
                     h = torch.relu(h @ w + b)
-                w, b = self.layers[-1].compose(t, s)
+                w, b = self.linears[-1].compose(t, s)
                 mask = ((conv_type == t) & (scenario == s)).to(x.dtype)
                 out = out + mask * (h @ w + b).squeeze(-1)
         return out

@@ -28,6 +28,7 @@ torch.Size([5])
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections import OrderedDict
 
 import torch
@@ -69,7 +70,15 @@ class ComposedLinear(nn.Module):
         )
 
 
-class ComposedTower(nn.Module):
+class CvrTower(nn.Module, ABC):
+    """The part of MMN a variant replaces: forward(x (B, D), conv_type (B,), scenario (B,)) -> (B,) logits."""
+
+    @abstractmethod
+    def request(self, x: Tensor, t: int, s: int) -> Tensor:
+        """(1,) logit of one row x (1, D) through domain (t, s) alone."""
+
+
+class ComposedTower(CvrTower):
     """The CVR tower's parameters (hidden layers then a 1-unit output), and the single-request path.
 
     Subclasses say how a mixed batch is computed: forward(x (B, D), conv_type (B,), scenario (B,))
@@ -85,10 +94,12 @@ class ComposedTower(nn.Module):
             )
         self.pad = -in_dim % _ALIGN
         widths = (in_dim + self.pad, *config.hidden, 1)
-        self.layers = nn.ModuleList(
+        linears = [
             ComposedLinear(a, b, config.n_types, config.n_scenarios)
             for a, b in zip(widths, widths[1:], strict=False)
-        )
+        ]
+        self.layers = nn.ModuleList(linears)  # registers them: state_dict keys layers.N.*
+        self.linears = linears  # the same modules, typed (a ModuleList's items are nn.Module)
         self._cache: OrderedDict[tuple[int, int], list[tuple[Tensor, Tensor]]] = OrderedDict()
         self._cache_size = cache_size
         self._cache_version: tuple[int, ...] = ()
@@ -122,7 +133,7 @@ class ComposedTower(nn.Module):
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
-        composed = [layer.compose(t, s) for layer in self.layers]
+        composed = [layer.compose(t, s) for layer in self.linears]
         self._cache[key] = composed
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
@@ -133,8 +144,8 @@ class GroupedTower(ComposedTower):
     """The exact fast path: each row through its own domain's composed layers, by grouped matmuls."""
 
     def forward(self, x: Tensor, conv_type: Tensor, scenario: Tensor) -> Tensor:
-        n_types = self.layers[0].type_w.shape[0]
-        n_scen = self.layers[0].scen_w.shape[0]
+        n_types = self.linears[0].type_w.shape[0]
+        n_scen = self.linears[0].scen_w.shape[0]
         by_type = torch.argsort(conv_type, stable=True)
         t = conv_type.index_select(0, by_type)
         s = scenario.index_select(0, by_type)
@@ -146,12 +157,12 @@ class GroupedTower(ComposedTower):
         scen_ends = torch.bincount(s, minlength=n_scen).cumsum(0).to(torch.int32)
 
         h = self.padded(x).index_select(0, by_type)  # (B, D) in type order
-        for layer in self.layers[:-1]:
+        for layer in self.linears[:-1]:
             typed = torch._grouped_mm(h, layer.base_w + layer.type_w, offs=type_ends)
             scened = torch._grouped_mm(h.index_select(0, by_scen), layer.scen_w, offs=scen_ends)
             bias = layer.base_b + F.embedding(t, layer.type_b) + F.embedding(s, layer.scen_b)
             h = torch.relu(typed + scened.index_select(0, from_scen) + bias)
-        out = self.layers[-1]
+        out = self.linears[-1]
         w = (
             out.base_w[:, 0]
             + F.embedding(t, out.type_w[..., 0])
@@ -162,7 +173,7 @@ class GroupedTower(ComposedTower):
         return torch.empty_like(logit).index_copy(0, by_type, logit)
 
 
-class CommonTower(nn.Module):
+class CommonTower(CvrTower):
     """The ablation "common parameters only": one CVR MLP shared by every domain."""
 
     def __init__(self, in_dim: int, config: ModelConfig) -> None:
@@ -179,7 +190,7 @@ class CommonTower(nn.Module):
 class MMN(nn.Module):
     """Embeddings, a CTR MLP and a CVR tower (the part a variant replaces); returns Logits."""
 
-    def __init__(self, config: ModelConfig, cvr: type[nn.Module] = GroupedTower) -> None:
+    def __init__(self, config: ModelConfig, cvr: type[CvrTower] = GroupedTower) -> None:
         super().__init__()
         self.embedding = FieldEmbedding(config.n_fields, config.buckets, config.embed_dim)
         self.ctr = MLP(self.embedding.out_dim, config.hidden)

@@ -12,8 +12,9 @@ pickled code. Layout (version 1):
      "extra": {...}}                                   caller's plain data (optimizer state,
                                                        offsets, watermark, ...), kept as is
 
-`save_model` writes atomically (temporary file in the same folder, fsync, rename, fsync of
-the folder), so a reader sees the old file or the new one, never half of one. `load_model`
+`save_model` writes with `write_atomically` (temporary file in the same folder, fsync,
+rename, fsync of the folder), so a reader sees the old file or the new one, never half of
+one; the snapshot store of ops writes its files with the same function. `load_model`
 rebuilds the model from the registry and restores it exactly: identical predictions.
 Anything wrong with a file raises model.errors.SnapshotError.
 
@@ -31,6 +32,7 @@ Anything wrong with a file raises model.errors.SnapshotError.
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 import tempfile
 from collections.abc import Mapping
@@ -135,17 +137,28 @@ def save_model(
     state = snapshot_state(
         model, name=name, config=config, vocabs=vocabs, featurizer=featurizer, extra=extra
     )
-    write_atomically(path, state)
+    write_atomically(path, encode_state(state))
 
 
-def write_atomically(path: str | os.PathLike, state: Mapping[str, Any]) -> None:
-    """torch.save state to path via a temporary file, fsync and rename."""
+def encode_state(state: Mapping[str, Any]) -> bytes:
+    """The bytes a snapshot file holds: `torch.save` of the state as a plain dict."""
+    buffer = io.BytesIO()
+    torch.save(dict(state), buffer)
+    return buffer.getvalue()
+
+
+def write_atomically(path: str | os.PathLike, data: bytes) -> None:
+    """Write data to path so that a crash leaves the old file or the whole new one, never part.
+
+    The bytes go to a temporary file in the same folder (named `.<name>.*.tmp`), which is
+    fsynced and renamed over path; then the folder is fsynced, so the rename survives a crash.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as out:
-            torch.save(dict(state), out)
+            out.write(data)
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)

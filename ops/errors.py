@@ -6,10 +6,20 @@ own root; this module gathers them:
     ModelError (model.errors)         bad model config, snapshot, vocabulary
     StreamingError (streaming.errors) SchemaError, BrokerError
     SimulatorError (simulator.errors) SourceError (bad file line), ReplayError
-    OpsError                          ConfigError, RegistryError, SnapshotError
+    OpsError                          every error class of ops, all defined here:
+    ├── ConfigError                   an invalid option or setting
+    ├── RegistryError                 the registry database (ops.store.database)
+    ├── SnapshotStoreError            a run's snapshot files (ops.store.snapshots)
+    │   └── SnapshotCorruptError      a file that does not verify or decode
+    ├── TrainerIOError                the trainer's Kafka input and announcements
+    └── DemoError                     a demo step saw output it did not expect
+
+A snapshot file that cannot be restored as a model is model.errors.SnapshotError.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from model.errors import ModelError
 from simulator.errors import SimulatorError
@@ -22,6 +32,38 @@ class OpsError(Exception):
 
 class ConfigError(OpsError, ValueError):
     """A command-line option or setting is invalid; the message names the key."""
+
+
+class RegistryError(OpsError):
+    """The registry database cannot be opened, migrated or queried, or a run is unknown."""
+
+
+class SnapshotStoreError(OpsError):
+    """A run's snapshot cannot be written, read or registered, or the run is locked."""
+
+
+class SnapshotCorruptError(SnapshotStoreError):
+    """A snapshot file does not match the checksum the registry recorded, or cannot be decoded."""
+
+
+class TrainerIOError(OpsError):
+    """The trainer cannot read its topic or announce a snapshot."""
+
+
+class DemoError(OpsError):
+    """A demo step found the pipeline's output different from what it expected."""
+
+
+class ComponentFailed(DemoError):
+    """A supervised child of the demo exited with an error (or a daemon child exited at all).
+
+    child: the supervisor's record of it (name, log_path, tail()); code: its exit status.
+    """
+
+    def __init__(self, child: Any, code: int) -> None:
+        super().__init__(f"{child.name} exited with code {code}; its log: {child.log_path}")
+        self.child = child
+        self.code = code
 
 
 PROJECT_ERRORS: tuple[type[Exception], ...] = (OpsError, ModelError, SimulatorError, StreamingError)

@@ -21,6 +21,7 @@ unsorted one is decompressed to a temporary file and read back by offset in time
 from __future__ import annotations
 
 import gzip
+import io
 import mmap
 import shutil
 import tempfile
@@ -29,13 +30,13 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 
-from simulator.criteo_search import OTHER, top_values
+from simulator.criteo_search import top_values
 from simulator.errors import SourceError
 from simulator.records import LogRecord
+from streaming.events import OTHER_DOMAIN
 
 COLUMNS: tuple[str, ...] = (
     "timestamp", "uid", "campaign", "conversion", "conversion_timestamp", "conversion_id",
@@ -78,7 +79,7 @@ class AttributionConfig:
             )
 
 
-def _open(path: Path) -> IO[bytes]:
+def _open(path: Path) -> io.BufferedIOBase:
     try:
         return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
     except OSError as exc:
@@ -195,6 +196,6 @@ class AttributionLog:
                 else None,
                 amount=0.0,
                 features=text,
-                conv_type=conv_type if conv_type in types else OTHER,
-                scenario=scenario if scenario in scenarios else OTHER,
+                conv_type=conv_type if conv_type in types else OTHER_DOMAIN,
+                scenario=scenario if scenario in scenarios else OTHER_DOMAIN,
             )

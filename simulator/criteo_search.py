@@ -34,10 +34,10 @@ import numpy as np
 from simulator.columns import COLUMNS, FEATURE_FIELDS, INDEX
 from simulator.errors import SourceError
 from simulator.records import LogRecord
+from streaming.events import OTHER_DOMAIN
 
 __all__ = ["FEATURE_FIELDS", "CriteoSearchConfig", "SearchColumns", "SearchLog", "load_columns"]
 
-OTHER = "other"
 _SALE, _AMOUNT, _DELAY, _TS = (INDEX[c] for c in COLUMNS[:4])
 _NB_CLICKS, _PRICE = INDEX["nb_clicks_1week"], INDEX["product_price"]
 _FEATURE_IDX = tuple(INDEX[f] for f in FEATURE_FIELDS)
@@ -75,7 +75,7 @@ def top_values(counts: Counter[str], k: int) -> tuple[str, ...]:
     ('a', 'b', 'other')
     """
     ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    return (*(value for value, _ in ranked[:k] if value != OTHER), OTHER)
+    return (*(value for value, _ in ranked[:k] if value != OTHER_DOMAIN), OTHER_DOMAIN)
 
 
 def _number(text: bytes, path: Path, line_no: int, column: int) -> float:
@@ -242,8 +242,8 @@ class SearchLog:
                 conversion_ts=conversion_ts,
                 amount=amount,
                 features=dict(zip(FEATURE_FIELDS, text, strict=True)),
-                conv_type=conv_type if conv_type in types else OTHER,
-                scenario=scenario if scenario in scenarios else OTHER,
+                conv_type=conv_type if conv_type in types else OTHER_DOMAIN,
+                scenario=scenario if scenario in scenarios else OTHER_DOMAIN,
             )
 
 

@@ -39,7 +39,8 @@ class Profile:
     columns: list[ColumnProfile] = field(default_factory=list)
 
     def lines(self, top: int = 5) -> list[str]:
-        days = (self.last_ts - self.first_ts) / 86_400 if self.first_ts is not None else 0.0
+        first, last = self.first_ts, self.last_ts
+        days = (last - first) / 86_400 if first is not None and last is not None else 0.0
         rate = self.sales / self.rows if self.rows else 0.0
         out = [
             f"{self.path}: {self.rows:,} rows, sale rate {rate:.2%}",

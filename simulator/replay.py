@@ -20,12 +20,10 @@ clock); `speed=None` publishes as fast as the publisher takes it.
 from __future__ import annotations
 
 import heapq
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Protocol, TextIO
+from typing import Protocol
 
 from simulator.errors import ReplayError
 from simulator.records import LogRecord
@@ -36,6 +34,7 @@ from streaming.events import (
     Heartbeat,
     Impression,
     encode_event,
+    format_event_time,
 )
 from streaming.topics import TopicNames
 
@@ -117,7 +116,8 @@ class ReplaySummary:
         span = "no events"
         if self.first_ts is not None and self.last_ts is not None:
             days = (self.last_ts - self.first_ts) / DAY_S
-            span = f"{_date(self.first_ts)} .. {_date(self.last_ts)} ({days:.1f} days)"
+            first, last = format_event_time(self.first_ts), format_event_time(self.last_ts)
+            span = f"{first} .. {last} ({days:.1f} days)"
         rate = self.sales / self.records if self.records else 0.0
         return [
             *(f"{topic:>14}: {n:,} events" for topic, n in self.counts.items()),
@@ -128,33 +128,14 @@ class ReplaySummary:
         ]
 
 
-def _date(ts: int) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M")
+class ReplayProgress(Protocol):
+    """Where the replay reports how far it got (`mmn replay` shows a terminal progress line)."""
 
-
-class Progress:
-    """A one-line progress display on a terminal; silent when the stream is not a TTY."""
-
-    def __init__(self, stream: TextIO | None = None, *, every_s: float = 0.5) -> None:
-        self.stream = stream if stream is not None else sys.stderr
-        self.enabled = self.stream.isatty()
-        self.every_s = every_s
-        self.started = time.monotonic()
-        self.next_at = self.started + every_s
-
-    def update(self, events: int, clock: int) -> None:
-        now = time.monotonic()
-        if not self.enabled or now < self.next_at:
-            return
-        self.next_at = now + self.every_s
-        rate = events / max(now - self.started, 1e-9)
-        self.stream.write(f"\r{events:>12,} events  {rate:>9,.0f} events/s  clock {_date(clock)}")
-        self.stream.flush()
+    def update(self, count: int, ts: int) -> None:
+        """count events sent so far, the last at event time ts."""
 
     def close(self) -> None:
-        if self.enabled:
-            self.stream.write("\n")
-            self.stream.flush()
+        """The replay is over."""
 
 
 def _window(records: Iterable[LogRecord], config: ReplayConfig) -> Iterator[LogRecord]:
@@ -171,57 +152,64 @@ def _window(records: Iterable[LogRecord], config: ReplayConfig) -> Iterator[LogR
         yield record
 
 
-def replay(
-    records: Iterable[LogRecord],
-    publisher: Publisher,
-    config: ReplayConfig | None = None,
-    *,
-    progress: Progress | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.monotonic,
-) -> ReplaySummary:
-    """Publish the records' events in event-time order, with heartbeats and an end marker."""
-    config = config or ReplayConfig()
-    topics = config.topics
-    summary = ReplaySummary(counts={t: 0 for t in topics.sources})
-    markers = [(t, p) for t in topics.sources for p in range(publisher.partitions(t))]
-    pending: list[tuple[int, int, str, bytes, bytes]] = []  # (ts, seq, topic, key, value)
-    seq = 0
-    next_heartbeat: int | None = None
-    wall_start = clock()
-    event_start: int | None = None
-    send = publisher.send
-    counts = summary.counts
+class _Replay:
+    """One replay's state: pending delayed events, the event clock, heartbeats, the summary."""
 
-    def advance(ts: int) -> None:
+    def __init__(
+        self,
+        publisher: Publisher,
+        config: ReplayConfig,
+        sleep: Callable[[float], None],
+        clock: Callable[[], float],
+    ) -> None:
+        self.publisher, self.config, self.sleep, self.clock = publisher, config, sleep, clock
+        topics = config.topics
+        self.summary = ReplaySummary(counts={t: 0 for t in topics.sources})
+        self.markers = [(t, p) for t in topics.sources for p in range(publisher.partitions(t))]
+        self.pending: list[tuple[int, int, str, bytes, bytes]] = []  # (ts, seq, topic, key, value)
+        self.seq = 0
+        self.next_heartbeat: int | None = None
+        self.wall_start = clock()
+        self.event_start: int | None = None
+
+    def advance(self, ts: int) -> None:
         """Pace to the event clock and send a heartbeat round when it crosses a boundary."""
-        nonlocal next_heartbeat, event_start
-        if event_start is None:
-            event_start = ts
-            summary.first_ts = ts
+        config, summary = self.config, self.summary
+        if self.event_start is None:
+            self.event_start = summary.first_ts = ts
         if config.speed is not None:
-            ahead = (ts - event_start) / config.speed - (clock() - wall_start)
+            ahead = (ts - self.event_start) / config.speed - (self.clock() - self.wall_start)
             if ahead > 0.002:
-                sleep(ahead)
-        if next_heartbeat is None or ts >= next_heartbeat:
-            if next_heartbeat is not None:
-                beat = encode_event(Heartbeat(ts=ts))
-                for topic, partition in markers:
-                    send(topic, beat, partition=partition)
+                self.sleep(ahead)
+        if self.next_heartbeat is None or ts >= self.next_heartbeat:
+            if self.next_heartbeat is not None:
+                self.to_every_partition(encode_event(Heartbeat(ts=ts)))
                 summary.heartbeats += 1
-            next_heartbeat = (ts // config.heartbeat_every + 1) * config.heartbeat_every
+            self.next_heartbeat = (ts // config.heartbeat_every + 1) * config.heartbeat_every
         summary.last_ts = ts
 
-    def drain(until: int | None) -> None:
+    def to_every_partition(self, marker: bytes) -> None:
+        for topic, partition in self.markers:
+            self.publisher.send(topic, marker, partition=partition)
+
+    def drain(self, until: int | None) -> None:
+        """Send the delayed events due by event time until (all of them when None)."""
+        pending, send, counts = self.pending, self.publisher.send, self.summary.counts
         while pending and (until is None or pending[0][0] <= until):
             ts, _, topic, key, value = heapq.heappop(pending)
-            advance(ts)
+            self.advance(ts)
             send(topic, value, key=key)
             counts[topic] += 1
 
-    for record in _window(records, config):
-        drain(record.ts)
-        advance(record.ts)
+    def later(self, ts: int, topic: str, key: bytes, value: bytes) -> None:
+        heapq.heappush(self.pending, (ts, self.seq, topic, key, value))
+        self.seq += 1
+
+    def record(self, record: LogRecord) -> None:
+        """Send a record's impression (and a click at the same time); hold back the rest."""
+        self.drain(record.ts)
+        self.advance(record.ts)
+        topics, send, summary = self.config.topics, self.publisher.send, self.summary
         key = record.impression_id.encode()
         ident = {"impression_id": record.impression_id, "user_id": record.user_id}
         impression = Impression(
@@ -232,32 +220,47 @@ def replay(
             features=record.features,
         )
         send(topics.impressions, encode_event(impression), key=key)
-        counts[topics.impressions] += 1
+        summary.counts[topics.impressions] += 1
         summary.records += 1
         if record.click_ts is not None:
             click = encode_event(Click(**ident, ts=record.click_ts))
             if record.click_ts == record.ts:
                 send(topics.clicks, click, key=key)
-                counts[topics.clicks] += 1
+                summary.counts[topics.clicks] += 1
             else:
-                heapq.heappush(pending, (record.click_ts, seq, topics.clicks, key, click))
-                seq += 1
+                self.later(record.click_ts, topics.clicks, key, click)
         if record.sale and record.conversion_ts is not None:
             summary.sales += 1
             conversion = Conversion(**ident, ts=record.conversion_ts, amount=record.amount)
-            heapq.heappush(
-                pending,
-                (record.conversion_ts, seq, topics.conversions, key, encode_event(conversion)),
-            )
-            seq += 1
+            self.later(record.conversion_ts, topics.conversions, key, encode_event(conversion))
+
+    def finish(self) -> ReplaySummary:
+        """Send what is left, then the end-of-stream markers; the summary."""
+        self.drain(None)
+        self.to_every_partition(encode_event(EndOfStream(ts=self.summary.last_ts or 0)))
+        self.publisher.flush()
+        self.summary.wall_s = self.clock() - self.wall_start
+        return self.summary
+
+
+def replay(
+    records: Iterable[LogRecord],
+    publisher: Publisher,
+    config: ReplayConfig | None = None,
+    *,
+    progress: ReplayProgress | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> ReplaySummary:
+    """Publish the records' events in event-time order, with heartbeats and an end marker."""
+    config = config or ReplayConfig()
+    run = _Replay(publisher, config, sleep, clock)
+    for record in _window(records, config):
+        run.record(record)
         if progress is not None:
-            progress.update(summary.events, record.ts)
-    drain(None)
-    end = encode_event(EndOfStream(ts=summary.last_ts or 0))
-    for topic, partition in markers:
-        send(topic, end, partition=partition)
-    publisher.flush()
-    summary.wall_s = clock() - wall_start
+            progress.update(run.summary.events, record.ts)
+    summary = run.finish()
     if progress is not None:
+        progress.update(summary.events, summary.last_ts or 0)  # the conversions drained last
         progress.close()
     return summary

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import TypeVar
 
 from simulator.criteo_attribution import AttributionConfig, AttributionLog
 from simulator.criteo_search import CriteoSearchConfig, SearchLog
@@ -29,10 +31,20 @@ def open_source(
     path = Path(path)
     if kind not in SOURCES:
         raise SourceError(f"unknown source {kind!r}; choose one of {', '.join(SOURCES)}")
-    fields = {"type_field": type_field, "scenario_field": scenario_field}
-    chosen = {k: v for k, v in fields.items() if v is not None}
     if kind == "criteo-attribution":
-        return AttributionLog(path, AttributionConfig(**chosen))
+        return AttributionLog(path, _domains(AttributionConfig(), type_field, scenario_field))
     if path.is_dir():
         path = path / "CriteoSearchData"
-    return SearchLog(path, CriteoSearchConfig(**chosen))
+    return SearchLog(path, _domains(CriteoSearchConfig(), type_field, scenario_field))
+
+
+ConfigT = TypeVar("ConfigT", AttributionConfig, CriteoSearchConfig)
+
+
+def _domains(config: ConfigT, type_field: str | None, scenario_field: str | None) -> ConfigT:
+    """config with the domain columns that were given (None keeps its default)."""
+    return dataclasses.replace(
+        config,
+        type_field=config.type_field if type_field is None else type_field,
+        scenario_field=config.scenario_field if scenario_field is None else scenario_field,
+    )

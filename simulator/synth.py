@@ -53,6 +53,7 @@ from simulator.synth_model import (
     sigmoid,
     zipf_probs,
 )
+from streaming.events import OTHER_DOMAIN
 
 _CHUNK = 100_000
 MAX_FUNNEL_IMPRESSIONS = 5_000_000
@@ -174,15 +175,8 @@ def generate(
     rows: int, *, seed: int, config: SynthConfig | None = None, full_funnel: bool = False
 ) -> SynthLog:
     """Draw a log of `rows` clicks from the generative model; deterministic for a seed."""
-    if rows < 1:
-        raise SynthConfigError(f"rows must be at least 1, got {rows}")
     config = config or SynthConfig()
-    if full_funnel and rows / config.ctr > MAX_FUNNEL_IMPRESSIONS:
-        raise SynthConfigError(
-            f"a full funnel of {rows:,} clicks at a {config.ctr:.0%} click rate needs about "
-            f"{rows / config.ctr:,.0f} impressions in memory (limit {MAX_FUNNEL_IMPRESSIONS:,}); "
-            "use fewer rows or a higher ctr"
-        )
+    _check_size(rows, config, full_funnel)
     rng = np.random.default_rng(seed)
     model = LatentModel(config, rng, rows)
     vocab = _Vocab(config, rng, rows)
@@ -212,13 +206,7 @@ def generate(
 
     row_items = items.take(rows_idx)
     rt = t[rows_idx]
-    sale = rng.random(rows) < p_sale[rows_idx]
-    # The delay given a conversion within the window: an exponential truncated at 30 days.
-    u = rng.random(rows)
-    delay = np.ceil(-delay_mean[rt] * np.log1p(-u * window[rt])).astype(np.int64)
-    delay = np.clip(delay, 1, WINDOW_S)
-    price = np.maximum(np.round(np.exp(rng.normal(3.0, 0.9, size=rows)), 2), 0.5)
-    amount = np.round(price * rng.geometric(0.6, size=rows), 2)
+    sale, delay, price, amount = _sales(rng, p_sale[rows_idx], delay_mean[rt], window[rt])
 
     features = _feature_text(vocab, row_items)
     columns = {
@@ -232,18 +220,43 @@ def generate(
     funnel = None
     if full_funnel:
         line = np.zeros(n, dtype=np.int64)
-        line[rows_idx] = np.arange(1, rows + 1)
+        line[rows_idx] = np.arange(1, rows + 1)  # the click's line in CriteoSearchData
         funnel = Funnel(
             ts=ts, clicked=clicked, p_click=p_click, p_sale=p_sale, line=line,
             features=_feature_text(vocab, items),
         )  # fmt: skip
-    domains = _domain_table(config, vocab, rt, s[rows_idx], targets)
     return SynthLog(
         columns={name: columns[name] for name in COLUMNS},
         p_sale=p_sale[rows_idx],
-        domains=domains,
+        domains=_domain_table(config, vocab, rt, s[rows_idx], targets),
         funnel=funnel,
     )
+
+
+def _check_size(rows: int, config: SynthConfig, full_funnel: bool) -> None:
+    if rows < 1:
+        raise SynthConfigError(f"rows must be at least 1, got {rows}")
+    if full_funnel and rows / config.ctr > MAX_FUNNEL_IMPRESSIONS:
+        raise SynthConfigError(
+            f"a full funnel of {rows:,} clicks at a {config.ctr:.0%} click rate needs about "
+            f"{rows / config.ctr:,.0f} impressions in memory (limit {MAX_FUNNEL_IMPRESSIONS:,}); "
+            "use fewer rows or a higher ctr"
+        )
+
+
+def _sales(
+    rng: np.random.Generator, p_sale: np.ndarray, delay_mean: np.ndarray, window: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per click: sale, delay (s), price and amount; p_sale, delay_mean and window per click."""
+    rows = len(p_sale)
+    sale = rng.random(rows) < p_sale
+    # The delay given a conversion within the window: an exponential truncated at 30 days.
+    u = rng.random(rows)
+    delay = np.ceil(-delay_mean * np.log1p(-u * window)).astype(np.int64)
+    delay = np.clip(delay, 1, WINDOW_S)
+    price = np.maximum(np.round(np.exp(rng.normal(3.0, 0.9, size=rows)), 2), 0.5)
+    amount = np.round(price * rng.geometric(0.6, size=rows), 2)
+    return sale, delay, price, amount
 
 
 def _where_sale(sale: np.ndarray, values: np.ndarray, otherwise: str) -> list[str]:
@@ -279,7 +292,7 @@ def _domain_table(
         for d in range(n_dom):
             hashes = names[d:] if d == n_dom - 1 else names[d : d + 1]
             delay = config.delay_days[d] * DAY_S if kind == "type" else 0.0
-            label = "other" if d == n_dom - 1 else str(d)
+            label = OTHER_DOMAIN if d == n_dom - 1 else str(d)
             table.append((kind, label, ",".join(hashes), float(share[d]), float(rates[d]), delay))
     return table
 
@@ -302,15 +315,15 @@ def write(log: SynthLog, out_dir: Path) -> list[Path]:
             f.write(f"{kind}\t{label}\t{values}\t{share:.6f}\t{rate:.6f}\t{delay:.0f}\n")
     paths = [data, truth, domains]
     if log.funnel is not None:
-        f = log.funnel
+        funnel = log.funnel
         path = out_dir / "impressions.tsv"
         cols = [
-            f.ts.astype(str).tolist(),
-            f.clicked.astype(int).astype(str).tolist(),
-            _floats(f.p_click),
-            _floats(f.p_sale),
-            f.line.astype(str).tolist(),
-            *(f.features[name] for name in FEATURE_FIELDS),
+            funnel.ts.astype(str).tolist(),
+            funnel.clicked.astype(int).astype(str).tolist(),
+            _floats(funnel.p_click),
+            _floats(funnel.p_sale),
+            funnel.line.astype(str).tolist(),
+            *(funnel.features[name] for name in FEATURE_FIELDS),
         ]
         _write_rows(
             path, cols, header=["ts", "clicked", "p_click", "p_sale", "line", *FEATURE_FIELDS]

@@ -20,11 +20,28 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from streaming.errors import SchemaError
 
 SCHEMA_VERSION = 1
+
+OTHER_DOMAIN = "other"
+"""The conv_type / scenario of an impression whose value is not among a source's top-K: the
+readers write it, and the learner's domain vocabularies reserve their slot 0 for it, so that
+N_t = top_types + 1 (one constant for both; `model` cannot import it, ops passes it in)."""
+
+
+def format_event_time(ts: int | None) -> str:
+    """An event time (seconds) as ISO 8601 UTC, the one way the project shows one; "-" if unknown.
+
+    >>> format_event_time(86400)
+    '1970-01-02T00:00:00Z'
+    """
+    if ts is None:
+        return "-"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -127,9 +144,9 @@ def decode_event(value: bytes) -> Event | Marker:
             f"field 'v' is {version!r}; this reader understands schema version {SCHEMA_VERSION}"
         )
     kind = payload.get("event")
-    cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
-    if cls is None:
+    if not isinstance(kind, str) or kind not in EVENT_TYPES:
         raise SchemaError(f"field 'event' is {kind!r}, expected one of {sorted(EVENT_TYPES)}")
+    cls = EVENT_TYPES[kind]
     if cls in (Heartbeat, EndOfStream):
         return cls(ts=_field(payload, kind, "ts", int))
     common = {

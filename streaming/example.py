@@ -27,7 +27,7 @@ DEADLETTER_VERSION = 1
 
 # Kinds in their tie-break order: decisions taken at the same event time are emitted in
 # this order, so that the output order is a function of the events alone.
-KINDS = ("positive", "negative", "delayed-positive", "final", "non-click")
+KINDS = ("positive", "negative", "delayed-positive", "final", "non-click", "delayed-final")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,7 +35,10 @@ class Example:
     """A labeled impression: `ts` is the impression time, `label_ts` the decision time.
 
     kind: `positive` / `negative` / `delayed-positive` (policy fake-negative), `final`
-    (policy wait), `non-click` (an impression that was not clicked within the click window).
+    (policy wait; and with `final_copy`, a click's final label at the attribution window's
+    end), `non-click` (an impression that was not clicked within the click window),
+    `delayed-final` (with `final_copy`: the final label, 1, of a click whose conversion came
+    after the observation window, at the attribution window's end).
     """
 
     impression_id: str

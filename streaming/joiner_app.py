@@ -25,11 +25,12 @@ import asyncio
 import json
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, MutableMapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import faust
+from faust.types import EventT, StreamT, TableT
 
 from streaming.errors import StreamingError
 from streaming.example import encode_deadletter, encode_example
@@ -97,7 +98,7 @@ class ChangelogStore(MutableMapping[str, Any]):
 
     def __init__(
         self,
-        table: faust.Table,
+        table: TableT,
         partition: int,
         send: Callable[[str, int, bytes, bytes | None], Awaitable[Any]],
     ) -> None:
@@ -168,12 +169,73 @@ def new_app(app_id: str, bootstrap: str, partitions: int) -> faust.App:
     )
 
 
+def event_chunks(stream: StreamT, size: int) -> AsyncIterator[Sequence[EventT]]:
+    """An agent's events in chunks of up to size, each as soon as 20 ms pass without more."""
+    # Agents receive a faust.Stream; its StreamT interface lacks take_events.
+    return cast(faust.Stream, stream).take_events(size, within=0.02)
+
+
 def run_worker(app: faust.App) -> None:
     """Run a worker of app in this process until SIGTERM/SIGINT; its web server is off."""
     # aiokafka logs every send at DEBUG; building those records costs more than the send.
     logging.getLogger("aiokafka").setLevel(logging.INFO)
     worker = faust.Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()
+
+
+class _Partitions:
+    """The PartitionJoiner and ChangelogStore of each partition this worker holds."""
+
+    def __init__(self, config: JoinerConfig, app: faust.App, table: TableT) -> None:
+        self.config, self.app, self.table = config, app, table
+        self.joiners: dict[int, tuple[PartitionJoiner, ChangelogStore]] = {}
+
+    def get(self, partition: int) -> tuple[PartitionJoiner, ChangelogStore]:
+        if partition not in self.joiners:
+            store = ChangelogStore(self.table, partition, self._changelog)
+            joiner = PartitionJoiner(
+                partition=partition,
+                store=store,
+                labels=self.config.labels,
+                batches=self.config.batches,
+                topics=self.config.topics.sources,
+            )
+            self.joiners[partition] = (joiner, store)
+        return self.joiners[partition]
+
+    async def forget(self, app: faust.App, *args: Any, **kwargs: Any) -> None:
+        """Drop revoked partitions (the signal's argument): one may come back after another
+        worker changed it, and is then rebuilt from the table."""
+        for tp in args[0]:
+            self.joiners.pop(tp.partition, None)
+
+    async def _changelog(self, topic: str, partition: int, key: bytes, value: bytes | None) -> Any:
+        return await self.app.producer.send(topic, key, value, partition, None, None)
+
+
+async def _publish(app: faust.App, topics: TopicNames, segment: Segment) -> list[Awaitable[Any]]:
+    """Hand a segment's messages to the producer; the futures resolve on delivery."""
+    send = app.producer.send
+    pending = [
+        await send(topics.examples, ex.impression_id.encode(), encode_example(ex), None, None, None)
+        for ex in segment.examples
+    ]
+    pending += [
+        await send(topics.deadletter, None, encode_deadletter(d), None, None, None)
+        for d in segment.deadletters
+    ]
+    if segment.seq is not None:
+        batch = MiniBatch.from_examples(
+            segment.examples,
+            partition=segment.partition,
+            seq=segment.seq,
+            watermark=segment.watermark,
+            end=segment.end,
+        )
+        key = str(segment.partition).encode()
+        value = encode_minibatch(batch)
+        pending.append(await send(topics.minibatches, key, value, segment.partition, None, None))
+    return pending
 
 
 def build_app(config: JoinerConfig) -> faust.App:
@@ -191,77 +253,27 @@ def build_app(config: JoinerConfig) -> faust.App:
         schema=faust.Schema(key_serializer="json", value_serializer="json"),
     )
     source_of = {name: index for index, name in enumerate(config.topics.sources)}
-    joiners: dict[int, tuple[PartitionJoiner, ChangelogStore]] = {}
-
-    @app.on_partitions_revoked.connect
-    async def forget(app: faust.App, revoked: set, **kwargs: Any) -> None:
-        # A partition may come back after another worker changed it: rebuild from the table.
-        for tp in revoked:
-            joiners.pop(tp.partition, None)
-
-    async def publish(segment: Segment) -> list[Awaitable[Any]]:
-        """Hand a segment's messages to the producer; the futures resolve on delivery."""
-        topics, send = config.topics, app.producer.send
-        pending = [
-            await send(
-                topics.examples, ex.impression_id.encode(), encode_example(ex), None, None, None
-            )
-            for ex in segment.examples
-        ]
-        pending += [
-            await send(topics.deadletter, None, encode_deadletter(d), None, None, None)
-            for d in segment.deadletters
-        ]
-        if segment.seq is not None:
-            batch = MiniBatch.from_examples(
-                segment.examples,
-                partition=segment.partition,
-                seq=segment.seq,
-                watermark=segment.watermark,
-                end=segment.end,
-            )
-            key = str(segment.partition).encode()
-            value = encode_minibatch(batch)
-            pending.append(
-                await send(topics.minibatches, key, value, segment.partition, None, None)
-            )
-        return pending
-
-    async def changelog(topic: str, partition: int, key: bytes, value: bytes | None) -> Any:
-        return await app.producer.send(topic, key, value, partition, None, None)
-
-    def joiner_for(partition: int) -> tuple[PartitionJoiner, ChangelogStore]:
-        if partition not in joiners:
-            store = ChangelogStore(table, partition, changelog)
-            joiners[partition] = (
-                PartitionJoiner(
-                    partition=partition,
-                    store=store,
-                    labels=config.labels,
-                    batches=config.batches,
-                    topics=config.topics.sources,
-                ),
-                store,
-            )
-        return joiners[partition]
+    partitions = _Partitions(config, app, table)
+    # mode types `connect` so that no handler type-checks (its SignalHandlerT is unbound).
+    app.on_partitions_revoked.connect(partitions.forget)  # type: ignore[arg-type]
 
     @app.agent(sources)
-    async def join(stream: faust.Stream) -> None:
+    async def join(stream: StreamT) -> None:
         # Chunks only save per-event overhead: batch boundaries come from the joiner's
         # event-time rules, never from this wall-clock `within`.
-        async for events in stream.take_events(config.chunk, within=0.02):
+        async for events in event_chunks(stream, config.chunk):
             cut: list[tuple[Segment, PartitionJoiner]] = []
             pending: list[Awaitable[Any]] = []
             for event in events:
                 message = event.message
-                joiner, _ = joiner_for(message.partition)
+                joiner, _ = partitions.get(message.partition)
                 step = joiner.process(source_of[message.topic], message.offset, message.value)
                 for letter in step.deadletters:
                     await app.producer.send(
                         config.topics.deadletter, None, encode_deadletter(letter), None, None, None
                     )
                 for segment in step.segments:
-                    pending += await publish(segment)
+                    pending += await _publish(app, config.topics, segment)
                     cut.append((segment, joiner))
             # One delivery wait per chunk; only then may the progress entries say so.
             await asyncio.gather(*pending)
@@ -269,7 +281,7 @@ def build_app(config: JoinerConfig) -> faust.App:
                 joiner.commit(segment)
             # Changelog writes in order (facts, progress, forgetting), before Faust
             # acknowledges the chunk and may commit its offsets.
-            for joiner, store in list(joiners.values()):
+            for joiner, store in list(partitions.joiners.values()):
                 joiner.checkpoint()
                 await store.flush()
 

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -36,12 +37,16 @@ def create_joiner_topics(config: JoinerConfig) -> None:
 
 
 class EndWatcher:
-    """Reads `minibatches` from the beginning, noting which partitions delivered their end batch."""
+    """Reads `minibatches` from the beginning, noting which partitions delivered their end batch.
+
+    Also counts the rows out so far and the highest mini-batch watermark, for progress lines.
+    """
 
     def __init__(self, config: JoinerConfig) -> None:
         self.config = config
         self.ended: set[int] = set()
         self.rows = 0
+        self.watermark: int | None = None
         self.consumer = KafkaConsumer(
             bootstrap_servers=config.bootstrap, enable_auto_commit=False, client_id="mmn-join-watch"
         )
@@ -58,6 +63,8 @@ class EndWatcher:
             for record in records:
                 batch = decode_minibatch(record.value)
                 self.rows += len(batch)
+                if self.watermark is None or batch.watermark > self.watermark:
+                    self.watermark = batch.watermark
                 if batch.end:
                     self.ended.add(batch.partition)
 
@@ -105,14 +112,21 @@ class JoinerWorkers:
             os.kill(process.pid, signal.SIGKILL)
             process.wait()
 
-    def wait_for_end(self, timeout_s: float) -> EndWatcher:
-        """Block until every partition's end mini-batch is out; raise on timeout or a dead worker."""
+    def wait_for_end(
+        self, timeout_s: float, progress: Callable[[EndWatcher], None] | None = None
+    ) -> EndWatcher:
+        """Block until every partition's end mini-batch is out; raise on timeout or a dead worker.
+
+        `progress`, when given, is called with the watcher after every poll.
+        """
         watcher = EndWatcher(self.config)
         deadline = time.monotonic() + timeout_s
         try:
             while time.monotonic() < deadline:
                 self.check_alive()
                 watcher.poll()
+                if progress is not None:
+                    progress(watcher)
                 if watcher.done:
                     return watcher
         finally:

@@ -13,6 +13,11 @@ Policy `fake-negative` (default): a click whose conversion comes by click_ts + O
 `positive` (at the conversion's time); otherwise `negative` at click_ts + O and, if the
 conversion comes by click_ts + A, `delayed-positive` at the conversion's time.
 Policy `wait`: one `final` at click_ts + A, conversion = 1 iff converted by click_ts + A.
+With `final_copy` (fake-negative policy; the ES-DFM and DEFER methods of
+`ops.training.delayed`), every click also yields its final label at click_ts + A: `final`
+for a click not corrected by a `delayed-positive` (the copy of the real negatives, and of
+the positives decided inside O, that DEFER trains on), `delayed-final` for one that was.
+Together they tell an auxiliary delay model every click's delay once, all at the same age.
 An impression without a click by impression ts + click window yields `non-click` then.
 A click with no impression open to it (unknown, or after the click window) and a
 conversion with no click open to it (no click, or outside [click_ts, click_ts + A]) are
@@ -25,6 +30,11 @@ orphans, decided at their own time and sent to the dead-letter topic.
 >>> wait = LabelConfig(policy="wait", observation_window_s=3600, attribution_window_s=86400)
 >>> [(d.label_ts, d.name, d.conversion) for d in decide(rec, "7", wait)]
 [(86500, 'final', 1)]
+>>> copy = LabelConfig(observation_window_s=3600, attribution_window_s=86400, final_copy=True)
+>>> [(d.label_ts, d.name, d.conversion) for d in decide({"i": {"t": 100}, "k": 100}, "8", copy)]
+[(3700, 'negative', 0), (86500, 'final', 0)]
+>>> [(d.label_ts, d.name) for d in decide(rec, "7", copy)]
+[(3700, 'negative'), (5000, 'delayed-positive'), (86500, 'delayed-final')]
 """
 
 from __future__ import annotations
@@ -60,6 +70,8 @@ class LabelConfig:
     click_window_s: how long an impression waits for its click before `non-click`.
     allowed_lateness_s: how far behind the newest event time of its topic an event may
         arrive; the watermark is that much behind, and an event behind it is `late-event`.
+    final_copy: with policy fake-negative, also a `final` or `delayed-final` at
+        click_ts + A for every click (see the module docstring).
     """
 
     policy: str = "fake-negative"
@@ -67,6 +79,7 @@ class LabelConfig:
     attribution_window_s: int = 30 * 86400
     click_window_s: int = 1800
     allowed_lateness_s: int = 0
+    final_copy: bool = False
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
@@ -78,6 +91,10 @@ class LabelConfig:
                 f"windows must satisfy 0 <= LabelConfig.observation_window_s "
                 f"({self.observation_window_s}s) <= LabelConfig.attribution_window_s "
                 f"({self.attribution_window_s}s)"
+            )
+        if self.final_copy and self.policy != "fake-negative":
+            raise StreamingError(
+                f"LabelConfig.final_copy applies to policy fake-negative only, not {self.policy!r}"
             )
         for name in ("click_window_s", "allowed_lateness_s"):
             if getattr(self, name) < 0:
@@ -120,7 +137,7 @@ def decide(record: Record, impression_id: str, cfg: LabelConfig) -> list[Decisio
     """Every decision the record's facts lead to, in key order."""
     out: list[Decision] = []
     imp, click_ts, conv_ts = record.get("i"), record.get("k"), record.get("c")
-    clicked = click_is_open(record, cfg)
+    clicked = click_ts is not None and click_is_open(record, cfg)
     if click_ts is not None and not clicked:
         out.append(Decision(label_ts=click_ts, name=ORPHAN_CLICK, impression_id=impression_id))
     if imp is not None and not clicked:
@@ -133,12 +150,13 @@ def decide(record: Record, impression_id: str, cfg: LabelConfig) -> list[Decisio
         )
     converted = (
         conv_ts is not None
+        and click_ts is not None
         and clicked
         and click_ts <= conv_ts <= click_ts + cfg.attribution_window_s
     )
     if conv_ts is not None and not converted:
         out.append(Decision(label_ts=conv_ts, name=ORPHAN_CONVERSION, impression_id=impression_id))
-    if clicked:
+    if clicked and click_ts is not None:
         out.extend(_click_decisions(click_ts, conv_ts if converted else None, impression_id, cfg))
     if len(out) > 1:
         out.sort(key=Decision.sort_key)
@@ -149,27 +167,38 @@ def _click_decisions(
     click_ts: int, conv_ts: int | None, impression_id: str, cfg: LabelConfig
 ) -> list[Decision]:
     if cfg.policy == "wait":
-        return [
-            Decision(
-                label_ts=click_ts + cfg.attribution_window_s,
-                name="final",
-                impression_id=impression_id,
-                conversion=int(conv_ts is not None),
-            )
-        ]
+        return [_final(click_ts, int(conv_ts is not None), impression_id, cfg)]
     deadline = click_ts + cfg.observation_window_s
     if conv_ts is not None and conv_ts <= deadline:
-        return [
+        out = [
             Decision(label_ts=conv_ts, name="positive", impression_id=impression_id, conversion=1)
         ]
+        if cfg.final_copy:
+            out.append(_final(click_ts, 1, impression_id, cfg))
+        return out
     out = [Decision(label_ts=deadline, name="negative", impression_id=impression_id)]
+    if conv_ts is None and cfg.final_copy:
+        out.append(_final(click_ts, 0, impression_id, cfg))
     if conv_ts is not None:
         out.append(
             Decision(
                 label_ts=conv_ts, name="delayed-positive", impression_id=impression_id, conversion=1
             )
         )
+        if cfg.final_copy:
+            out.append(_final(click_ts, 1, impression_id, cfg, name="delayed-final"))
     return out
+
+
+def _final(
+    click_ts: int, conversion: int, impression_id: str, cfg: LabelConfig, name: str = "final"
+) -> Decision:
+    return Decision(
+        label_ts=click_ts + cfg.attribution_window_s,
+        name=name,
+        impression_id=impression_id,
+        conversion=conversion,
+    )
 
 
 def horizon(

@@ -196,30 +196,31 @@ def decode_minibatch(value: bytes) -> MiniBatch:
         header = json.loads(value[_PREAMBLE.size : _PREAMBLE.size + header_len])
         body = memoryview(value)[_PREAMBLE.size + header_len :]
         rows = header["rows"]
-        cols = {}
+        strings: dict[str, list[str]] = {}
+        numbers: dict[str, np.ndarray] = {}
         for col in header["columns"]:
             blob = body[col["offset"] : col["offset"] + col["length"]]
             if col["type"] == "str":
-                cols[col["name"]] = _decode_strings(blob, rows)
+                strings[col["name"]] = _decode_strings(blob, rows)
             else:
                 dtype = "<i8" if col["type"] == "i64" else np.uint8
-                cols[col["name"]] = np.frombuffer(blob, dtype=dtype, count=rows).copy()
+                numbers[col["name"]] = np.frombuffer(blob, dtype=dtype, count=rows).copy()
         kinds = header["kinds"]
         return MiniBatch(
             partition=header["partition"],
             seq=header["seq"],
             watermark=header["watermark"],
             end=header["end"],
-            impression_ids=cols["impression_id"],
-            user_ids=cols["user_id"],
-            ts=cols["ts"].astype(np.int64),
-            label_ts=cols["label_ts"].astype(np.int64),
-            click=cols["click"],
-            conversion=cols["conversion"],
-            kinds=[kinds[k] for k in cols["kind"].tolist()],
-            conv_types=cols["conv_type"],
-            scenarios=cols["scenario"],
-            features={name: cols[f"f:{name}"] for name in header["fields"]},
+            impression_ids=strings["impression_id"],
+            user_ids=strings["user_id"],
+            ts=numbers["ts"].astype(np.int64),
+            label_ts=numbers["label_ts"].astype(np.int64),
+            click=numbers["click"],
+            conversion=numbers["conversion"],
+            kinds=[kinds[k] for k in numbers["kind"].tolist()],
+            conv_types=strings["conv_type"],
+            scenarios=strings["scenario"],
+            features={name: strings[f"f:{name}"] for name in header["fields"]},
         )
     except (ValueError, KeyError, IndexError, TypeError, struct.error) as exc:
         raise SchemaError(f"malformed mini-batch payload: {exc!r}") from exc

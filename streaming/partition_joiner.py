@@ -138,19 +138,24 @@ class PartitionJoiner:
         return self._watermark
 
     def _update_watermark(self) -> None:
-        times = [math.inf if end else ts for ts, end in zip(self.max_ts, self.ended, strict=True)]
-        if any(ts is None for ts in times):
-            self._watermark = -math.inf
-        else:
-            self._watermark = min(times) - self.labels.allowed_lateness_s
+        times: list[float] = []
+        for ts, end in zip(self.max_ts, self.ended, strict=True):
+            if end:
+                times.append(math.inf)
+            elif ts is None:  # a source not heard from yet holds the watermark back entirely
+                self._watermark = -math.inf
+                return
+            else:
+                times.append(ts)
+        self._watermark = min(times) - self.labels.allowed_lateness_s
 
     @property
     def done(self) -> bool:
         """True once all three topics ended and the end segment was cut."""
         return self.end_sent
 
-    def process(self, source: int, offset: int, value: bytes) -> Step:
-        """Apply one message of source topic `source` (0, 1, 2) at `offset`."""
+    def process(self, source: int, offset: int, value: bytes | None) -> Step:
+        """Apply one message of source topic `source` (0, 1, 2) at `offset` (None: no value)."""
         step = Step()
         if offset <= self.applied[source]:
             # Applied before the last commit: a redelivery after a restart. Its decisions
@@ -158,6 +163,9 @@ class PartitionJoiner:
             self._release(step)
             return step
         self.applied[source] = offset
+        if value is None:  # a tombstone: Kafka allows it, no event is one
+            step.deadletters.append(self._letter("malformed", "no value", source, offset, b""))
+            return step
         try:
             event = decode_event(value)
         except SchemaError as exc:

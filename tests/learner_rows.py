@@ -55,7 +55,7 @@ def learner_config(**overrides) -> LearnerConfig:
         model=overrides.pop("model", "mmn"),
         model_config=ModelConfig(n_fields=3, buckets=64, n_types=4, n_scenarios=3, hidden=(8,)),
         featurizer=FeaturizerConfig(fields=FIELDS, numeric_fields=(), buckets=64),
-        **overrides,
+        **{"min_step_rows": 1, **overrides},
     )
 
 

@@ -11,12 +11,16 @@ from ops.errors import ConfigError
 
 def test_options_become_the_joiner_config() -> None:
     args = build_parser().parse_args(
-        ["join", "--policy", "wait", "--observation-window", "2h", "--attribution-window", "7d",
+        ["join", "--method", "wait", "--observation-window", "2h", "--attribution-window", "7d",
          "--click-window", "15m", "--allowed-lateness", "90", "--batch-size", "64",
          "--batch-span", "30m", "--partitions", "2"]
     )  # fmt: skip
     config = joiner_config(args, "127.0.0.1:1")
     assert config.labels.policy == "wait"
+    fnw = joiner_config(build_parser().parse_args(["join", "--method", "fnw"]), "127.0.0.1:1")
+    assert fnw.labels.observation_window_s == 0  # FNW's own assumption
+    defer = joiner_config(build_parser().parse_args(["join", "--method", "defer"]), "x:1")
+    assert defer.labels.final_copy and defer.labels.policy == "fake-negative"
     assert (config.labels.observation_window_s, config.labels.attribution_window_s) == (
         7200,
         604800,

@@ -1,25 +1,156 @@
-"""`mmn demo` runs the whole pipeline on a small log: replay, join, train, score."""
+"""`mmn demo`: every component as a supervised `mmn` process, end to end, and how it stops."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
 from ops.cli import main
+from ops.cli.demo.plan import RunFolder, run_name
+from ops.store.database import list_snapshots, open_registry
+
+COMPONENTS = ("join", "train-mmn", "train-esmm", "replay")
 
 
 @pytest.mark.broker
 @pytest.mark.slow
-def test_demo_runs_end_to_end_and_scores_the_held_out_days(tmp_path, capsys):
-    assert main(["demo", "--rows", "6000", "--out", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
-    assert "every topic matches the file" in out
-    served = re.search(r"serving snapshot v(\d+) \(watermark ", out)
-    assert served, out
-    assert (tmp_path / "snapshots" / "demo-mmn" / f"v{int(served[1]):06d}.pt").exists()
-    auc = re.search(r"MMN \(online, v\d+\)\s+([0-9.]+)", out)
-    oracle = re.search(r"oracle \(true p\)\s+([0-9.]+)", out)
-    assert auc and oracle, out
-    # A tiny log learns little, but the scores must be real: between chance-ish and the oracle.
-    assert 0.45 < float(auc[1]) <= float(oracle[1])
+def test_a_small_demo_runs_every_component_to_the_end(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["demo", "--rows", "6000", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    for name in COMPONENTS:
+        assert re.search(rf"^  {name}\s+done in\s+[0-9.]+s$", printed, re.M), printed
+        assert (out / "logs" / f"{name}.log").stat().st_size > 0
+    assert (out / "logs" / "broker.log").exists()
+    assert list((out / "logs" / "join-workers").glob("joiner-*.log"))
+    # The live view's last drawing: the replay's events and every arm trained every example.
+    last = printed[printed.rindex("-- live") :]
+    joined = re.search(r"joiner\s+done\s+([0-9,]+) examples", last)
+    assert joined, last
+    for arm in ("mmn", "esmm"):
+        trained = re.search(rf"train {arm}\s+done\s+([0-9,]+) trained", last)
+        assert trained and trained[1] == joined[1], last
+
+
+def _snapshots(run_folder: Path) -> dict[str, list[tuple]]:
+    """Every arm's snapshots as (version, watermark, examples seen, sha256), from the registry."""
+    with open_registry(RunFolder(run_folder).db).begin() as session:
+        return {
+            arm: [
+                (s.version, s.watermark, s.examples_seen, s.sha256)
+                for s in list_snapshots(session, run_name(arm))
+            ]
+            for arm in ("mmn", "esmm")
+        }
+
+
+@pytest.mark.broker
+@pytest.mark.slow
+def test_the_same_seed_trains_the_same_models(tmp_path):
+    # Two demos at once: each runs slower and unevenly, which must change nothing.
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "ops.cli", "demo", "--rows", "6000", "--out", str(out)],
+            stdout=subprocess.DEVNULL,
+        )
+        for out in (tmp_path / "a", tmp_path / "b")
+    ]
+    assert [run.wait(timeout=600) for run in runs] == [0, 0]
+    first, second = _snapshots(tmp_path / "a"), _snapshots(tmp_path / "b")
+    assert all(len(first[arm]) >= 3 for arm in first), first
+    assert first == second
+
+
+def test_a_folder_no_demo_made_is_refused(tmp_path, capsys):
+    (tmp_path / "precious.txt").write_text("keep me")
+    assert main(["demo", "--out", str(tmp_path)]) == 2
+    assert "non-empty folder that no demo made" in capsys.readouterr().err
+    assert (tmp_path / "precious.txt").read_text() == "keep me"
+
+
+def test_an_unknown_arm_is_a_one_line_error(tmp_path, capsys):
+    assert main(["demo", "--arms", "mmn,nope", "--out", str(tmp_path / "run")]) == 2
+    assert "--arms: unknown model 'nope'" in capsys.readouterr().err
+
+
+@pytest.mark.broker
+@pytest.mark.slow
+def test_a_failing_component_fails_the_demo_with_its_log_tail(tmp_path):
+    bad = tmp_path / "CriteoSearchData"
+    bad.write_text("this is not a Criteo line\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "ops.cli", "demo", "--data", str(bad), "--out", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "replay failed; the end of" in done.stderr
+    assert "mmn replay: error:" in done.stderr  # the replay's own line, from its log
+    assert done.stderr.rstrip().splitlines()[-1].startswith("mmn demo: error: replay exited with")
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process below pid, from /proc (children keep their parent across setsid)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier}
+        found |= frontier
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.broker
+@pytest.mark.slow
+def test_sigterm_stops_every_child_and_grandchild_by_pid(tmp_path):
+    out = tmp_path / "run"
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "ops.cli", "demo", "--rows", "30000", "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        # Wait until the joiner's worker (a grandchild) and both trainers run.
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            logs = out / "logs"
+            trainers = [logs / f"train-{arm}.log" for arm in ("mmn", "esmm")]
+            if list(logs.glob("join-workers/joiner-*.log")) and all(
+                log.exists() and "progress" in log.read_text(errors="replace") for log in trainers
+            ):
+                break
+            time.sleep(0.5)
+        family = _descendants(demo.pid)
+        assert len(family) >= 6, family  # broker (+ tansu), join (+ worker), 2 trainers, replay
+        os.kill(demo.pid, signal.SIGTERM)
+        printed, _ = demo.communicate(timeout=120)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+    assert demo.returncode == 130, printed
+    assert "interrupted: stopping" in printed
+    time.sleep(1.0)
+    assert not [pid for pid in family if _alive(pid)], printed

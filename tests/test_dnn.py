@@ -42,11 +42,20 @@ def test_the_loss_ignores_the_cvr_logit_of_unclicked_rows() -> None:
     assert torch.all(cvr.grad[b.click == 1] != 0)
 
 
-def test_the_loss_honours_the_sample_weight() -> None:
+def test_the_loss_honours_the_sample_weights() -> None:
     b = batch()
     logits = DNN(CONFIG)(b)
-    doubled = Batch.of(b.ids, b.conv_type, b.scenario, b.click, b.conversion, 2 * b.weight)
+    doubled = Batch.of(
+        b.ids, b.conv_type, b.scenario, b.click, b.conversion, 2 * b.weight, 2 * b.click_weight
+    )
     assert torch.allclose(clicked_cvr_loss(logits, doubled), 2 * clicked_cvr_loss(logits, b))
+    # The conversion weight scales the CVR term alone.
+    cvr_only = Batch.of(b.ids, b.conv_type, b.scenario, b.click, b.conversion, 2 * b.weight)
+    no_cvr = Batch.of(b.ids, b.conv_type, b.scenario, b.click, b.conversion, 0 * b.weight)
+    ctr_term = clicked_cvr_loss(logits, no_cvr)
+    assert torch.allclose(
+        clicked_cvr_loss(logits, cvr_only), ctr_term + 2 * (clicked_cvr_loss(logits, b) - ctr_term)
+    )
 
 
 def test_the_click_rate_logit_learns_the_batch_click_rate_and_cvr_fits_the_labels() -> None:

@@ -11,7 +11,9 @@ from model.config import ModelConfig
 from model.features import FeaturizerConfig
 from model.snapshot import restore
 from ops.errors import ConfigError
-from ops.training.learner import LearnerConfig, OnlineLearner, fnw_weights
+from ops.training.delayed.fnw import fnw_weights
+from ops.training.learner import LearnerConfig, OnlineLearner
+from streaming.events import OTHER_DOMAIN
 
 
 @pytest.mark.parametrize("model", ["mmn", "esmm", "mmn_nodw"])
@@ -50,13 +52,24 @@ def test_fnw_weights_follow_ktena_et_al() -> None:
     assert torch.allclose(b * positive / (b * positive + (1 - b) * negative), p)
 
 
-def test_fnw_changes_the_update_and_plain_does_not_weight() -> None:
+def test_fnw_changes_the_update() -> None:
     rows = make_rows(0, 256)
-    plain, fnw = (
-        OnlineLearner(learner_config(delayed_feedback=policy)) for policy in ("plain", "fnw")
+    plain, fnw, unweighted = (
+        OnlineLearner(learner_config(method=method, nominal_rows=1, sparse=False))
+        for method in ("vanilla", "fnw", "vanilla")
     )
-    plain.step(rows)
+    result = plain.step(rows)
     fnw.step(rows)
+    # The same step taken by hand with every row's weight 1: vanilla must match it exactly.
+    batch = unweighted.batch(rows, grow=True)
+    assert torch.equal(batch.weight, torch.ones(len(batch)))
+    loss = unweighted.spec.loss(unweighted.model(batch), batch)
+    unweighted.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    unweighted.optimizer.step()
+    assert result.loss == float(loss.detach())
+    for a, b in zip(plain.model.parameters(), unweighted.model.parameters(), strict=True):
+        assert torch.equal(a, b)
     differs = [
         not torch.allclose(a, b)
         for a, b in zip(plain.model.parameters(), fnw.model.parameters(), strict=True)
@@ -90,3 +103,90 @@ def test_a_mismatched_featurizer_is_refused() -> None:
             model_config=ModelConfig(n_fields=4, buckets=64, n_types=2, n_scenarios=2),
             featurizer=FeaturizerConfig(fields=FIELDS, buckets=64),
         )
+
+
+def test_a_snapshot_round_trip_keeps_the_esdfm_delay_model() -> None:
+    straight = OnlineLearner(learner_config(method="es-dfm"))
+    first = OnlineLearner(learner_config(method="es-dfm"))
+    for learner in (straight, first):
+        learner.step(make_rows(0, 64, kind="final"))  # the delay model learns from these
+    resumed = OnlineLearner.from_state(first.state())
+    assert resumed.aux is not None and first.aux is not None
+    for a, b in zip(first.aux.model.parameters(), resumed.aux.model.parameters(), strict=True):
+        assert torch.equal(a, b)
+    for learner in (straight, resumed):
+        learner.step(make_rows(64, 64))
+        learner.step(make_rows(128, 64, kind="final"))
+    for a, b in zip(straight.aux.model.parameters(), resumed.aux.model.parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
+    for a, b in zip(straight.model.parameters(), resumed.model.parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_a_small_minibatch_weighs_its_rows_not_a_full_batch() -> None:
+    rows = make_rows(0, 5)
+    learner = OnlineLearner(learner_config(method="vanilla", nominal_rows=1000))
+    batch = learner.batch(rows, grow=True)
+    with torch.no_grad():
+        mean = learner.spec.loss(learner.model(batch), batch)
+    assert learner.train_batch(batch) == pytest.approx(float(mean) * 5 / 1000, rel=1e-5)
+
+
+def test_sparse_steps_match_dense_adagrad_and_touch_only_the_batch_rows() -> None:
+    sparse = OnlineLearner(learner_config(lr=0.1))
+    dense = OnlineLearner(learner_config(lr=0.1, sparse=False))
+    table = sparse.model.embedding.table.weight
+    before = table.detach().clone()
+    for b in range(3):
+        sparse.step(make_rows(b * 32, 32))
+        dense.step(make_rows(b * 32, 32))
+    for a, b in zip(sparse.model.parameters(), dense.model.parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-4)  # summation order: float rounding only
+    touched = (table.detach() != before).any(dim=1)
+    assert 0 < int(touched.sum()) < len(before)  # only rows of the batches' ids moved
+
+
+def test_scoring_never_changes_the_vocabularies() -> None:
+    learner = OnlineLearner(learner_config())
+    for b in range(3):
+        learner.step(make_rows(b * 128, 128))
+    types, scenarios = learner.types.state(), learner.scenarios.state()
+    unseen = make_rows(10**6, 50)
+    unseen.conv_types = ["never-trained"] * 50
+    batch = learner.batch(unseen)
+    assert batch.conv_type.tolist() == [0] * 50  # "other"
+    assert learner.types.state() == types and learner.scenarios.state() == scenarios
+
+
+def test_small_minibatches_are_gathered_into_one_step_and_a_resume_keeps_them() -> None:
+    straight = OnlineLearner(learner_config(min_step_rows=100))
+    results = [straight.step(make_rows(b * 40, 40)) for b in range(3)]
+    assert [r.trained for r in results] == [0, 0, 120]
+    assert straight.batches == 1 and straight.examples_seen == 120
+
+    first = OnlineLearner(learner_config(min_step_rows=100))
+    first.step(make_rows(0, 40))
+    resumed = OnlineLearner.from_state(first.state())  # 40 rows gathered, not yet trained
+    assert resumed.examples_seen == 40 and resumed.batches == 0
+    for b in (1, 2):
+        resumed.step(make_rows(b * 40, 40))
+    assert resumed.batches == 1
+    for a, b in zip(straight.model.parameters(), resumed.model.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_the_end_of_the_stream_trains_what_is_gathered() -> None:
+    learner = OnlineLearner(learner_config(min_step_rows=1000))
+    learner.step(make_rows(0, 30))
+    last = make_rows(30, 10)
+    last.end = True
+    assert learner.step(last).trained == 40 and learner.batches == 1
+
+
+def test_a_readers_other_shares_slot_0_of_the_vocabularies() -> None:
+    rows = make_rows(0, 256)  # t0 gets its slot after 100 rows (model.vocab.MIN_COUNT)
+    rows.conv_types = [OTHER_DOMAIN if i % 2 else "t0" for i in range(256)]
+    learner = OnlineLearner(learner_config())
+    learner.step(rows)
+    assert learner.types.values == [OTHER_DOMAIN, "t0"]
+    assert learner.types.index(OTHER_DOMAIN) == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
 from model.batch import Batch, Logits
@@ -67,8 +69,15 @@ def test_sample_weights_multiply_each_row() -> None:
         batch.click,
         batch.conversion,
         torch.full((6,), 2.0),
+        torch.full((6,), 2.0),
     )
     assert torch.allclose(mmn_loss(LOGITS, doubled), 2 * mmn_loss(LOGITS, batch))
+    # The conversion weight leaves the click term alone, and the click weight the other.
+    conversion_only = dataclasses.replace(doubled, click_weight=torch.ones(6))
+    ctr_term = esmm_loss(LOGITS, batch, alpha=0.0)
+    assert torch.allclose(
+        mmn_loss(LOGITS, conversion_only), ctr_term + 2 * (mmn_loss(LOGITS, batch) - ctr_term)
+    )
     zeroed = torch.ones(6)
     zeroed[2] = 0.0
     partial = Batch.of(

@@ -54,3 +54,19 @@ def test_every_optimizer_builds_and_steps() -> None:
 def test_offline_config_rejects_an_unknown_optimizer() -> None:
     with pytest.raises(ConfigError, match="optimizer"):
         OfflineConfig(models=("mmn",), optimizer="adagrad-torch")
+
+
+def test_sparse_tf_adagrad_moves_touched_rows_as_the_dense_step_does() -> None:
+    dense, sparse = (torch.nn.Embedding(5, 2, sparse=s) for s in (False, True))
+    sparse.weight.data.copy_(dense.weight.data)
+    before = dense.weight.detach().clone()
+    ids = torch.tensor([1, 3, 3])
+    for table, flag in ((dense, False), (sparse, True)):
+        opt = make_optimizer("adagrad-tf", [table.weight], lr=0.1, sparse=flag)
+        table(ids).sum().backward()
+        opt.step()
+    assert torch.allclose(dense.weight, sparse.weight, atol=1e-6)
+    assert torch.equal(sparse.weight[[0, 2, 4]], before[[0, 2, 4]])
+    # Row 3 got gradient 2 per coordinate: 0.1 * 2 / (sqrt(0.1 + 4) + 1e-7).
+    step = 0.1 * 2 / (math.sqrt(4.1) + 1e-7)
+    assert (before[3] - sparse.weight[3]).tolist() == pytest.approx([step, step], rel=1e-5)

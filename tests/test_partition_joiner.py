@@ -211,6 +211,14 @@ def run_prefix(
     return segments, []
 
 
+def test_a_message_without_a_value_is_a_dead_letter() -> None:
+    joiner = PartitionJoiner(partition=0, store={})
+    step = joiner.process(1, 0, None)
+    assert [(d.reason, d.detail, d.topic, d.offset, d.value) for d in step.deadletters] == [
+        ("malformed", "no value", "clicks", 0, b"")
+    ]
+
+
 def test_duplicates_malformed_and_late_events_are_dead_letters() -> None:
     labels = LabelConfig(observation_window_s=OBS, attribution_window_s=A, click_window_s=CW)
     imp = encode_event(

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from ops.errors import RegistryError
 from ops.store.database import (
-    RegistryError,
     add_snapshot,
     ensure_run,
     get_run,

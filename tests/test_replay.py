@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import io
-
 import pytest
 
 from simulator.errors import ReplayError
 from simulator.records import LogRecord
-from simulator.replay import Progress, ReplayConfig, replay
+from simulator.replay import ReplayConfig, replay
 from streaming.events import Click, Conversion, EndOfStream, Heartbeat, Impression, decode_event
 from streaming.topics import TopicNames
 
@@ -143,20 +141,3 @@ def test_bad_config_is_refused():
         ReplayConfig(speed=0)
     with pytest.raises(ReplayError, match="heartbeat_every"):
         ReplayConfig(heartbeat_every=0)
-
-
-class _Terminal(io.StringIO):
-    def isatty(self):
-        return True
-
-
-def test_progress_shows_rate_and_clock_on_a_terminal_only():
-    tty = _Terminal()
-    progress = Progress(tty, every_s=0.0)
-    progress.update(1200, 1_596_412_800)
-    progress.close()
-    assert "1,200 events" in tty.getvalue() and "events/s" in tty.getvalue()
-    assert "clock 2020-08-03 00:00" in tty.getvalue()
-    quiet = io.StringIO()
-    Progress(quiet, every_s=0.0).update(5, 0)
-    assert quiet.getvalue() == ""

@@ -40,7 +40,10 @@ def test_round_trip_restores_identical_predictions_and_everything_that_travels(
     tmp_path: Path,
 ) -> None:
     model = _trained_mmn()
-    vocabs = {"conv_type": DomainVocab(3, ["buy", "sign"]), "scenario": DomainVocab(2, ["feed"])}
+    vocabs = {
+        "conv_type": DomainVocab(3, ["buy", "sign"], other="other"),
+        "scenario": DomainVocab(2, ["feed"], other="rest"),
+    }
     featurizer = FeaturizerConfig(fields=("a", "b", "c"), numeric_fields=("a",), buckets=40)
     path = tmp_path / "snap" / "mmn.pt"
     extra = {"watermark": 1234, "offsets": {"0": 17}, "note": "x"}
@@ -54,6 +57,7 @@ def test_round_trip_restores_identical_predictions_and_everything_that_travels(
     loaded = load_model(path)
     assert loaded.name == "mmn" and loaded.config == CONFIG
     assert loaded.vocabs["conv_type"].values == vocabs["conv_type"].values
+    assert loaded.vocabs["scenario"].other == "rest"
     assert loaded.featurizer == featurizer and loaded.extra == extra
     batch = _batch()
     with torch.no_grad():

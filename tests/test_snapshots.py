@@ -7,11 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from ops.errors import SnapshotCorruptError, SnapshotStoreError
 from ops.store.database import get_run, latest_snapshot, list_snapshots, open_registry
 from ops.store.snapshots import (
     CORRUPT_SUFFIX,
-    SnapshotCorruptError,
-    SnapshotError,
     SnapshotStore,
     SnapshotStoreConfig,
     load_snapshot,
@@ -117,14 +116,14 @@ def test_reconcile_removes_unpublished_files_and_rows_without_files(tmp_path, re
     Path(gone.path).unlink()  # a row whose file vanished
     folder = Path(kept.path).parent
     (folder / "v000003.pt").write_bytes(b"renamed, crashed before the row")
-    (folder / "v000004.pt.tmp-123").write_bytes(b"crashed mid-write")
+    (folder / ".v000004.pt.k2x9.tmp").write_bytes(b"crashed mid-write (write_atomically's name)")
 
     result = store.reconcile()
 
     assert result.rows_removed == (2,)
     assert sorted(Path(p).name for p in result.files_removed) == [
+        ".v000004.pt.k2x9.tmp",
         "v000003.pt",
-        "v000004.pt.tmp-123",
     ]
     assert sorted(p.name for p in folder.iterdir() if p.name != ".lock") == ["v000001.pt"]
     with registry() as session:
@@ -134,7 +133,7 @@ def test_reconcile_removes_unpublished_files_and_rows_without_files(tmp_path, re
 
 def test_a_second_writer_on_the_same_run_is_refused(tmp_path, registry) -> None:
     store = _store(tmp_path, registry)
-    with pytest.raises(SnapshotError, match="being written by another trainer"):
+    with pytest.raises(SnapshotStoreError, match="being written by another trainer"):
         _store(tmp_path, registry)
     store.close()
     _store(tmp_path, registry).close()  # the lock is released on close

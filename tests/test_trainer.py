@@ -11,8 +11,9 @@ from learner_rows import learner_config, make_rows
 from ops.store.database import list_snapshots, open_registry
 from ops.store.snapshots import SnapshotStore, SnapshotStoreConfig, load_snapshot
 from ops.training.learner import OnlineLearner
-from ops.training.trainer import Message, Trainer, TrainerConfig
+from ops.training.trainer import Trainer, TrainerConfig
 from streaming.errors import SchemaError
+from streaming.source import Message
 
 BATCH = 32
 

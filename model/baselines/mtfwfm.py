@@ -15,7 +15,7 @@ row's weights.
 from __future__ import annotations
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from model.baselines.single_task import ClickRate
 from model.batch import Batch, Logits
@@ -25,6 +25,8 @@ from model.layers import FieldEmbedding
 
 class MTFwFM(nn.Module):
     """Shared embeddings; per-type bias, field-wise linear vectors and field-pair weights."""
+
+    pairs: Tensor  # (P,) buffer: flat (F*F) index of each field pair i < j
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()

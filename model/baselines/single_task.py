@@ -28,7 +28,7 @@ class ClickRate(nn.Module):
 
 
 def clicked_cvr_loss(logits: Logits, batch: Batch) -> Tensor:
-    """CTR log loss over all rows plus CVR log loss over clicked rows, each weighted by Batch.weight.
+    """CTR log loss over all rows (weighted by Batch.click_weight) plus CVR log loss over clicked rows (by Batch.weight).
 
     Each term is averaged over the rows it covers (the CVR term over clicked rows; a batch with no
     click contributes only the CTR term).
@@ -41,7 +41,7 @@ def clicked_cvr_loss(logits: Logits, batch: Batch) -> Tensor:
     >>> round(loss.item(), 4)  # 2 * log 2: the unclicked row's CVR logit is ignored
     1.3863
     """
-    ctr = F.binary_cross_entropy_with_logits(logits.ctr, batch.click, weight=batch.weight)
+    ctr = F.binary_cross_entropy_with_logits(logits.ctr, batch.click, weight=batch.click_weight)
     clicked = batch.click * batch.weight
     cvr_rows = F.binary_cross_entropy_with_logits(logits.cvr, batch.conversion, reduction="none")
     return ctr + (clicked * cvr_rows).sum() / batch.click.sum().clamp(min=1.0)

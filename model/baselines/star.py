@@ -79,6 +79,9 @@ class StarParams(nn.Module):
 class PartitionedNorm(nn.Module):
     """PN's statistics: the batch's while training (kept as moving averages), those at eval."""
 
+    running_mean: Tensor  # (D,) buffer
+    running_var: Tensor  # (D,) buffer
+
     def __init__(self, dim: int, star: STARConfig) -> None:
         super().__init__()
         self.momentum, self.eps = star.momentum, star.eps
@@ -112,15 +115,15 @@ class STAR(nn.Module):
         widths = (in_dim, *config.hidden, 1)
         self.norm = PartitionedNorm(in_dim, star)
         self.shared = StarParams(widths, shared=True)
-        self.partitions = nn.ModuleList(
-            StarParams(widths, shared=False) for _ in range(self.n_domains)
-        )
+        own = [StarParams(widths, shared=False) for _ in range(self.n_domains)]
+        self.partitions = nn.ModuleList(own)  # registers them: state_dict keys partitions.N.*
+        self.own = own  # the same modules, typed (a ModuleList's items are nn.Module)
         self.indicator = nn.Embedding(self.n_domains, config.embed_dim)
         self.aux = MLP(in_dim + config.embed_dim, star.aux_hidden)
 
     def _fcn(self, d: int, z: Tensor) -> Tensor:
         """Domain d's PN scale/shift and composed star layers over its (n, D) normalised rows."""
-        shared, own = self.shared, self.partitions[d]
+        shared, own = self.shared, self.own[d]
         h = z * (shared.scale * own.scale) + (shared.shift + own.shift)
         last = len(shared.weights) - 1
         for i in range(last + 1):

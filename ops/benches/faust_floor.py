@@ -15,8 +15,9 @@ from __future__ import annotations
 import sys
 
 import faust
+from faust.types import StreamT
 
-from streaming.joiner_app import JoinerConfig, new_app, run_worker
+from streaming.joiner_app import JoinerConfig, event_chunks, new_app, run_worker
 
 
 def build_app(
@@ -29,9 +30,9 @@ def build_app(
     seen = 0
 
     @app.agent(sources)
-    async def count(stream: faust.Stream) -> None:
+    async def count(stream: StreamT) -> None:
         nonlocal seen
-        async for events in stream.take_events(JoinerConfig.chunk, within=0.02):
+        async for events in event_chunks(stream, JoinerConfig.chunk):
             before, seen = seen, seen + len(events)
             if before < expected <= seen:
                 print(f"consumed {seen}", flush=True)

@@ -182,16 +182,20 @@ def run(args: argparse.Namespace) -> dict:
         "ratio_to_faust_floor": floor_work_s / work_s,
         "target_events_per_s": 15_000,
     }
+    _print(figures, markers, floor_startup_s)
+    return figures
+
+
+def _print(figures: dict, markers: int, floor_startup_s: float) -> None:
     print(
-        f"{summary.events:,} events + {markers:,} markers from {args.rows:,} clicks, "
-        f"{args.partitions} partitions, {args.workers} worker(s)\n"
+        f"{figures['events']:,} events + {markers:,} markers from {figures['rows']:,} clicks, "
+        f"{figures['partitions']} partitions, {figures['workers']} worker(s)\n"
         f"raw kafka-python consume: {figures['raw_consume_events_per_s']:>9,.0f} events/s\n"
         f"Faust, agent only counts (start-up {floor_startup_s:.1f}s subtracted): "
         f"{figures['faust_floor_events_per_s']:>9,.0f} events/s\n"
-        f"joiner (start-up {startup_s:.1f}s subtracted): "
+        f"joiner (start-up {figures['startup_s']:.1f}s subtracted): "
         f"{figures['joiner_events_per_s']:>9,.0f} events/s "
         f"({figures['joiner_messages_per_s']:,.0f} msg/s with markers)\n"
         f"ratio joiner / raw: {figures['ratio']:.3f}; joiner / Faust floor: "
         f"{figures['ratio_to_faust_floor']:.3f}; target >= 15,000 events/s"
     )
-    return figures

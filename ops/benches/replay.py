@@ -92,8 +92,8 @@ def run(args: argparse.Namespace) -> dict:
                     {t: args.partitions for t in (*raw_topics.sources, *replay_topics.sources)},
                 )
                 rename = dict(zip(TopicNames().sources, raw_topics.sources, strict=True))
-                messages = [(rename[t], v, k, p) for t, v, k, p in recorder.messages]
-                raw_s.append(_raw_produce(bootstrap, messages))
+                renamed = [(rename[t], v, k, p) for t, v, k, p in recorder.messages]
+                raw_s.append(_raw_produce(bootstrap, renamed))
                 publisher = KafkaPublisher(bootstrap)
                 config = ReplayConfig(topics=replay_topics, heartbeat_every=args.heartbeat_every)
                 summary = replay(log.rows(), publisher, config)

@@ -14,6 +14,11 @@ and their ratio (target >= 0.8: consuming costs at most a
 fifth of the training throughput). The broker side is timed from the start of each
 `Trainer.run` to the end of its last step, and its store keeps nothing: the snapshot a
 run closes with (hundreds of MB at the paper's sizes) is not what is measured.
+
+With `--sparse`, no broker: the learner's examples/s on mini-batches of `--sparse-rows`
+(5: what a sparse stream through the default joiner makes) against mini-batches of
+`--batch-size`, alternating in rounds in the same run; `sparse_to_dense_ratio` is their
+ratio (target >= 0.3: a step costs what its rows cost, not a full table update).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import argparse
 import time
 import uuid
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,14 +38,18 @@ from ops.cli.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
 from ops.cli.options import class_default
 from ops.store.snapshots import PublishedSnapshot, Reconciliation
 from ops.training.kafka_io import KafkaSource
-from ops.training.learner import LearnerConfig, OnlineLearner
+from ops.training.learner import LabeledRows, LearnerConfig, OnlineLearner, StepResult
 from ops.training.trainer import Trainer, TrainerConfig
+from simulator.criteo_search import CriteoSearchConfig
+from streaming.events import OTHER_DOMAIN
 from streaming.example import Example
 from streaming.minibatch import MiniBatch, decode_minibatch, encode_minibatch
 from streaming.partition_joiner import BatchConfig
 from streaming.topics import create_topics
 
 PARTITIONS = 2
+
+SEARCH = CriteoSearchConfig()  # the default domain columns and their top-K
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -71,17 +81,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--rounds", type=int, default=4, help="alternations of the memory and broker sides"
     )
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
+    parser.add_argument(
+        "--sparse",
+        action="store_true",
+        help="measure tiny mini-batches against full ones instead (no broker)",
+    )
+    parser.add_argument(
+        "--sparse-rows", type=int, default=5, help="rows per tiny mini-batch (--sparse)"
+    )
     add_bootstrap_argument(parser)
     parser.set_defaults(func=run)
 
 
 def synthetic_minibatches(count: int, rows: int, seed: int = 0) -> list[MiniBatch]:
-    """Mixed-domain mini-batches over the 18 Criteo fields (21 types x 17 scenarios)."""
+    """Mixed-domain mini-batches over the 18 Criteo fields (21 types x 17 scenarios).
+
+    As a reader writes them: the last type and the last scenario are its OTHER_DOMAIN.
+    """
     rng = np.random.default_rng(seed)
     batches = []
     for b in range(count):
         values = {f: rng.integers(0, 2000, rows) for f in CRITEO_FEATURE_FIELDS}
-        types, scenarios = rng.integers(0, 21, rows), rng.integers(0, 17, rows)
+        n_types, n_scenarios = SEARCH.top_types, SEARCH.top_scenarios
+        types = rng.integers(0, n_types + 1, rows)
+        scenarios = rng.integers(0, n_scenarios + 1, rows)
         converted = rng.random(rows) < 0.1
         examples = [
             Example(
@@ -92,8 +115,8 @@ def synthetic_minibatches(count: int, rows: int, seed: int = 0) -> list[MiniBatc
                 click=1,
                 conversion=int(converted[i]),
                 kind="positive" if converted[i] else "negative",
-                conv_type=f"t{types[i]}",
-                scenario=f"s{scenarios[i]}",
+                conv_type=OTHER_DOMAIN if types[i] == n_types else f"t{types[i]}",
+                scenario=OTHER_DOMAIN if scenarios[i] == n_scenarios else f"s{scenarios[i]}",
                 features={f: f"{f[:4]}{values[f][i]:05x}" for f in CRITEO_FEATURE_FIELDS},
             )
             for i in range(rows)
@@ -116,8 +139,9 @@ def learner_config(args: argparse.Namespace) -> LearnerConfig:
         model_config=ModelConfig(
             n_fields=len(CRITEO_FEATURE_FIELDS),
             buckets=args.buckets,
-            n_types=22,
-            n_scenarios=18,
+            # A reader's top-K values and its OTHER_DOMAIN (slot 0 of the vocabularies).
+            n_types=SEARCH.top_types + 1,
+            n_scenarios=SEARCH.top_scenarios + 1,
             hidden=tuple(int(w) for w in args.hidden.split(",")),
         ),
         featurizer=FeaturizerConfig(buckets=args.buckets),
@@ -133,7 +157,14 @@ class _NoSnapshots:
     def load_latest(self) -> None:
         return None
 
-    def publish(self, payload, *, examples_seen, watermark, offsets) -> PublishedSnapshot:
+    def publish(
+        self,
+        payload: dict[str, Any],
+        *,
+        examples_seen: int,
+        watermark: int | None,
+        offsets: dict[str, int],
+    ) -> PublishedSnapshot:
         return PublishedSnapshot(
             run="bench",
             version=0,
@@ -145,15 +176,19 @@ class _NoSnapshots:
         )
 
 
-def measure(
-    config: LearnerConfig, batches: list[MiniBatch], bootstrap: str, rounds: int
-) -> tuple[float, float]:
-    """Examples/s (memory, broker), the two alternating in rounds over equal shares of batches.
+class _TimedLearner(OnlineLearner):
+    """An OnlineLearner that notes when its last step ended (the broker side's clock)."""
 
-    The stream ends with an end-of-stream mini-batch per partition, as the joiner's does.
+    last_end = 0.0
 
-    Alternating keeps both sides under the same machine load, which drifts during a run.
-    """
+    def step(self, rows: LabeledRows) -> StepResult:
+        result = super().step(rows)
+        self.last_end = time.perf_counter()
+        return result
+
+
+def _publish(batches: list[MiniBatch], bootstrap: str) -> str:
+    """A fresh topic holding batches, then an end-of-stream mini-batch per partition."""
     topic = f"bench-minibatches-{uuid.uuid4().hex[:8]}"
     create_topics(bootstrap, {topic: PARTITIONS})
     producer = KafkaProducer(bootstrap_servers=bootstrap, max_request_size=64 * 1024 * 1024)
@@ -166,9 +201,20 @@ def measure(
         producer.send(topic, value=encode_minibatch(end), partition=partition)
     producer.flush()
     producer.close()
+    return topic
+
+
+def measure(
+    config: LearnerConfig, batches: list[MiniBatch], bootstrap: str, rounds: int
+) -> tuple[float, float]:
+    """Examples/s (memory, broker), the two alternating in rounds over equal shares of batches.
+
+    Alternating keeps both sides under the same machine load, which drifts during a run.
+    """
+    topic = _publish(batches, bootstrap)
     decoded = [decode_minibatch(encode_minibatch(batch)) for batch in batches]
     share = len(batches) // (rounds + 1)
-    store = _NoSnapshots()
+    timed, memory = _TimedLearner(config), OnlineLearner(config)
     source = KafkaSource(bootstrap, topic)
     try:
         trainer = Trainer(
@@ -179,50 +225,88 @@ def measure(
                 idle_timeout_s=30,
                 progress_every_s=3600,
             ),
-            new_learner=lambda: OnlineLearner(config),
-            store=store,
+            new_learner=lambda: timed,
+            store=_NoSnapshots(),
             source=source,
             decode=decode_minibatch,
         )
-        step, last_end = trainer.learner.step, [0.0]
-
-        def timed_step(rows):
-            result = step(rows)
-            last_end[0] = time.perf_counter()
-            return result
-
-        trainer.learner.step = timed_step
-        memory = OnlineLearner(config)
-        memory_s = broker_s = 0.0
-        memory_n = broker_n = 0
+        seconds = {"memory": 0.0, "broker": 0.0}
+        examples = {"memory": 0, "broker": 0}
         # Round 0 is a warm-up of both sides (the consumer's first fetch, allocations).
         for r in range(rounds + 1):
             # Which side goes first alternates too, so neither always follows the other.
             for side in ("memory", "broker") if r % 2 == 0 else ("broker", "memory"):
-                start = time.perf_counter()
+                learner = memory if side == "memory" else timed
+                start, seen = time.perf_counter(), learner.examples_seen
                 if side == "memory":
-                    seen = memory.examples_seen
                     for batch in decoded[r * share : (r + 1) * share]:
                         memory.step(batch)
-                    if r:
-                        memory_s += time.perf_counter() - start
-                        memory_n += memory.examples_seen - seen
+                    end = time.perf_counter()
                 else:
-                    seen = trainer.learner.examples_seen
                     trainer.run()
-                    if r:
-                        broker_s += last_end[0] - start
-                        broker_n += trainer.learner.examples_seen - seen
-        return memory_n / memory_s, broker_n / broker_s
+                    end = timed.last_end
+                if r:
+                    seconds[side] += end - start
+                    examples[side] += learner.examples_seen - seen
+        return (
+            examples["memory"] / seconds["memory"],
+            examples["broker"] / seconds["broker"],
+        )
     finally:
         source.close()
 
 
+def measure_small(
+    config: LearnerConfig, small: list[MiniBatch], full: list[MiniBatch], rounds: int
+) -> tuple[float, float]:
+    """Examples/s (small, full) of one learner each, alternating over equal shares; round 0 warms up."""
+    learners = {"small": OnlineLearner(config), "full": OnlineLearner(config)}
+    streams = {"small": small, "full": full}
+    seconds = {"small": 0.0, "full": 0.0}
+    rows = {"small": 0, "full": 0}
+    for r in range(rounds + 1):
+        for side in ("small", "full") if r % 2 == 0 else ("full", "small"):
+            share = len(streams[side]) // (rounds + 1)
+            learner, seen = learners[side], learners[side].examples_seen
+            start = time.perf_counter()
+            for batch in streams[side][r * share : (r + 1) * share]:
+                learner.step(batch)
+            if r:
+                seconds[side] += time.perf_counter() - start
+                rows[side] += learner.examples_seen - seen
+    return rows["small"] / seconds["small"], rows["full"] / seconds["full"]
+
+
+def run_sparse(args: argparse.Namespace, config: LearnerConfig) -> dict:
+    """`--sparse`: tiny mini-batches against full ones, in one run."""
+    full = synthetic_minibatches(args.batches, args.batch_size)
+    n_small = args.batches * args.batch_size // args.sparse_rows
+    small = synthetic_minibatches(n_small, args.sparse_rows, seed=1)
+    small_rate, full_rate = measure_small(config, small, full, args.rounds)
+    ratio = small_rate / full_rate
+    print(
+        f"learner {args.model}: mini-batches of {args.sparse_rows} rows {small_rate:,.0f} "
+        f"examples/s, of {args.batch_size} rows {full_rate:,.0f} examples/s, ratio {ratio:.2f} "
+        "(target >= 0.3)"
+    )
+    return {
+        "model": args.model,
+        "sparse_rows": args.sparse_rows,
+        "batch_size": args.batch_size,
+        "sparse_examples_per_s": round(small_rate, 1),
+        "dense_examples_per_s": round(full_rate, 1),
+        "sparse_to_dense_ratio": round(ratio, 3),
+        "rounds": args.rounds,
+    }
+
+
 def run(args: argparse.Namespace) -> dict:
     config = learner_config(args)
-    batches = synthetic_minibatches(args.batches, args.batch_size)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.sparse:
+        return run_sparse(args, config)
+    batches = synthetic_minibatches(args.batches, args.batch_size)
     with bootstrap_or_embedded(args.bootstrap) as bootstrap:
         memory, broker = measure(config, batches, bootstrap, args.rounds)
     figures = {

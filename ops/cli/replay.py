@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 from pathlib import Path
 
 from ops.cli.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
 from ops.cli.options import add_options, build, class_default
 from simulator.kafka_publisher import KafkaPublisher
 from simulator.records import LogSource
-from simulator.replay import Progress, ReplayConfig, ReplaySummary, replay
+from simulator.replay import ReplayConfig, ReplayProgress, ReplaySummary, replay
 from simulator.sources import SOURCES, open_source
 from streaming.joiner_app import JoinerConfig
+from streaming.progress import LogProgress, TerminalProgress
 from streaming.topics import TopicNames, create_topics
 
 
@@ -55,7 +57,15 @@ def replay_to(
     publisher = KafkaPublisher(bootstrap)
     try:
         create_topics(bootstrap, {topic: partitions for topic in config.topics.sources})
-        return replay(source.rows(), publisher, config, progress=None if quiet else Progress())
+        progress: ReplayProgress | None = None
+        if not quiet:
+            # Off a terminal (a log file), lines that others can read.
+            progress = (
+                TerminalProgress(sys.stderr, unit="events")
+                if sys.stderr.isatty()
+                else LogProgress(sys.stderr, unit="events")
+            )
+        return replay(source.rows(), publisher, config, progress=progress)
     finally:
         publisher.close()
 

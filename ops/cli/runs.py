@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from ops.store.database import (
     DEFAULT_URL,
@@ -17,7 +18,7 @@ from ops.store.database import (
     list_snapshots,
     open_registry,
 )
-from ops.training.telemetry import format_event_time
+from streaming.events import format_event_time
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -43,7 +44,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def run_list(args: argparse.Namespace) -> int:
     Session = open_registry(args.db)
     with Session() as session:
-        rows = []
+        rows: list[dict[str, Any]] = []
         for run in list_runs(session):
             latest = latest_snapshot(session, run)
             rows.append(
@@ -61,9 +62,9 @@ def run_list(args: argparse.Namespace) -> int:
         return 0
     print(f"{'run':<24} {'model':<12} {'latest':>6} {'examples':>12}  watermark")
     for row in rows:
-        latest = "-" if row["latest_version"] is None else f"v{row['latest_version']}"
+        version = "-" if row["latest_version"] is None else f"v{row['latest_version']}"
         print(
-            f"{row['run']:<24} {row['model']:<12} {latest:>6} {row['examples_seen']:>12}  "
+            f"{row['run']:<24} {row['model']:<12} {version:>6} {row['examples_seen']:>12}  "
             f"{format_event_time(row['watermark'])}"
         )
     return 0

@@ -32,11 +32,10 @@ from simulator.criteo_search import CriteoSearchConfig
 from streaming.minibatch import decode_minibatch
 from streaming.topics import TopicNames, create_topics
 
-# Capacities follow the readers' top-K: the reader's own "other" value takes an ordinary slot
-# beside the vocabulary's reserved one, hence + 2.
+# Capacities follow the readers' top-K: K values of their own plus the one "other" domain.
 _CAPACITIES = {
-    "n_types": class_default(CriteoSearchConfig, "top_types") + 2,
-    "n_scenarios": class_default(CriteoSearchConfig, "top_scenarios") + 2,
+    "n_types": class_default(CriteoSearchConfig, "top_types") + 1,
+    "n_scenarios": class_default(CriteoSearchConfig, "top_scenarios") + 1,
 }
 
 

@@ -13,12 +13,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
+from torch import nn
 
+from model.batch import Batch, Logits
 from ops.evaluation.offline import exact_auc
-from ops.training.learner import OnlineLearner
 from simulator.criteo_search import CriteoSearchConfig, SearchColumns, load_columns
 from streaming.minibatch import MiniBatch
 
@@ -49,7 +51,20 @@ def load_window(path: Path, start: int, end: int, config: CriteoSearchConfig) ->
     return window_rows(load_columns(path, config), start, end)
 
 
-def score(learner: OnlineLearner, rows: MiniBatch) -> np.ndarray:
+class Scorer(Protocol):
+    """What scores rows: a model and its encoding of rows (an ops.training OnlineLearner)."""
+
+    @property
+    def model(self) -> nn.Module: ...
+
+    def batch(self, rows: MiniBatch) -> Batch:
+        """The tensor batch of rows."""
+
+    def logits(self, batch: Batch) -> Logits:
+        """The model's logits as scored (a constant CTR logit on click-only streams)."""
+
+
+def score(learner: Scorer, rows: MiniBatch) -> np.ndarray:
     """p_ctr * p_cvr of every row, by the learner's model in eval mode (p_cvr if click-only)."""
     learner.model.eval()
     with torch.no_grad():

@@ -42,14 +42,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-from ops.errors import OpsError
+from ops.errors import RegistryError
 
 DEFAULT_URL = "sqlite:///runs/registry.db"
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
-
-
-class RegistryError(OpsError):
-    """The registry database cannot be opened, migrated or queried, or a run is unknown."""
 
 
 def _now() -> datetime:

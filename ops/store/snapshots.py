@@ -8,7 +8,8 @@ and plain data, written with `torch.save` and read back with `weights_only=True`
 Publishing order, so that a crash at any point leaves a consistent state:
 
 1. the bytes go to a temporary file in the run's folder, which is fsynced,
-2. renamed to `v{version:06d}.pt`, and the folder fsynced (the file now survives a crash),
+2. renamed to `v{version:06d}.pt`, and the folder fsynced (the file now survives a crash)
+   (1 and 2 are `model.snapshot.write_atomically`),
 3. one transaction inserts the registry row with the file's sha256 and points the run's
    `latest_snapshot_id` at it.
 
@@ -34,7 +35,6 @@ import fcntl
 import hashlib
 import io
 import logging
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +45,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ops.errors import OpsError
+from model.snapshot import encode_state, write_atomically
+from ops.errors import SnapshotCorruptError, SnapshotStoreError
 from ops.store.database import (
     Run,
     Snapshot,
@@ -59,16 +60,7 @@ from ops.store.database import (
 log = logging.getLogger(__name__)
 
 SNAPSHOT_SUFFIX = ".pt"
-TMP_MARK = ".tmp"
 CORRUPT_SUFFIX = ".corrupt"
-
-
-class SnapshotError(OpsError):
-    """A snapshot cannot be written, read or registered."""
-
-
-class SnapshotCorruptError(SnapshotError):
-    """A snapshot file does not match the checksum the registry recorded, or cannot be decoded."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,19 +110,12 @@ def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def encode_payload(payload: dict[str, Any]) -> bytes:
-    """The bytes of a snapshot payload (a dict of tensors and plain data)."""
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    return buffer.getvalue()
-
-
 def load_snapshot(path: str | Path, sha256: str) -> dict[str, Any]:
     """Read a snapshot file, verify it against the recorded sha256 and decode its payload."""
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        raise SnapshotError(f"cannot read snapshot {path}: {exc}") from exc
+        raise SnapshotStoreError(f"cannot read snapshot {path}: {exc}") from exc
     actual = sha256_of(data)
     if actual != sha256:
         raise SnapshotCorruptError(
@@ -143,25 +128,6 @@ def load_snapshot(path: str | Path, sha256: str) -> dict[str, Any]:
         raise SnapshotCorruptError(
             f"snapshot {path} verifies but cannot be decoded: {exc}"
         ) from exc
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write data to path so that a crash leaves either no file or the whole file."""
-    tmp = path.with_name(f"{path.name}{TMP_MARK}-{os.getpid()}")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
 
 
 class SnapshotStore:
@@ -198,7 +164,7 @@ class SnapshotStore:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self._lock.close()
-            raise SnapshotError(
+            raise SnapshotStoreError(
                 f"run {run!r} is being written by another trainer (lock {self.folder / '.lock'}); "
                 "stop it first or choose another --run name"
             ) from None
@@ -213,7 +179,7 @@ class SnapshotStore:
         try:
             return self.Session.begin()
         except SQLAlchemyError as exc:
-            raise SnapshotError(f"cannot open a registry transaction: {exc}") from exc
+            raise SnapshotStoreError(f"cannot open a registry transaction: {exc}") from exc
 
     def _run(self, session: Session) -> Run:
         return session.scalars(select(Run).where(Run.name == self.run)).one()
@@ -262,7 +228,7 @@ class SnapshotStore:
         offsets: dict[str, int],
     ) -> PublishedSnapshot:
         """Write payload as the run's next snapshot, then register it as the latest."""
-        data = encode_payload(payload)
+        data = encode_state(payload)
         digest = sha256_of(data)
         with self.Session() as session:
             version = max(next_version(session, self._run(session)), self._next_file_version())
@@ -270,7 +236,7 @@ class SnapshotStore:
         try:
             write_atomically(path, data)
         except OSError as exc:
-            raise SnapshotError(f"cannot write snapshot {path}: {exc}") from exc
+            raise SnapshotStoreError(f"cannot write snapshot {path}: {exc}") from exc
         try:
             with self._transaction() as session:
                 row = add_snapshot(
@@ -286,7 +252,7 @@ class SnapshotStore:
                 published = PublishedSnapshot.of(self.run, row)
         except SQLAlchemyError as exc:
             path.unlink(missing_ok=True)
-            raise SnapshotError(f"cannot register snapshot {path}: {exc}") from exc
+            raise SnapshotStoreError(f"cannot register snapshot {path}: {exc}") from exc
         log.info(
             "snapshot published run=%s version=%d examples_seen=%d watermark=%s sha256=%s",
             self.run,

@@ -52,7 +52,10 @@ class Deduper:
         return len(self._seen)
 
     def admit(
-        self, impression_ids: Sequence[str], kinds: Sequence[str], label_ts: Sequence[int]
+        self,
+        impression_ids: Sequence[str],
+        kinds: Sequence[str],
+        label_ts: Sequence[int] | np.ndarray,
     ) -> np.ndarray:
         """A bool mask over the rows: True for an example not seen before (it is remembered)."""
         keep = np.ones(len(impression_ids), dtype=bool)

@@ -17,13 +17,9 @@ import time
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
-from ops.errors import OpsError
+from ops.errors import TrainerIOError
 from ops.store.snapshots import PublishedSnapshot
-from ops.training.trainer import Message
-
-
-class TrainerIOError(OpsError):
-    """The trainer cannot read its topic or announce a snapshot."""
+from streaming.source import Message
 
 
 class KafkaSource:

@@ -5,26 +5,23 @@ The learner knows nothing of Kafka. Each `step(minibatch)`:
 1. drops examples seen before by (impression_id, kind) (`ops.training.dedupe`),
 2. hashes the raw features into ids (`model.features`) and maps the domain strings to
    indices with vocabularies that grow online up to the model's capacity (`model.vocab`),
-3. weights the rows for delayed feedback (below), runs the model and its registered loss
-   (for MMN the dynamic weights N / N_c are recomputed by the loss inside every batch),
-4. takes one optimizer step (Adagrad, fused, by default).
+3. weights the rows for delayed feedback by the configured method (`ops.training.delayed`:
+   which rows the main model learns, the weight of each row's conversion term, a click
+   term of 0 for copies of a click already counted; ES-DFM and DEFER also step their
+   auxiliary delay model here), runs the model and its registered loss (for MMN the
+   dynamic weights N / N_c are recomputed by the loss inside every batch),
+4. takes one optimizer step (Adagrad by default: fused for the towers and, with `sparse`,
+   a sparse step for the embedding tables that touches only the batch's rows).
 
-Delayed feedback. The joiner emits a click as a negative once its observation window has
-passed without a conversion, and a `delayed-positive` correction if the conversion comes
-later within the attribution window. Two policies:
+A step costs what its rows cost: the embedding update is sparse; consecutive mini-batches
+are gathered until they hold `min_step_rows` rows (or the stream ends) before one step, so
+a sparse stream's mini-batches of 5 rows do not each pay for a whole optimizer step (the
+gathered rows travel in snapshots, so a resumed run steps exactly as an uninterrupted
+one); and the loss is a sum over the rows divided by max(rows, nominal_rows), so a small
+step moves the model less than a full one (a mean would move it as far).
 
-- `plain`: the correction is one more positive example (weight 1), the earlier negative
-  stays. Simple; the model under-estimates conversion rates by the share of fake negatives.
-- `fnw`: fake negative weighting (Ktena et al., "Addressing Delayed Feedback for Continuous
-  Training with Neural Networks in CTR Prediction", RecSys 2019, section 4.3). When every
-  positive also appears once as a negative, the observed distribution is
-  b(y=1|x) = p(y=1|x) / (1 + p(y=1|x)), and importance weights p/b give the loss
-  - sum_pos (1 + p) log f(x) - sum_neg (1 - p)(1 + p) log(1 - f(x)),
-  with p the model's own prediction with the gradient stopped. Here the delayed label is
-  click * conversion, so p = p_ctr * p_cvr (ESMM's p_ctcvr) and the weight multiplies the
-  row's sample weight (`Batch.weight`, applied by the loss to its terms). The correction is
-  exact when the joiner emits every click as a negative first (observation window 0); with
-  a longer window, positives decided inside it are weighted as if they had been duplicated.
+Scoring (`batch(rows, grow=False)`) never changes the vocabularies: unseen values map to
+"other".
 """
 
 from __future__ import annotations
@@ -37,35 +34,50 @@ from typing import Any, Protocol
 
 import numpy as np
 import torch
-from torch import Tensor
+from numpy.typing import ArrayLike
 
 from model import zoo as models
 from model.batch import Batch, Logits
 from model.config import ModelConfig
 from model.features import Featurizer, FeaturizerConfig
+from model.layers import FieldEmbedding
 from model.losses import click_only
 from model.snapshot import restore, snapshot_state
 from model.vocab import DomainVocab
 from ops.errors import ConfigError
+from ops.training import delayed
 from ops.training.dedupe import Deduper
+from ops.training.delayed.aux import DelayLearner
 from ops.training.optimizers import OPTIMIZERS, make_optimizer
-
-DELAYED_FEEDBACK = ("plain", "fnw")
+from streaming.events import OTHER_DOMAIN
 
 
 class LabeledRows(Protocol):
-    """What the learner reads from a mini-batch (the joiner's decoded `minibatches` message)."""
+    """What the learner reads from a mini-batch (a decoded `streaming.minibatch.MiniBatch`).
 
-    impression_ids: Sequence[str]
-    kinds: Sequence[str]
-    conv_types: Sequence[str]
-    scenarios: Sequence[str]
-    features: Mapping[str, Sequence[str]]
-    click: Sequence[float]
-    conversion: Sequence[float]
-    label_ts: Sequence[int]
-    watermark: int | None
-    end: bool
+    Read-only columns of one length B; numeric columns may be numpy arrays or sequences.
+    """
+
+    @property
+    def impression_ids(self) -> Sequence[str]: ...
+    @property
+    def kinds(self) -> Sequence[str]: ...
+    @property
+    def conv_types(self) -> Sequence[str]: ...
+    @property
+    def scenarios(self) -> Sequence[str]: ...
+    @property
+    def features(self) -> Mapping[str, Sequence[str]]: ...
+    @property
+    def click(self) -> ArrayLike: ...
+    @property
+    def conversion(self) -> ArrayLike: ...
+    @property
+    def label_ts(self) -> Sequence[int] | np.ndarray: ...
+    @property
+    def watermark(self) -> int | None: ...
+    @property
+    def end(self) -> bool: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,9 +89,17 @@ class LearnerConfig:
     featurizer: which raw fields become ids (Criteo's 18 by default).
     optimizer: adagrad (PyTorch's), adagrad-tf (TensorFlow's, the paper's), adam or sgd.
     lr: its learning rate.
-    delayed_feedback: `plain` or `fnw` (see the module docstring).
     click_only: the stream has no non-clicked rows (the Criteo search log): the CTR logit is
         a constant, the CTR tower neither trained nor used, p_cvr the score (model.losses).
+    method: delayed-feedback method: vanilla, wait, fnw, es-dfm or defer
+        (`ops.training.delayed`); `mmn join --method` must name the same. fnw: the
+        best of `mmn bench stream` on synthetic logs (README).
+    sparse: embedding tables get sparse gradients and a sparse optimizer step (for adagrad
+        and sgd the same arithmetic as the dense step, whose untouched rows do not move).
+    nominal_rows: the loss is summed over a step's rows and divided by
+        max(rows, nominal_rows), so smaller steps weigh less.
+    min_step_rows: new rows gathered over consecutive mini-batches before an optimizer
+        step (1: a step per mini-batch; see the module docstring).
     dedupe_horizon_s: event-time seconds a (impression_id, kind) key is remembered.
     seed: torch seed for the initial weights.
     """
@@ -89,8 +109,11 @@ class LearnerConfig:
     featurizer: FeaturizerConfig = FeaturizerConfig()
     optimizer: str = "adagrad"
     lr: float = 0.01
-    delayed_feedback: str = "plain"
     click_only: bool = False
+    method: str = "fnw"
+    sparse: bool = True
+    nominal_rows: int = 1024
+    min_step_rows: int = 256
     dedupe_horizon_s: int = 86_400
     seed: int = 0
 
@@ -100,10 +123,14 @@ class LearnerConfig:
                 f"LearnerConfig.optimizer must be one of {', '.join(OPTIMIZERS)}, "
                 f"got {self.optimizer!r}"
             )
-        if self.delayed_feedback not in DELAYED_FEEDBACK:
+        if self.method not in delayed.names():
             raise ConfigError(
-                f"delayed feedback must be one of {DELAYED_FEEDBACK}, got {self.delayed_feedback!r}"
+                f"LearnerConfig.method is {self.method!r}; choose one of "
+                f"{', '.join(delayed.STREAM_METHODS)} (oracle: mmn bench stream only)"
             )
+        for name in ("nominal_rows", "min_step_rows"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"LearnerConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.model_config.n_fields != len(self.featurizer.fields):
             raise ConfigError(
                 f"model_config.n_fields is {self.model_config.n_fields} but the featurizer has "
@@ -134,17 +161,6 @@ class LearnerConfig:
         )
 
 
-def fnw_weights(p: Tensor, label: Tensor) -> Tensor:
-    """Fake negative weights (Ktena et al. 2019): 1 + p for positives, (1 - p)(1 + p) for negatives.
-
-    >>> w = fnw_weights(torch.tensor([0.2, 0.2, 0.5]), torch.tensor([1.0, 0.0, 0.0]))
-    >>> [round(x, 4) for x in w.tolist()]
-    [1.2, 0.96, 0.75]
-    """
-    p = p.detach()
-    return torch.where(label > 0.5, 1 + p, (1 - p) * (1 + p))
-
-
 @dataclass(frozen=True)
 class StepResult:
     """What one step did: rows trained, duplicates dropped, the batch loss (nan if nothing trained)."""
@@ -155,28 +171,59 @@ class StepResult:
 
 
 class OnlineLearner:
-    """A model, its optimizer, featurizer, domain vocabularies and deduper, stepped per mini-batch."""
+    """A model, its optimizers, featurizer, domain vocabularies and deduper, stepped per mini-batch."""
 
     def __init__(self, config: LearnerConfig) -> None:
         self.config = config
         self.spec = models.get(config.model)
+        self.method = delayed.get(config.method)
         torch.manual_seed(config.seed)
         self.model = self.spec.build(config.model_config)
         self.model.train()
-        self.optimizer = make_optimizer(config.optimizer, self.model.parameters(), lr=config.lr)
+        tables = _embedding_tables(self.model) if config.sparse else []
+        for table in tables:
+            table.sparse = True
+        sparse_ids = {id(t.weight) for t in tables}
+        self.optimizer = make_optimizer(
+            config.optimizer,
+            [p for p in self.model.parameters() if id(p) not in sparse_ids],
+            lr=config.lr,
+        )
+        self.sparse_optimizer = (
+            make_optimizer(config.optimizer, [t.weight for t in tables], lr=config.lr, sparse=True)
+            if tables
+            else None
+        )
+        self.aux = (
+            DelayLearner(
+                config.model_config.n_fields,
+                config.model_config.buckets,
+                config.lr,
+                config.nominal_rows,
+            )
+            if self.method.uses_aux
+            else None
+        )
         self.featurizer = Featurizer(config.featurizer)
-        self.types = DomainVocab(config.model_config.n_types)
-        self.scenarios = DomainVocab(config.model_config.n_scenarios)
+        self.types = DomainVocab(config.model_config.n_types, other=OTHER_DOMAIN)
+        self.scenarios = DomainVocab(config.model_config.n_scenarios, other=OTHER_DOMAIN)
         self.deduper = Deduper(config.dedupe_horizon_s)
         self.examples_seen = 0
         self.batches = 0
         self.watermark: int | None = None
+        self.pending: list[tuple[Batch, np.ndarray]] = []  # rows gathered for the next step
 
-    def batch(self, rows: LabeledRows, keep: np.ndarray | None = None) -> Batch:
-        """The tensor batch of rows (only those where keep is True), growing the vocabularies."""
+    def batch(
+        self, rows: LabeledRows, keep: np.ndarray | None = None, *, grow: bool = False
+    ) -> Batch:
+        """The tensor batch of rows (only those where keep is True).
+
+        grow: count the rows' domain values into the vocabularies first (training does;
+        scoring never: an unseen value is "other").
+        """
         ids = self.featurizer.columns(rows.features, n_rows=len(rows.impression_ids))
-        types = _indices(self.types, rows.conv_types)
-        scenarios = _indices(self.scenarios, rows.scenarios)
+        types = _indices(self.types, rows.conv_types, grow)
+        scenarios = _indices(self.scenarios, rows.scenarios, grow)
         click = np.asarray(rows.click, dtype=np.float32)
         conversion = np.asarray(rows.conversion, dtype=np.float32)
         if keep is not None and not keep.all():
@@ -191,34 +238,73 @@ class OnlineLearner:
         )
 
     def step(self, rows: LabeledRows) -> StepResult:
-        """Train one optimizer step on the rows not seen before; advance the watermark."""
+        """Take in the rows not seen before; one optimizer step once min_step_rows are gathered
+        or the stream ends; advance the watermark."""
         keep = self.deduper.admit(rows.impression_ids, rows.kinds, rows.label_ts)
         dropped = int((~keep).sum())
         self._advance(rows.watermark)
-        if not keep.any():
-            return StepResult(trained=0, dropped=dropped, loss=math.nan)
-        batch = self.batch(rows, keep)
-        loss = self.train_batch(batch)
-        return StepResult(trained=len(batch), dropped=dropped, loss=loss)
+        if keep.any():
+            kinds = np.asarray(rows.kinds, dtype=object)[keep]
+            self.pending.append((self.batch(rows, keep, grow=True), kinds))
+            self.examples_seen += len(kinds)
+        gathered = sum(len(kinds) for _, kinds in self.pending)
+        if gathered and (gathered >= self.config.min_step_rows or rows.end):
+            return StepResult(trained=gathered, dropped=dropped, loss=self.flush())
+        return StepResult(trained=0, dropped=dropped, loss=math.nan)
+
+    def flush(self) -> float:
+        """One optimizer step on the gathered rows (nan if none)."""
+        if not self.pending:
+            return math.nan
+        batches, kinds = zip(*self.pending, strict=True)
+        self.pending = []
+        return self.train_batch(_concat(batches), np.concatenate(kinds))
 
     def logits(self, batch: Batch) -> Logits:
         """The model's logits, with the constant CTR logit of click-only streams."""
         logits = self.model(batch)
         return click_only(logits) if self.config.click_only else logits
 
-    def train_batch(self, batch: Batch) -> float:
-        """One forward, backward and optimizer step on a tensor batch; the batch loss."""
-        logits = self.logits(batch)
-        if self.config.delayed_feedback == "fnw":
-            p = torch.sigmoid(logits.ctr) * torch.sigmoid(logits.cvr)
-            weight = batch.weight * fnw_weights(p, batch.click * batch.conversion)
-            batch = dataclasses.replace(batch, weight=weight)
-        loss = self.spec.loss(logits, batch)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        self.examples_seen += len(batch)
+    def train_batch(self, batch: Batch, kinds: np.ndarray | None = None) -> float:
+        """One forward, backward and optimizer step on a tensor batch; the batch loss.
+
+        kinds: the rows' example kinds (None: all `final`, labels known for good), which
+        the delayed-feedback method weights by; the auxiliary delay model, if any, learns
+        from the rows whose delay they tell.
+        """
+        if kinds is None:
+            kinds = np.full(len(batch), "final", dtype=object)
         self.batches += 1
+        # The delay model weighs the rows before it learns from them (no peeking at labels).
+        aux = self.aux.predict(batch.ids) if self.aux is not None else None
+        if self.aux is not None:
+            self.aux.learn(batch.ids, kinds, batch.conversion.numpy())
+        main = self.method.trains(kinds)
+        if not main.all():
+            batch, kinds = _rows(batch, main), kinds[main]
+            aux = None if aux is None else aux.rows(torch.from_numpy(np.flatnonzero(main)))
+        if len(batch) == 0:
+            return math.nan
+        logits = self.logits(batch)
+        p = (torch.sigmoid(logits.ctr) * torch.sigmoid(logits.cvr)).detach()
+        weight = self.method.weights(kinds, batch.click * batch.conversion, p, aux)
+        batch = dataclasses.replace(
+            batch,
+            weight=batch.weight * weight,
+            click_weight=batch.click_weight * self.method.click_weights(kinds),
+        )
+        # The registered losses are means over the rows: rescale to sum / max(rows, nominal).
+        loss = self.spec.loss(logits, batch) * (
+            len(batch) / max(len(batch), self.config.nominal_rows)
+        )
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.sparse_optimizer is not None:
+            self.sparse_optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.sparse_optimizer.step()
+        else:
+            loss.backward()
+        self.optimizer.step()
         return float(loss.detach())
 
     def _advance(self, watermark: float | None) -> None:
@@ -243,7 +329,12 @@ class OnlineLearner:
             extra={
                 "learner": self.config.state(),
                 "optimizer": self.optimizer.state_dict(),
+                "sparse_optimizer": (
+                    None if self.sparse_optimizer is None else self.sparse_optimizer.state_dict()
+                ),
+                "aux": None if self.aux is None else self.aux.state(),
                 "dedupe": self.deduper.state(),
+                "pending": _pending_state(self.pending),
                 "examples_seen": self.examples_seen,
                 "batches": self.batches,
                 "watermark": self.watermark,
@@ -259,17 +350,51 @@ class OnlineLearner:
         learner = cls(LearnerConfig.from_state(extra["learner"]))
         learner.model.load_state_dict(restored.model.state_dict())
         learner.optimizer.load_state_dict(extra["optimizer"])
+        if learner.sparse_optimizer is not None:
+            learner.sparse_optimizer.load_state_dict(extra["sparse_optimizer"])
+        if learner.aux is not None:
+            learner.aux.load_state(extra["aux"])
         learner.types = restored.vocabs["conv_type"]
         learner.scenarios = restored.vocabs["scenario"]
         learner.deduper = Deduper.from_state(extra["dedupe"])
+        learner.pending = _pending_of(extra.get("pending"))
         learner.examples_seen = int(extra["examples_seen"])
         learner.batches = int(extra["batches"])
         learner.watermark = extra["watermark"]
         return learner
 
 
-def _indices(vocab: DomainVocab, values: Sequence[str]) -> np.ndarray:
-    # Few distinct domains per batch: grow and look up each distinct value once, in order of
-    # first appearance so that the indices do not depend on the process's string hashing.
-    codes = {value: vocab.add(value) for value in dict.fromkeys(values)}
+def _indices(vocab: DomainVocab, values: Sequence[str], grow: bool) -> np.ndarray:
+    if grow:
+        vocab.observe(values)
+    # Few distinct domains per batch: look up each distinct value once.
+    codes = {value: vocab.index(value) for value in dict.fromkeys(values)}
     return np.fromiter(map(codes.__getitem__, values), dtype=np.int64, count=len(values))
+
+
+def _concat(batches: Sequence[Batch]) -> Batch:
+    if len(batches) == 1:
+        return batches[0]
+    return Batch(**{name: torch.cat([vars(b)[name] for b in batches]) for name in vars(batches[0])})
+
+
+def _pending_state(pending: list[tuple[Batch, np.ndarray]]) -> dict[str, Any] | None:
+    if not pending:
+        return None
+    batches, kinds = zip(*pending, strict=True)
+    return {"batch": dict(vars(_concat(batches))), "kinds": np.concatenate(kinds).tolist()}
+
+
+def _pending_of(state: Mapping[str, Any] | None) -> list[tuple[Batch, np.ndarray]]:
+    if state is None:
+        return []
+    return [(Batch(**state["batch"]), np.asarray(state["kinds"], dtype=object))]
+
+
+def _rows(batch: Batch, keep: np.ndarray) -> Batch:
+    pick = torch.from_numpy(np.flatnonzero(keep))
+    return Batch(**{name: t[pick] for name, t in vars(batch).items()})
+
+
+def _embedding_tables(model: torch.nn.Module) -> list[torch.nn.Embedding]:
+    return [m.table for m in model.modules() if isinstance(m, FieldEmbedding)]

@@ -1,8 +1,9 @@
-"""What the trainer says about itself: a progress line, and Prometheus metrics on 127.0.0.1.
+"""What the trainer says about itself: Prometheus metrics on 127.0.0.1, beside its progress line.
 
-The progress line is a log record (logger `ops.training.trainer`) every few seconds of wall time:
-examples/s over the last interval, the last batch loss, the event-time watermark, the lag
-behind the stream in messages and the last published snapshot. The lag is read from the
+The progress line (`streaming.progress.ProgressLine`, emitted by the trainer) is a log
+record (logger `ops.training.trainer`) every few seconds of wall time: examples/s over the
+last interval, the last batch loss, the event-time watermark, the lag behind the stream in
+messages and the last published snapshot. The lag is read from the
 consumer's high watermarks, which the embedded broker can under-report (DESIGN.md): it is
 shown for the operator, never used to decide anything.
 """
@@ -10,23 +11,10 @@ shown for the operator, never used to decide anything.
 from __future__ import annotations
 
 import logging
-import time
-from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
 log = logging.getLogger("ops.training.trainer")
-
-
-def format_event_time(ts: int | None) -> str:
-    """An event time (seconds) as ISO 8601 UTC, "-" when unknown.
-
-    >>> format_event_time(86400)
-    '1970-01-02T00:00:00Z'
-    """
-    if ts is None:
-        return "-"
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class TrainerMetrics:
@@ -84,40 +72,3 @@ def _counter(registry: CollectorRegistry, name: str, doc: str, labels: dict[str,
 
 def _gauge(registry: CollectorRegistry, name: str, doc: str, labels: dict[str, str]):
     return Gauge(name, doc, list(labels), registry=registry).labels(**labels)
-
-
-class Progress:
-    """Emits the progress line at most every `every_s` seconds and keeps the rate gauge."""
-
-    def __init__(self, run: str, metrics: TrainerMetrics, every_s: float = 5.0) -> None:
-        self.run, self.metrics, self.every_s = run, metrics, every_s
-        self._last_time = time.monotonic()
-        self._last_examples = 0
-
-    def update(
-        self,
-        *,
-        examples: int,
-        loss: float,
-        watermark: int | None,
-        lag: int | None,
-        last_snapshot: int | None,
-        force: bool = False,
-    ) -> None:
-        now = time.monotonic()
-        elapsed = now - self._last_time
-        if not force and elapsed < self.every_s:
-            return
-        rate = (examples - self._last_examples) / elapsed if elapsed > 0 else 0.0
-        self._last_time, self._last_examples = now, examples
-        self.metrics.rate.set(rate)
-        log.info(
-            "progress run=%s examples=%d examples_per_s=%.0f loss=%.4f watermark=%s lag=%s last_snapshot=%s",
-            self.run,
-            examples,
-            rate,
-            loss,
-            format_event_time(watermark),
-            "-" if lag is None else lag,
-            "-" if last_snapshot is None else f"v{last_snapshot}",
-        )

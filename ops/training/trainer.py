@@ -27,44 +27,40 @@ import math
 import signal
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-from ops.store.snapshots import PublishedSnapshot, SnapshotStore
+from ops.store.snapshots import PublishedSnapshot, Reconciliation
 from ops.training.learner import LabeledRows, OnlineLearner
-from ops.training.telemetry import Progress, TrainerMetrics
+from ops.training.merge import PartitionMerge
+from ops.training.telemetry import TrainerMetrics
 from streaming.errors import StreamingError
+from streaming.events import format_event_time
+from streaming.progress import ProgressLine
+from streaming.source import Message, Source
 
 log = logging.getLogger("ops.training.trainer")
 
 
-@dataclass(frozen=True)
-class Message:
-    """One consumed message: where it came from and its undecoded value."""
+class Snapshots(Protocol):
+    """Where the run's snapshots live (ops.store.snapshots.SnapshotStore in production)."""
 
-    partition: int
-    offset: int
-    value: bytes
+    def reconcile(self) -> Reconciliation:
+        """Make files and registry agree before anything is loaded."""
 
+    def load_latest(self) -> tuple[PublishedSnapshot, dict[str, Any]] | None:
+        """The newest snapshot that verifies and its payload; None when there is none."""
 
-class Source(Protocol):
-    """Where mini-batch messages come from (Kafka in production, a list in tests)."""
-
-    def seek(self, offsets: dict[str, int]) -> None:
-        """Continue each partition at offsets[str(partition)], the others from the beginning."""
-
-    def poll(self, timeout_s: float) -> list[Message]:
-        """The next messages, in offset order per partition; [] after timeout_s without any."""
-
-    def partitions(self) -> frozenset[int]:
-        """The partitions being read."""
-
-    def lag(self, offsets: dict[str, int]) -> int | None:
-        """Messages behind the end of the stream, if known (approximate; display only)."""
-
-    def close(self) -> None: ...
+    def publish(
+        self,
+        payload: dict[str, Any],
+        *,
+        examples_seen: int,
+        watermark: int | None,
+        offsets: dict[str, int],
+    ) -> PublishedSnapshot:
+        """Store payload as the run's next snapshot."""
 
 
 class Announcer(Protocol):
@@ -76,48 +72,6 @@ class Announcer(Protocol):
 
 
 Decoder = Callable[[bytes], LabeledRows]  # streaming.minibatch.decode_minibatch in production
-
-
-class PartitionMerge:
-    """Buffers decoded mini-batches per partition and releases them in event-time order.
-
-    The next mini-batch is the head with the lowest watermark (ties: lowest partition), so
-    the training order interleaves partitions by event time whatever the fetch order was,
-    and is the same at any replay speed. With `wait_for_all`, nothing is released while an
-    expected partition has nothing buffered (more may be fetched); the trainer stops
-    waiting once a partition holds `depth` mini-batches, which bounds the memory.
-    """
-
-    def __init__(self, depth: int = 32) -> None:
-        self.depth = depth
-        self._queues: dict[int, deque[tuple[Message, LabeledRows | None]]] = {}
-
-    def __bool__(self) -> bool:
-        return any(self._queues.values())
-
-    def push(self, message: Message, decoded: LabeledRows | None) -> None:
-        self._queues.setdefault(message.partition, deque()).append((message, decoded))
-
-    def ready(self, expected: frozenset[int]) -> bool:
-        """True when every expected partition has a mini-batch buffered."""
-        return bool(expected) and all(self._queues.get(p) for p in expected)
-
-    def full(self) -> bool:
-        """True once some partition holds `depth` mini-batches: release without waiting."""
-        return any(len(q) >= self.depth for q in self._queues.values())
-
-    def pop(
-        self, expected: frozenset[int], *, wait_for_all: bool
-    ) -> tuple[Message, LabeledRows | None] | None:
-        heads = {p: q[0] for p, q in self._queues.items() if q}
-        if not heads or (wait_for_all and not expected <= heads.keys()):
-            return None
-
-        def order(p: int) -> tuple[float, int]:
-            decoded = heads[p][1]  # an undecodable message goes first: it is only skipped
-            return (-math.inf if decoded is None else decoded.watermark, p)
-
-        return self._queues[min(heads, key=order)].popleft()
 
 
 def stop_on_signals() -> threading.Event:
@@ -176,6 +130,16 @@ class TrainerOutcome:
     last_snapshot: PublishedSnapshot | None
 
 
+@dataclass(kw_only=True)
+class _RunState:
+    """What one `Trainer.run()` keeps between turns of its loop."""
+
+    idle_since: float  # wall time of the last message
+    unready_since: float | None = None  # since when some partition has had nothing buffered
+    batches: int = 0
+    loss: float = math.nan
+
+
 class Trainer:
     """The daemon loop for one run; `run()` returns when a stop condition is met."""
 
@@ -184,7 +148,7 @@ class Trainer:
         config: TrainerConfig,
         *,
         new_learner: Callable[[], OnlineLearner],
-        store: SnapshotStore,
+        store: Snapshots,
         source: Source,
         decode: Decoder,
         announcer: Announcer | None = None,
@@ -236,97 +200,109 @@ class Trainer:
 
     def run(self) -> TrainerOutcome:
         """Consume and train until a stop condition; always ends with a snapshot of new work."""
-        batches = 0
-        idle_since = time.monotonic()
-        unready_since: float | None = None
-        loss = math.nan
-        progress = Progress(self.config.run, self.metrics, self.config.progress_every_s)
-        merge = self._merge
-        reason = "stopped"
+        state = _RunState(idle_since=time.monotonic())
+        progress = ProgressLine(
+            lambda line: log.info("progress run=%s %s", self.config.run, line),
+            unit="examples",
+            every_s=self.config.progress_every_s,
+        )
         # No snapshot on an exception: a crash resumes from the last snapshot, like a SIGKILL.
-        while True:
-            if self.stop_requested.is_set():
-                reason = "signal"
-                break
-            if self.config.max_batches is not None and batches >= self.config.max_batches:
-                reason = "max-batches"
-                break
-            if self.config.until_end and self.ended >= self.source.partitions():
-                reason = "end-of-stream"
-                break
+        while (reason := self._stop_reason(state)) is None:
             expected = self.source.partitions() - self.ended
-            # Poll only when some partition has nothing buffered: when every one has, the
-            # next mini-batch in event-time order is known without waiting for the broker.
-            ready = merge.ready(expected)
-            messages = [] if ready else self.source.poll(self.config.poll_timeout_s)
-            for message in messages:
-                merge.push(message, self._decode(message))
-            if messages:
-                idle_since = time.monotonic()
-            elif (
-                not merge
-                and self.config.idle_timeout_s is not None
-                and time.monotonic() - idle_since >= self.config.idle_timeout_s
-            ):
+            if not self._fetch(state, expected):
                 reason = "idle-timeout"
                 break
-            # Go on without a partition that has nothing buffered only once it has been silent
-            # for partition_wait_s (or the buffer is full): training partitions out of event-time
-            # order would let the watermark run ahead of what the others have trained.
-            if merge.ready(expected) or not merge:
-                unready_since = None
-            elif unready_since is None:
-                unready_since = time.monotonic()
-            waited_out = (
-                unready_since is not None
-                and time.monotonic() - unready_since >= self.config.partition_wait_s
-            )
-            wait = not waited_out and not merge.full()
-            while (item := merge.pop(expected, wait_for_all=wait)) is not None:
-                message, decoded = item
-                if decoded is not None and len(decoded.impression_ids):
-                    loss = self._train(decoded, loss)
-                    batches += 1
-                if decoded is not None and decoded.end:
-                    self.ended.add(message.partition)
-                    expected = expected - {message.partition}
-                self.offsets[str(message.partition)] = message.offset + 1
-                self._maybe_snapshot()
-                if self.stop_requested.is_set() or (
-                    self.config.max_batches is not None and batches >= self.config.max_batches
-                ):
-                    break  # the rest stays buffered for a next run(); its offsets are unrecorded
-            progress.update(
-                examples=self.learner.examples_seen,
-                loss=loss,
-                watermark=self.learner.watermark,
-                lag=self.source.lag(self.offsets),
-                last_snapshot=self.last_snapshot and self.last_snapshot.version,
-            )
+            self._train_released(state, expected)
+            self._report(progress, state.loss)
         self._snapshot_if_new()
-        progress.update(
-            examples=self.learner.examples_seen,
-            loss=loss,
-            watermark=self.learner.watermark,
-            lag=self.source.lag(self.offsets),
-            last_snapshot=self.last_snapshot and self.last_snapshot.version,
-            force=True,
-        )
+        self._report(progress, state.loss, force=True)
         log.info(
             "trainer stopped run=%s reason=%s batches=%d examples_seen=%d duplicates_dropped=%d",
             self.config.run,
             reason,
-            batches,
+            state.batches,
             self.learner.examples_seen,
             self.learner.deduper.dropped,
         )
         return TrainerOutcome(
             reason=reason,
-            batches=batches,
+            batches=state.batches,
             examples_seen=self.learner.examples_seen,
             duplicates_dropped=self.learner.deduper.dropped,
             last_snapshot=self.last_snapshot,
         )
+
+    def _stop_reason(self, state: _RunState) -> str | None:
+        if self.stop_requested.is_set():
+            return "signal"
+        if self._batch_limit_reached(state):
+            return "max-batches"
+        if self.config.until_end and self.ended >= self.source.partitions():
+            return "end-of-stream"
+        return None
+
+    def _batch_limit_reached(self, state: _RunState) -> bool:
+        return self.config.max_batches is not None and state.batches >= self.config.max_batches
+
+    def _fetch(self, state: _RunState, expected: frozenset[int]) -> bool:
+        """Buffer what the source has; False once idle for idle_timeout_s with nothing buffered."""
+        merge = self._merge
+        # Poll only when some partition has nothing buffered: when every one has, the
+        # next mini-batch in event-time order is known without waiting for the broker.
+        messages = [] if merge.ready(expected) else self.source.poll(self.config.poll_timeout_s)
+        for message in messages:
+            merge.push(message, self._decode(message))
+        if messages:
+            state.idle_since = time.monotonic()
+            return True
+        idle_timeout_s = self.config.idle_timeout_s
+        return (
+            bool(merge)
+            or idle_timeout_s is None
+            or time.monotonic() - state.idle_since < idle_timeout_s
+        )
+
+    def _train_released(self, state: _RunState, expected: frozenset[int]) -> None:
+        """Train the mini-batches the merge releases, in event-time order, and snapshot when due."""
+        merge = self._merge
+        # Go on without a partition that has nothing buffered only once it has been silent
+        # for partition_wait_s (or the buffer is full): training partitions out of event-time
+        # order would let the watermark run ahead of what the others have trained.
+        if merge.ready(expected) or not merge:
+            state.unready_since = None
+        elif state.unready_since is None:
+            state.unready_since = time.monotonic()
+        waited_out = (
+            state.unready_since is not None
+            and time.monotonic() - state.unready_since >= self.config.partition_wait_s
+        )
+        wait = not waited_out and not merge.full()
+        while (item := merge.pop(expected, wait_for_all=wait)) is not None:
+            message, decoded = item
+            if decoded is not None and len(decoded.impression_ids):
+                state.loss = self._train(decoded, state.loss)
+                state.batches += 1
+            if decoded is not None and decoded.end:
+                self.ended.add(message.partition)
+                expected = expected - {message.partition}
+            self.offsets[str(message.partition)] = message.offset + 1
+            self._maybe_snapshot()
+            if self.stop_requested.is_set() or self._batch_limit_reached(state):
+                break  # the rest stays buffered for a next run(); its offsets are unrecorded
+
+    def _report(self, progress: ProgressLine, loss: float, *, force: bool = False) -> None:
+        """The progress line, when one is due, and the throughput gauge."""
+        if not progress.due(force):
+            return
+        last = self.last_snapshot
+        rate = progress.emit(
+            self.learner.examples_seen,
+            loss=f"{loss:.4f}",
+            watermark=format_event_time(self.learner.watermark),
+            lag=self.source.lag(self.offsets),
+            last_snapshot=None if last is None else f"v{last.version}",
+        )
+        self.metrics.rate.set(rate)
 
     def _decode(self, message: Message) -> LabeledRows | None:
         try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
+from ops.errors import RegistryError
 from ops.store.database import Base
 
 config = context.config
@@ -25,5 +26,8 @@ connection = config.attributes.get("connection")
 if connection is not None:
     run_migrations(connection)
 else:
-    with create_engine(config.get_main_option("sqlalchemy.url")).begin() as own:
+    url = config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RegistryError("alembic was given neither a connection nor sqlalchemy.url")
+    with create_engine(url).begin() as own:
         run_migrations(own)

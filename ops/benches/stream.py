@@ -1,0 +1,74 @@
+"""`mmn bench stream`: delayed-feedback methods under the streaming protocol (RI-AUC table).
+
+See `ops.evaluation.stream` for the protocol. Prints a row per model and method: AUC,
+PR-AUC, log loss, calibration, mean per-domain AUC (each averaged over the scored days),
+the AUCs of p_cvr alone and of p_ctr alone, and RI-AUC.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from pathlib import Path
+
+from ops.benches.offline import partial
+from ops.cli.options import add_options, build
+from ops.evaluation.stream import StreamConfig, run_stream
+from simulator.criteo_search import CriteoSearchConfig, load_columns
+
+COLUMNS = (
+    "auc",
+    "pr_auc",
+    "log_loss",
+    "calibration",
+    "avg_domain_auc",
+    "cvr_only_auc",
+    "ctr_only_auc",
+    "ri_auc",
+    "ri_log_loss",
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "stream",
+        help="pretrain on the first days, then learn each day's delayed labels and score the "
+        "next day: AUC, PR-AUC, log loss, calibration and RI-AUC per model and method",
+    )
+    parser.add_argument(
+        "--data", type=Path, required=True, metavar="FILE", help="CriteoSearchData file"
+    )
+    search = add_options(parser, CriteoSearchConfig, only=("type_field", "scenario_field"))
+    experiment = add_options(parser, StreamConfig, skip=("seed",))
+    parser.set_defaults(func=run, options=(search, experiment))
+
+
+def format_table(result: dict) -> str:
+    """One tab-separated row per model and method."""
+    lines = ["\t".join(("model", "method", *COLUMNS))]
+    for model, entry in result["models"].items():
+        for method, figures in entry["methods"].items():
+            cells = [_fmt(figures.get(c)) for c in COLUMNS]
+            lines.append("\t".join((model, method, *cells)))
+    return "\n".join(lines)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None or math.isnan(value) else f"{value:.4f}"
+
+
+def run(args: argparse.Namespace) -> dict:
+    search_options, experiment_options = args.options
+    config = build(args, experiment_options)
+    search = build(args, search_options)
+    started = time.perf_counter()
+    cols = load_columns(args.data, search, rows=config.rows)
+    print(f"loaded {len(cols):,} rows in {time.perf_counter() - started:.0f}s", flush=True)
+    result = run_stream(
+        cols, config, log=lambda line: print(line, flush=True), on_model=partial(args.json)
+    )
+    result["rows"] = len(cols)
+    result["data"] = str(args.data)
+    print(format_table(result))
+    return result

@@ -1,0 +1,96 @@
+"""docker-compose.yml and the Dockerfile, checked without a Docker engine (none runs here).
+
+Every project service runs a valid `mmn` command (parsed by the real parser, with the
+service's environment), sets only `MMN_*` variables that its command's settings read,
+and every published port is on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ops.cli import build_parser
+from ops.cli.options import env_name
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+PROJECT = sorted(name for name, service in SERVICES.items() if "build" in service)
+
+
+def _subcommand(argv: list[str]) -> argparse.ArgumentParser:
+    """The parser of argv's sub-command (as the real `mmn` parser builds it)."""
+    parser = build_parser()
+    actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return actions[0].choices[argv[0]]
+
+
+def test_the_pipeline_has_its_services():
+    assert {"kafka", "postgres", "replay", "join", "train-mmn", "train-esmm"} <= set(SERVICES)
+    assert SERVICES["kafka"]["image"].startswith("apache/kafka:")
+    assert SERVICES["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    for name in ("kafka", "postgres"):
+        assert "healthcheck" in SERVICES[name] and SERVICES[name]["volumes"], name
+
+
+@pytest.mark.parametrize("name", PROJECT)
+def test_every_service_runs_a_valid_mmn_command(name, monkeypatch):
+    service = SERVICES[name]
+    command = service["command"]
+    assert command[0] == "mmn", command
+    for key, value in service.get("environment", {}).items():
+        monkeypatch.setenv(key, str(value))
+    args = build_parser().parse_args(command[1:])  # exits (SystemExit) on a bad command
+    assert args.command == command[1]
+
+
+@pytest.mark.parametrize("name", PROJECT)
+def test_every_variable_a_service_sets_is_read_by_its_command(name, monkeypatch):
+    service = SERVICES[name]
+    command = service["command"][1:]
+    by_variable = {
+        env_name(option): action
+        for action in _subcommand(command)._actions
+        for option in action.option_strings
+        if option.startswith("--")
+    }
+    environment = {key: str(value) for key, value in service.get("environment", {}).items()}
+    for key, value in environment.items():
+        monkeypatch.setenv(key, value)
+    args = build_parser().parse_args(command)
+    for key, value in environment.items():
+        assert key in by_variable, f"{name}: no option of `mmn {command[0]}` reads {key}"
+        action = by_variable[key]
+        expected = action.type(value) if callable(action.type) else value
+        assert getattr(args, action.dest) == expected, (name, key)
+
+
+def test_every_published_port_is_on_localhost_only():
+    published = [(n, p) for n, s in SERVICES.items() for p in s.get("ports", [])]
+    assert published
+    for name, port in published:
+        assert re.fullmatch(r"127\.0\.0\.1:\d+:\d+", str(port)), (name, port)
+
+
+def test_the_project_image_installs_cpu_torch_first_then_the_project():
+    lines = [
+        line.strip()
+        for line in (ROOT / "Dockerfile").read_text().replace("\\\n", " ").splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    assert lines[0] == "FROM python:3.11-slim"
+    installs = [line for line in lines if line.startswith("RUN pip install")]
+    assert "torch==2.13.0" in installs[0].split()
+    assert "--index-url https://download.pytorch.org/whl/cpu" in installs[0]
+    assert installs[1].split()[:5] == ["RUN", "pip", "install", "--no-cache-dir", "."]
+    for line in lines:
+        if line.startswith("COPY"):
+            for source in line.split()[1:-1]:
+                assert (ROOT / source).exists(), f"Dockerfile copies {source}, which is missing"
+    for name in PROJECT:
+        assert SERVICES[name]["build"] == "."
