@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
+from model.optimizers import OPTIMIZERS, make_optimizer
 from ops.errors import ConfigError
 from ops.evaluation.offline import OfflineConfig
-from ops.training.optimizers import OPTIMIZERS, make_optimizer
 
 
 def test_tf_adagrad_first_two_steps_match_a_hand_computation() -> None:

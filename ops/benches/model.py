@@ -23,7 +23,7 @@ import torch
 from model import zoo
 from model.batch import Batch
 from model.config import ModelConfig
-from ops.training.optimizers import OPTIMIZERS, make_optimizer
+from model.optimizers import OPTIMIZERS, make_optimizer
 
 SLOW_MODELS = {"mmn_masked": 1}  # timed steps (no warm-up) of models too slow for the default
 

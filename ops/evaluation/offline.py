@@ -2,7 +2,7 @@
 
 Rows sorted by click time, the first 70% train and the last 30% test (the paper's
 chronological split). Every model is trained with Adagrad (PyTorch's or TensorFlow's, see
-ops.training.optimizers) on its own registered loss, in
+model.optimizers) on its own registered loss, in
 time order, for `epochs` passes, once per seed; the score is the CVR AUC on the clicked
 test rows of each conversion type and of each display scenario, and their average over
 all type and scenario columns (a domain whose test rows hold one class only has no AUC
@@ -33,9 +33,9 @@ from model.batch import Batch, Logits
 from model.config import ModelConfig
 from model.features import Featurizer, FeaturizerConfig
 from model.losses import click_only
+from model.optimizers import OPTIMIZERS, make_optimizer
 from ops.errors import ConfigError
 from ops.evaluation.intervals import REPLICATES, paired_intervals
-from ops.training.optimizers import OPTIMIZERS, make_optimizer
 from simulator.criteo_search import CriteoSearchConfig, load_columns
 
 REFERENCE = "mmn"  # the model every interval is measured against
@@ -50,7 +50,7 @@ class OfflineConfig:
     rows: read only the first rows lines of the file (None: all).
     epochs: passes over the training rows, in time order (the paper: 1).
     batch_size: rows per mini-batch.
-    optimizer: a name of ops.training.optimizers.OPTIMIZERS (the paper: TensorFlow's
+    optimizer: a name of model.optimizers.OPTIMIZERS (the paper: TensorFlow's
         Adagrad, `adagrad-tf`).
     lr: learning rate of every model when lr_grid is empty. 0.01 was the best of
         0.01/0.02/0.05/0.2/0.5 for both ESMM and MMN at batch 4096 on a validation split

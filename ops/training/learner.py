@@ -42,13 +42,13 @@ from model.config import ModelConfig
 from model.features import Featurizer, FeaturizerConfig
 from model.layers import FieldEmbedding
 from model.losses import click_only
+from model.optimizers import OPTIMIZERS, make_optimizer
 from model.snapshot import restore, snapshot_state
 from model.vocab import DomainVocab
 from ops.errors import ConfigError
 from ops.training import delayed
 from ops.training.dedupe import Deduper
 from ops.training.delayed.aux import DelayLearner
-from ops.training.optimizers import OPTIMIZERS, make_optimizer
 from streaming.events import OTHER_DOMAIN
 
 

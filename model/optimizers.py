@@ -29,6 +29,8 @@ from collections.abc import Iterable
 
 import torch
 
+from model.errors import ModelConfigError
+
 OPTIMIZERS = ("adagrad", "adagrad-tf", "adam", "sgd")
 
 TF_INITIAL_ACCUMULATOR = 0.1
@@ -62,7 +64,7 @@ def make_optimizer(
         return torch.optim.Adam(params, lr=lr)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr)
-    raise ValueError(f"unknown optimizer {name!r}; known: {', '.join(OPTIMIZERS)}")
+    raise ModelConfigError(f"unknown optimizer {name!r}; known: {', '.join(OPTIMIZERS)}")
 
 
 def _sparse(name: str, params: list, lr: float) -> torch.optim.Optimizer:
@@ -76,4 +78,4 @@ def _sparse(name: str, params: list, lr: float) -> torch.optim.Optimizer:
         return torch.optim.SparseAdam(params, lr=lr)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr)
-    raise ValueError(f"unknown optimizer {name!r}; known: {', '.join(OPTIMIZERS)}")
+    raise ModelConfigError(f"unknown optimizer {name!r}; known: {', '.join(OPTIMIZERS)}")
