@@ -1,8 +1,7 @@
 """`mmn bench model`: training throughput and single-request latency of every registered model.
 
-Throughput: examples/s of forward + backward + optimizer step (`--optimizer`, fused Adagrad
-by default) at the paper's sizes (18 fields, dim 10, 512-256-128-128, 21 types x 17
-scenarios), embeddings included, on
+Throughput: examples/s of forward + backward + fused Adagrad step at the paper's sizes
+(18 fields, dim 10, 512-256-128-128, 21 types x 17 scenarios), embeddings included, on
 random mixed-domain batches, with the ratio to ESMM measured in the same run. The literal
 auto-masking reference (`mmn_masked`) runs 357 towers per batch: it gets one timed step.
 
@@ -24,6 +23,7 @@ from model import zoo
 from model.batch import Batch
 from model.config import ModelConfig
 from model.optimizers import OPTIMIZERS, make_optimizer
+from ops.cli.options import at_least
 
 SLOW_MODELS = {"mmn_masked": 1}  # timed steps (no warm-up) of models too slow for the default
 
@@ -32,10 +32,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "model", help="training examples/s (ratio to ESMM) and single-request latency per model"
     )
-    parser.add_argument("--batch-size", type=int, default=4096, help="rows per training step")
-    parser.add_argument("--steps", type=int, default=10, help="timed training steps per model")
     parser.add_argument(
-        "--requests", type=int, default=2000, help="timed single requests per model"
+        "--batch-size", type=at_least(1), default=4096, help="rows per training step"
+    )
+    parser.add_argument(
+        "--steps", type=at_least(1), default=10, help="timed training steps per model"
+    )
+    parser.add_argument(
+        "--requests", type=at_least(1), default=2000, help="timed single requests per model"
     )
     parser.add_argument("--models", help="comma-separated names (default: every registered model)")
     parser.add_argument(
@@ -43,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--threads",
-        type=int,
+        type=at_least(1),
         help="torch intra-op threads (default: torch's); 1 avoids oversubscription on a busy machine",
     )
     parser.set_defaults(func=run)
@@ -167,6 +171,5 @@ def run(args: argparse.Namespace) -> dict:
         "models": figures,
         "batch_size": args.batch_size,
         "steps": args.steps,
-        "optimizer": args.optimizer,
         "threads": torch.get_num_threads(),
     }

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from model.batch import Batch, Logits
-from ops.evaluation.offline import exact_auc
+from ops.evaluation.intervals import exact_auc
 from simulator.criteo_search import CriteoSearchConfig, SearchColumns, load_columns
 from streaming.minibatch import MiniBatch
 

@@ -35,8 +35,10 @@ from model.features import Featurizer, FeaturizerConfig
 from model.losses import click_only
 from model.optimizers import OPTIMIZERS, make_optimizer
 from ops.errors import ConfigError
-from ops.evaluation.intervals import REPLICATES, paired_intervals
+from ops.evaluation.intervals import REPLICATES, exact_auc, paired_intervals
 from simulator.criteo_search import CriteoSearchConfig, load_columns
+from simulator.errors import SourceError
+from simulator.synth import read_truth
 
 REFERENCE = "mmn"  # the model every interval is measured against
 
@@ -152,9 +154,12 @@ def load_data(path: Path, search: CriteoSearchConfig, config: OfflineConfig) -> 
     truth = Path(path).parent / "truth.tsv"
     p_true = None
     if truth.exists():
-        table = np.loadtxt(truth, delimiter="\t", skiprows=1, ndmin=2)
-        by_line = np.full(int(table[:, 0].max()) + 1, np.nan)
-        by_line[table[:, 0].astype(np.int64)] = table[:, 1]
+        by_line = read_truth(truth)
+        if int(cols.impression_id.max(initial=0)) >= len(by_line):
+            raise SourceError(
+                f"{truth} holds {len(by_line) - 1:,} lines, fewer than {path}: it belongs to "
+                "another data file; move it away or regenerate both"
+            )
         p_true = by_line[cols.impression_id]
     return OfflineData(
         batch=batch,
@@ -162,30 +167,6 @@ def load_data(path: Path, search: CriteoSearchConfig, config: OfflineConfig) -> 
         scenario_names=(cols.scenarios[-1], *cols.scenarios[:-1]),
         p_true=p_true,
     )
-
-
-def exact_auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """ROC AUC from ranks, ties averaged (Mann-Whitney); NaN when only one class is present.
-
-    >>> exact_auc(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8]))
-    0.75
-    >>> exact_auc(np.array([0, 1, 0, 1]), np.array([0.5, 0.5, 0.5, 0.9]))
-    0.75
-    """
-    labels = np.asarray(labels, dtype=bool)
-    n_pos = int(labels.sum())
-    n_neg = len(labels) - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return math.nan
-    order = np.argsort(scores, kind="mergesort")
-    sorted_scores = np.asarray(scores)[order]
-    ranks = np.empty(len(scores), dtype=np.float64)
-    # Average rank over each run of equal scores.
-    starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
-    ends = np.r_[starts[1:], len(scores)]
-    mean_rank = (starts + ends + 1) / 2.0  # ranks are 1-based
-    ranks[order] = np.repeat(mean_rank, ends - starts)
-    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def table3(scores: np.ndarray, test: Batch, data: OfflineData) -> dict:

@@ -30,54 +30,26 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
-from numpy.typing import ArrayLike
 
 from model import zoo as models
 from model.batch import Batch, Logits
 from model.config import ModelConfig
 from model.features import Featurizer, FeaturizerConfig
-from model.layers import FieldEmbedding
 from model.losses import click_only
 from model.optimizers import OPTIMIZERS, make_optimizer
 from model.snapshot import restore, snapshot_state
-from model.vocab import DomainVocab
+from model.vocab import MIN_COUNT, DomainVocab
 from ops.errors import ConfigError
 from ops.training import delayed
 from ops.training.dedupe import Deduper
 from ops.training.delayed.aux import DelayLearner
+from ops.training.rows import LabeledRows
+from ops.training.sparse import sparse_optimizer, sparse_tables
 from streaming.events import OTHER_DOMAIN
-
-
-class LabeledRows(Protocol):
-    """What the learner reads from a mini-batch (a decoded `streaming.minibatch.MiniBatch`).
-
-    Read-only columns of one length B; numeric columns may be numpy arrays or sequences.
-    """
-
-    @property
-    def impression_ids(self) -> Sequence[str]: ...
-    @property
-    def kinds(self) -> Sequence[str]: ...
-    @property
-    def conv_types(self) -> Sequence[str]: ...
-    @property
-    def scenarios(self) -> Sequence[str]: ...
-    @property
-    def features(self) -> Mapping[str, Sequence[str]]: ...
-    @property
-    def click(self) -> ArrayLike: ...
-    @property
-    def conversion(self) -> ArrayLike: ...
-    @property
-    def label_ts(self) -> Sequence[int] | np.ndarray: ...
-    @property
-    def watermark(self) -> int | None: ...
-    @property
-    def end(self) -> bool: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,6 +72,8 @@ class LearnerConfig:
         max(rows, nominal_rows), so smaller steps weigh less.
     min_step_rows: new rows gathered over consecutive mini-batches before an optimizer
         step (1: a step per mini-batch; see the module docstring).
+    vocab_min_count: rows a conversion type or scenario needs before it gets its own slot
+        (`model.vocab`; 1: first come, first served).
     dedupe_horizon_s: event-time seconds a (impression_id, kind) key is remembered.
     seed: torch seed for the initial weights.
     """
@@ -114,6 +88,7 @@ class LearnerConfig:
     sparse: bool = True
     nominal_rows: int = 1024
     min_step_rows: int = 256
+    vocab_min_count: int = MIN_COUNT
     dedupe_horizon_s: int = 86_400
     seed: int = 0
 
@@ -123,12 +98,20 @@ class LearnerConfig:
                 f"LearnerConfig.optimizer must be one of {', '.join(OPTIMIZERS)}, "
                 f"got {self.optimizer!r}"
             )
+        if not 0 < self.lr < float("inf"):  # NaN fails too
+            raise ConfigError(f"LearnerConfig.lr must be a number > 0, got {self.lr}")
+        if self.seed < 0:
+            raise ConfigError(f"LearnerConfig.seed must be >= 0, got {self.seed}")
+        if self.dedupe_horizon_s < 0:
+            raise ConfigError(
+                f"LearnerConfig.dedupe_horizon_s must be >= 0 seconds, got {self.dedupe_horizon_s}"
+            )
         if self.method not in delayed.names():
             raise ConfigError(
                 f"LearnerConfig.method is {self.method!r}; choose one of "
                 f"{', '.join(delayed.STREAM_METHODS)} (oracle: mmn bench stream only)"
             )
-        for name in ("nominal_rows", "min_step_rows"):
+        for name in ("nominal_rows", "min_step_rows", "vocab_min_count"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"LearnerConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.model_config.n_fields != len(self.featurizer.fields):
@@ -180,9 +163,7 @@ class OnlineLearner:
         torch.manual_seed(config.seed)
         self.model = self.spec.build(config.model_config)
         self.model.train()
-        tables = _embedding_tables(self.model) if config.sparse else []
-        for table in tables:
-            table.sparse = True
+        tables = sparse_tables(self.model) if config.sparse else []
         sparse_ids = {id(t.weight) for t in tables}
         self.optimizer = make_optimizer(
             config.optimizer,
@@ -190,7 +171,7 @@ class OnlineLearner:
             lr=config.lr,
         )
         self.sparse_optimizer = (
-            make_optimizer(config.optimizer, [t.weight for t in tables], lr=config.lr, sparse=True)
+            sparse_optimizer(config.optimizer, [t.weight for t in tables], config.lr)
             if tables
             else None
         )
@@ -205,8 +186,10 @@ class OnlineLearner:
             else None
         )
         self.featurizer = Featurizer(config.featurizer)
-        self.types = DomainVocab(config.model_config.n_types, other=OTHER_DOMAIN)
-        self.scenarios = DomainVocab(config.model_config.n_scenarios, other=OTHER_DOMAIN)
+        self.types, self.scenarios = (
+            DomainVocab(n, other=OTHER_DOMAIN, min_count=config.vocab_min_count)
+            for n in (config.model_config.n_types, config.model_config.n_scenarios)
+        )
         self.deduper = Deduper(config.dedupe_horizon_s)
         self.examples_seen = 0
         self.batches = 0
@@ -394,7 +377,3 @@ def _pending_of(state: Mapping[str, Any] | None) -> list[tuple[Batch, np.ndarray
 def _rows(batch: Batch, keep: np.ndarray) -> Batch:
     pick = torch.from_numpy(np.flatnonzero(keep))
     return Batch(**{name: t[pick] for name, t in vars(batch).items()})
-
-
-def _embedding_tables(model: torch.nn.Module) -> list[torch.nn.Embedding]:
-    return [m.table for m in model.modules() if isinstance(m, FieldEmbedding)]
