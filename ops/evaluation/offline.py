@@ -299,27 +299,7 @@ def run_offline(
         n_types=len(data.type_names),
         n_scenarios=len(data.scenario_names),
     )
-    result: dict = {
-        "models": {},
-        "rows": len(data),
-        "train_rows": n_train,
-        "config": {
-            "seeds": config.seeds,
-            "epochs": config.epochs,
-            "batch_size": config.batch_size,
-            "optimizer": config.optimizer,
-            "lr": config.lr,
-            "lr_grid": list(config.lr_grid),
-            "validation_fraction": config.validation_fraction,
-            "buckets": config.buckets,
-            "hidden": list(config.hidden),
-            "replicates": config.replicates,
-        },
-        "domains": {
-            "types": {_label("t", i): v for i, v in enumerate(data.type_names)},
-            "scenarios": {_label("s", i): v for i, v in enumerate(data.scenario_names)},
-        },
-    }
+    result = _header(data, config, n_train)
     if data.p_true is not None:
         result["oracle"] = table3(data.p_true[n_train:], test, data)
     test_scores: dict[str, list[np.ndarray]] = {}
@@ -348,18 +328,49 @@ def run_offline(
             on_model(result)
     if REFERENCE in test_scores and config.replicates > 0:
         started = time.perf_counter()
-        clicked = test.click.numpy() == 1
-        intervals = paired_intervals(
-            test.conversion.numpy()[clicked],
-            {name: [s[clicked] for s in runs] for name, runs in test_scores.items()},
-            _domain_masks(test, data, clicked),
-            REFERENCE,
-            replicates=config.replicates,
-        )
-        for name, figures in intervals.items():
+        for name, figures in _intervals(test, data, test_scores, config.replicates).items():
             result["models"][name].update(figures)
         log(f"intervals vs {REFERENCE}: {time.perf_counter() - started:.0f}s")
     return result
+
+
+def _header(data: OfflineData, config: OfflineConfig, n_train: int) -> dict:
+    """The result's layout before any model: sizes, settings and domain names."""
+    return {
+        "models": {},
+        "rows": len(data),
+        "train_rows": n_train,
+        "config": {
+            "seeds": config.seeds,
+            "epochs": config.epochs,
+            "batch_size": config.batch_size,
+            "optimizer": config.optimizer,
+            "lr": config.lr,
+            "lr_grid": list(config.lr_grid),
+            "validation_fraction": config.validation_fraction,
+            "buckets": config.buckets,
+            "hidden": list(config.hidden),
+            "replicates": config.replicates,
+        },
+        "domains": {
+            "types": {_label("t", i): v for i, v in enumerate(data.type_names)},
+            "scenarios": {_label("s", i): v for i, v in enumerate(data.scenario_names)},
+        },
+    }
+
+
+def _intervals(
+    test: Batch, data: OfflineData, test_scores: dict[str, list[np.ndarray]], replicates: int
+) -> dict[str, dict]:
+    """Each model's difference to REFERENCE and its interval, on the clicked test rows."""
+    clicked = test.click.numpy() == 1
+    return paired_intervals(
+        test.conversion.numpy()[clicked],
+        {name: [s[clicked] for s in runs] for name, runs in test_scores.items()},
+        _domain_masks(test, data, clicked),
+        REFERENCE,
+        replicates=replicates,
+    )
 
 
 def _domain_masks(test: Batch, data: OfflineData, clicked: np.ndarray) -> list[np.ndarray]:
