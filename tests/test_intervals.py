@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ops.evaluation.intervals import average_auc, paired_intervals, weighted_auc
-from ops.evaluation.offline import exact_auc
+from ops.evaluation.metrics import exact_auc
 from simulator.synth import generate, write
 
 

@@ -16,7 +16,7 @@ each model gets a 95% interval of its difference to the reference (`mmn`):
 
 AUC with integer row weights is computed exactly from one sort per (model, seed, domain):
 a positive of weight w scores w times the weighted negatives below it, plus half of those
-tied with it, the same ties rule as `exact_auc`.
+tied with it, the same ties rule as `ops.evaluation.metrics.exact_auc`.
 """
 
 from __future__ import annotations
@@ -28,30 +28,6 @@ import numpy as np
 
 REPLICATES = 1000
 CHUNK = 100  # replicates per block: bounds the (replicates x rows) arrays in memory
-
-
-def exact_auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """ROC AUC from ranks, ties averaged (Mann-Whitney); NaN when only one class is present.
-
-    >>> exact_auc(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8]))
-    0.75
-    >>> exact_auc(np.array([0, 1, 0, 1]), np.array([0.5, 0.5, 0.5, 0.9]))
-    0.75
-    """
-    labels = np.asarray(labels, dtype=bool)
-    n_pos = int(labels.sum())
-    n_neg = len(labels) - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return math.nan
-    order = np.argsort(scores, kind="mergesort")
-    sorted_scores = np.asarray(scores)[order]
-    ranks = np.empty(len(scores), dtype=np.float64)
-    # Average rank over each run of equal scores.
-    starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
-    ends = np.r_[starts[1:], len(scores)]
-    mean_rank = (starts + ends + 1) / 2.0  # ranks are 1-based
-    ranks[order] = np.repeat(mean_rank, ends - starts)
-    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def weighted_auc(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> np.ndarray:

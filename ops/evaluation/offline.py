@@ -35,7 +35,8 @@ from model.features import Featurizer, FeaturizerConfig
 from model.losses import click_only
 from model.optimizers import OPTIMIZERS, make_optimizer
 from ops.errors import ConfigError
-from ops.evaluation.intervals import REPLICATES, exact_auc, paired_intervals
+from ops.evaluation.intervals import REPLICATES, paired_intervals
+from ops.evaluation.metrics import exact_auc
 from simulator.criteo_search import CriteoSearchConfig, load_columns
 from simulator.errors import SourceError
 from simulator.synth import read_truth

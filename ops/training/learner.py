@@ -195,6 +195,7 @@ class OnlineLearner:
         self.batches = 0
         self.watermark: int | None = None
         self.pending: list[tuple[Batch, np.ndarray]] = []  # rows gathered for the next step
+        self.last_scored: dict[str, np.ndarray] | None = None  # see train_batch
 
     def batch(
         self, rows: LabeledRows, keep: np.ndarray | None = None, *, grow: bool = False
@@ -270,6 +271,14 @@ class OnlineLearner:
             return math.nan
         logits = self.logits(batch)
         p = (torch.sigmoid(logits.ctr) * torch.sigmoid(logits.cvr)).detach()
+        # The predictions of this forward pass, made before the step (progressive validation).
+        self.last_scored = {
+            "click": batch.click.numpy(),
+            "conversion": batch.conversion.numpy(),
+            "conv_type": batch.conv_type.numpy(),
+            "scenario": batch.scenario.numpy(),
+            "p": p.numpy(),
+        }
         weight = self.method.weights(kinds, batch.click * batch.conversion, p, aux)
         batch = dataclasses.replace(
             batch,
