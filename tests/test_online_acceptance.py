@@ -128,7 +128,14 @@ def online_vs_offline(
 
     # The same learner fed the offline experiment's input (final labels, click order,
     # batches of 1024) instead of the stream: it must reproduce the offline AUC.
-    same_input = OnlineLearner(dataclasses.replace(learner.config))
+    # With the offline experiment's semantics: final labels unweighted, a mean loss per
+    # mini-batch, every domain value its slot at once (the stream's learner waits for 100
+    # rows of a value before giving it a slot).
+    same_input = OnlineLearner(
+        dataclasses.replace(
+            learner.config, method="vanilla", nominal_rows=1, min_step_rows=1, vocab_min_count=1
+        )
+    )
     train_rows = day_rows(log_file, first, split)
     for start in range(0, len(train_rows), 1024):
         same_input.step(_rows(train_rows, start, start + 1024, end=start + 1024 >= len(train_rows)))

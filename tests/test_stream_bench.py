@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from ops.benches.stream_protocol import StreamConfig, emit, run_stream
 from ops.cli import main
-from ops.evaluation.stream import StreamConfig, emit, run_stream
 from ops.training import delayed
 from simulator.criteo_search import CriteoSearchConfig, load_columns
 from simulator.synth import generate, write

@@ -40,13 +40,13 @@ from model import zoo as models
 from model.batch import Batch
 from model.config import ModelConfig
 from model.features import Featurizer, FeaturizerConfig
-from model.layers import FieldEmbedding
 from model.snapshot import restore, snapshot_state
-from model.vocab import DomainVocab
+from model.vocab import MIN_COUNT, DomainVocab
 from ops.errors import ConfigError
 from ops.training import delayed
 from ops.training.dedupe import Deduper
 from ops.training.delayed.aux import DelayLearner
+from ops.training.sparse import sparse_optimizer, sparse_tables
 from streaming.events import OTHER_DOMAIN
 
 OPTIMIZERS = ("adagrad", "adam", "sgd")
@@ -97,6 +97,8 @@ class LearnerConfig:
         max(rows, nominal_rows), so smaller steps weigh less.
     min_step_rows: new rows gathered over consecutive mini-batches before an optimizer
         step (1: a step per mini-batch; see the module docstring).
+    vocab_min_count: rows a conversion type or scenario needs before it gets its own slot
+        (`model.vocab`; 1: first come, first served).
     dedupe_horizon_s: event-time seconds a (impression_id, kind) key is remembered.
     seed: torch seed for the initial weights.
     """
@@ -110,6 +112,7 @@ class LearnerConfig:
     sparse: bool = True
     nominal_rows: int = 1024
     min_step_rows: int = 256
+    vocab_min_count: int = MIN_COUNT
     dedupe_horizon_s: int = 86_400
     seed: int = 0
 
@@ -121,7 +124,7 @@ class LearnerConfig:
                 f"LearnerConfig.method is {self.method!r}; choose one of "
                 f"{', '.join(delayed.STREAM_METHODS)} (oracle: mmn bench stream only)"
             )
-        for name in ("nominal_rows", "min_step_rows"):
+        for name in ("nominal_rows", "min_step_rows", "vocab_min_count"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"LearnerConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.model_config.n_fields != len(self.featurizer.fields):
@@ -173,15 +176,15 @@ class OnlineLearner:
         torch.manual_seed(config.seed)
         self.model = self.spec.build(config.model_config)
         self.model.train()
-        tables = _embedding_tables(self.model) if config.sparse else []
-        for table in tables:
-            table.sparse = True
+        tables = sparse_tables(self.model) if config.sparse else []
         sparse_ids = {id(t.weight) for t in tables}
         self.optimizer = _optimizer(
             config, [p for p in self.model.parameters() if id(p) not in sparse_ids]
         )
         self.sparse_optimizer = (
-            _sparse_optimizer(config, [t.weight for t in tables]) if tables else None
+            sparse_optimizer(config.optimizer, [t.weight for t in tables], config.lr)
+            if tables
+            else None
         )
         self.aux = (
             DelayLearner(
@@ -194,8 +197,10 @@ class OnlineLearner:
             else None
         )
         self.featurizer = Featurizer(config.featurizer)
-        self.types = DomainVocab(config.model_config.n_types, other=OTHER_DOMAIN)
-        self.scenarios = DomainVocab(config.model_config.n_scenarios, other=OTHER_DOMAIN)
+        self.types, self.scenarios = (
+            DomainVocab(n, other=OTHER_DOMAIN, min_count=config.vocab_min_count)
+            for n in (config.model_config.n_types, config.model_config.n_scenarios)
+        )
         self.deduper = Deduper(config.dedupe_horizon_s)
         self.examples_seen = 0
         self.batches = 0
@@ -378,20 +383,6 @@ def _pending_of(state: Mapping[str, Any] | None) -> list[tuple[Batch, np.ndarray
 def _rows(batch: Batch, keep: np.ndarray) -> Batch:
     pick = torch.from_numpy(np.flatnonzero(keep))
     return Batch(**{name: t[pick] for name, t in vars(batch).items()})
-
-
-def _embedding_tables(model: torch.nn.Module) -> list[torch.nn.Embedding]:
-    return [m.table for m in model.modules() if isinstance(m, FieldEmbedding)]
-
-
-def _sparse_optimizer(config: LearnerConfig, parameters: list) -> torch.optim.Optimizer:
-    # Adagrad and SGD take sparse gradients (Adagrad's untouched rows neither move nor
-    # accumulate, as in the dense step); Adam's sparse twin is the lazy SparseAdam.
-    if config.optimizer == "adagrad":
-        return torch.optim.Adagrad(parameters, lr=config.lr)
-    if config.optimizer == "adam":
-        return torch.optim.SparseAdam(parameters, lr=config.lr)
-    return torch.optim.SGD(parameters, lr=config.lr)
 
 
 def _optimizer(config: LearnerConfig, parameters) -> torch.optim.Optimizer:
