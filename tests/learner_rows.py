@@ -57,11 +57,3 @@ def learner_config(**overrides) -> LearnerConfig:
         featurizer=FeaturizerConfig(fields=FIELDS, numeric_fields=(), buckets=64),
         **{"min_step_rows": 1, **overrides},
     )
-
-
-def auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    order = np.argsort(scores)
-    ranks = np.empty(len(scores))
-    ranks[order] = np.arange(1, len(scores) + 1)
-    pos = labels == 1
-    return (ranks[pos].sum() - pos.sum() * (pos.sum() + 1) / 2) / (pos.sum() * (~pos).sum())

@@ -38,7 +38,8 @@ from ops.cli.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
 from ops.cli.options import class_default
 from ops.store.snapshots import PublishedSnapshot, Reconciliation
 from ops.training.kafka_io import KafkaSource
-from ops.training.learner import LabeledRows, LearnerConfig, OnlineLearner, StepResult
+from ops.training.learner import LearnerConfig, OnlineLearner, StepResult
+from ops.training.rows import LabeledRows
 from ops.training.trainer import Trainer, TrainerConfig
 from simulator.criteo_search import CriteoSearchConfig
 from streaming.events import OTHER_DOMAIN

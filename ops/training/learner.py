@@ -30,11 +30,10 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
-from numpy.typing import ArrayLike
 
 from model import zoo as models
 from model.batch import Batch
@@ -46,38 +45,11 @@ from ops.errors import ConfigError
 from ops.training import delayed
 from ops.training.dedupe import Deduper
 from ops.training.delayed.aux import DelayLearner
+from ops.training.rows import LabeledRows
 from ops.training.sparse import sparse_optimizer, sparse_tables
 from streaming.events import OTHER_DOMAIN
 
 OPTIMIZERS = ("adagrad", "adam", "sgd")
-
-
-class LabeledRows(Protocol):
-    """What the learner reads from a mini-batch (a decoded `streaming.minibatch.MiniBatch`).
-
-    Read-only columns of one length B; numeric columns may be numpy arrays or sequences.
-    """
-
-    @property
-    def impression_ids(self) -> Sequence[str]: ...
-    @property
-    def kinds(self) -> Sequence[str]: ...
-    @property
-    def conv_types(self) -> Sequence[str]: ...
-    @property
-    def scenarios(self) -> Sequence[str]: ...
-    @property
-    def features(self) -> Mapping[str, Sequence[str]]: ...
-    @property
-    def click(self) -> ArrayLike: ...
-    @property
-    def conversion(self) -> ArrayLike: ...
-    @property
-    def label_ts(self) -> Sequence[int] | np.ndarray: ...
-    @property
-    def watermark(self) -> int | None: ...
-    @property
-    def end(self) -> bool: ...
 
 
 @dataclass(frozen=True, kw_only=True)

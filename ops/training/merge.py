@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections import deque
 
-from ops.training.learner import LabeledRows
+from ops.training.rows import LabeledRows
 from streaming.source import Message
 
 

@@ -32,8 +32,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ops.store.snapshots import PublishedSnapshot, Reconciliation
-from ops.training.learner import LabeledRows, OnlineLearner
+from ops.training.learner import OnlineLearner
 from ops.training.merge import PartitionMerge
+from ops.training.rows import LabeledRows
 from ops.training.telemetry import TrainerMetrics
 from streaming.errors import StreamingError
 from streaming.events import format_event_time
