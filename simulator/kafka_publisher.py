@@ -1,14 +1,16 @@
 """The replay's publisher on Kafka (kafka-python), tuned for throughput, failing fast.
 
-Every Kafka error becomes a ReplayError: a broker that cannot be reached at the start, a
-send that cannot get metadata within `max_block_ms`, a batch that is not acknowledged
-within `delivery_timeout_ms` (reported at the next send or at flush). Nothing waits for
-ever on a broker that went away.
+Every Kafka error becomes a ReplayError: a broker that cannot be reached at the start,
+and, mid-replay, a broker that has not answered for `broker_timeout_s` (a send blocks on a
+full buffer, batches are retried; reported at the next send or at flush). Nothing waits
+for ever on a broker that went away, and a broker back within the timeout loses nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
@@ -22,42 +24,73 @@ class PublisherConfig:
 
     linger_ms / batch_size: how long and how much to batch per partition.
     bootstrap_timeout_ms: longest the first connection to the broker may take.
-    max_block_ms: longest a send may block (metadata, full buffer).
-    request_timeout_ms / delivery_timeout_ms: longest a batch may wait for its ack.
-    flush_timeout_s: longest the final flush may take.
-    acks: 1 (leader only) keeps the replay fast; "all" for a replicated deployment.
+    broker_timeout_s: longest outage of the broker mid-replay: sends block and batches are
+        retried meanwhile (idempotent producer: a retried batch is never stored twice),
+        then the replay fails (`--broker-timeout`).
+    request_timeout_ms: longest wait for one produce answer before it is retried.
     """
 
     linger_ms: int = 20
     batch_size: int = 512 * 1024
     bootstrap_timeout_ms: int = 5_000
-    max_block_ms: int = 10_000
+    broker_timeout_s: float = 300.0
     request_timeout_ms: int = 10_000
-    delivery_timeout_ms: int = 30_000
-    flush_timeout_s: float = 60.0
-    acks: int | str = 1
+
+    def __post_init__(self) -> None:
+        if not 0 < self.broker_timeout_s < float("inf"):
+            raise ReplayError(
+                f"PublisherConfig.broker_timeout_s must be > 0 seconds, got {self.broker_timeout_s}"
+            )
+
+    def producer_settings(self) -> dict[str, Any]:
+        """kafka-python KafkaProducer arguments (also what `mmn bench replay` compares with)."""
+        return {
+            "acks": "all",
+            "enable_idempotence": True,
+            "linger_ms": self.linger_ms,
+            "batch_size": self.batch_size,
+            "max_block_ms": int(self.broker_timeout_s * 1000),
+            "bootstrap_timeout_ms": self.bootstrap_timeout_ms,
+            "request_timeout_ms": self.request_timeout_ms,
+            "delivery_timeout_ms": int(self.broker_timeout_s * 1000) + self.request_timeout_ms,
+            "retries": 2**31 - 1,  # bounded by delivery_timeout_ms
+            # One request in flight: a batch retried after an outage can never land behind
+            # a later one (the joiner takes each partition's order as event order).
+            "max_in_flight_requests_per_connection": 1,
+        }
+
+
+class Health(Protocol):
+    """Whether the broker has been gone too long (streaming.health.BrokerWatch)."""
+
+    @property
+    def expired(self) -> bool: ...
+
+    @property
+    def unreachable_s(self) -> float: ...
 
 
 class KafkaPublisher:
     """A kafka-python producer behind the replay's `Publisher` seam."""
 
-    def __init__(self, bootstrap: str, config: PublisherConfig | None = None) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        config: PublisherConfig | None = None,
+        *,
+        health: Health | None = None,
+    ) -> None:
+        """health: a running broker watch; once it has expired, every send fails at once."""
         self.bootstrap = bootstrap
         self.config = config or PublisherConfig()
+        self.health = health
         self._error: BaseException | None = None
         c = self.config
         try:
             self._producer = KafkaProducer(
                 bootstrap_servers=bootstrap,
                 client_id="mmn-replay",
-                acks=c.acks,
-                linger_ms=c.linger_ms,
-                batch_size=c.batch_size,
-                max_block_ms=c.max_block_ms,
-                bootstrap_timeout_ms=c.bootstrap_timeout_ms,
-                request_timeout_ms=c.request_timeout_ms,
-                delivery_timeout_ms=c.delivery_timeout_ms,
-                retries=3,
+                **c.producer_settings(),
             )
         except KafkaError as exc:
             raise ReplayError(
@@ -69,6 +102,12 @@ class KafkaPublisher:
             self._error = exc
 
     def _raise_if_failed(self) -> None:
+        if self.health is not None and self.health.expired:
+            raise ReplayError(
+                f"the broker at {self.bootstrap} has not answered for "
+                f"{self.health.unreachable_s:.0f}s (--broker-timeout "
+                f"{self.config.broker_timeout_s:.0f}s); the replay is incomplete"
+            )
         if self._error is not None:
             raise ReplayError(
                 f"publishing to {self.bootstrap} failed: {self._error!r}; "
@@ -91,12 +130,13 @@ class KafkaPublisher:
 
     def flush(self) -> None:
         """Wait until every queued message is acknowledged; ReplayError if any was not."""
+        timeout_s = self.config.broker_timeout_s + self.config.request_timeout_ms / 1000
         try:
-            self._producer.flush(timeout=self.config.flush_timeout_s)
+            self._producer.flush(timeout=timeout_s)
         except KafkaError as exc:
             raise ReplayError(
-                f"messages to {self.bootstrap} were not acknowledged within "
-                f"{self.config.flush_timeout_s:.0f}s: {exc!r}"
+                f"messages to {self.bootstrap} were not acknowledged within {timeout_s:.0f}s: "
+                f"{exc!r}"
             ) from exc
         self._raise_if_failed()
 
@@ -115,5 +155,6 @@ class KafkaPublisher:
         return len(found)
 
     def close(self) -> None:
-        """Close the producer without waiting long for a broker that is gone."""
-        self._producer.close(timeout=2)
+        """Close the producer without waiting long for a broker that is gone (never raises)."""
+        with contextlib.suppress(KafkaError):
+            self._producer.close(timeout=2)

@@ -20,6 +20,7 @@ clock); `speed=None` publishes as fast as the publisher takes it.
 from __future__ import annotations
 
 import heapq
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -77,18 +78,20 @@ class ReplayConfig:
     heartbeat_every: int = 60
 
     def __post_init__(self) -> None:
-        if self.speed is not None and self.speed <= 0:
+        # `not x > 0` rather than `x <= 0`: NaN fails the rule too.
+        if self.speed is not None and not 0 < self.speed < math.inf:
             raise ReplayError(
-                f"speed must be positive (event seconds per wall second), got {self.speed}"
+                f"ReplayConfig.speed must be positive (event seconds per wall second), "
+                f"got {self.speed}"
             )
         if self.heartbeat_every < 1:
             raise ReplayError(
-                f"heartbeat_every must be at least 1 second, got {self.heartbeat_every}"
+                f"ReplayConfig.heartbeat_every must be at least 1 second, got {self.heartbeat_every}"
             )
-        if self.start_day < 0 or (self.days is not None and self.days <= 0):
-            raise ReplayError(
-                f"the window start_day={self.start_day}, days={self.days} is empty or negative"
-            )
+        if not 0 <= self.start_day < math.inf:
+            raise ReplayError(f"ReplayConfig.start_day must be >= 0, got {self.start_day}")
+        if self.days is not None and not 0 < self.days < math.inf:
+            raise ReplayError(f"ReplayConfig.days must be > 0, got {self.days}")
 
 
 @dataclass(kw_only=True)

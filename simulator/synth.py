@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from simulator.columns import COLUMNS, FEATURE_FIELDS
+from simulator.errors import SourceError
 from simulator.synth_model import (
     DAY_S,
     WINDOW_S,
@@ -308,7 +309,7 @@ def write(log: SynthLog, out_dir: Path) -> list[Path]:
     cols = [log.columns[name] for name in COLUMNS]
     _write_rows(data, cols, header=None)
     ids = [str(i) for i in range(1, len(log.p_sale) + 1)]
-    _write_rows(truth, [ids, _floats(log.p_sale)], header=["line", "p_sale"])
+    _write_rows(truth, [ids, _floats(log.p_sale)], header=TRUTH_HEADER)
     with domains.open("w") as f:
         f.write("kind\tdomain\tvalues\tshare\trate\tmean_delay_s\n")
         for kind, label, values, share, rate, delay in log.domains:
@@ -344,3 +345,33 @@ def _write_rows(path: Path, cols: list[list[str]], header: list[str] | None) -> 
         for start in range(0, n, _CHUNK):
             part = [c[start : start + _CHUNK] for c in cols]
             f.write("\n".join(map("\t".join, zip(*part, strict=True))) + "\n")
+
+
+TRUTH_HEADER = ["line", "p_sale"]
+
+
+def read_truth(path: Path) -> np.ndarray:
+    """The true sale probability by line number (index 0 unused, NaN) from a `truth.tsv`.
+
+    A file of another layout (a foreign `truth.tsv` beside a data file) is a SourceError
+    naming the file and what was expected.
+    """
+    try:
+        with open(path) as handle:
+            header = handle.readline().rstrip("\n").split("\t")
+            if header != TRUTH_HEADER:
+                raise SourceError(
+                    f"{path}: line 1 is {header!r}, expected the header {TRUTH_HEADER!r} of the "
+                    "synthetic generator's truth file; move the file away or regenerate it"
+                )
+            table = np.loadtxt(handle, delimiter="\t", ndmin=2)
+    except (OSError, ValueError) as exc:
+        raise SourceError(f"{path}: not a truth file of two columns (line, p_sale): {exc}") from exc
+    if table.size == 0:
+        return np.full(1, np.nan)
+    lines = table[:, 0]
+    if table.shape[1] != 2 or lines.min() < 1 or not np.all(lines == np.floor(lines)):
+        raise SourceError(f"{path}: expected two columns (line >= 1, p_sale) in every row")
+    by_line = np.full(int(lines.max()) + 1, np.nan)
+    by_line[lines.astype(np.int64)] = table[:, 1]
+    return by_line

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulator.errors import SimulatorError
+from streaming.events import MAX_EVENT_TS
 
 DAY_S = 86_400
 WINDOW_S = 30 * DAY_S
@@ -121,6 +122,34 @@ class SynthConfig:
             bad = [r for r in getattr(self, name) if not 0.0 < r < 1.0]
             if bad:
                 raise SynthConfigError(f"{name} must lie strictly between 0 and 1, got {bad}")
+        self._check_ranges()
+
+    def _check_ranges(self) -> None:
+        """Every scalar within what the generator can draw from (NaN fails every rule)."""
+        rules: dict[str, tuple[float, float]] = {
+            "type_zipf": (0.0, 100.0),
+            "scenario_zipf": (0.0, 100.0),
+            "type_tail": (0, 10_000),
+            "scenario_tail": (0, 10_000),
+            "tail_weight": (0.0, 1.0),
+            "feature_scale": (0.0, 1e3),
+            "shared_weight": (0.0, 1e3),
+            "type_weight": (0.0, 1e3),
+            "scenario_weight": (0.0, 1e3),
+            "drift_angle": (-1e3, 1e3),
+            "dim": (1, 10_000),
+            "start_ts": (0, MAX_EVENT_TS - 10_000 * 86_400),
+            "days": (1, 10_000),
+            "disorder_share": (0.0, 1.0),
+            "disorder_s": (0, 86_400),
+            "ctr": (1e-6, 1.0),
+        }
+        for name, (low, high) in rules.items():
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise SynthConfigError(
+                    f"SynthConfig.{name} must be in [{low}, {high}], got {value}"
+                )
 
 
 def zipf_probs(n: int, exponent: float) -> np.ndarray:

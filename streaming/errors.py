@@ -2,7 +2,8 @@
 
 StreamingError
 ├── SchemaError        a payload that does not decode into its record
-└── BrokerError        the broker cannot be started, reached or used
+├── BrokerError        the broker cannot be started, reached or used
+└── JoinerError        joiner workers keep dying, or the joiner does not finish in time
 """
 
 from __future__ import annotations
@@ -18,3 +19,7 @@ class SchemaError(StreamingError, ValueError):
 
 class BrokerError(StreamingError):
     """The Kafka-protocol broker could not be started, reached or used."""
+
+
+class JoinerError(StreamingError):
+    """The joiner cannot go on: its workers died more often than allowed, or it timed out."""

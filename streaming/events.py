@@ -26,6 +26,9 @@ from typing import Any, ClassVar
 from streaming.errors import SchemaError
 
 SCHEMA_VERSION = 1
+# The latest event time a timestamp may hold: 9999-12-31T23:59:59Z, the end of what dates
+# (and every consumer's datetime) can show. Larger values are milliseconds or garbage.
+MAX_EVENT_TS = 253_402_300_799
 
 OTHER_DOMAIN = "other"
 """The conv_type / scenario of an impression whose value is not among a source's top-K: the
@@ -36,12 +39,18 @@ N_t = top_types + 1 (one constant for both; `model` cannot import it, ops passes
 def format_event_time(ts: int | None) -> str:
     """An event time (seconds) as ISO 8601 UTC, the one way the project shows one; "-" if unknown.
 
-    >>> format_event_time(86400)
-    '1970-01-02T00:00:00Z'
+    Whatever a registry or a topic holds must show: a value no date can show (a timestamp
+    in milliseconds) is printed as it is.
+
+    >>> format_event_time(86400), format_event_time(1597000000000)
+    ('1970-01-02T00:00:00Z', '1597000000000')
     """
     if ts is None:
         return "-"
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, ValueError, OSError, TypeError):
+        return str(ts)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -124,28 +133,53 @@ def _field(payload: dict[str, Any], kind: str, name: str, types: type | tuple[ty
     # bool is an int in Python, but never a valid timestamp or amount.
     if isinstance(value, bool) or not isinstance(value, types):
         raise SchemaError(
-            f"{kind} event: field {name!r} has {type(value).__name__} value {value!r}, "
+            f"{kind} event: field {name!r} has {type(value).__name__} value {_short(value)}, "
             f"expected {types.__name__ if isinstance(types, type) else ' or '.join(t.__name__ for t in types)}"
         )
+    if isinstance(value, str):
+        _check_text(kind, name, value)
     return value
 
 
-def decode_event(value: bytes) -> Event | Marker:
-    """Decode a message value into its event; a malformed payload raises SchemaError naming the field."""
+def _short(value: Any) -> str:
+    """repr() cut to 80 characters; an int too long to print (Python's digit limit) by its size."""
     try:
-        payload = json.loads(value)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SchemaError(f"event payload is not JSON: {exc}") from exc
+        text = repr(value)
+    except ValueError:
+        return f"an int of {value.bit_length()} bits"
+    return text if len(text) <= 80 else f"{text[:77]}..."
+
+
+def _check_text(kind: str, name: str, value: str) -> None:
+    # JSON may carry lone surrogates ("\ud800"): such a string cannot be written back as UTF-8.
+    try:
+        value.encode()
+    except UnicodeEncodeError as exc:
+        raise SchemaError(f"{kind} event: field {name!r} is not valid unicode: {exc}") from None
+
+
+def decode_event(value: bytes | None) -> Event | Marker:
+    """Decode a message value into its event; a malformed payload raises SchemaError naming the field.
+
+    A tombstone (a message without a value) and bytes that are not UTF-8 JSON are malformed.
+    """
+    if value is None:
+        raise SchemaError("a tombstone: the message has no value")
+    try:
+        # UTF-8 only: json.loads would also take UTF-16/32, which the joiner cannot store back.
+        payload = json.loads(value.decode())
+    except (ValueError, RecursionError) as exc:  # ValueError: also an over-long number
+        raise SchemaError(f"event payload is not JSON (UTF-8): {_short(exc)}") from exc
     if not isinstance(payload, dict):
         raise SchemaError(f"event payload is a JSON {type(payload).__name__}, expected an object")
     version = payload.get("v")
     if version != SCHEMA_VERSION:
         raise SchemaError(
-            f"field 'v' is {version!r}; this reader understands schema version {SCHEMA_VERSION}"
+            f"field 'v' is {_short(version)}; this reader understands schema version {SCHEMA_VERSION}"
         )
     kind = payload.get("event")
     if not isinstance(kind, str) or kind not in EVENT_TYPES:
-        raise SchemaError(f"field 'event' is {kind!r}, expected one of {sorted(EVENT_TYPES)}")
+        raise SchemaError(f"field 'event' is {_short(kind)}, expected one of {sorted(EVENT_TYPES)}")
     cls = EVENT_TYPES[kind]
     if cls in (Heartbeat, EndOfStream):
         return cls(ts=_field(payload, kind, "ts", int))
@@ -159,8 +193,10 @@ def decode_event(value: bytes) -> Event | Marker:
         for name, val in features.items():
             if not isinstance(val, str):
                 raise SchemaError(
-                    f"impression event: feature {name!r} has non-string value {val!r}"
+                    f"impression event: feature {_short(name)} has non-string value {_short(val)}"
                 )
+            _check_text(kind, "features", name)
+            _check_text(kind, "features", val)
         return Impression(
             **common,
             conv_type=_field(payload, kind, "conv_type", str),
@@ -168,5 +204,11 @@ def decode_event(value: bytes) -> Event | Marker:
             features=features,
         )
     if cls is Conversion:
-        return Conversion(**common, amount=float(_field(payload, kind, "amount", (int, float))))
+        amount = _field(payload, kind, "amount", (int, float))
+        try:
+            return Conversion(**common, amount=float(amount))
+        except OverflowError:
+            raise SchemaError(
+                f"conversion event: amount {_short(amount)} is out of range"
+            ) from None
     return Click(**common)

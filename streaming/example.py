@@ -82,7 +82,8 @@ def decode_example(value: bytes) -> Example:
 class DeadLetter:
     """An input the joiner could not use: why, where it came from, and its original bytes.
 
-    reason: `malformed`, `late-event`, `duplicate-impression`, `duplicate-click`,
+    reason: `malformed` (a tombstone included), `implausible-time`, `late-event`,
+    `duplicate-impression`, `duplicate-click`,
     `duplicate-conversion`, `orphan-click`, `orphan-conversion`. (topic, partition,
     offset) identifies the input, so consumers drop restart copies by it.
     """

@@ -34,6 +34,7 @@ from faust.types import EventT, StreamT, TableT
 
 from streaming.errors import StreamingError
 from streaming.example import encode_deadletter, encode_example
+from streaming.health import quiet_repeats
 from streaming.labels import LabelConfig
 from streaming.minibatch import MiniBatch, encode_minibatch
 from streaming.partition_joiner import BatchConfig, PartitionJoiner, Segment, meta_key
@@ -179,7 +180,9 @@ def run_worker(app: faust.App) -> None:
     """Run a worker of app in this process until SIGTERM/SIGINT; its web server is off."""
     # aiokafka logs every send at DEBUG; building those records costs more than the send.
     logging.getLogger("aiokafka").setLevel(logging.INFO)
+    quiet_repeats(("aiokafka", "faust", "mode", "kafka"))
     worker = faust.Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False)
+    worker.spinner = None  # a terminal spinner writes escape codes into the log file
     worker.execute_from_commandline()
 
 

@@ -1,4 +1,4 @@
-"""Joiner workers as child processes: create their topics, start, watch for the end, stop.
+"""Joiner workers as child processes: create their topics, start, supervise, watch for the end, stop.
 
 What `mmn join`, its benchmark and the end-to-end tests share. Workers are stopped by
 the PIDs started here: SIGTERM, then SIGKILL after a grace period (a Faust worker with a
@@ -7,20 +7,21 @@ crashed agent may ignore SIGTERM).
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from kafka import KafkaConsumer, TopicPartition
-
-from streaming.errors import BrokerError
+from streaming.errors import JoinerError
+from streaming.join_monitor import JoinMonitor
 from streaming.joiner_app import JoinerConfig
-from streaming.minibatch import decode_minibatch
 from streaming.processes import stop_processes
 from streaming.topics import create_topics
 
@@ -36,74 +37,109 @@ def create_joiner_topics(config: JoinerConfig) -> None:
     create_topics(config.bootstrap, partitions)
 
 
-class EndWatcher:
-    """Reads `minibatches` from the beginning, noting which partitions delivered their end batch.
+def exit_cause(code: int) -> str:
+    """How a process ended, from its Popen return code.
 
-    Also counts the rows out so far and the highest mini-batch watermark, for progress lines.
+    >>> exit_cause(-9), exit_cause(1)
+    ('was killed by SIGKILL', 'exited with code 1')
+    """
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SupervisionConfig:
+    """How `mmn join` looks after its workers.
+
+    max_restarts: worker restarts allowed in all, after which the joiner exits non-zero.
+    broker_timeout_s: how long the broker may not answer before the joiner gives up.
+    progress_every_s: wall seconds between progress lines.
+    stop_grace_s: how long SIGTERM may take before SIGKILL.
     """
 
-    def __init__(self, config: JoinerConfig) -> None:
-        self.config = config
-        self.ended: set[int] = set()
-        self.rows = 0
-        self.watermark: int | None = None
-        self.consumer = KafkaConsumer(
-            bootstrap_servers=config.bootstrap, enable_auto_commit=False, client_id="mmn-join-watch"
-        )
-        tps = [TopicPartition(config.topics.minibatches, p) for p in range(config.partitions)]
-        self.consumer.assign(tps)
-        self.consumer.seek_to_beginning(*tps)
+    max_restarts: int = 3
+    broker_timeout_s: float = 300.0
+    progress_every_s: float = 10.0
+    stop_grace_s: float = 2.0
 
-    @property
-    def done(self) -> bool:
-        return len(self.ended) == self.config.partitions
-
-    def poll(self, timeout_ms: int = 200) -> None:
-        for records in self.consumer.poll(timeout_ms=timeout_ms).values():
-            for record in records:
-                batch = decode_minibatch(record.value)
-                self.rows += len(batch)
-                if self.watermark is None or batch.watermark > self.watermark:
-                    self.watermark = batch.watermark
-                if batch.end:
-                    self.ended.add(batch.partition)
-
-    def close(self) -> None:
-        self.consumer.close()
+    def __post_init__(self) -> None:
+        if self.max_restarts < 0:
+            raise JoinerError(
+                f"SupervisionConfig.max_restarts must be >= 0, got {self.max_restarts}"
+            )
+        for name in ("broker_timeout_s", "progress_every_s", "stop_grace_s"):
+            value = getattr(self, name)
+            if not 0 < value < math.inf:
+                raise JoinerError(f"SupervisionConfig.{name} must be > 0 seconds, got {value}")
 
 
 class JoinerWorkers:
-    """N joiner worker processes of one config; a context manager that stops them."""
+    """N joiner worker processes of one config, supervised; a context manager that stops them.
 
-    def __init__(self, config: JoinerConfig, *, log_dir: Path, stop_grace_s: float = 10.0) -> None:
+    A worker that exits for any reason (a crash, the OOM killer's SIGKILL) is restarted in
+    its slot, `max_restarts` times in all; then `supervise` raises JoinerError naming the
+    cause. Each slot appends to its own plain-text log, `joiner-<slot>.log`.
+    """
+
+    def __init__(
+        self,
+        config: JoinerConfig,
+        *,
+        log_dir: Path,
+        supervision: SupervisionConfig | None = None,
+    ) -> None:
         self.config = config
         self.log_dir = log_dir
-        self.stop_grace_s = stop_grace_s
+        self.supervision = supervision or SupervisionConfig()
+        self.max_restarts = self.supervision.max_restarts
+        self.restarts = 0
         self.processes: list[subprocess.Popen[bytes]] = []
 
     def start(self, count: int = 1) -> JoinerWorkers:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for _ in range(count):
-            index = len(self.processes)
-            with open(self.log_dir / f"joiner-{index}.log", "ab") as log:
-                self.processes.append(
-                    subprocess.Popen(
-                        [sys.executable, "-m", "streaming.joiner_app", self.config.to_json()],
-                        stdin=subprocess.DEVNULL,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        start_new_session=True,
-                    )
-                )
+            self.processes.append(self._spawn(len(self.processes)))
         return self
 
-    def check_alive(self) -> None:
-        """Raise BrokerError naming the log of a worker that exited on its own."""
-        for index, process in enumerate(self.processes):
+    def log_path(self, slot: int) -> Path:
+        return self.log_dir / f"joiner-{slot}.log"
+
+    def _spawn(self, slot: int) -> subprocess.Popen[bytes]:
+        with open(self.log_path(slot), "ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "streaming.joiner_app", self.config.to_json()],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                # Faust keeps a data folder (`<app id>-data`) in its working folder: the logs'.
+                cwd=self.log_dir,
+            )
+        return process
+
+    def supervise(self) -> list[str]:
+        """Restart every worker that exited; one line per restart. JoinerError when none is left."""
+        notes = []
+        for slot, process in enumerate(self.processes):
             code = process.poll()
-            if code is not None and code not in (-signal.SIGKILL, -signal.SIGTERM):
-                log = (self.log_dir / f"joiner-{index}.log").read_text(errors="replace")
-                raise BrokerError(f"joiner worker {index} exited with {code}: {log[-800:]}")
+            if code is None:
+                continue
+            cause = f"joiner worker {slot} {exit_cause(code)}"
+            if self.restarts >= self.max_restarts:
+                tail = self.log_path(slot).read_text(errors="replace").strip().splitlines()[-1:]
+                raise JoinerError(
+                    f"{cause}; no restarts left ({self.restarts} of --max-restarts "
+                    f"{self.max_restarts} used); last log line: {tail[0] if tail else '-'} "
+                    f"({self.log_path(slot)})"
+                )
+            self.restarts += 1
+            self.processes[slot] = self._spawn(slot)
+            notes.append(f"{cause}; restarted ({self.restarts} of {self.max_restarts} restarts)")
+        return notes
 
     def kill(self, index: int) -> None:
         """SIGKILL one worker (a crash), by its PID."""
@@ -112,33 +148,44 @@ class JoinerWorkers:
             os.kill(process.pid, signal.SIGKILL)
             process.wait()
 
-    def wait_for_end(
-        self, timeout_s: float, progress: Callable[[EndWatcher], None] | None = None
-    ) -> EndWatcher:
-        """Block until every partition's end mini-batch is out; raise on timeout or a dead worker.
+    def follow(
+        self,
+        monitor: JoinMonitor,
+        *,
+        until_end: bool,
+        timeout_s: float = math.inf,
+        stop: threading.Event | None = None,
+        tick: Callable[[list[str]], None] | None = None,
+    ) -> None:
+        """Supervise the workers and read their output until the end (or stop, or timeout).
 
-        `progress`, when given, is called with the watcher after every poll.
+        tick: called after every round with the restart lines of that round.
         """
-        watcher = EndWatcher(self.config)
         deadline = time.monotonic() + timeout_s
+        while not (until_end and monitor.done) and not (stop is not None and stop.is_set()):
+            if time.monotonic() >= deadline:
+                raise JoinerError(
+                    f"the joiner did not finish within {timeout_s:.0f}s: end batches from "
+                    f"partitions {sorted(monitor.ended)} of {self.config.partitions}; "
+                    f"see {self.log_dir}"
+                )
+            notes = self.supervise()
+            monitor.poll()
+            if tick is not None:
+                tick(notes)
+
+    def wait_for_end(self, timeout_s: float) -> JoinMonitor:
+        """Block until every partition's end mini-batch is out; restarts dead workers."""
+        monitor = JoinMonitor(self.config)
         try:
-            while time.monotonic() < deadline:
-                self.check_alive()
-                watcher.poll()
-                if progress is not None:
-                    progress(watcher)
-                if watcher.done:
-                    return watcher
+            self.follow(monitor, until_end=True, timeout_s=timeout_s)
         finally:
-            watcher.close()
-        raise BrokerError(
-            f"the joiner did not finish within {timeout_s:.0f}s: end batches from partitions "
-            f"{sorted(watcher.ended)} of {self.config.partitions}; see {self.log_dir}"
-        )
+            monitor.close()
+        return monitor
 
     def stop(self) -> None:
         """SIGTERM every worker, then SIGKILL those still running after the grace period."""
-        stop_processes(self.processes, self.stop_grace_s)
+        stop_processes(self.processes, self.supervision.stop_grace_s)
 
     def __enter__(self) -> JoinerWorkers:
         return self

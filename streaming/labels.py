@@ -70,6 +70,9 @@ class LabelConfig:
     click_window_s: how long an impression waits for its click before `non-click`.
     allowed_lateness_s: how far behind the newest event time of its topic an event may
         arrive; the watermark is that much behind, and an event behind it is `late-event`.
+    max_ahead_s: how far an event may lie ahead of the newest time (events and heartbeats)
+        of its topic partition; further is `implausible-time` (a timestamp in milliseconds,
+        a corrupt clock), so that one bad event never moves a watermark.
     final_copy: with policy fake-negative, also a `final` or `delayed-final` at
         click_ts + A for every click (see the module docstring).
     """
@@ -79,6 +82,7 @@ class LabelConfig:
     attribution_window_s: int = 30 * 86400
     click_window_s: int = 1800
     allowed_lateness_s: int = 0
+    max_ahead_s: int = 86_400
     final_copy: bool = False
 
     def __post_init__(self) -> None:
@@ -101,6 +105,10 @@ class LabelConfig:
                 raise StreamingError(
                     f"LabelConfig.{name} must be >= 0 seconds, got {getattr(self, name)}"
                 )
+        if self.max_ahead_s < 1:
+            raise StreamingError(
+                f"LabelConfig.max_ahead_s must be >= 1 second, got {self.max_ahead_s}"
+            )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -181,6 +181,23 @@ def encode_minibatch(batch: MiniBatch) -> bytes:
     return _PREAMBLE.pack(MAGIC, FORMAT_VERSION, len(header)) + header + body
 
 
+def minibatch_header(value: bytes) -> dict:
+    """The header of a `minibatches` message (partition, seq, watermark, end, rows, ...),
+    without decoding its columns; a foreign payload raises SchemaError."""
+    if len(value) < _PREAMBLE.size:
+        raise SchemaError(f"mini-batch payload has {len(value)} bytes, too short for its preamble")
+    magic, version, header_len = _PREAMBLE.unpack_from(value)
+    if magic != MAGIC or version != FORMAT_VERSION:
+        raise SchemaError(f"mini-batch magic/version is {magic!r}/{version}, expected {MAGIC!r}/1")
+    try:
+        header = json.loads(value[_PREAMBLE.size : _PREAMBLE.size + header_len])
+    except ValueError as exc:
+        raise SchemaError(f"malformed mini-batch header: {exc}") from exc
+    if not isinstance(header, dict):
+        raise SchemaError("malformed mini-batch header: not a JSON object")
+    return header
+
+
 def decode_minibatch(value: bytes) -> MiniBatch:
     """Decode a `minibatches` message; a foreign or newer payload raises SchemaError."""
     if len(value) < _PREAMBLE.size:

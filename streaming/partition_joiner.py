@@ -18,6 +18,11 @@ any replay speed. The caller publishes a segment, waits for delivery, then calls
 `commit(segment)`, which persists the release cursor and forgets finished records; and it
 calls `checkpoint()` before the consumer offsets of what it processed may be committed.
 
+Plausibility (`streaming.plausibility`): an event with an impossible time, or one too far
+ahead of its topic partition's clock, is `implausible-time` and moves no watermark. A
+tombstone or any payload that does not decode is `malformed`; so is an impression id
+starting with `~` (the store's own keys).
+
 Restarts (at-least-once): the meta entry written by `commit` holds the applied offsets,
 the per-topic event times and the cursor. Messages at or below the applied offsets are
 skipped; later ones are re-applied (a fact stored with the same offset is recognized as
@@ -34,9 +39,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streaming.errors import SchemaError, StreamingError
-from streaming.events import Click, Conversion, EndOfStream, Heartbeat, Impression, decode_event
+from streaming.events import (
+    Click,
+    Conversion,
+    EndOfStream,
+    Heartbeat,
+    Impression,
+    decode_event,
+)
 from streaming.example import DeadLetter, Example
 from streaming.labels import Decision, LabelConfig, Record, decide, horizon
+from streaming.plausibility import implausible_time
 
 SOURCE_EVENTS = (Impression, Click, Conversion)
 
@@ -155,7 +168,7 @@ class PartitionJoiner:
         return self.end_sent
 
     def process(self, source: int, offset: int, value: bytes | None) -> Step:
-        """Apply one message of source topic `source` (0, 1, 2) at `offset` (None: no value)."""
+        """Apply one message of source topic `source` (0, 1, 2) at `offset`; None is a tombstone."""
         step = Step()
         if offset <= self.applied[source]:
             # Applied before the last commit: a redelivery after a restart. Its decisions
@@ -171,12 +184,20 @@ class PartitionJoiner:
         except SchemaError as exc:
             step.deadletters.append(self._letter("malformed", str(exc), source, offset, value))
             return step
-        if isinstance(event, Heartbeat | EndOfStream):
+        implausible = implausible_time(event, self.max_ts[source], self.max_ts, self.labels)
+        if implausible is not None:
+            step.deadletters.append(
+                self._letter("implausible-time", implausible, source, offset, value)
+            )
+        elif isinstance(event, Heartbeat | EndOfStream):
             self.ended[source] = self.ended[source] or isinstance(event, EndOfStream)
             self._advance(source, event.ts)
             self.unsaved_markers = True
         elif not isinstance(event, SOURCE_EVENTS[source]):
             detail = f"a {event.kind} event on the {self.topics[source]} topic"
+            step.deadletters.append(self._letter("malformed", detail, source, offset, value))
+        elif event.impression_id.startswith("~"):
+            detail = f"impression id {event.impression_id[:40]!r} starts with '~' (reserved)"
             step.deadletters.append(self._letter("malformed", detail, source, offset, value))
         elif event.ts < self.watermark:
             detail = f"event time {event.ts} is behind the watermark {self.watermark}"
@@ -235,7 +256,7 @@ class PartitionJoiner:
         self._update_watermark()
 
     def _letter(
-        self, reason: str, detail: str, source: int, offset: int, value: bytes
+        self, reason: str, detail: str, source: int, offset: int, value: bytes | None
     ) -> DeadLetter:
         return DeadLetter(
             reason=reason,
@@ -243,7 +264,7 @@ class PartitionJoiner:
             topic=self.topics[source],
             partition=self.partition,
             offset=offset,
-            value=value,
+            value=b"" if value is None else value,
         )
 
     def _apply(

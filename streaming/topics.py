@@ -31,7 +31,14 @@ class TopicNames:
 
 
 def create_topics(bootstrap: str, partitions: dict[str, int], *, timeout_s: float = 15.0) -> None:
-    """Create each topic with its partition count; a topic that exists already is left alone."""
+    """Create each topic with its partition count, or check the count of one that exists.
+
+    A topic that exists with another partition count is a BrokerError naming it: a joiner
+    expecting 4 partitions of a topic replayed into 2 would otherwise wait for ever.
+    """
+    for name, count in partitions.items():
+        if count < 1:
+            raise BrokerError(f"topic {name!r}: --partitions is {count}; it must be at least 1")
     try:
         admin = KafkaAdminClient(
             bootstrap_servers=bootstrap,
@@ -51,9 +58,28 @@ def create_topics(bootstrap: str, partitions: dict[str, int], *, timeout_s: floa
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(missing, timeout_ms=int(timeout_s * 1000))
+        _check_counts(admin, {n: c for n, c in partitions.items() if n in existing}, bootstrap)
     except KafkaError as exc:
         raise BrokerError(
             f"cannot create topics {sorted(partitions)} on {bootstrap}: {exc!r}"
         ) from exc
     finally:
         admin.close()
+
+
+def _check_counts(admin: KafkaAdminClient, expected: dict[str, int], bootstrap: str) -> None:
+    if not expected:
+        return
+    found = {
+        topic["name"]: len(topic["partitions"]) for topic in admin.describe_topics(list(expected))
+    }
+    wrong = [
+        f"{name!r} has {found.get(name, 0)}, expected {count}"
+        for name, count in expected.items()
+        if found.get(name) != count
+    ]
+    if wrong:
+        raise BrokerError(
+            f"topics on {bootstrap} have other partition counts: {'; '.join(wrong)}; use the "
+            "same --partitions as the replay that created them, or a fresh broker"
+        )

@@ -33,7 +33,7 @@ def test_options_become_the_joiner_config() -> None:
 @pytest.mark.parametrize(
     "argv",
     [
-        ["--workers", "0"],
+        ["--timeout", "0"],
         ["--observation-window", "2d", "--attribution-window", "1d"],
     ],
 )

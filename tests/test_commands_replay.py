@@ -31,3 +31,25 @@ def test_replay_command_to_a_dead_broker_exits_with_one_line(tmp_path, capsys):
     )
     assert code == 2
     assert "cannot reach the broker" in capsys.readouterr().err
+
+
+@pytest.mark.broker
+def test_an_empty_replay_and_mismatched_partitions_exit_2_with_one_line(broker, tmp_path, capsys):
+    write(generate(300, seed=3), tmp_path)
+    base = ["replay", "--data", str(tmp_path), "--bootstrap", broker.bootstrap, "--quiet"]
+    assert main([*base, "--start-day", "1000", "--partitions", "2"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "replayed 0 events" in err and "--start-day 1000" in err
+    with pytest.raises(SystemExit) as stop:
+        main([*base, "--partitions", "0"])
+    assert stop.value.code == 2
+    assert "--partitions: must be an integer >= 1" in capsys.readouterr().err
+    assert main([*base, "--partitions", "3"]) == 2  # the topics exist with 2
+    assert "'impressions' has 2, expected 3" in capsys.readouterr().err
+    assert main([*base, "--partitions", "2"]) == 0
+    capsys.readouterr()
+    # The joiner expecting 4 partitions of topics replayed into 2 is told at start.
+    join = ["join", "--bootstrap", broker.bootstrap, "--partitions", "4", "--until-end"]
+    assert main([*join, "--timeout", "60", "--log-dir", str(tmp_path / "logs")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'impressions' has 2, expected 4" in err

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,7 +17,9 @@ import pytest
 
 from ops.cli import main
 from ops.cli.demo.plan import RunFolder, run_name
+from ops.cli.options import class_default
 from ops.store.database import list_snapshots, open_registry
+from ops.store.snapshots import SnapshotStoreConfig
 from simulator.sources import open_source
 
 COMPONENTS = ("join", "train-mmn", "train-esmm", "evaluate", "replay", "report")
@@ -94,7 +98,7 @@ def test_the_same_seed_gives_the_same_models_and_report(tmp_path, capsys):
 def test_a_folder_no_demo_made_is_refused(tmp_path, capsys):
     (tmp_path / "precious.txt").write_text("keep me")
     assert main(["demo", "--out", str(tmp_path)]) == 2
-    assert "non-empty folder that no demo made" in capsys.readouterr().err
+    assert "holds files `mmn demo` did not make" in capsys.readouterr().err
     assert (tmp_path / "precious.txt").read_text() == "keep me"
 
 
@@ -177,3 +181,75 @@ def test_sigterm_stops_every_child_and_grandchild_by_pid(tmp_path):
     assert "interrupted: stopping" in printed
     time.sleep(1.0)
     assert not [pid for pid in family if _alive(pid)], printed
+
+
+def listening_sockets(pids: set[int]) -> set[tuple[str, int]]:
+    """(address, port) of every TCP socket in LISTEN state that one of `pids` holds."""
+    inodes: set[str] = set()
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    target = os.readlink(fd)
+                    if target.startswith("socket:["):
+                        inodes.add(target[8:-1])
+    found = set()
+    for table, family in (("/proc/net/tcp", socket.AF_INET), ("/proc/net/tcp6", socket.AF_INET6)):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state != "0A" or inode not in inodes:  # 0A: LISTEN
+                continue
+            address, port = local.split(":")
+            raw = bytes.fromhex(address)
+            # /proc prints each 32-bit word in host (little-endian) order.
+            raw = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+            found.add((socket.inet_ntop(family, raw), int(port, 16)))
+    return found
+
+
+def process_tree(root: int) -> set[int]:
+    """root and all its descendants."""
+    tree, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        tree.add(pid)
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+    return tree
+
+
+@pytest.mark.broker
+@pytest.mark.slow
+def test_a_running_demo_listens_on_127_0_0_1_only_and_leaves_few_snapshots(tmp_path):
+    out = tmp_path / "run"
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "ops.cli", "demo", "--rows", "6000", "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    seen: set[tuple[str, int]] = set()
+    try:
+        while demo.poll() is None:
+            seen |= listening_sockets(process_tree(demo.pid))
+            time.sleep(0.5)
+        printed = demo.stdout.read()
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+    assert demo.returncode == 0, printed[-3000:]
+    assert seen, "the demo's broker was never seen listening"
+    assert {address for address, _ in seen} == {"127.0.0.1"}, seen
+    # Retention: at most --keep-snapshots files per run (no experiment serves from them);
+    # every registry row has its file and every file its row.
+    keep = class_default(SnapshotStoreConfig, "keep_snapshots")
+    folder = RunFolder(out)
+    with open_registry(folder.db, create=False)() as session:
+        for arm in ("mmn", "esmm"):
+            files = {p.name for p in (folder.snapshots / run_name(arm)).glob("v*.pt")}
+            assert 1 <= len(files) <= keep
+            rows = list_snapshots(session, run_name(arm))
+            assert {Path(s.path).name for s in rows} == files

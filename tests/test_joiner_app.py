@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
+import urllib.request
 from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
@@ -12,13 +18,16 @@ from types import SimpleNamespace
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from ops.cli.options import class_default
+from ops.training import delayed
+from ops.training.learner import LearnerConfig
 from simulator.kafka_publisher import KafkaPublisher
 from simulator.records import LogRecord
 from simulator.replay import ReplayConfig, replay
 from simulator.sources import open_source
 from simulator.synth import generate, write
 from simulator.synth_model import SynthConfig
-from streaming.broker import EmbeddedBroker
+from streaming.broker import EmbeddedBroker, free_port
 from streaming.events import Click, Conversion, Impression, encode_event
 from streaming.example import decode_deadletter, decode_example
 from streaming.joiner_app import ChangelogStore, JoinerConfig
@@ -33,6 +42,11 @@ HOUR, DAY = 3600, 86400
 def synthetic_records(tmp: Path, clicks: int, days: int) -> list[LogRecord]:
     write(generate(clicks, seed=7, config=SynthConfig(days=days)), tmp)
     return list(open_source("synthetic", tmp).rows())
+
+
+def command_labels() -> LabelConfig:
+    """The labels `mmn join` applies by default: its method's (mmn train's default method)."""
+    return delayed.get(class_default(LearnerConfig, "method")).labels(LabelConfig())
 
 
 def expected(records: list[LogRecord], labels: LabelConfig) -> set[tuple[str, str, int]]:
@@ -185,6 +199,7 @@ def test_small_log_joins_exactly_with_dead_letters_counted(
 
     with JoinerWorkers(config, log_dir=tmp_path / "logs").start(1) as workers:
         watcher = workers.wait_for_end(240)
+    assert not any(b"\x1b" in p.read_bytes() for p in (tmp_path / "logs").glob("*.log"))
     examples, letters, batches = join_outputs(broker.bootstrap, config)
 
     want = expected(records, labels) | {(f"nc{i}", "non-click", 0) for i in range(2)}
@@ -232,8 +247,8 @@ def run_join(
                 seen = wait_for_rows(broker.bootstrap, config, kill_after_rows)
                 running.kill(0)
                 assert seen < 2 * kill_after_rows  # killed mid-stream, far from the end
-                running.start(1)
-            running.wait_for_end(900)
+            running.wait_for_end(900)  # the supervisor restarts the killed worker
+            assert running.restarts == (0 if kill_after_rows is None else 1)
         examples, _, batches = join_outputs(broker.bootstrap, config)
     return examples, [r.value for r in batches]
 
@@ -312,3 +327,146 @@ def test_sigkill_mid_stream_and_restart_repeats_only_exact_copies(
         for i, k in zip(b.impression_ids, b.kinds, strict=True)
     }
     assert rows == {(i, k) for i, k, _ in want}
+
+
+@pytest.mark.slow
+@pytest.mark.broker
+def test_poisoned_timestamps_and_a_tombstone_are_dead_letters_and_poison_nothing(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """Finding 1 and 2 of issue 11: one event in milliseconds stopped the pipeline for good."""
+    labels = LabelConfig(observation_window_s=HOUR, attribution_window_s=30 * DAY)
+    config = JoinerConfig(bootstrap=broker.bootstrap, partitions=2, labels=labels)
+    create_joiner_topics(config)
+    records = synthetic_records(tmp_path / "log", clicks=1500, days=3)
+    first = records[0].ts
+    ok = Impression(
+        impression_id="ok", user_id="x", ts=first, conv_type="t", scenario="s", features={}
+    )
+    poisoned = [
+        ("impressions", dataclasses.replace(ok, impression_id="ms", ts=first * 1000)),
+        ("impressions", dataclasses.replace(ok, impression_id="ahead", ts=first + 2 * DAY)),
+        ("clicks", Click(impression_id="ok", user_id="x", ts=2**63 + 5)),
+        ("conversions", Conversion(impression_id="neg", user_id="x", ts=-1)),
+    ]
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
+    for partition in range(2):  # a plausible clock first, on both partitions
+        event = dataclasses.replace(ok, impression_id=f"ok{partition}")
+        producer.send("impressions", encode_event(event), partition=partition)
+    for topic, event in poisoned:
+        producer.send(topic, encode_event(event), partition=0)
+    producer.send("clicks", None, key=b"tombstone", partition=1)
+    producer.flush()
+    producer.close()
+    replay_log(broker.bootstrap, records)
+    with JoinerWorkers(config, log_dir=tmp_path / "logs").start(1) as workers:
+        workers.wait_for_end(240)
+    examples, letters, _ = join_outputs(broker.bootstrap, config)
+
+    want = expected(records, labels) | {(f"ok{p}", "non-click", 0) for p in range(2)}
+    assert_deduped_equal(examples, want)
+    assert Counter(d.reason for d in letters) == {"implausible-time": 4, "malformed": 1}
+    assert {d.value for d in letters if d.reason == "malformed"} == {b""}
+
+    db = f"sqlite:///{tmp_path / 'registry.db'}"
+    train = [
+        sys.executable, "-m", "ops.cli", "train", "--run", "poison", "--bootstrap",
+        broker.bootstrap, "--db", db, "--snapshot-dir", str(tmp_path / "snapshots"),
+        "--until-end", "--idle-timeout", "60", "--buckets", "256", "--hidden", "16",
+        "--threads", "1",
+    ]  # fmt: skip
+    trained = subprocess.run(train, capture_output=True, text=True, timeout=300)
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    assert f"{len(examples)} examples seen" in trained.stdout
+    for listing in (["runs", "list"], ["snapshots", "list", "poison"]):
+        shown = subprocess.run(
+            [sys.executable, "-m", "ops.cli", *listing, "--db", db], capture_output=True, text=True
+        )
+        assert shown.returncode == 0, shown.stderr
+        assert "poison" in shown.stdout or "v1" in shown.stdout
+
+
+def worker_pids(parent: int) -> list[int]:
+    """The PIDs of a process's children (the joiner's workers)."""
+    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    return [int(pid) for pid in children]
+
+
+def wait_for_line(process: subprocess.Popen, lines: list[str], text: str, timeout_s: float) -> str:
+    """Read process's stdout into lines until one holds text; that line."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line and process.poll() is not None:
+            break
+        lines.append(line)
+        if text in line:
+            return line
+    raise AssertionError(f"{text!r} not printed within {timeout_s}s:\n{''.join(lines)[-3000:]}")
+
+
+@pytest.mark.broker
+def test_join_exits_non_zero_naming_the_cause_when_no_restart_is_left(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    argv = [
+        sys.executable, "-m", "ops.cli", "join", "--bootstrap", broker.bootstrap,
+        "--partitions", "1", "--max-restarts", "1", "--log-dir", str(tmp_path),
+    ]  # fmt: skip
+    join = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    try:
+        wait_for_line(join, lines, "worker(s) on", 60)
+        for round_ in range(2):
+            time.sleep(2)
+            [pid] = worker_pids(join.pid)
+            os.kill(pid, signal.SIGKILL)
+            if round_ == 0:
+                wait_for_line(join, lines, "killed by SIGKILL; restarted (1 of 1 restarts)", 30)
+        assert join.wait(30) != 0
+    finally:
+        if join.poll() is None:
+            join.kill()
+            join.wait()
+    err = join.stderr.read()
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert "joiner worker 0 was killed by SIGKILL; no restarts left" in err
+
+
+@pytest.mark.slow
+@pytest.mark.broker
+def test_mmn_join_restarts_a_killed_worker_shows_progress_and_serves_metrics(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    records = synthetic_records(tmp_path / "log", clicks=20_000, days=10)
+    port = free_port()
+    argv = [
+        sys.executable, "-m", "ops.cli", "join", "--bootstrap", broker.bootstrap,
+        "--partitions", "2", "--until-end", "--timeout", "10m", "--progress-every", "1",
+        "--metrics-port", str(port), "--log-dir", str(tmp_path / "logs"),
+    ]  # fmt: skip
+    join = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    try:
+        wait_for_line(join, lines, "worker(s) on", 60)
+        replay_log(broker.bootstrap, records)
+        config = JoinerConfig(bootstrap=broker.bootstrap, partitions=2)
+        wait_for_rows(broker.bootstrap, config, 3000)
+        [pid] = worker_pids(join.pid)
+        os.kill(pid, signal.SIGKILL)
+        wait_for_line(join, lines, "joiner worker 0 was killed by SIGKILL; restarted", 60)
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
+        assert b"mmn_joiner_examples " in metrics and b"mmn_joiner_broker_up 1.0" in metrics
+        wait_for_line(join, lines, "end of stream on all 2 partitions", 600)
+        assert join.wait(60) == 0
+    finally:
+        if join.poll() is None:
+            join.kill()
+            join.wait()
+    progress = [line for line in lines if line.startswith("progress rows=")]
+    assert progress and "restarts=1 broker=ok" in progress[-1]
+    assert "deadletters=" in progress[-1] and "watermark_p0=" in progress[-1]
+    assert "events_in=" in progress[-1] and "ended=2/2" in progress[-1]
+    examples, _, _ = join_outputs(broker.bootstrap, config)
+    assert_deduped_equal(examples, expected(records, command_labels()))
+    assert not any(b"\x1b" in p.read_bytes() for p in (tmp_path / "logs").glob("*.log"))

@@ -87,7 +87,9 @@ def test_replayed_log_reads_back_exactly(broker, tmp_path):
 
 def test_dead_broker_fails_fast_with_replay_error():
     dead = f"127.0.0.1:{free_port()}"
-    config = PublisherConfig(bootstrap_timeout_ms=1500, max_block_ms=1500, request_timeout_ms=1500)
+    config = PublisherConfig(
+        bootstrap_timeout_ms=1500, broker_timeout_s=1.5, request_timeout_ms=1500
+    )
     started = time.monotonic()
     with pytest.raises(ReplayError, match="broker"):
         publisher = KafkaPublisher(dead, config)
@@ -98,9 +100,7 @@ def test_dead_broker_fails_fast_with_replay_error():
 @pytest.mark.broker
 def test_broker_going_away_mid_replay_is_a_replay_error(broker):
     create_topics(broker.bootstrap, {t: 1 for t in TopicNames().sources})
-    config = PublisherConfig(
-        max_block_ms=1000, request_timeout_ms=1000, delivery_timeout_ms=2000, flush_timeout_s=3
-    )
+    config = PublisherConfig(broker_timeout_s=1, request_timeout_ms=1000)
     publisher = KafkaPublisher(broker.bootstrap, config)
     publisher.send("impressions", b"{}", key=b"1")
     publisher.flush()

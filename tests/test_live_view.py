@@ -7,6 +7,9 @@ import io
 import logging
 import subprocess
 import sys
+from types import SimpleNamespace
+
+from ops.evaluation.monitoring import EvaluatorMonitor
 
 from ops.cli.demo.live_view import (
     LiveView,
@@ -17,11 +20,9 @@ from ops.cli.demo.live_view import (
     trainer_line,
 )
 from ops.cli.demo.supervisor import Child, Supervisor
-from ops.cli.join import progress_printer
-from ops.evaluation.monitoring import EvaluatorMonitor
+from ops.cli.join_telemetry import JoinTelemetry
 from streaming.events import format_event_time
 from streaming.joiner_app import JoinerConfig
-from streaming.joiner_process import EndWatcher
 from streaming.progress import LogProgress, ProgressLine
 
 T0 = 1_596_412_800  # 2020-08-03 00:00 UTC
@@ -60,10 +61,17 @@ def _trainer_log(path, run: str) -> None:
         handler.close()
 
 
-class _Watcher(EndWatcher):
-    def __init__(self) -> None:  # no consumer: only the counts a progress line reads
-        self.config = JoinerConfig(bootstrap="127.0.0.1:1", partitions=4)
-        self.ended, self.rows, self.watermark = {0, 1}, 5_000, T0 + 86_400
+def _join_progress() -> None:
+    """One progress line as `mmn join` prints it, from the figures its monitor read."""
+    monitor = SimpleNamespace(
+        rows=5_000, ended={0, 1}, watermarks={0: T0, 1: T0 + 86_400}, deadletters={},
+        events_in=12_000,
+    )  # fmt: skip
+    workers = SimpleNamespace(
+        config=JoinerConfig(bootstrap="127.0.0.1:1", partitions=4), processes=[], restarts=0
+    )
+    watch = SimpleNamespace(up=True, unreachable_s=0.0)
+    JoinTelemetry(None, every_s=0.0).update(monitor, workers, watch, force=True)
 
 
 def test_each_row_shows_the_figures_of_its_components_last_progress_line(tmp_path):
@@ -76,7 +84,7 @@ def test_each_row_shows_the_figures_of_its_components_last_progress_line(tmp_pat
         progress.close()
     join = _child(supervisor, "join", running=True)
     with open(join.log_path, "w") as log, contextlib.redirect_stdout(log):
-        progress_printer(every_s=0.0)(_Watcher())
+        _join_progress()
     _trainer_log(_child(supervisor, "train-mmn", running=False).log_path, "demo-mmn")
     with open(_child(supervisor, "evaluate", running=False).log_path, "w") as log:
         monitor = EvaluatorMonitor("demo")  # the evaluator's own progress line, logged to a file

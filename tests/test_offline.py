@@ -6,9 +6,11 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from model.batch import Batch
+from ops.cli import main
 from ops.evaluation.offline import (
     OfflineConfig,
     OfflineData,
@@ -88,3 +90,17 @@ def test_lr_grid_keeps_the_rate_that_validates_best(tmp_path: Path) -> None:
     assert result["models"]["esmm"]["lr"] == 0.1
     assert result["models"]["esmm"]["validation_avg_auc"] == scores
     assert format_table(result).splitlines()[1].endswith("\t0.1")
+
+
+@pytest.mark.parametrize(
+    "truth",
+    ["a\tb\tc\n1\t2\t3\n", "line\tp_sale\n1\t0.1\n", "line\tp_sale\n1\tnot a number\n"],
+    ids=["foreign layout", "fewer lines", "not numbers"],
+)
+def test_bench_offline_with_a_foreign_truth_file_is_one_line(tmp_path, capsys, truth) -> None:
+    write(generate(300, seed=1), tmp_path)
+    (tmp_path / "truth.tsv").write_text(truth)
+    argv = ["bench", "offline", "--data", str(tmp_path / "CriteoSearchData"), "--models", "dnn"]
+    assert main([*argv, "--epochs", "1", "--seeds", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "truth.tsv" in err and "Traceback" not in err

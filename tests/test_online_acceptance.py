@@ -84,6 +84,8 @@ def online_vs_offline(
         "--snapshot-dir", str(tmp / "snapshots"), "--snapshot-every-event-time", "7d",
         "--until-end", "--idle-timeout", "120", "--hidden", hidden, "--buckets", str(buckets),
         "--progress-every", "30",
+        # The serving snapshot is chosen after the run (no experiment protects it): keep all.
+        "--keep-snapshots", "1000",
     )  # fmt: skip
     snapshots = json.loads(mmn("snapshots", "list", "online", "--db", db, "--json"))
     cols = load_columns(log_file, CriteoSearchConfig())

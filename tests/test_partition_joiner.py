@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import math
 import random
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streaming.events import (
+    MAX_EVENT_TS,
     Click,
     Conversion,
     EndOfStream,
     Heartbeat,
     Impression,
+    decode_event,
     encode_event,
 )
+from streaming.example import (
+    decode_deadletter,
+    decode_example,
+    encode_deadletter,
+    encode_example,
+)
 from streaming.labels import LabelConfig
+from streaming.minibatch import MiniBatch, decode_minibatch, encode_minibatch
 from streaming.partition_joiner import BatchConfig, PartitionJoiner, Segment
 
 OBS, A, CW, L = 50, 400, 30, 20
@@ -250,3 +262,109 @@ def test_duplicates_malformed_and_late_events_are_dead_letters() -> None:
     ]
     assert letters[0].value == imp
     assert [(e.kind, e.conversion) for s in segments for e in s.examples] == [("negative", 0)]
+
+
+# Arbitrary field values: huge, negative, NaN, unicode (lone surrogates too), wrong types.
+_anything = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner),
+    max_leaves=6,
+)
+_ids = st.sampled_from(["i0", "i1", "i2", "~meta/0"]) | _anything
+_times = st.integers(0, 300) | st.sampled_from([-1, 1_597_000_000_000, 2**63, 2**64]) | _anything
+_kinds = st.sampled_from(["impression", "click", "conversion", "heartbeat", "end"]) | _anything
+
+
+@st.composite
+def _payloads(draw: st.DrawFn) -> bytes | None:
+    """One message value: a tombstone, raw bytes, or a JSON object of arbitrary fields."""
+    shape = draw(st.integers(0, 3))
+    if shape == 0:
+        return None
+    if shape == 1:
+        return draw(st.binary(max_size=40))
+    fields = {
+        "v": draw(st.just(1) | _anything),
+        "event": draw(_kinds),
+        "impression_id": draw(_ids),
+        "user_id": draw(st.just("u") | _anything),
+        "ts": draw(_times),
+        "conv_type": draw(st.just("t") | _anything),
+        "scenario": draw(st.just("s") | _anything),
+        "features": draw(
+            st.just({"f": "1"}) | st.dictionaries(st.text(max_size=3), _anything, max_size=2)
+        ),
+        "amount": draw(st.just(1.5) | _anything),
+    }
+    dropped = draw(st.sets(st.sampled_from(sorted(fields)), max_size=2)) if shape == 2 else set()
+    payload = {k: v for k, v in fields.items() if k not in dropped}
+    return json.dumps(payload).encode("utf-8", "surrogatepass")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), _payloads()), max_size=25))
+def test_any_input_ends_as_output_or_dead_letter_and_nothing_raises(messages: list) -> None:
+    joiner = PartitionJoiner(
+        partition=0,
+        store={},
+        labels=LabelConfig(
+            observation_window_s=OBS, attribution_window_s=A, click_window_s=CW, max_ahead_s=500
+        ),
+        batches=BatchConfig(batch_size=4, max_span_s=100),
+    )
+    offsets = [0, 0, 0]
+    inputs = []  # (source, offset, value)
+    for source, value in messages:
+        inputs.append((source, offsets[source], value))
+        offsets[source] += 1
+    inputs += [(s, offsets[s], encode_event(EndOfStream(ts=0))) for s in range(3)]
+    examples: list = []
+    letters: list = []
+    for source, offset, value in inputs:
+        step = joiner.process(source, offset, value)
+        letters += step.deadletters
+        for segment in step.segments:
+            if segment.seq is not None:  # every segment encodes for the topics
+                batch = MiniBatch.from_examples(
+                    segment.examples,
+                    partition=0,
+                    seq=segment.seq,
+                    watermark=segment.watermark,
+                    end=segment.end,
+                )
+                filled = [  # a field a row lacks comes back as ""
+                    dataclasses.replace(
+                        e, features={f: e.features.get(f, "") for f in batch.features}
+                    )
+                    for e in segment.examples
+                ]
+                assert decode_minibatch(encode_minibatch(batch)).examples() == filled
+            examples += segment.examples
+            letters += segment.deadletters
+            joiner.commit(segment)
+        assert joiner.watermark in (-math.inf, math.inf) or joiner.watermark <= MAX_EVENT_TS
+    assert joiner.done
+    for letter in letters:
+        assert decode_deadletter(encode_deadletter(letter)) == letter
+    for example in examples:
+        assert decode_example(encode_example(example)) == example
+    lettered = {(d.topic, d.offset) for d in letters}
+    topics = ("impressions", "clicks", "conversions")
+    for source, offset, value in inputs:
+        if (topics[source], offset) in lettered:
+            continue
+        event = decode_event(value)  # not a dead letter: it decoded, and as its topic's kind
+        if isinstance(event, Heartbeat | EndOfStream):
+            continue
+        assert isinstance(event, (Impression, Click, Conversion)[source])
+        mine = [e for e in examples if e.impression_id == event.impression_id]
+        if source == 0:
+            assert mine, f"impression {event} vanished"
+        elif source == 1:
+            assert any(e.click for e in mine), f"click {event} vanished"
+        else:
+            assert any(e.conversion for e in mine), f"conversion {event} vanished"

@@ -50,3 +50,28 @@ def test_runs_list_shows_each_run_with_its_latest_snapshot(db, capsys) -> None:
 def test_an_unknown_run_is_a_one_line_error(db, capsys) -> None:
     assert main(["snapshots", "list", "nope", "--db", db]) == 2
     assert "unknown run 'nope'; known runs: mmn-a, esmm-a" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["runs", "list"], ["snapshots", "list", "mmn-a"]])
+def test_read_only_commands_never_create_a_registry(tmp_path, capsys, command) -> None:
+    missing = tmp_path / "no" / "such" / "dir" / "x.db"
+    assert main([*command, "--db", f"sqlite:///{missing}"]) == 2
+    assert "no registry at" in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()
+    empty = tmp_path / "empty.db"
+    empty.touch()  # a database without the registry's tables is not an empty registry
+    assert main([*command, "--db", f"sqlite:///{empty}"]) == 2
+    assert "no runs table" in capsys.readouterr().err
+
+
+def test_a_stored_time_no_date_can_show_still_lists(tmp_path, capsys) -> None:
+    url = f"sqlite:///{tmp_path / 'registry.db'}"
+    with open_registry(url).begin() as session:
+        run = ensure_run(session, name="poisoned", model="mmn", config={})
+        add_snapshot(
+            session, run, path="/s.pt", sha256="0" * 64, examples_seen=1,
+            watermark=1_597_000_000_000, offsets={},
+        )  # fmt: skip
+    for command in (["runs", "list"], ["snapshots", "list", "poisoned"]):
+        assert main([*command, "--db", url]) == 0
+        assert "1597000000000" in capsys.readouterr().out

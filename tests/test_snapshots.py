@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from ops.errors import SnapshotCorruptError, SnapshotStoreError
-from ops.store.database import get_run, latest_snapshot, list_snapshots, open_registry
+from ops.errors import ConfigError, SnapshotCorruptError, SnapshotStoreError
+from ops.store.database import get_run, latest_snapshot, list_runs, list_snapshots, open_registry
 from ops.store.snapshots import (
     CORRUPT_SUFFIX,
     SnapshotStore,
@@ -137,3 +137,48 @@ def test_a_second_writer_on_the_same_run_is_refused(tmp_path, registry) -> None:
         _store(tmp_path, registry)
     store.close()
     _store(tmp_path, registry).close()  # the lock is released on close
+
+
+def test_the_run_row_comes_with_the_first_snapshot(tmp_path, registry) -> None:
+    store = _store(tmp_path, registry)
+    assert store.load_latest() is None and store.reconcile().rows_removed == ()
+    with registry() as session:
+        assert list_runs(session) == []  # a start that fails before publishing leaves no row
+    _publish(store, 1)
+    with registry() as session:
+        assert [r.name for r in list_runs(session)] == ["run-a"]
+    store.close()
+
+
+def _reopened(tmp_path, registry, config: dict, reconfigurable=None) -> SnapshotStore:
+    return SnapshotStore(
+        SnapshotStoreConfig(directory=tmp_path / "snapshots"),
+        registry,
+        run="run-a",
+        model="mmn",
+        run_config=config,
+        reconfigurable=reconfigurable,
+    )
+
+
+def test_resuming_with_other_options_is_refused_naming_each_difference(tmp_path, registry) -> None:
+    store = _reopened(tmp_path, registry, {"lr": 0.05, "shape": {"hidden": [8, 4]}})
+    _publish(store, 1)
+    store.close()
+    new = {"lr": 0.1, "shape": {"hidden": [16, 4]}}
+    with pytest.raises(ConfigError, match=r"lr: 0.05 -> 0.1; shape.hidden: \[8, 4\] -> \[16, 4\]"):
+        _reopened(tmp_path, registry, new)
+    with pytest.raises(ConfigError, match="cannot change shape.hidden"):
+        _reopened(tmp_path, registry, new, reconfigurable=lambda key: key == "lr")
+    accepted = {"lr": 0.1, "shape": {"hidden": [8, 4]}}
+    store = _reopened(tmp_path, registry, accepted, reconfigurable=lambda key: key == "lr")
+    _publish(store, 2)  # the accepted options are the run's from now on
+    store.close()
+    _reopened(tmp_path, registry, accepted).close()
+
+
+@pytest.mark.parametrize("name", ["../../etc/evil", "a/b", ".hidden", "..", "", "x" * 101, "ü"])
+def test_a_run_name_is_never_a_path(tmp_path, registry, name: str) -> None:
+    with pytest.raises(ConfigError, match="--run"):
+        _store(tmp_path, registry, run=name)
+    assert not (tmp_path / "snapshots").exists()

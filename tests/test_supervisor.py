@@ -34,7 +34,7 @@ def test_a_daemon_runs_until_stopped_and_stop_ends_it_by_pid(tmp_path):
 
 def test_a_daemon_that_exits_is_a_failure_even_with_code_0(tmp_path):
     with Supervisor(tmp_path) as supervisor:
-        child = supervisor.start("runs", ["runs", "list", "--db", "sqlite://"], daemon=True)
+        child = supervisor.start("runs", ["runs", "list", "--help"], daemon=True)
         child.process.wait()
         assert child.process.returncode == 0
         with pytest.raises(ComponentFailed, match="runs exited with code 0"):

@@ -135,7 +135,7 @@ def test_synth_command_writes_the_files(tmp_path, capsys):
     assert main(["data", "synth", "--rows", "300", "--seed", "2", "--out", str(tmp_path)]) == 0
     assert "wrote 300 rows" in capsys.readouterr().out
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == ["CriteoSearchData", "domains.tsv", "truth.tsv"]
+    assert names == [".mmn-output", "CriteoSearchData", "domains.tsv", "truth.tsv"]  # + its marker
     assert len((tmp_path / "truth.tsv").read_text().splitlines()) == 301
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from kafka import KafkaConsumer, TopicPartition
 
 from ops.cli.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
-from ops.cli.options import class_default
+from ops.cli.options import at_least, class_default
 from simulator.criteo_search import SearchLog
 from simulator.kafka_publisher import KafkaPublisher
 from simulator.replay import ReplayConfig, ReplaySummary, replay
@@ -39,25 +39,27 @@ from streaming.topics import TopicNames
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("join", help="joiner events/s against a raw consume")
-    parser.add_argument("--rows", type=int, default=50_000, help="clicks in the synthetic log")
+    parser.add_argument(
+        "--rows", type=at_least(1), default=50_000, help="clicks in the synthetic log"
+    )
     parser.add_argument(
         "--days",
-        type=int,
+        type=at_least(1),
         default=5,
         help="days the log's clicks span (5: ~400 clicks per event hour, so the 1h batch span "
         "does not cut tiny batches)",
     )
     parser.add_argument(
         "--partitions",
-        type=int,
+        type=at_least(1),
         default=class_default(JoinerConfig, "partitions"),
         help="partitions per source topic",
     )
-    parser.add_argument("--workers", type=int, default=1, help="joiner worker processes")
+    parser.add_argument("--workers", type=at_least(1), default=1, help="joiner worker processes")
     parser.add_argument(
         "--policy", default=class_default(LabelConfig, "policy"), help="label policy"
     )
-    parser.add_argument("--heartbeat-every", type=int, default=3600, help="event seconds")
+    parser.add_argument("--heartbeat-every", type=at_least(1), default=3600, help="event seconds")
     add_bootstrap_argument(parser)
     parser.set_defaults(func=run)
 

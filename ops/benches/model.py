@@ -22,6 +22,7 @@ import torch
 from model import zoo
 from model.batch import Batch
 from model.config import ModelConfig
+from ops.cli.options import at_least
 
 SLOW_MODELS = {"mmn_masked": 1}  # timed steps (no warm-up) of models too slow for the default
 
@@ -30,15 +31,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "model", help="training examples/s (ratio to ESMM) and single-request latency per model"
     )
-    parser.add_argument("--batch-size", type=int, default=4096, help="rows per training step")
-    parser.add_argument("--steps", type=int, default=10, help="timed training steps per model")
     parser.add_argument(
-        "--requests", type=int, default=2000, help="timed single requests per model"
+        "--batch-size", type=at_least(1), default=4096, help="rows per training step"
+    )
+    parser.add_argument(
+        "--steps", type=at_least(1), default=10, help="timed training steps per model"
+    )
+    parser.add_argument(
+        "--requests", type=at_least(1), default=2000, help="timed single requests per model"
     )
     parser.add_argument("--models", help="comma-separated names (default: every registered model)")
     parser.add_argument(
         "--threads",
-        type=int,
+        type=at_least(1),
         help="torch intra-op threads (default: torch's); 1 avoids oversubscription on a busy machine",
     )
     parser.set_defaults(func=run)

@@ -18,7 +18,7 @@ from pathlib import Path
 from kafka import KafkaProducer
 
 from ops.cli.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
-from ops.cli.options import class_default
+from ops.cli.options import at_least, class_default
 from simulator.criteo_search import SearchLog
 from simulator.kafka_publisher import KafkaPublisher, PublisherConfig
 from simulator.replay import ReplayConfig, replay
@@ -48,17 +48,19 @@ class _Recorder:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("replay", help="replay events/s against raw kafka-python")
-    parser.add_argument("--rows", type=int, default=50_000, help="rows of the synthetic log")
+    parser.add_argument(
+        "--rows", type=at_least(1), default=50_000, help="rows of the synthetic log"
+    )
     parser.add_argument(
         "--partitions",
-        type=int,
+        type=at_least(1),
         default=class_default(JoinerConfig, "partitions"),
         help="partitions per source topic",
     )
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of each")
+    parser.add_argument("--rounds", type=at_least(1), default=3, help="alternating rounds of each")
     parser.add_argument(
         "--heartbeat-every",
-        type=int,
+        type=at_least(1),
         default=3600,
         help="event seconds between heartbeats (3600 on a small synthetic log: markers stay a minority of the messages)",
     )
@@ -129,15 +131,7 @@ def _raw_produce(
     bootstrap: str, messages: list[tuple[str, bytes, bytes | None, int | None]]
 ) -> float:
     """Seconds a plain producer loop takes to send and flush the messages."""
-    c = PublisherConfig()
-    producer = KafkaProducer(
-        bootstrap_servers=bootstrap,
-        acks=c.acks,
-        linger_ms=c.linger_ms,
-        batch_size=c.batch_size,
-        max_block_ms=c.max_block_ms,
-        request_timeout_ms=c.request_timeout_ms,
-    )
+    producer = KafkaProducer(bootstrap_servers=bootstrap, **PublisherConfig().producer_settings())
     started = time.perf_counter()
     for topic, value, key, partition in messages:
         producer.send(topic, value=value, key=key, partition=partition)

@@ -87,9 +87,21 @@ class StreamConfig:
                     f"StreamConfig.{name}: unknown {', '.join(unknown) or '(none given)'}; "
                     f"choose from {', '.join(known)}"
                 )
-        for name in ("pretrain_days", "batch_size", "buckets", "embed_dim"):
+        for name in (
+            "pretrain_days",
+            "batch_size",
+            "buckets",
+            "embed_dim",
+            "n_types",
+            "n_scenarios",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"StreamConfig.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("observation_window_s", "attribution_window_s"):
+            if getattr(self, name) < 0:
+                raise ConfigError(
+                    f"StreamConfig.{name} must be >= 0 seconds, got {getattr(self, name)}"
+                )
         for name in ("rows", "days"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(f"StreamConfig.{name} must be >= 1, got {getattr(self, name)}")

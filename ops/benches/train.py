@@ -35,7 +35,7 @@ from kafka import KafkaProducer
 from model.config import ModelConfig
 from model.features import CRITEO_FEATURE_FIELDS, FeaturizerConfig
 from ops.cli.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
-from ops.cli.options import class_default
+from ops.cli.options import at_least, class_default
 from ops.store.snapshots import PublishedSnapshot, Reconciliation
 from ops.training.kafka_io import KafkaSource
 from ops.training.learner import LearnerConfig, OnlineLearner, StepResult
@@ -60,10 +60,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--model", default=class_default(LearnerConfig, "model"), help="registered model"
     )
-    parser.add_argument("--batches", type=int, default=40, help="mini-batches in the stream")
+    parser.add_argument(
+        "--batches", type=at_least(1), default=40, help="mini-batches in the stream"
+    )
     parser.add_argument(
         "--batch-size",
-        type=int,
+        type=at_least(1),
         default=class_default(BatchConfig, "batch_size"),
         help="rows per mini-batch",
     )
@@ -74,21 +76,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--buckets",
-        type=int,
+        type=at_least(1),
         default=class_default(ModelConfig, "buckets"),
         help="hash buckets per field",
     )
     parser.add_argument(
-        "--rounds", type=int, default=4, help="alternations of the memory and broker sides"
+        "--rounds", type=at_least(1), default=4, help="alternations of the memory and broker sides"
     )
-    parser.add_argument("--threads", type=int, default=None, help="torch threads")
+    parser.add_argument("--threads", type=at_least(1), default=None, help="torch threads")
     parser.add_argument(
         "--sparse",
         action="store_true",
         help="measure tiny mini-batches against full ones instead (no broker)",
     )
     parser.add_argument(
-        "--sparse-rows", type=int, default=5, help="rows per tiny mini-batch (--sparse)"
+        "--sparse-rows", type=at_least(1), default=5, help="rows per tiny mini-batch (--sparse)"
     )
     add_bootstrap_argument(parser)
     parser.set_defaults(func=run)

@@ -7,6 +7,7 @@ import contextlib
 import signal
 import threading
 
+from ops.cli.options import port_number
 from streaming.broker import BrokerConfig, EmbeddedBroker
 
 
@@ -14,7 +15,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "broker", help="run the embedded Kafka-protocol broker (Tansu) in the foreground"
     )
-    parser.add_argument("--port", type=int, default=9092, help="port on 127.0.0.1 (0: a free one)")
+    parser.add_argument(
+        "--port", type=port_number, default=9092, help="port on 127.0.0.1 (0: a free one)"
+    )
     parser.set_defaults(func=run)
 
 

@@ -6,7 +6,8 @@ import argparse
 import time
 from pathlib import Path
 
-from ops.cli.options import add_options, build
+from ops.cli.options import add_options, at_least, build
+from ops.cli.outputs import claim_output
 from simulator.profile import profile
 from simulator.synth import generate, write
 from simulator.synth_model import SynthConfig
@@ -18,9 +19,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth = commands.add_parser(
         "synth", help="write a synthetic log in the CriteoSearchData format with its truth"
     )
-    synth.add_argument("--rows", type=int, default=100_000, help="clicks (lines) to write")
-    synth.add_argument("--seed", type=int, default=0, help="random seed (same seed, same files)")
+    synth.add_argument("--rows", type=at_least(1), default=100_000, help="clicks (lines) to write")
+    synth.add_argument(
+        "--seed", type=at_least(0), default=0, help="random seed (same seed, same files)"
+    )
     synth.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
+    synth.add_argument(
+        "--force",
+        action="store_true",
+        help="write into a --out folder that holds other files (existing outputs are replaced)",
+    )
     synth.add_argument(
         "--full-funnel",
         action="store_true",
@@ -33,15 +41,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="rows, time span, sale rate and values per column of a CriteoSearchData file",
     )
     prof.add_argument("file", type=Path, metavar="FILE", help="a CriteoSearchData file")
-    prof.add_argument("--top", type=int, default=5, help="top values to show per column")
-    prof.add_argument("--limit", type=int, default=None, help="read only the first lines")
+    prof.add_argument("--top", type=at_least(1), default=5, help="top values to show per column")
+    prof.add_argument("--limit", type=at_least(1), default=None, help="read only the first lines")
     prof.add_argument(
-        "--max-distinct", type=int, default=100_000, help="distinct values counted per column"
+        "--max-distinct",
+        type=at_least(1),
+        default=100_000,
+        help="distinct values counted per column",
     )
     prof.set_defaults(func=run_profile)
 
 
 def run_synth(args: argparse.Namespace) -> int:
+    claim_output(args.out, "data synth", force=args.force)
     started = time.perf_counter()
     config = build(args, args.options)
     log = generate(args.rows, seed=args.seed, config=config, full_funnel=args.full_funnel)

@@ -11,22 +11,24 @@ on Ctrl-C / SIGTERM (SIGTERM, then SIGKILL after a grace period, by PID), or wit
 from __future__ import annotations
 
 import argparse
+import contextlib
+import math
 import signal
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from ops.cli.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
-from ops.cli.options import add_options, build, duration_s
+from ops.cli.join_telemetry import JoinTelemetry
+from ops.cli.options import add_options, at_least, build, duration_s, port_number
 from ops.errors import ConfigError
 from ops.training import delayed
 from ops.training.learner import LearnerConfig
-from streaming.events import format_event_time
+from streaming.health import BrokerWatch
+from streaming.join_monitor import JoinMonitor
 from streaming.joiner_app import JoinerConfig
-from streaming.joiner_process import EndWatcher, JoinerWorkers, create_joiner_topics
+from streaming.joiner_process import JoinerWorkers, SupervisionConfig, create_joiner_topics
 from streaming.labels import LabelConfig
 from streaming.partition_joiner import BatchConfig
-from streaming.progress import ProgressLine
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "join", help="label impressions/clicks/conversions in event time; emit mini-batches"
     )
     add_bootstrap_argument(parser)
-    parser.add_argument("--workers", type=int, default=1, help="worker processes")
+    parser.add_argument("--workers", type=at_least(1), default=1, help="worker processes")
     parser.add_argument("--log-dir", type=Path, default=Path("runs/join"), help="worker logs")
     parser.add_argument(
         "--until-end",
@@ -60,58 +62,68 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         parser.add_argument_group("mini-batches"), BatchConfig, flags={"max_span_s": "batch-span"}
     )
     joiner = add_options(parser, JoinerConfig, only=("app_id", "partitions"))
-    parser.set_defaults(func=run, options=(joiner, method, labels, batches))
+    supervision = add_options(
+        parser.add_argument_group("supervision"), SupervisionConfig, skip=("stop_grace_s",)
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=port_number,
+        default=None,
+        help="serve Prometheus metrics on 127.0.0.1",
+    )
+    parser.set_defaults(func=run, options=(joiner, method, labels, batches, supervision))
 
 
 def joiner_config(args: argparse.Namespace, bootstrap: str) -> JoinerConfig:
     """The joiner's config from the command line; invalid values raise ConfigError."""
-    if args.workers < 1:
-        raise ConfigError(f"--workers must be at least 1, got {args.workers}")
-    joiner, method, windows, batches = args.options
+    if args.timeout is not None and args.timeout < 1:
+        raise ConfigError(f"--timeout must be at least 1 second, got {args.timeout}")
+    joiner, method, windows, batches, _ = args.options
     labels = delayed.get(args.method).labels(build(args, windows))
     return build(args, joiner, bootstrap=bootstrap, labels=labels, batches=build(args, batches))
-
-
-def progress_printer(every_s: float = 2.0) -> Callable[[EndWatcher], None]:
-    """Prints `progress rows=N rows_per_s=R ended=K/P watermark=ISO` every `every_s` seconds."""
-    line = ProgressLine(lambda text: print(f"progress {text}", flush=True), unit="rows",
-                        every_s=every_s)  # fmt: skip
-
-    def show(watcher: EndWatcher) -> None:
-        if line.due(force=watcher.done):
-            line.emit(
-                watcher.rows,
-                ended=f"{len(watcher.ended)}/{watcher.config.partitions}",
-                watermark=format_event_time(watcher.watermark),
-            )
-
-    return show
 
 
 def run(args: argparse.Namespace) -> int:
     # SIGTERM as Ctrl-C: either way the workers are stopped on the way out, --until-end included.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    with bootstrap_or_embedded(args.bootstrap) as bootstrap:
+    supervision: SupervisionConfig = build(args, args.options[4])
+    with bootstrap_or_embedded(args.bootstrap) as bootstrap, contextlib.ExitStack() as stack:
         config = joiner_config(args, bootstrap)
+        telemetry = JoinTelemetry(args.metrics_port, supervision.progress_every_s)
+        stack.callback(telemetry.close)
         create_joiner_topics(config)
-        with JoinerWorkers(config, log_dir=args.log_dir).start(args.workers) as workers:
-            print(
-                f"joiner: {args.workers} worker(s) on {bootstrap}, method {args.method}, "
-                f"logs in {args.log_dir}",
-                flush=True,
+        workers = JoinerWorkers(config, log_dir=args.log_dir, supervision=supervision)
+        stack.enter_context(workers)
+        workers.start(args.workers)
+        watch = BrokerWatch(
+            bootstrap,
+            timeout_s=supervision.broker_timeout_s,
+            on_change=lambda line: print(f"joiner: {line}", flush=True),
+        ).start()
+        stack.callback(watch.close)
+        monitor = JoinMonitor(config)
+        stack.callback(monitor.close)
+        print(
+            f"joiner: {args.workers} worker(s) on {bootstrap}, method {args.method}, "
+            f"logs in {args.log_dir}",
+            flush=True,
+        )
+        started = time.monotonic()
+
+        def tick(notes: list[str]) -> None:
+            for note in notes:
+                print(f"joiner: {note}", flush=True)
+            watch.raise_if_expired("mmn join")
+            telemetry.update(monitor, workers, watch)
+
+        with contextlib.suppress(KeyboardInterrupt):
+            workers.follow(
+                monitor, until_end=args.until_end, timeout_s=args.timeout or math.inf, tick=tick
             )
-            started = time.monotonic()
-            if args.until_end:
-                watcher = workers.wait_for_end(args.timeout or float("inf"), progress_printer())
-                print(
-                    f"joiner: end of stream on all {config.partitions} partitions after "
-                    f"{time.monotonic() - started:.1f}s; {watcher.rows:,} rows in mini-batches"
-                )
-                return 0
-            try:
-                while True:
-                    workers.check_alive()
-                    time.sleep(1.0)
-            except KeyboardInterrupt:
-                pass
+        telemetry.update(monitor, workers, watch, force=True)
+        if monitor.done:
+            print(
+                f"joiner: end of stream on all {config.partitions} partitions after "
+                f"{time.monotonic() - started:.1f}s; {monitor.rows:,} rows in mini-batches"
+            )
     return 0

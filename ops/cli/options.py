@@ -52,6 +52,41 @@ def duration_s(text: str) -> int:
     return int(match.group(1)) * _UNITS[match.group(2) or "s"]
 
 
+def at_least(low: int) -> Callable[[str], int]:
+    """An argparse type: an integer >= low, for options that no config class declares.
+
+    >>> at_least(1)("3")
+    3
+    >>> at_least(1)("0")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: must be an integer >= 1, got '0'
+    """
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {text!r}")
+        return value
+
+    parse.__name__ = "int"  # argparse names the type in some messages
+    return parse
+
+
+def port_number(text: str) -> int:
+    """An argparse type: a TCP port, 0..65535 (0: a free one)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a TCP port 0..65535, got {text!r}")
+    return value
+
+
 def format_duration(seconds: float) -> str:
     """The shortest exact spelling of a duration: 86400 -> 1d, 5400 -> 90m.
 

@@ -8,11 +8,13 @@ import sys
 from pathlib import Path
 
 from ops.cli.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
-from ops.cli.options import add_options, build, class_default
-from simulator.kafka_publisher import KafkaPublisher
+from ops.cli.options import add_options, at_least, build, class_default
+from simulator.errors import ReplayError
+from simulator.kafka_publisher import KafkaPublisher, PublisherConfig
 from simulator.records import LogSource
 from simulator.replay import ReplayConfig, ReplayProgress, ReplaySummary, replay
 from simulator.sources import SOURCES, open_source
+from streaming.health import BrokerWatch
 from streaming.joiner_app import JoinerConfig
 from streaming.progress import LogProgress, TerminalProgress
 from streaming.topics import TopicNames, create_topics
@@ -28,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-speed", action="store_true", help="no pacing, whatever --speed says")
     parser.add_argument(
         "--partitions",
-        type=int,
+        type=at_least(1),
         default=class_default(JoinerConfig, "partitions"),
         help="partitions per source topic (the joiner's --partitions must match)",
     )
@@ -38,7 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     for name in ("impressions", "clicks", "conversions"):
         parser.add_argument(f"--{name}-topic", default=name, help=f"topic of the {name}")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
-    parser.set_defaults(func=run, options=pace)
+    publishing = add_options(parser, PublisherConfig, only=("broker_timeout_s",))
+    parser.set_defaults(func=run, options=(pace, publishing))
 
 
 def topic_names(args: argparse.Namespace) -> TopicNames:
@@ -50,11 +53,31 @@ def topic_names(args: argparse.Namespace) -> TopicNames:
 
 
 def replay_to(
-    bootstrap: str, source: LogSource, config: ReplayConfig, partitions: int, *, quiet: bool
+    bootstrap: str,
+    source: LogSource,
+    config: ReplayConfig,
+    partitions: int,
+    *,
+    quiet: bool,
+    publishing: PublisherConfig | None = None,
 ) -> ReplaySummary:
-    """Create the source topics and replay `source` into them; the summary of what went out."""
-    # The publisher first: it fails within its bounded timeout on a dead broker.
-    publisher = KafkaPublisher(bootstrap)
+    """Create the source topics and replay `source` into them; the summary of what went out.
+
+    A broker outage is reported on stderr as it starts and ends; the replay waits for the
+    broker up to `publishing.broker_timeout_s`, then fails with a ReplayError.
+    """
+    publishing = publishing or PublisherConfig()
+    watch = BrokerWatch(
+        bootstrap,
+        timeout_s=publishing.broker_timeout_s,
+        on_change=lambda line: print(f"\nreplay: {line}", file=sys.stderr, flush=True),
+    ).start()
+    try:
+        # Before the topics: it fails within its bounded timeout on a dead broker.
+        publisher = KafkaPublisher(bootstrap, publishing, health=watch)
+    except BaseException:
+        watch.close()
+        raise
     try:
         create_topics(bootstrap, {topic: partitions for topic in config.topics.sources})
         progress: ReplayProgress | None = None
@@ -67,6 +90,7 @@ def replay_to(
             )
         return replay(source.rows(), publisher, config, progress=progress)
     finally:
+        watch.close()
         publisher.close()
 
 
@@ -74,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
     source = open_source(
         args.source, args.data, type_field=args.type_field, scenario_field=args.scenario_field
     )
-    config = build(args, args.options, topics=topic_names(args))
+    pace, publishing = args.options
+    config = build(args, pace, topics=topic_names(args))
     if args.max_speed:
         config = dataclasses.replace(config, speed=None)
     print(
@@ -82,7 +107,20 @@ def run(args: argparse.Namespace) -> int:
         f"{len(source.scenarios)} display scenarios"
     )
     with bootstrap_or_embedded(args.bootstrap) as bootstrap:
-        summary = replay_to(bootstrap, source, config, args.partitions, quiet=args.quiet)
+        summary = replay_to(
+            bootstrap,
+            source,
+            config,
+            args.partitions,
+            quiet=args.quiet,
+            publishing=build(args, publishing),
+        )
+    if summary.records == 0:
+        window = f"--start-day {args.start_day:g}" + (f" --days {args.days:g}" if args.days else "")
+        raise ReplayError(
+            f"replayed 0 events into {bootstrap}: {args.data} has no impression in the window "
+            f"{window} (only end-of-stream markers were sent)"
+        )
     print(f"replayed into {bootstrap}:")
     print("\n".join(summary.lines()))
     return 0

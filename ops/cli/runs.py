@@ -8,16 +8,25 @@ created_at (ISO 8601).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import json
+from pathlib import Path
 from typing import Any
 
+from ops.cli.options import at_least, class_default
+from ops.errors import ConfigError
 from ops.store.database import (
     DEFAULT_URL,
+    get_run,
     latest_snapshot,
     list_runs,
     list_snapshots,
     open_registry,
 )
+from ops.store.names import check_name
+from ops.store.retention import prune
+from ops.store.snapshots import SnapshotStoreConfig
 from streaming.events import format_event_time
 
 
@@ -34,6 +43,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     snapshots_list.add_argument("run", metavar="RUN")
     _common(snapshots_list)
     snapshots_list.set_defaults(func=snapshot_list)
+    prune_parser = snapshots_sub.add_parser(
+        "prune",
+        help="delete RUN's snapshots beyond the newest N (never the latest, nor one serving "
+        "an experiment), each file with its registry row",
+    )
+    prune_parser.add_argument("run", metavar="RUN")
+    prune_parser.add_argument("--db", default=DEFAULT_URL, help="registry URL")
+    prune_parser.add_argument(
+        "--keep",
+        type=at_least(1),
+        default=class_default(SnapshotStoreConfig, "keep_snapshots"),
+        metavar="N",
+        help="snapshots to keep, the newest",
+    )
+    prune_parser.set_defaults(func=snapshot_prune)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -42,7 +66,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    Session = open_registry(args.db)
+    Session = open_registry(args.db, create=False)
     with Session() as session:
         rows: list[dict[str, Any]] = []
         for run in list_runs(session):
@@ -71,7 +95,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def snapshot_list(args: argparse.Namespace) -> int:
-    Session = open_registry(args.db)
+    Session = open_registry(args.db, create=False)
     with Session() as session:
         rows = [s.as_dict() for s in list_snapshots(session, args.run)]
     if args.json:
@@ -83,4 +107,28 @@ def snapshot_list(args: argparse.Namespace) -> int:
             f"{'v' + str(row['version']):>7} {row['examples_seen']:>12}  "
             f"{format_event_time(row['watermark']):<20}  {row['sha256'][:12]}  {row['path']}"
         )
+    return 0
+
+
+def snapshot_prune(args: argparse.Namespace) -> int:
+    check_name("RUN", args.run)
+    Session = open_registry(args.db, create=False)
+    with Session() as session:
+        latest = latest_snapshot(session, get_run(session, args.run))
+    with contextlib.ExitStack() as stack:
+        if latest is not None:  # the trainer's lock: never prune under a running trainer
+            lock = stack.enter_context(open(Path(latest.path).parent / ".lock", "a"))
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ConfigError(
+                    f"run {args.run!r} is being written by a trainer, which prunes its own "
+                    "snapshots (--keep-snapshots); stop it first"
+                ) from None
+        result = prune(Session, args.run, args.keep)
+    print(
+        f"run {args.run}: removed {len(result.versions)} snapshot(s)"
+        + (f" (v{', v'.join(map(str, result.versions))})" if result.versions else "")
+        + f"; kept {result.kept}, of which {result.serving} beyond --keep serve an experiment"
+    )
     return 0

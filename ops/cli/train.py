@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -20,7 +22,7 @@ from model import zoo as models
 from model.config import ModelConfig
 from model.features import FeaturizerConfig
 from ops.cli.bootstrap import add_bootstrap_argument
-from ops.cli.options import ConfigOptions, add_options, build, class_default
+from ops.cli.options import ConfigOptions, add_options, at_least, build, class_default, port_number
 from ops.errors import ConfigError
 from ops.store.database import DEFAULT_URL, open_registry
 from ops.store.snapshots import SnapshotStore, SnapshotStoreConfig
@@ -29,7 +31,8 @@ from ops.training.learner import LearnerConfig, OnlineLearner
 from ops.training.telemetry import TrainerMetrics
 from ops.training.trainer import Trainer, TrainerConfig, TrainerOutcome, stop_on_signals
 from simulator.criteo_search import CriteoSearchConfig
-from streaming.minibatch import decode_minibatch
+from streaming.health import BrokerWatch, quiet_repeats
+from streaming.minibatch import MiniBatch, decode_minibatch
 from streaming.topics import TopicNames, create_topics
 
 # Capacities follow the readers' top-K: K values of their own plus the one "other" domain.
@@ -50,9 +53,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--snapshots-topic", default=TopicNames().snapshots, help="snapshot announcements topic"
     )
     parser.add_argument(
-        "--metrics-port", type=int, default=None, help="serve Prometheus metrics on 127.0.0.1"
+        "--metrics-port",
+        type=port_number,
+        default=None,
+        help="serve Prometheus metrics on 127.0.0.1",
     )
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (none: torch's)")
+    parser.add_argument(
+        "--threads", type=at_least(1), default=None, help="torch threads (none: torch's)"
+    )
+    parser.add_argument(
+        "--reconfigure",
+        action="store_true",
+        help=f"resume the run with new values of {', '.join(RECONFIGURABLE)} "
+        "(other differences from the run's options are refused)",
+    )
     daemon = parser.add_argument_group("the daemon")
     trainer = add_options(
         daemon,
@@ -93,10 +107,10 @@ def learner_config(args: argparse.Namespace) -> LearnerConfig:
     numeric = tuple(
         f for f in class_default(FeaturizerConfig, "numeric_fields") if f in featurizer.fields
     )
+    shape = build(args, options.shape, n_fields=len(featurizer.fields))  # checks --buckets
     featurizer = FeaturizerConfig(
         fields=featurizer.fields, numeric_fields=numeric, buckets=args.buckets
     )
-    shape = build(args, options.shape, n_fields=len(featurizer.fields))
     models.get(args.model)  # an unknown model name fails before anything starts
     return build(args, options.learner, model_config=shape, featurizer=featurizer)
 
@@ -110,6 +124,46 @@ def trainer_config(args: argparse.Namespace) -> TrainerConfig:
     return build(args, options.trainer, **cadence)
 
 
+# Learner options a resumed run may change: they take effect on the restored learner.
+RECONFIGURABLE = ("lr", "delayed_feedback")
+
+
+def restore_with(config: LearnerConfig) -> Callable[[dict[str, Any]], OnlineLearner]:
+    """Restores a snapshot's learner, then applies config's RECONFIGURABLE values to it."""
+
+    def restore(payload: dict[str, Any]) -> OnlineLearner:
+        learner = OnlineLearner.from_state(payload)
+        learner.config = config
+        for group in learner.optimizer.param_groups:
+            group["lr"] = config.lr
+        return learner
+
+    return restore
+
+
+def checked_decoder(fields: tuple[str, ...]) -> Callable[[bytes], MiniBatch]:
+    """decode_minibatch that checks, once, that the first mini-batch with rows has `fields`.
+
+    A mistyped --fields would otherwise train on an empty string per row.
+    """
+    checked = False
+
+    def decode(value: bytes) -> MiniBatch:
+        nonlocal checked
+        batch = decode_minibatch(value)
+        if not checked and len(batch):
+            checked = True
+            missing = sorted(set(fields) - set(batch.features))
+            if missing:
+                raise ConfigError(
+                    f"--fields: {', '.join(missing)} not in the mini-batches, which carry "
+                    f"{', '.join(sorted(batch.features)) or 'no fields'}"
+                )
+        return batch
+
+    return decode
+
+
 def train(args: argparse.Namespace) -> TrainerOutcome:
     """Run the trainer against a broker until it stops; resources are released on the way out."""
     if args.bootstrap is None:
@@ -119,18 +173,23 @@ def train(args: argparse.Namespace) -> TrainerOutcome:
         )
     stop = stop_on_signals()
     bootstrap = args.bootstrap
+    daemon = trainer_config(args)  # every option is checked before anything starts
+    store_config = build(args, args.options.store)
     config = learner_config(args)
-    if args.threads:
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ConfigError(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     Session = open_registry(args.db)
     create_topics(bootstrap, {args.snapshots_topic: 1})
     with contextlib.ExitStack() as stack:
         store = SnapshotStore(
-            build(args, args.options.store),
+            store_config,
             Session,
             run=args.run,
             model=args.model,
             run_config=config.state(),
+            reconfigurable=(lambda key: key in RECONFIGURABLE) if args.reconfigure else None,
         )
         stack.callback(store.close)
         source = KafkaSource(bootstrap, args.topic)
@@ -139,15 +198,26 @@ def train(args: argparse.Namespace) -> TrainerOutcome:
         stack.callback(announcer.close)
         metrics = TrainerMetrics(args.run, args.metrics_port)
         stack.callback(metrics.close)
+        # Told from the watch's own thread: a loop blocked on the broker still says so in time.
+        watch = BrokerWatch(
+            bootstrap,
+            timeout_s=daemon.broker_timeout_s,
+            on_change=lambda line: logging.getLogger("ops.training.trainer").warning(
+                "%s run=%s", line, args.run
+            ),
+        ).start()
+        stack.callback(watch.close)
         trainer = Trainer(
-            trainer_config(args),
+            daemon,
             new_learner=lambda: OnlineLearner(config),
+            restore=restore_with(config),
             store=store,
             source=source,
-            decode=decode_minibatch,
+            decode=checked_decoder(config.featurizer.fields),
             announcer=announcer,
             metrics=metrics,
             stop=stop,
+            health=watch,
         )
         return trainer.run()
 
@@ -156,6 +226,7 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     for chatty in ("kafka", "alembic"):  # connection and migration chatter at INFO
         logging.getLogger(chatty).setLevel(logging.WARNING)
+    quiet_repeats(("kafka",))  # a broker outage: one line per kind of error, not thousands
     outcome = train(args)
     last = outcome.last_snapshot
     print(

@@ -36,6 +36,8 @@ from model.config import ModelConfig
 from model.features import Featurizer, FeaturizerConfig
 from ops.errors import ConfigError
 from simulator.criteo_search import CriteoSearchConfig, load_columns
+from simulator.errors import SourceError
+from simulator.synth import read_truth
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -131,9 +133,12 @@ def load_data(path: Path, search: CriteoSearchConfig, config: OfflineConfig) -> 
     truth = Path(path).parent / "truth.tsv"
     p_true = None
     if truth.exists():
-        table = np.loadtxt(truth, delimiter="\t", skiprows=1, ndmin=2)
-        by_line = np.full(int(table[:, 0].max()) + 1, np.nan)
-        by_line[table[:, 0].astype(np.int64)] = table[:, 1]
+        by_line = read_truth(truth)
+        if int(cols.impression_id.max(initial=0)) >= len(by_line):
+            raise SourceError(
+                f"{truth} holds {len(by_line) - 1:,} lines, fewer than {path}: it belongs to "
+                "another data file; move it away or regenerate both"
+            )
         p_true = by_line[cols.impression_id]
     return OfflineData(
         batch=batch,

@@ -36,6 +36,7 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    inspect,
     select,
 )
 from sqlalchemy.exc import SQLAlchemyError
@@ -105,13 +106,35 @@ class Snapshot(Base):
         }
 
 
-def make_engine(url: str = DEFAULT_URL, *, schema: str | None = None) -> Engine:
-    """An engine for url; a SQLite file's folder is created, `schema` sets PostgreSQL's search_path."""
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL; None for other databases and in-memory SQLite."""
+    if not url.startswith("sqlite"):
+        return None
+    database = url.split(":///", 1)[1] if ":///" in url else ""
+    return Path(database) if database and database != ":memory:" else None
+
+
+def make_engine(
+    url: str = DEFAULT_URL, *, schema: str | None = None, create: bool = True
+) -> Engine:
+    """An engine for url; `schema` sets PostgreSQL's search_path.
+
+    create: a SQLite file's folder is created; with False, a missing file is a RegistryError
+    (read-only commands never create a database: a mistyped path must not look empty).
+    """
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
-        database = url.split(":///", 1)[1] if ":///" in url else ""
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        database = sqlite_file(url)
+        if database is not None and not create and not database.is_file():
+            raise RegistryError(
+                f"no registry at {url}: {database} does not exist (a mistyped --db, or nothing "
+                "trained with it yet)"
+            )
+        if database is not None:
+            try:
+                database.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise RegistryError(f"cannot create the folder of {url}: {exc}") from exc
         else:
             # One shared connection, so an in-memory database outlives a session.
             kwargs["poolclass"] = StaticPool
@@ -154,9 +177,22 @@ def migrate(engine: Engine) -> None:
         ) from exc
 
 
-def open_registry(url: str = DEFAULT_URL, *, schema: str | None = None) -> sessionmaker[Session]:
-    """Migrate the database at url to head and return the process's one sessionmaker."""
-    engine = make_engine(url, schema=schema)
+def open_registry(
+    url: str = DEFAULT_URL, *, schema: str | None = None, create: bool = True
+) -> sessionmaker[Session]:
+    """Migrate the database at url to head and return the process's one sessionmaker.
+
+    create: False for read-only commands: a database without the registry's tables is a
+    RegistryError instead of an empty registry created on the spot.
+    """
+    engine = make_engine(url, schema=schema, create=create)
+    if not create:
+        try:
+            tables = set(inspect(engine).get_table_names())
+        except SQLAlchemyError as exc:
+            raise RegistryError(f"cannot open the registry at {url}: {exc}") from exc
+        if "runs" not in tables:
+            raise RegistryError(f"no registry at {url}: the database has no runs table")
     migrate(engine)
     return sessionmaker(engine, expire_on_commit=False)
 

@@ -24,6 +24,12 @@ with `SnapshotCorruptError`; `load_latest()` then quarantines it (renamed to
 `*.corrupt`, its row deleted, so nobody else is served it) and falls back to the previous
 snapshot. Quarantined files are kept for inspection and ignored by `reconcile()`.
 
+The run's registry row is written with its first snapshot, in the same transaction: a
+trainer that fails to start leaves no row. A run that exists was started with a
+configuration (`Run.config`); a restart with another one is refused, naming each
+difference, unless the caller accepts the new values (`reconfigure`), which are recorded
+with the next snapshot.
+
 One trainer writes a run at a time: the store holds an exclusive lock on the run's folder
 (released by the OS if the process dies), so a second trainer on the same run is refused
 instead of deleting the first one's temporary files.
@@ -36,6 +42,7 @@ import hashlib
 import io
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,6 +63,9 @@ from ops.store.database import (
     next_version,
     remove_snapshot,
 )
+from ops.store.names import check_name
+from ops.store.retention import prune
+from ops.store.run_options import check_run_options
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +78,19 @@ class SnapshotStoreConfig:
     """Where snapshot files live.
 
     directory: root folder; each run writes into `directory/<run name>/`.
+    keep_snapshots: snapshots kept per run after each publish, the newest (None: all); the
+        latest and those serving a registered experiment are kept beyond it.
     """
 
     directory: Path = Path("runs/snapshots")
+    # 3 x ~116 MB (the demo's MMN with Adagrad state) + one serving: under 500 MB.
+    keep_snapshots: int | None = 3
+
+    def __post_init__(self) -> None:
+        if self.keep_snapshots is not None and self.keep_snapshots < 1:
+            raise SnapshotStoreError(
+                f"SnapshotStoreConfig.keep_snapshots must be at least 1, got {self.keep_snapshots}"
+            )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -153,13 +173,26 @@ class SnapshotStore:
         run: str,
         model: str,
         run_config: dict[str, Any],
+        reconfigurable: Callable[[str], bool] | None = None,
     ) -> None:
+        """Lock the run's folder and check the run's stored model and configuration.
+
+        reconfigurable: which differing config keys (dotted) the caller accepts; None
+        accepts none: any difference is refused.
+        """
         self.config = config
         self.Session = Session
-        self.run = run
+        self.run = check_name("--run", run)
+        self.model = model
+        self.run_config = run_config
         self.folder = (config.directory / run).resolve()
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self._lock = open(self.folder / ".lock", "w")  # noqa: SIM115 (held for the store's life)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._lock = open(self.folder / ".lock", "w")  # noqa: SIM115 (held for the store's life)
+        except OSError as exc:
+            raise SnapshotStoreError(
+                f"cannot use the snapshot folder {self.folder}: {exc}"
+            ) from exc
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -168,8 +201,26 @@ class SnapshotStore:
                 f"run {run!r} is being written by another trainer (lock {self.folder / '.lock'}); "
                 "stop it first or choose another --run name"
             ) from None
-        with self._transaction() as session:
-            ensure_run(session, name=run, model=model, config=run_config)
+        try:
+            self._check_config(reconfigurable)
+        except BaseException:
+            self._lock.close()
+            raise
+
+    def _check_config(self, reconfigurable: Callable[[str], bool] | None) -> None:
+        with self.Session() as session:
+            row = self._run(session)
+            if row is None:
+                return
+            if row.model != self.model:
+                raise SnapshotStoreError(
+                    f"run {self.run!r} trains model {row.model!r}, not {self.model!r}; "
+                    "choose another --run name for a different model"
+                )
+            stored = dict(row.config)
+        shown = check_run_options(self.run, stored, self.run_config, reconfigurable)
+        if shown:
+            log.warning("run reconfigured run=%s changes=%s", self.run, shown)
 
     def close(self) -> None:
         """Release the run's lock."""
@@ -181,11 +232,13 @@ class SnapshotStore:
         except SQLAlchemyError as exc:
             raise SnapshotStoreError(f"cannot open a registry transaction: {exc}") from exc
 
-    def _run(self, session: Session) -> Run:
-        return session.scalars(select(Run).where(Run.name == self.run)).one()
+    def _run(self, session: Session) -> Run | None:
+        return session.scalars(select(Run).where(Run.name == self.run)).one_or_none()
 
     def _rows(self, session: Session) -> list[Snapshot]:
         run = self._run(session)
+        if run is None:
+            return []
         return list(
             session.scalars(
                 select(Snapshot).where(Snapshot.run_id == run.id).order_by(Snapshot.version)
@@ -231,7 +284,9 @@ class SnapshotStore:
         data = encode_state(payload)
         digest = sha256_of(data)
         with self.Session() as session:
-            version = max(next_version(session, self._run(session)), self._next_file_version())
+            run = self._run(session)
+            first = 1 if run is None else next_version(session, run)
+            version = max(first, self._next_file_version())
         path = self.folder / f"v{version:06d}{SNAPSHOT_SUFFIX}"
         try:
             write_atomically(path, data)
@@ -239,9 +294,12 @@ class SnapshotStore:
             raise SnapshotStoreError(f"cannot write snapshot {path}: {exc}") from exc
         try:
             with self._transaction() as session:
+                # The run's row comes with its first snapshot, and takes accepted new options.
+                run = ensure_run(session, name=self.run, model=self.model, config=self.run_config)
+                run.config = self.run_config
                 row = add_snapshot(
                     session,
-                    self._run(session),
+                    run,
                     path=str(path),
                     sha256=digest,
                     examples_seen=examples_seen,
@@ -253,6 +311,8 @@ class SnapshotStore:
         except SQLAlchemyError as exc:
             path.unlink(missing_ok=True)
             raise SnapshotStoreError(f"cannot register snapshot {path}: {exc}") from exc
+        if self.config.keep_snapshots is not None:
+            prune(self.Session, self.run, self.config.keep_snapshots)
         log.info(
             "snapshot published run=%s version=%d examples_seen=%d watermark=%s sha256=%s",
             self.run,
@@ -279,7 +339,8 @@ class SnapshotStore:
         """
         while True:
             with self.Session() as session:
-                row = latest_snapshot(session, self._run(session))
+                run = self._run(session)
+                row = None if run is None else latest_snapshot(session, run)
                 if row is None:
                     return None
                 published = PublishedSnapshot.of(self.run, row)
@@ -295,9 +356,9 @@ class SnapshotStore:
             path.rename(path.with_name(path.name + CORRUPT_SUFFIX))
         with self._transaction() as session:
             row = session.scalars(
-                select(Snapshot).where(
-                    Snapshot.run_id == self._run(session).id, Snapshot.version == snapshot.version
-                )
+                select(Snapshot)
+                .join(Run, Run.id == Snapshot.run_id)
+                .where(Run.name == self.run, Snapshot.version == snapshot.version)
             ).one()
             remove_snapshot(session, row)
         log.warning(

@@ -130,4 +130,5 @@ class KafkaAnnouncer:
             ) from exc
 
     def close(self) -> None:
-        self.producer.close()
+        # Bounded: with the broker gone, pending sends must not hold the exit.
+        self.producer.close(timeout=2)

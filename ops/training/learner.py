@@ -91,6 +91,14 @@ class LearnerConfig:
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if not 0 < self.lr < float("inf"):  # NaN fails too
+            raise ConfigError(f"LearnerConfig.lr must be a number > 0, got {self.lr}")
+        if self.seed < 0:
+            raise ConfigError(f"LearnerConfig.seed must be >= 0, got {self.seed}")
+        if self.dedupe_horizon_s < 0:
+            raise ConfigError(
+                f"LearnerConfig.dedupe_horizon_s must be >= 0 seconds, got {self.dedupe_horizon_s}"
+            )
         if self.method not in delayed.names():
             raise ConfigError(
                 f"LearnerConfig.method is {self.method!r}; choose one of "

@@ -11,8 +11,11 @@ shown for the operator, never used to decide anything.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+
+from ops.errors import ConfigError
 
 log = logging.getLogger("ops.training.trainer")
 
@@ -51,19 +54,39 @@ class TrainerMetrics:
             "Mini-batches behind the stream (approximate)",
             labels,
         )
+        self.broker_up = _gauge(
+            self.registry, "mmn_trainer_broker_up", "1 while the broker answers", labels
+        )
+        self.broker_up.set(1)
         self.rate = _gauge(
             self.registry, "mmn_trainer_examples_per_second", "Training throughput", labels
         )
         self.server = None
         if port is not None:
-            self.server, _ = start_http_server(port, addr="127.0.0.1", registry=self.registry)
-            log.info("metrics served url=http://127.0.0.1:%d/metrics", self.server.server_port)
+            self.server = serve_metrics(self.registry, port)
 
     def close(self) -> None:
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
             self.server = None
+
+
+def serve_metrics(registry: CollectorRegistry, port: int) -> Any:
+    """Serve registry's metrics on 127.0.0.1:port (0: a free port); the server, to shut down.
+
+    A port that cannot be bound is a ConfigError naming `--metrics-port`.
+    """
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"--metrics-port must be a TCP port 0..65535, got {port}")
+    try:
+        server, _ = start_http_server(port, addr="127.0.0.1", registry=registry)
+    except OSError as exc:
+        raise ConfigError(
+            f"--metrics-port {port}: cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}"
+        ) from None
+    log.info("metrics served url=http://127.0.0.1:%d/metrics", server.server_port)
+    return server
 
 
 def _counter(registry: CollectorRegistry, name: str, doc: str, labels: dict[str, str]):

@@ -36,6 +36,7 @@ from ops.training.learner import OnlineLearner
 from ops.training.merge import PartitionMerge
 from ops.training.rows import LabeledRows
 from ops.training.telemetry import TrainerMetrics
+from ops.training.trainer_config import TrainerConfig
 from streaming.errors import StreamingError
 from streaming.events import format_event_time
 from streaming.progress import ProgressLine
@@ -72,6 +73,19 @@ class Announcer(Protocol):
     def close(self) -> None: ...
 
 
+class Health(Protocol):
+    """Whether the broker answers (streaming.health.BrokerWatch in production)."""
+
+    @property
+    def up(self) -> bool: ...
+
+    @property
+    def unreachable_s(self) -> float: ...
+
+    def raise_if_expired(self, who: str) -> None:
+        """Raise BrokerError once the broker has not answered for longer than allowed."""
+
+
 Decoder = Callable[[bytes], LabeledRows]  # streaming.minibatch.decode_minibatch in production
 
 
@@ -85,39 +99,6 @@ def stop_on_signals() -> threading.Event:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     return stop
-
-
-@dataclass(frozen=True, kw_only=True)
-class TrainerConfig:
-    """How the daemon runs (the learner's own settings are in LearnerConfig).
-
-    run: run name in the registry (several runs may learn side by side from one stream).
-    snapshot_every_examples: publish after this many examples since the last snapshot (None: never).
-    snapshot_every_event_s: publish after this many seconds of event-time watermark (None: never).
-    until_end: stop once every partition has delivered the stream's end marker.
-    idle_timeout_s: stop after this many wall seconds without a message (None: wait forever).
-    max_batches: stop after this many mini-batches in this process (None: no limit).
-    progress_every_s: wall seconds between progress lines.
-    poll_timeout_s: longest wait of one poll.
-    partition_wait_s: how long to wait for a partition with nothing buffered before training
-        the others without it. Event-time order across partitions needs every partition's
-        next mini-batch; an empty poll does not mean a partition has nothing (its fetch may
-        be in flight), so only a partition silent this long (or a full buffer) is passed over.
-    buffer_depth: mini-batches buffered per partition before the others are passed over
-        (bounds memory; a backlog fetched one partition at a time must fit, or the training
-        order stops following event time).
-    """
-
-    run: str
-    snapshot_every_examples: int | None = 100_000
-    snapshot_every_event_s: int | None = None
-    until_end: bool = False
-    idle_timeout_s: float | None = None
-    max_batches: int | None = None
-    progress_every_s: float = 5.0
-    poll_timeout_s: float = 0.5
-    partition_wait_s: float = 5.0
-    buffer_depth: int = 256
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -149,12 +130,14 @@ class Trainer:
         config: TrainerConfig,
         *,
         new_learner: Callable[[], OnlineLearner],
+        restore: Callable[[dict[str, Any]], OnlineLearner] = OnlineLearner.from_state,
         store: Snapshots,
         source: Source,
         decode: Decoder,
         announcer: Announcer | None = None,
         metrics: TrainerMetrics | None = None,
         stop: threading.Event | None = None,
+        health: Health | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -163,16 +146,20 @@ class Trainer:
         self.announcer = announcer
         self.metrics = metrics or TrainerMetrics(config.run)
         self.stop_requested = stop or threading.Event()
+        self.health = health
+        self._broker_up = True
         # Kept between run() calls: what is buffered was fetched already and must not be lost.
         self._merge = PartitionMerge(config.buffer_depth)
         self.ended: set[int] = set()  # partitions whose end marker was consumed
-        self.learner, self.offsets, self.last_snapshot = self._resume(new_learner)
+        self.learner, self.offsets, self.last_snapshot = self._resume(new_learner, restore)
         self._snapshot_examples = self.learner.examples_seen
         self._snapshot_watermark = self.learner.watermark
         self.source.seek(self.offsets)
 
     def _resume(
-        self, new_learner: Callable[[], OnlineLearner]
+        self,
+        new_learner: Callable[[], OnlineLearner],
+        restore: Callable[[dict[str, Any]], OnlineLearner],
     ) -> tuple[OnlineLearner, dict[str, int], PublishedSnapshot | None]:
         reconciled = self.store.reconcile()
         if reconciled.rows_removed or reconciled.files_removed:
@@ -187,7 +174,7 @@ class Trainer:
             log.info("starting fresh run=%s", self.config.run)
             return new_learner(), {}, None
         published, payload = loaded
-        learner = OnlineLearner.from_state(payload)
+        learner = restore(payload)
         self.ended = set(payload["extra"].get("ended", []))
         log.info(
             "resumed run=%s version=%d examples_seen=%d watermark=%s offsets=%s",
@@ -209,6 +196,7 @@ class Trainer:
         )
         # No snapshot on an exception: a crash resumes from the last snapshot, like a SIGKILL.
         while (reason := self._stop_reason(state)) is None:
+            self._check_broker()
             expected = self.source.partitions() - self.ended
             if not self._fetch(state, expected):
                 reason = "idle-timeout"
@@ -300,10 +288,22 @@ class Trainer:
             self.learner.examples_seen,
             loss=f"{loss:.4f}",
             watermark=format_event_time(self.learner.watermark),
-            lag=self.source.lag(self.offsets),
+            lag=self.source.lag(self.offsets) if self._broker_up else None,
             last_snapshot=None if last is None else f"v{last.version}",
+            broker="ok" if self.health is None or self._broker_up else "unreachable",
         )
         self.metrics.rate.set(rate)
+
+    def _check_broker(self) -> None:
+        """Keep the broker gauge; raise once the broker has been gone too long.
+
+        (The outage itself is logged by the watch, whose thread no blocked call can hold.)
+        """
+        if self.health is None:
+            return
+        self.health.raise_if_expired(f"run {self.config.run}")
+        self._broker_up = self.health.up
+        self.metrics.broker_up.set(int(self._broker_up))
 
     def _decode(self, message: Message) -> LabeledRows | None:
         try:

@@ -18,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "demo", help="the whole pipeline on a synthetic log, live, ending with the A/B report"
     )
-    options = add_options(parser, DemoConfig, only=("data", "rows", "seed", "arms", "out"))
+    options = add_options(parser, DemoConfig, only=("data", "rows", "seed", "arms", "out", "force"))
     parser.set_defaults(func=run, options=options)
 
 

@@ -40,25 +40,27 @@ from ops.cli.demo.plan import (
     train_args,
 )
 from ops.cli.demo.supervisor import ComponentFailed, Supervisor
+from ops.cli.outputs import MARKER, claim_output, output_owner
 from ops.errors import ConfigError, OpsError
 from ops.store.database import open_registry
 from simulator.synth import generate, write
 from streaming.broker import free_port, wait_for_port
 from streaming.topics import TopicNames, create_topics
 
-MARKER = ".mmn-demo"  # names a folder as a demo run folder, which a new run may empty
 
-
-def prepare_folder(root: Path) -> None:
-    """Empty a previous demo run folder, or create it; refuse any other non-empty folder."""
-    if root.exists() and any(root.iterdir()):
-        if not (root / MARKER).exists():
-            raise ConfigError(
-                f"--out {root} is a non-empty folder that no demo made; choose another --out"
-            )
-        shutil.rmtree(root)
-    root.mkdir(parents=True, exist_ok=True)
-    (root / MARKER).touch()
+def prepare_folder(root: Path, *, force: bool = False) -> None:
+    """Claim the run folder (ops.cli.outputs): a previous demo's is emptied first; another
+    non-empty folder is refused unless `force`, and then nothing in it is deleted."""
+    previous_demo = output_owner(root) == "demo"
+    claim_output(root, "demo", force=force)
+    if previous_demo:
+        for path in root.iterdir():
+            if path.name == MARKER:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
 
 
 def synthesise(config: DemoConfig, folder: RunFolder) -> Path:
@@ -149,7 +151,7 @@ def run_demo(config: DemoConfig, out: TextIO | None = None) -> int:
     if config.data is not None and not config.data.is_file():
         raise ConfigError(f"--data {config.data} is not a file")
     folder = RunFolder(config.out.resolve())  # absolute: the children work in it
-    prepare_folder(folder.root)
+    prepare_folder(folder.root, force=config.force)
     if config.data is None:
         data = synthesise(config, folder)
         print(f"synthetic log: {config.rows:,} rows, seed {config.seed}, in {data}", file=out)

@@ -31,6 +31,7 @@ class DemoConfig:
     buckets: hash buckets per feature field of every arm's model.
     snapshot_every_s: event time between the trainers' snapshots.
     timeout_s: wall-clock limit of the whole run.
+    force: use an `out` folder that holds files no demo made (nothing in it is deleted).
     """
 
     out: Path = Path("out/demo")
@@ -42,6 +43,7 @@ class DemoConfig:
     buckets: int = 1 << 14
     snapshot_every_s: int = 10 * DAY_S
     timeout_s: int = 900
+    force: bool = False
 
     def __post_init__(self) -> None:
         for name in ("rows", "partitions", "buckets", "snapshot_every_s", "timeout_s"):
@@ -49,6 +51,8 @@ class DemoConfig:
                 raise ConfigError(
                     f"DemoConfig.{name} must be at least 1, got {getattr(self, name)}"
                 )
+        if self.seed < 0:
+            raise ConfigError(f"DemoConfig.seed must be >= 0, got {self.seed}")
         if len(self.arms) < 2 or len(set(self.arms)) != len(self.arms):
             raise ConfigError(
                 f"DemoConfig.arms must name two or more distinct models, got {','.join(self.arms)!r}"

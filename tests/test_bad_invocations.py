@@ -1,0 +1,118 @@
+"""Every bad invocation exits 2 with one line naming the option, and never a traceback.
+
+The table holds the invocations issue 11 found, and every numeric option of every command
+is tried with a negative value (and a float one with NaN): each must be refused by its
+option's rule before the command does anything. Commands that would reach a broker are
+pointed at a port where none listens, so an accepted bad value shows up as another error.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from ops.cli import build_parser, main
+from ops.cli.options import at_least, duration_s, port_number
+from simulator.synth import generate, write
+
+NOWHERE = "127.0.0.1:1"
+
+# What each command needs besides the option under test ({log}, {tmp}: filled in per test).
+BASE: dict[tuple[str, ...], list[str]] = {
+    ("bench", "offline"): ["--data", "{log}"],
+    ("bench", "stream"): ["--data", "{log}"],
+    ("data", "synth"): ["--out", "{tmp}/synth"],
+    ("data", "profile"): ["{log}"],
+    ("replay",): ["--data", "{log}", "--bootstrap", NOWHERE],
+    ("join",): ["--bootstrap", NOWHERE],
+    ("train",): ["--run", "r", "--bootstrap", NOWHERE, "--db", "sqlite:///{tmp}/r.db"],
+    ("snapshots", "prune"): ["r", "--db", "sqlite:///{tmp}/r.db"],
+    ("snapshots", "list"): ["r", "--db", "sqlite:///{tmp}/r.db"],
+    ("demo",): ["--out", "{tmp}/demo"],
+}
+
+# Options whose negative values mean something (a rotation either way).
+NEGATIVE_IS_FINE = {("data", "synth", "--drift-angle")}
+
+TRAIN = ["train", "--bootstrap", NOWHERE, "--db", "sqlite:///{tmp}/r.db"]
+
+# Issue 11's findings 7-9, as the user typed them: (argv, the option the line must name).
+FOUND = [
+    ([*TRAIN, "--run", "r", "--lr", "-1"], "--lr"),
+    ([*TRAIN, "--run", "r", "--snapshot-every", "-5"], "--snapshot-every"),
+    ([*TRAIN, "--run", "r", "--snapshot-every-event-time", "0"], "--snapshot-every-event-time"),
+    ([*TRAIN, "--run", "r", "--idle-timeout", "-1"], "--idle-timeout"),
+    ([*TRAIN, "--run", "../../etc/evil"], "--run"),
+    ([*TRAIN, "--run", "r", "--metrics-port", "70000"], "--metrics-port"),
+    (["broker", "--port", "70000"], "--port"),
+    (["broker", "--port", "-1"], "--port"),
+    (["join", "--bootstrap", NOWHERE, "--batch-span", "0"], "--batch-span"),
+    (["join", "--bootstrap", NOWHERE, "--observation-window", "-1h"], "--observation-window"),
+    (["replay", "--data", "{log}", "--bootstrap", NOWHERE, "--partitions", "0"], "--partitions"),
+    (["data", "synth", "--out", "{log}"], "--out"),  # an existing file
+    (["data", "synth", "--out", "/proc/no/such/dir"], "--out"),  # cannot be created
+    (["snapshots", "prune", "../x", "--db", "sqlite:///{tmp}/r.db"], "RUN"),
+]
+
+
+def _commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _commands(sub, (*path, name))
+    for action in parser._actions:
+        numeric = action.type in (int, float, duration_s, port_number)
+        numeric = numeric or getattr(action.type, "__qualname__", "") == at_least(0).__qualname__
+        if action.option_strings and numeric:
+            flag = max(action.option_strings, key=len)
+            bad = [] if (*path, flag) in NEGATIVE_IS_FINE else ["-1"]
+            bad += ["nan"] if action.type is float else []
+            for value in bad:
+                yield path, flag, value
+
+
+NUMERIC = sorted(set(_commands(build_parser())))
+
+
+@pytest.fixture(scope="module")
+def log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("log")
+    write(generate(200, seed=1), folder)
+    return folder / "CriteoSearchData"
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    try:
+        code = main(argv)
+    except SystemExit as stop:  # argparse's usage errors
+        code = int(stop.code or 0)
+    return code, capsys.readouterr().err
+
+
+def _fill(argv: list[str], log: Path, tmp: Path) -> list[str]:
+    return [a.format(log=log, tmp=tmp) for a in argv]
+
+
+def _assert_one_line(code: int, err: str, option: str) -> None:
+    lines = err.strip().splitlines()
+    assert code == 2, err
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    assert option in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("argv,option", FOUND, ids=[" ".join(a) for a, _ in FOUND])
+def test_each_bad_invocation_found_is_one_line(argv, option, log, tmp_path, capsys) -> None:
+    code, err = _run(_fill(argv, log, tmp_path), capsys)
+    _assert_one_line(code, err, option)
+
+
+@pytest.mark.parametrize(
+    "path,flag,value", NUMERIC, ids=[f"{' '.join(p)} {f}={v}" for p, f, v in NUMERIC]
+)
+def test_every_numeric_option_refuses_a_bad_value(path, flag, value, log, tmp_path, capsys):
+    argv = [*path, *_fill(BASE.get(path, []), log, tmp_path), f"{flag}={value}"]
+    code, err = _run(argv, capsys)
+    _assert_one_line(code, err, flag)
