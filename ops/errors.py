@@ -12,6 +12,7 @@ own root; this module gathers them:
     ├── SnapshotStoreError            a run's snapshot files (ops.store.snapshots)
     │   └── SnapshotCorruptError      a file that does not verify or decode
     ├── TrainerIOError                the trainer's Kafka input and announcements
+    ├── EvaluationError               the A/B evaluator or a report cannot go on
     └── DemoError                     a demo step saw output it did not expect
 
 A snapshot file that cannot be restored as a model is model.errors.SnapshotError.
@@ -48,6 +49,10 @@ class SnapshotCorruptError(SnapshotStoreError):
 
 class TrainerIOError(OpsError):
     """The trainer cannot read its topic or announce a snapshot."""
+
+
+class EvaluationError(OpsError):
+    """The A/B evaluator or a report cannot go on (no serving snapshot, a model that cannot score)."""
 
 
 class DemoError(OpsError):

@@ -152,7 +152,7 @@ class ChangelogStore(MutableMapping[str, Any]):
 
 
 def new_app(app_id: str, bootstrap: str, partitions: int) -> faust.App:
-    """A Faust app configured for the embedded broker's quirks (see DESIGN.md section 4)."""
+    """A Faust app configured for the embedded broker's quirks (short session timeouts, at-least-once)."""
     return faust.App(
         app_id,
         broker=f"kafka://{bootstrap}",

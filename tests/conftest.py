@@ -5,10 +5,15 @@ from __future__ import annotations
 import functools
 import os
 import socket
+import uuid
 from collections.abc import Iterator
 
 import pytest
+from ab_stream import publish_snapshots
+from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
 
+from ops.store.database import make_engine, open_registry
 from streaming.broker import EmbeddedBroker
 
 
@@ -43,3 +48,36 @@ def _postgres_server(request: pytest.FixtureRequest) -> None:
     if os.environ.get(REQUIRE_POSTGRES):
         pytest.fail(f"no PostgreSQL server at {where}, and {REQUIRE_POSTGRES} is set")
     pytest.skip(f"no PostgreSQL server at {where} (set {REQUIRE_POSTGRES}=1 to fail instead)")
+
+
+POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
+)
+def registry(request: pytest.FixtureRequest, tmp_path) -> Iterator[sessionmaker[Session]]:
+    """A freshly migrated registry: a SQLite file, or a unique schema on the PostgreSQL server."""
+    if request.param == "sqlite":
+        yield open_registry(f"sqlite:///{tmp_path / 'registry.db'}")
+        return
+    schema = f"test_registry_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(POSTGRES_URL)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        Session = open_registry(POSTGRES_URL, schema=schema)
+        yield Session
+        Session.kw["bind"].dispose()
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def registry_with_snapshots(tmp_path) -> sessionmaker[Session]:
+    """A SQLite registry where two runs have snapshots at known watermarks (tests/ab_stream.py)."""
+    Session = open_registry(f"sqlite:///{tmp_path / 'registry.db'}")
+    publish_snapshots(Session, tmp_path / "snapshots")
+    return Session

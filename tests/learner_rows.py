@@ -1,4 +1,4 @@
-"""Synthetic labeled mini-batches for the learner and trainer tests (conversion depends on f0)."""
+"""Synthetic labeled mini-batches for the learner, trainer and evaluator tests, and a list source."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import numpy as np
 from model.config import ModelConfig
 from model.features import FeaturizerConfig
 from ops.training.learner import LearnerConfig
+from streaming.source import Message
 
 FIELDS = ("f0", "f1", "f2")
 
@@ -57,3 +58,33 @@ def learner_config(**overrides) -> LearnerConfig:
         featurizer=FeaturizerConfig(fields=FIELDS, numeric_fields=(), buckets=64),
         **{"min_step_rows": 1, **overrides},
     )
+
+
+class ListSource:
+    """Partitions as lists of values; poll hands out a few messages at a time."""
+
+    def __init__(self, partitions: dict[int, list[bytes]], chunk: int = 3) -> None:
+        self.data = partitions
+        self.chunk = chunk  # messages per partition and poll: a replay's "speed"
+        self.position = dict.fromkeys(partitions, 0)
+
+    def partitions(self) -> frozenset[int]:
+        return frozenset(self.data)
+
+    def seek(self, offsets: dict[str, int]) -> None:
+        self.position = {p: offsets.get(str(p), 0) for p in self.data}
+
+    def poll(self, timeout_s: float) -> list[Message]:
+        out = []
+        for p, values in self.data.items():
+            start = self.position[p]
+            for offset in range(start, min(start + self.chunk, len(values))):
+                out.append(Message(partition=p, offset=offset, value=values[offset]))
+            self.position[p] = min(start + self.chunk, len(values))
+        return out
+
+    def lag(self, offsets: dict[str, int]) -> int | None:
+        return sum(len(v) - offsets.get(str(p), 0) for p, v in self.data.items())
+
+    def close(self) -> None:
+        pass

@@ -1,6 +1,6 @@
 """The project's shape: imports flow one way without cycles, and modules and functions stay small.
 
-Dependency direction (DESIGN.md, Layout): `model` and `streaming` import nothing else of the
+Dependency direction: `model` and `streaming` import nothing else of the
 project; `simulator` imports only `streaming`'s event schemas and topic names; nothing imports
 `ops`; inside `ops`, cli -> everything, benches -> training, evaluation and store (and the
 CLI's option helpers, with which their `register` functions declare options), training and

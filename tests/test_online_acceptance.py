@@ -29,7 +29,8 @@ import pytest
 import torch
 
 from ops.evaluation.holdout import load_window
-from ops.evaluation.offline import OfflineConfig, OfflineData, exact_auc, load_data, train_and_score
+from ops.evaluation.metrics import exact_auc
+from ops.evaluation.offline import OfflineConfig, OfflineData, load_data, train_and_score
 from ops.store.database import open_registry, snapshot_at
 from ops.store.snapshots import load_snapshot
 from ops.training.learner import OnlineLearner

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-
 import pytest
-from sqlalchemy import inspect, text
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import inspect
+from sqlalchemy.orm import Session
 
 from ops.errors import RegistryError
 from ops.store.database import (
@@ -19,33 +16,8 @@ from ops.store.database import (
     list_snapshots,
     make_engine,
     migrate,
-    open_registry,
     remove_snapshot,
 )
-
-POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-@pytest.fixture(
-    params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
-)
-def registry(request: pytest.FixtureRequest, tmp_path) -> Iterator[sessionmaker[Session]]:
-    """A freshly migrated registry: a SQLite file, or a unique schema on the PostgreSQL server."""
-    if request.param == "sqlite":
-        yield open_registry(f"sqlite:///{tmp_path / 'registry.db'}")
-        return
-    schema = f"test_registry_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(POSTGRES_URL)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        Session = open_registry(POSTGRES_URL, schema=schema)
-        yield Session
-        Session.kw["bind"].dispose()
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def _add(session: Session, run, examples: int):

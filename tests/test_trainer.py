@@ -6,45 +6,15 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from learner_rows import learner_config, make_rows
+from learner_rows import ListSource, learner_config, make_rows
 
 from ops.store.database import list_snapshots, open_registry
 from ops.store.snapshots import SnapshotStore, SnapshotStoreConfig, load_snapshot
 from ops.training.learner import OnlineLearner
 from ops.training.trainer import Trainer, TrainerConfig
 from streaming.errors import SchemaError
-from streaming.source import Message
 
 BATCH = 32
-
-
-class ListSource:
-    """Partitions as lists of values; poll hands out a few messages at a time."""
-
-    def __init__(self, partitions: dict[int, list[bytes]]) -> None:
-        self.data = partitions
-        self.position = dict.fromkeys(partitions, 0)
-
-    def partitions(self) -> frozenset[int]:
-        return frozenset(self.data)
-
-    def seek(self, offsets: dict[str, int]) -> None:
-        self.position = {p: offsets.get(str(p), 0) for p in self.data}
-
-    def poll(self, timeout_s: float) -> list[Message]:
-        out = []
-        for p, values in self.data.items():
-            start = self.position[p]
-            for offset in range(start, min(start + 3, len(values))):
-                out.append(Message(partition=p, offset=offset, value=values[offset]))
-            self.position[p] = min(start + 3, len(values))
-        return out
-
-    def lag(self, offsets: dict[str, int]) -> int | None:
-        return sum(len(v) - offsets.get(str(p), 0) for p, v in self.data.items())
-
-    def close(self) -> None:
-        pass
 
 
 def stream(

@@ -34,7 +34,7 @@ from model.config import ModelConfig
 from model.features import CRITEO_FEATURE_FIELDS, FeaturizerConfig
 from ops.errors import ConfigError
 from ops.evaluation.holdout import domain_report, window_rows
-from ops.evaluation.offline import exact_auc
+from ops.evaluation.metrics import exact_auc
 from ops.training import delayed
 from ops.training.delayed.aux import DelayLearner
 from ops.training.learner import LearnerConfig, OnlineLearner

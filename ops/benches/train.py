@@ -167,6 +167,7 @@ class _NoSnapshots:
         examples_seen: int,
         watermark: int | None,
         offsets: dict[str, int],
+        metrics: dict[str, Any] | None = None,
     ) -> PublishedSnapshot:
         return PublishedSnapshot(
             run="bench",

@@ -18,6 +18,7 @@ BENCH_MODULES: tuple[str, ...] = (
     "ops.benches.offline",
     "ops.benches.model",
     "ops.benches.train",
+    "ops.benches.evaluate",
     "ops.benches.stream",
 )
 

@@ -25,6 +25,8 @@ COMMAND_MODULES = (
     "ops.cli.train",
     "ops.cli.runs",
     "ops.cli.demo",
+    "ops.cli.evaluate",
+    "ops.cli.report",
 )
 
 

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from model.batch import Batch
-from ops.evaluation.offline import exact_auc
+from ops.evaluation.metrics import EPS, calibration, exact_auc, log_loss
 from simulator.criteo_search import CriteoSearchConfig, SearchColumns, load_columns
 from streaming.minibatch import MiniBatch
 
@@ -77,16 +77,13 @@ def figures(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
     (1.0, 1.0)
     """
     labels = np.asarray(labels, dtype=np.float64)
-    p = np.clip(np.asarray(scores, dtype=np.float64), 1e-7, 1 - 1e-7)
-    positives = float(labels.sum())
+    p = np.clip(np.asarray(scores, dtype=np.float64), EPS, 1 - EPS)
     return {
         "n": len(labels),
-        "positives": int(positives),
+        "positives": int(labels.sum()),
         "auc": exact_auc(labels, p),
-        "logloss": float(-np.mean(labels * np.log(p) + (1 - labels) * np.log1p(-p)))
-        if len(labels)
-        else math.nan,
-        "calibration": float(p.sum() / positives) if positives else math.nan,
+        "logloss": log_loss(labels, p),
+        "calibration": calibration(labels, p),
     }
 
 

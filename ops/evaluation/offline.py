@@ -35,6 +35,7 @@ from model.batch import Batch
 from model.config import ModelConfig
 from model.features import Featurizer, FeaturizerConfig
 from ops.errors import ConfigError
+from ops.evaluation.metrics import exact_auc
 from simulator.criteo_search import CriteoSearchConfig, load_columns
 from simulator.errors import SourceError
 from simulator.synth import read_truth
@@ -146,30 +147,6 @@ def load_data(path: Path, search: CriteoSearchConfig, config: OfflineConfig) -> 
         scenario_names=(cols.scenarios[-1], *cols.scenarios[:-1]),
         p_true=p_true,
     )
-
-
-def exact_auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """ROC AUC from ranks, ties averaged (Mann-Whitney); NaN when only one class is present.
-
-    >>> exact_auc(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8]))
-    0.75
-    >>> exact_auc(np.array([0, 1, 0, 1]), np.array([0.5, 0.5, 0.5, 0.9]))
-    0.75
-    """
-    labels = np.asarray(labels, dtype=bool)
-    n_pos = int(labels.sum())
-    n_neg = len(labels) - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return math.nan
-    order = np.argsort(scores, kind="mergesort")
-    sorted_scores = np.asarray(scores)[order]
-    ranks = np.empty(len(scores), dtype=np.float64)
-    # Average rank over each run of equal scores.
-    starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
-    ends = np.r_[starts[1:], len(scores)]
-    mean_rank = (starts + ends + 1) / 2.0  # ranks are 1-based
-    ranks[order] = np.repeat(mean_rank, ends - starts)
-    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def table3(scores: np.ndarray, test: Batch, data: OfflineData) -> dict:

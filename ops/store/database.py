@@ -78,6 +78,7 @@ class Snapshot(Base):
 
     watermark: event time (seconds of the log) the snapshot has trained up to.
     offsets: the next `minibatches` offset to read per partition, {"partition": offset}.
+    metrics: the trainer's progressive-validation figures when it was taken (None: none kept).
     """
 
     __tablename__ = "snapshots"
@@ -92,6 +93,7 @@ class Snapshot(Base):
     watermark: Mapped[int | None] = mapped_column(BigInteger)
     offsets: Mapped[dict[str, int]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON form `mmn snapshots list --json` prints."""
@@ -103,6 +105,7 @@ class Snapshot(Base):
             "watermark": self.watermark,
             "offsets": self.offsets,
             "created_at": self.created_at.isoformat(),
+            "metrics": self.metrics,
         }
 
 
@@ -242,6 +245,7 @@ def add_snapshot(
     watermark: int | None,
     offsets: dict[str, int],
     version: int | None = None,
+    metrics: dict[str, Any] | None = None,
 ) -> Snapshot:
     """Record a snapshot file and make it the run's latest, in the caller's transaction."""
     snapshot = Snapshot(
@@ -253,6 +257,7 @@ def add_snapshot(
         watermark=watermark,
         offsets=offsets,
         created_at=_now(),
+        metrics=metrics,
     )
     session.add(snapshot)
     session.flush()

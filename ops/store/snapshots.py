@@ -279,8 +279,12 @@ class SnapshotStore:
         examples_seen: int,
         watermark: int | None,
         offsets: dict[str, int],
+        metrics: dict[str, Any] | None = None,
     ) -> PublishedSnapshot:
-        """Write payload as the run's next snapshot, then register it as the latest."""
+        """Write payload as the run's next snapshot, then register it as the latest.
+
+        metrics: the trainer's progressive-validation figures, stored in the registry row.
+        """
         data = encode_state(payload)
         digest = sha256_of(data)
         with self.Session() as session:
@@ -306,6 +310,7 @@ class SnapshotStore:
                     watermark=watermark,
                     offsets=offsets,
                     version=version,
+                    metrics=metrics,
                 )
                 published = PublishedSnapshot.of(self.run, row)
         except SQLAlchemyError as exc:

@@ -4,7 +4,7 @@ The progress line (`streaming.progress.ProgressLine`, emitted by the trainer) is
 record (logger `ops.training.trainer`) every few seconds of wall time: examples/s over the
 last interval, the last batch loss, the event-time watermark, the lag behind the stream in
 messages and the last published snapshot. The lag is read from the
-consumer's high watermarks, which the embedded broker can under-report (DESIGN.md): it is
+consumer's high watermarks, which the embedded broker can under-report: it is
 shown for the operator, never used to decide anything.
 """
 
@@ -61,9 +61,35 @@ class TrainerMetrics:
         self.rate = _gauge(
             self.registry, "mmn_trainer_examples_per_second", "Training throughput", labels
         )
+        self.validation_loss = Gauge(
+            "mmn_trainer_validation_log_loss",
+            "Progressive validation: mean log loss before each step (labels known at training time)",
+            ["run", "domain"],
+            registry=self.registry,
+        )
+        self.validation_auc = Gauge(
+            "mmn_trainer_validation_auc",
+            "Progressive validation: exact AUC of the last window of rows before each step",
+            ["run", "domain"],
+            registry=self.registry,
+        )
+        self.drifts = _gauge(
+            self.registry, "mmn_trainer_drift_points", "Log-loss drifts ADWIN detected", labels
+        )
+        self.run = run
         self.server = None
         if port is not None:
             self.server = serve_metrics(self.registry, port)
+
+    def show_validation(self, metrics: dict) -> None:
+        """Set the progressive-validation gauges from ProgressiveValidation.metrics()."""
+        for domain, figures in metrics["domains"].items():
+            self.validation_loss.labels(run=self.run, domain=domain).set(figures["log_loss"])
+            auc = figures["auc"]
+            self.validation_auc.labels(run=self.run, domain=domain).set(
+                float("nan") if auc is None else auc
+            )
+        self.drifts.set(len(metrics["drift_points"]))
 
     def close(self) -> None:
         if self.server is not None:

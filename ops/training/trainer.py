@@ -15,8 +15,7 @@ duplicates the joiner itself re-emits are dropped by the learner's deduper.
 Stopping. SIGTERM (or SIGINT) lets the current mini-batch finish, publishes a snapshot and
 exits 0. For tests and the demo, the run also stops when every partition has delivered the
 stream's end (`until_end`: a mini-batch flagged `end`), after `idle_timeout_s` without a
-message, or after `max_batches` steps; the broker's end offsets are never used for that (DESIGN.md: the
-embedded broker under-reports them).
+message, or after `max_batches` steps; never by end offsets (the embedded broker's are wrong).
 """
 
 from __future__ import annotations
@@ -32,8 +31,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ops.store.snapshots import PublishedSnapshot, Reconciliation
-from ops.training.learner import OnlineLearner
+from ops.training.learner import OnlineLearner, StepResult
 from ops.training.merge import PartitionMerge
+from ops.training.progressive import ProgressiveValidation
 from ops.training.rows import LabeledRows
 from ops.training.telemetry import TrainerMetrics
 from ops.training.trainer_config import TrainerConfig
@@ -61,8 +61,9 @@ class Snapshots(Protocol):
         examples_seen: int,
         watermark: int | None,
         offsets: dict[str, int],
+        metrics: dict[str, Any] | None = None,
     ) -> PublishedSnapshot:
-        """Store payload as the run's next snapshot."""
+        """Store payload as the run's next snapshot (metrics: kept with its registry row)."""
 
 
 class Announcer(Protocol):
@@ -152,6 +153,8 @@ class Trainer:
         self._merge = PartitionMerge(config.buffer_depth)
         self.ended: set[int] = set()  # partitions whose end marker was consumed
         self.learner, self.offsets, self.last_snapshot = self._resume(new_learner, restore)
+        # Scores before each step, since this process started (labels as known at training time).
+        self.validation = ProgressiveValidation(window=config.validation_window)
         self._snapshot_examples = self.learner.examples_seen
         self._snapshot_watermark = self.learner.watermark
         self.source.seek(self.offsets)
@@ -284,6 +287,9 @@ class Trainer:
         if not progress.due(force):
             return
         last = self.last_snapshot
+        quality = self.validation.metrics()
+        overall = quality["domains"].get("overall", {})
+        auc = overall.get("auc")
         rate = progress.emit(
             self.learner.examples_seen,
             loss=f"{loss:.4f}",
@@ -291,6 +297,9 @@ class Trainer:
             lag=self.source.lag(self.offsets) if self._broker_up else None,
             last_snapshot=None if last is None else f"v{last.version}",
             broker="ok" if self.health is None or self._broker_up else "unreachable",
+            pv_logloss=f"{overall['log_loss']:.4f}" if overall else None,
+            pv_auc=None if auc is None else f"{auc:.4f}",
+            drifts=len(quality["drift_points"]),
         )
         self.metrics.rate.set(rate)
 
@@ -321,6 +330,7 @@ class Trainer:
 
     def _train(self, rows: LabeledRows, loss: float) -> float:
         result = self.learner.step(rows)
+        self._validate(rows, result)
         self.metrics.batches.inc()
         self.metrics.examples.inc(result.trained)
         self.metrics.duplicates.inc(result.dropped)
@@ -330,6 +340,23 @@ class Trainer:
             return loss
         self.metrics.loss.set(result.loss)
         return result.loss
+
+    def _validate(self, rows: LabeledRows, result: StepResult) -> None:
+        """Progressive validation of a step's rows: the clicked ones, scored before the step."""
+        scored = self.learner.last_scored
+        if not result.trained or scored is None:
+            return
+        clicked = scored["click"] > 0
+        types, scenarios = self.learner.types.values, self.learner.scenarios.values
+        self.validation.update(
+            scored["conversion"][clicked],
+            scored["p"][clicked],
+            [types[i] for i in scored["conv_type"][clicked]],
+            [scenarios[i] for i in scored["scenario"][clicked]],
+            self.learner.watermark,
+        )
+        self.learner.last_scored = None
+        self.metrics.show_validation(self.validation.metrics())
 
     def _maybe_snapshot(self) -> None:
         every_n = self.config.snapshot_every_examples
@@ -362,6 +389,7 @@ class Trainer:
             examples_seen=self.learner.examples_seen,
             watermark=self.learner.watermark,
             offsets=dict(self.offsets),
+            metrics=self.validation.metrics(),
         )
         self.last_snapshot = published
         self._snapshot_examples = self.learner.examples_seen

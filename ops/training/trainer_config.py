@@ -30,6 +30,7 @@ class TrainerConfig:
         order stops following event time).
     broker_timeout_s: how long the broker may not answer before the trainer exits non-zero
         (meanwhile it reports the outage and its clients reconnect by themselves).
+    validation_window: rows per domain of the rolling AUC of progressive validation.
     """
 
     run: str
@@ -43,6 +44,7 @@ class TrainerConfig:
     partition_wait_s: float = 5.0
     buffer_depth: int = 256
     broker_timeout_s: float = 300.0
+    validation_window: int = 10_000
 
     def __post_init__(self) -> None:
         check_name("TrainerConfig.run", self.run)
@@ -51,6 +53,7 @@ class TrainerConfig:
             "snapshot_every_event_s",
             "max_batches",
             "buffer_depth",
+            "validation_window",
         )
         for name in counts:
             value = getattr(self, name)

@@ -1,0 +1,329 @@
+"""The A/B evaluator daemon: score each click with its arm's serving snapshot, against its final label.
+
+It reads the `minibatches` topic (the joiner's examples, with each partition's watermark
+and end marker; the `examples` topic has neither), assigns every user to an arm by a
+salted hash (`ops.evaluation.assignment`), holds each click until its label is final
+(`ops.evaluation.finality`), and then scores it with the arm's serving snapshot: the
+newest one with a watermark <= the impression time, read from the registry where the
+trainers register (and announce) their snapshots (`ops.evaluation.serving`). In shadow
+mode every arm scores every click, so that the arms can be compared on the same examples.
+
+Batches and restarts. The clicks of one partition that become final are gathered and
+sealed into a batch when they number `flush_rows`, when the partition's watermark enters
+a later `flush_every_event_s` window than the batch's first click, or at the end of the
+stream: a function of the partition's messages alone, so every batch, and every float the
+model computes over it, is the same at any replay speed. A sealed batch is scored once
+every arm's serving snapshot for it is determined, and its rows are written together with
+the offsets to resume from (the first decision of every click not yet written) in one
+transaction. Killed at any point, a restarted evaluator reads on from those offsets, skips
+the clicks already written, rebuilds the open ones and ends with the same rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlalchemy.orm import Session, sessionmaker
+
+from ops.errors import EvaluationError
+from ops.evaluation.assignment import Split
+from ops.evaluation.experiment import EvaluatorConfig
+from ops.evaluation.finality import Final, FinalLabels, rows_of
+from ops.evaluation.monitoring import EvaluatorMonitor
+from ops.evaluation.serving import ModelCache, ServingIndex, predict, tensor_batch, window_start
+from ops.store.experiments import commit_results, decided_impressions, ensure_experiment
+from streaming.errors import StreamingError
+from streaming.source import Message, Source
+
+log = logging.getLogger("ops.evaluation.evaluator")
+
+SCORE_CHUNK = 4096  # rows per forward pass; a fixed size keeps the floats batch-independent
+
+
+@dataclass
+class _Partition:
+    """One partition's state: its open clicks, the final ones not sealed yet, sealed batches."""
+
+    labels: FinalLabels
+    queue: list[Final] = field(default_factory=list)
+    sealed: deque[list[Final]] = field(default_factory=deque)
+    next_offset: int = 0
+    watermark: int | None = None
+
+
+@dataclass(frozen=True)
+class EvaluatorOutcome:
+    reason: str
+    rows_written: int
+
+
+class Evaluator:
+    """The daemon loop of one experiment; `run()` returns when a stop condition is met."""
+
+    def __init__(
+        self,
+        config: EvaluatorConfig,
+        *,
+        Session: sessionmaker[Session],
+        source: Source,
+        decode: Callable[[bytes], Any],
+        stop: threading.Event | None = None,
+        monitor: EvaluatorMonitor | None = None,
+    ) -> None:
+        self.config = config
+        self.monitor = monitor or EvaluatorMonitor(config.experiment)
+        self.Session = Session
+        self.source = source
+        self.decode = decode
+        self.stop_requested = stop or threading.Event()
+        self.split = Split(config.weights, salt=config.record()["salt"])
+        self.runs = dict(config.arms)
+        self.serving = ServingIndex(Session, list(self.runs.values()))
+        self.models = ModelCache(size=2 * len(self.runs))
+        with Session.begin() as session:
+            experiment = ensure_experiment(session, config.experiment, config.record())
+            offsets, self.end_offsets = dict(experiment.offsets), dict(experiment.end_offsets)
+            self.done = decided_impressions(session, experiment)
+        self.parts = {p: self._new_partition(offsets.get(str(p), 0)) for p in source.partitions()}
+        # Ended: its end marker was read, and nothing before it is left to re-read.
+        self.ended = {
+            p for p in self.parts if offsets.get(str(p), 0) > self.end_offsets.get(str(p), 1 << 62)
+        }
+        self.rows_written = 0
+        self.scored: dict[str, int] = dict.fromkeys(self.runs, 0)
+        self._last_refresh = 0.0
+        self._waiting_since: float | None = None
+        self.source.seek(offsets)
+        log.info(
+            "evaluator started experiment=%s arms=%s shadow=%s resume_offsets=%s decided=%d",
+            config.experiment,
+            self.runs,
+            config.shadow,
+            offsets,
+            len(self.done),
+        )
+
+    def _new_partition(self, offset: int) -> _Partition:
+        labels = FinalLabels(
+            observation_window_s=self.config.observation_window_s,
+            attribution_window_s=self.config.attribution_window_s,
+        )
+        labels.done = self.done  # one set: impression ids are unique across partitions
+        return _Partition(labels=labels, next_offset=offset)
+
+    def run(self) -> EvaluatorOutcome:
+        """Consume, finalise, score and write until a stop condition."""
+        idle_since = time.monotonic()
+        last_progress = time.monotonic()
+        while True:
+            if self.stop_requested.is_set():
+                return self._stop("signal")
+            if self.config.until_end and self._all_ended() and not self._backlog():
+                self._commit([], finished=True)
+                return self._stop("end-of-stream")
+            self._complete_sealed()
+            messages = [] if self._backlog() > 64 else self.source.poll(self.config.poll_timeout_s)
+            for message in messages:
+                self._consume(message)
+            if messages:
+                idle_since = time.monotonic()
+            elif (
+                self.config.idle_timeout_s is not None
+                and not self._backlog()
+                and time.monotonic() - idle_since >= self.config.idle_timeout_s
+            ):
+                return self._stop("idle-timeout")
+            if time.monotonic() - last_progress >= self.config.progress_every_s:
+                self._progress()
+                last_progress = time.monotonic()
+
+    def _consume(self, message: Message) -> None:
+        part = self.parts[message.partition]
+        try:
+            batch = self.decode(message.value)
+        except StreamingError as exc:
+            log.error("undecodable mini-batch skipped partition=%d offset=%d: %s",
+                      message.partition, message.offset, exc)  # fmt: skip
+            part.next_offset = message.offset + 1
+            return
+        part.queue += part.labels.add(rows_of(batch, message.offset))
+        watermark = batch.watermark
+        if watermark is not None and np.isfinite(watermark):
+            if part.watermark is None or watermark > part.watermark:
+                part.watermark = int(watermark)
+            part.queue += part.labels.advance(part.watermark)
+        part.next_offset = message.offset + 1
+        if batch.end:
+            part.queue += part.labels.end()
+            self.end_offsets[str(message.partition)] = message.offset
+            self.ended.add(message.partition)
+        due = len(part.queue) >= self.config.flush_rows or batch.end
+        if part.queue and part.watermark is not None:
+            every = self.config.flush_every_event_s
+            due = due or part.watermark // every > part.queue[0].final_ts // every
+        if due and part.queue:
+            part.sealed.append(part.queue)
+            part.queue = []
+
+    def _complete_sealed(self) -> None:
+        """Score and write every sealed batch whose serving snapshots are determined, in order."""
+        for part in self.parts.values():
+            while part.sealed:
+                batch = part.sealed[0]
+                if not self._determined(batch):
+                    self._wait(batch)
+                    return
+                self._waiting_since = None
+                rows = self._score(batch)
+                # Off the backlog before the commit computes the offsets to resume from.
+                part.sealed.popleft()
+                self._commit(rows)
+
+    def _determined(self, batch: list[Final]) -> bool:
+        latest_ts = max(f.row.ts for f in batch)
+        ends = self.end_offsets if self._all_ended() else None
+        runs = self.runs.values()
+        if all(self.serving.determined(run, latest_ts, ends) for run in runs):
+            return True
+        if time.monotonic() - self._last_refresh >= 0.5:
+            self._last_refresh = time.monotonic()
+            self.serving.refresh()
+            return all(self.serving.determined(run, latest_ts, ends) for run in runs)
+        return False
+
+    def _wait(self, batch: list[Final]) -> None:
+        now = time.monotonic()
+        if self._waiting_since is None:
+            self._waiting_since = now
+        limit = self.config.snapshot_timeout_s
+        if limit is not None and now - self._waiting_since > limit:
+            latest_ts = max(f.row.ts for f in batch)
+            raise EvaluationError(
+                f"no serving snapshot is determined for event time {latest_ts} after {limit:.0f}s "
+                f"(runs {sorted(self.runs.values())}); are their trainers running on this stream?"
+            )
+        time.sleep(0.05)
+
+    def _score(self, batch: list[Final]) -> list[dict[str, Any]]:
+        """One row per (arm, click): the serving snapshot's prediction (None without one)."""
+        assigned = [self.split.arm(f.row.user_id) for f in batch]
+        rows: list[dict[str, Any]] = []
+        for arm, run in self.config.arms:
+            members = [
+                i for i, a in enumerate(assigned) if self.config.shadow or a == arm
+            ]  # fmt: skip
+            by_version: dict[int, list[int]] = {}
+            for i in members:
+                known = self.serving.serving(run, batch[i].row.ts)
+                by_version.setdefault(-1 if known is None else known.version, []).append(i)
+            predictions: dict[int, tuple[int | None, float | None]] = {}
+            for version, indices in sorted(by_version.items()):
+                if version < 0:
+                    predictions.update(dict.fromkeys(indices, (None, None)))
+                    continue
+                known = next(k for k in self.serving.known[run] if k.version == version)
+                p = self._predict(run, known, [batch[i] for i in indices])
+                predictions.update(zip(indices, ((version, float(x)) for x in p), strict=True))
+            for i in members:
+                version_or_none, p_or_none = predictions[i]
+                rows.append(
+                    self._row(arm, batch[i], assigned[i] == arm, version_or_none, p_or_none)
+                )
+            self.scored[arm] += sum(predictions[i][1] is not None for i in members)
+        return rows
+
+    def _predict(self, run: str, known: Any, finals: list[Final]) -> np.ndarray:
+        loaded = self.models.get(run, known)
+        assert loaded.featurizer is not None
+        out = []
+        for start in range(0, len(finals), SCORE_CHUNK):
+            chunk = [f.row for f in finals[start : start + SCORE_CHUNK]]
+            features = {name: [r.feature(name) for r in chunk] for name in loaded.featurizer.fields}
+            batch = tensor_batch(
+                loaded,
+                features,
+                [r.conv_type for r in chunk],
+                [r.scenario for r in chunk],
+                self.models.featurizer(loaded),
+            )
+            out.append(predict(loaded, batch))
+        return np.concatenate(out)
+
+    def _row(
+        self, arm: str, final: Final, assigned: bool, version: int | None, p: float | None
+    ) -> dict[str, Any]:
+        row = final.row
+        return {
+            "arm": arm,
+            "impression_id": row.impression_id,
+            "user_id": row.user_id,
+            "conv_type": row.conv_type,
+            "scenario": row.scenario,
+            "ts": row.ts,
+            "final_ts": final.final_ts,
+            "window_start": window_start(row.ts, self.config.window_s),
+            "assigned": assigned,
+            "snapshot_version": version,
+            "prediction": p,
+            "label": final.label,
+        }
+
+    def _resume_offsets(self) -> dict[str, int]:
+        """Per partition: the first decision of any click not yet written, else the next offset."""
+        out = {}
+        for p, part in self.parts.items():
+            unwritten = [f.row.offset for batch in part.sealed for f in batch]
+            unwritten += [f.row.offset for f in part.queue]
+            first_open = part.labels.first_open_offset()
+            if first_open is not None:
+                unwritten.append(first_open)
+            out[str(p)] = min([*unwritten, part.next_offset])
+        return out
+
+    def _commit(self, rows: list[dict[str, Any]], *, finished: bool = False) -> None:
+        watermarks = [p.watermark for p in self.parts.values() if p.watermark is not None]
+        experiment_offsets = self._resume_offsets()
+        with self.Session.begin() as session:
+            experiment = ensure_experiment(session, self.config.experiment, self.config.record())
+            commit_results(
+                session,
+                experiment,
+                rows,
+                offsets=experiment_offsets,
+                watermark=min(watermarks) if watermarks else None,
+                end_offsets=self.end_offsets,
+                finished=finished,
+            )
+        self.rows_written += len(rows)
+        if rows:
+            log.info("batch written experiment=%s rows=%d resume_offsets=%s",
+                     self.config.experiment, len(rows), experiment_offsets)  # fmt: skip
+
+    def _backlog(self) -> int:
+        return sum(len(p.sealed) for p in self.parts.values())
+
+    def _all_ended(self) -> bool:
+        return self.ended >= self.parts.keys()
+
+    def _progress(self) -> None:
+        marks = [p.watermark for p in self.parts.values() if p.watermark is not None]
+        self.monitor.show(
+            scored=self.scored,
+            open_clicks=sum(len(p.labels.open) for p in self.parts.values()),
+            sealed=self._backlog(),
+            watermark=min(marks) if marks else None,
+            waiting=self._waiting_since is not None,
+        )
+
+    def _stop(self, reason: str) -> EvaluatorOutcome:
+        self._progress()
+        log.info("evaluator stopped experiment=%s reason=%s rows_written=%d",
+                 self.config.experiment, reason, self.rows_written)  # fmt: skip
+        return EvaluatorOutcome(reason=reason, rows_written=self.rows_written)

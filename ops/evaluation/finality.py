@@ -1,0 +1,140 @@
+"""When a click's label is final: the A/B evaluator counts every example against its final label.
+
+The joiner's decisions about one click arrive in event-time order on one partition. Under
+the `fake-negative` policy a `negative` (decided at click_ts + O) may be followed by a
+`delayed-positive` up to click_ts + A; under `wait` one `final` comes at click_ts + A.
+A click is therefore final
+
+- at once when a decision says it converted (`positive`, `delayed-positive`, or `final`
+  with a conversion): a conversion is never taken back;
+- at once on a `final` decision (policy wait);
+- for a `negative`, once the partition's watermark has passed its deadline
+  click_ts + A = label_ts - O + A: a delayed-positive, decided by then, would have arrived;
+- at the end of the stream, whatever is still open (its deadline lies beyond the log).
+
+`final_ts` is the event time the label is final at (the decision time, or the deadline),
+a function of the example alone. Non-clicked impressions are not CVR examples and are
+skipped. Each click remembers the offset of its first decision, so that a restarted
+evaluator knows where to re-read from to rebuild the clicks still open.
+
+>>> labels = FinalLabels(observation_window_s=10, attribution_window_s=100)
+>>> rows = [Row(impression_id="a", ts=0, label_ts=10, kind="negative", conversion=0, offset=0),
+...         Row(impression_id="b", ts=5, label_ts=8, kind="positive", conversion=1, offset=0)]
+>>> [(f.row.impression_id, f.label, f.final_ts) for f in labels.add(rows)]
+[('b', 1, 8)]
+>>> labels.advance(91), [(f.row.impression_id, f.label, f.final_ts) for f in labels.advance(101)]
+([], [('a', 0, 100)])
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+POSITIVE_KINDS = ("positive", "delayed-positive")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Row:
+    """One decision about one click, with what scoring needs (domain, user, and its features:
+    column `features[field][index]` of the mini-batch it came in, not copied per row)."""
+
+    impression_id: str
+    ts: int
+    label_ts: int
+    kind: str
+    conversion: int
+    offset: int
+    user_id: str = ""
+    conv_type: str = ""
+    scenario: str = ""
+    features: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    index: int = 0
+
+    def feature(self, name: str, missing: str = "-1") -> str:
+        """The raw value of one feature field (missing: the value of a field not present)."""
+        column = self.features.get(name)
+        return missing if column is None else column[self.index]
+
+
+@dataclass(frozen=True)
+class Final:
+    """A click whose label is final: its row (first decision), label and the event time it was final at."""
+
+    row: Row
+    label: int
+    final_ts: int
+
+    def sort_key(self) -> tuple[int, str]:
+        return (self.final_ts, self.row.impression_id)
+
+
+class FinalLabels:
+    """The open clicks of one partition, released as their labels become final."""
+
+    def __init__(self, *, observation_window_s: int, attribution_window_s: int) -> None:
+        self.hold_s = attribution_window_s - observation_window_s
+        self.open: dict[str, Row] = {}
+        self._deadlines: list[tuple[int, str]] = []
+        self.done: set[str] = set()  # impression ids decided already (never counted twice)
+
+    def add(self, rows: Iterable[Row]) -> list[Final]:
+        """Take decisions in order; the clicks they make final, in (final_ts, impression_id) order."""
+        out = []
+        for row in rows:
+            if row.impression_id in self.done or row.kind == "non-click":
+                continue
+            first = self.open.get(row.impression_id, row)
+            if row.kind in POSITIVE_KINDS or (row.kind == "final"):
+                out.append(Final(first, int(row.conversion), row.label_ts))
+                self._close(row.impression_id)
+            elif row.impression_id not in self.open:  # a negative: hold it until its deadline
+                self.open[row.impression_id] = row
+                heapq.heappush(self._deadlines, (row.label_ts + self.hold_s, row.impression_id))
+        return sorted(out, key=Final.sort_key)
+
+    def advance(self, watermark: float) -> list[Final]:
+        """Negatives whose deadline is before the watermark, now final."""
+        out = []
+        while self._deadlines and self._deadlines[0][0] < watermark:
+            deadline, impression_id = heapq.heappop(self._deadlines)
+            row = self.open.get(impression_id)
+            if row is not None:
+                out.append(Final(row, 0, deadline))
+                self._close(impression_id)
+        return sorted(out, key=Final.sort_key)
+
+    def end(self) -> list[Final]:
+        """The end of the stream: every open click is final as it stands."""
+        return self.advance(float("inf"))
+
+    def first_open_offset(self) -> int | None:
+        """The offset of the earliest decision of an open click (None: nothing open)."""
+        return min((row.offset for row in self.open.values()), default=None)
+
+    def _close(self, impression_id: str) -> None:
+        self.open.pop(impression_id, None)
+        self.done.add(impression_id)
+
+
+def rows_of(batch: Any, offset: int) -> list[Row]:
+    """The clicked rows of a decoded mini-batch (streaming.minibatch.MiniBatch) at offset."""
+    return [
+        Row(
+            impression_id=batch.impression_ids[i],
+            ts=int(batch.ts[i]),
+            label_ts=int(batch.label_ts[i]),
+            kind=batch.kinds[i],
+            conversion=int(batch.conversion[i]),
+            offset=offset,
+            user_id=batch.user_ids[i],
+            conv_type=batch.conv_types[i],
+            scenario=batch.scenarios[i],
+            features=batch.features,
+            index=i,
+        )
+        for i in range(len(batch.impression_ids))
+        if batch.click[i]
+    ]

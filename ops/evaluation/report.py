@@ -1,0 +1,240 @@
+"""An experiment's report, computed from its stored rows: per arm x domain x window, and against control.
+
+Every figure comes from the `experiment_predictions` rows (the same rows
+`--export-predictions` writes), so anyone can recompute it. Per arm and per domain (overall,
+each conversion type, each display scenario) and per event-time window: examples,
+positives, exact AUC, PR-AUC, log loss and calibration (sum predicted / sum actual); the
+paper's average AUC over all type and scenario columns. Against control: the AUC
+difference with a DeLong 95% interval (paired on the clicks both arms scored in shadow
+mode, independent samples otherwise), per-domain differences with Benjamini-Hochberg
+adjusted p-values, the sample-ratio-mismatch test of the assignment, and in shadow mode an
+anytime-valid confidence sequence for the mean per-example log-loss difference.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from sqlalchemy.orm import Session, sessionmaker
+
+from ops.errors import RegistryError
+from ops.evaluation.metrics import average_precision, calibration, exact_auc, log_loss
+from ops.evaluation.stats import (
+    auc_interval,
+    benjamini_hochberg,
+    confidence_sequence,
+    paired_difference,
+    srm_p_value,
+    unpaired_difference,
+)
+from ops.store.database import list_snapshots
+from ops.store.experiments import get_experiment, predictions
+
+CS_POINTS = 200  # points of the confidence sequence kept in a report (for its plot)
+SRM_ALPHA = 0.001  # a mismatch this unlikely under the intended split means a broken pipeline
+
+
+def figures(labels: np.ndarray, p: np.ndarray) -> dict[str, Any]:
+    """n, positives, AUC, PR-AUC, log loss and calibration of one slice."""
+    return {
+        "n": len(labels),
+        "positives": int(np.sum(labels)),
+        "auc": exact_auc(labels, p),
+        "pr_auc": average_precision(labels, p),
+        "log_loss": log_loss(labels, p),
+        "calibration": calibration(labels, p),
+    }
+
+
+def domains(table: Mapping[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+    """Masks of every domain: {"per_type": {value: mask}, "per_scenario": {value: mask}}."""
+    return {
+        key: {v: table[column] == v for v in sorted(set(table[column].tolist()))}
+        for key, column in (("per_type", "conv_type"), ("per_scenario", "scenario"))
+    }
+
+
+def _slice(labels: np.ndarray, p: np.ndarray, rows: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """Overall, per-type and per-scenario figures of some rows, and the paper's average AUC."""
+    block: dict[str, Any] = {"overall": figures(labels, p)}
+    for key, masks in domains(rows).items():
+        block[key] = {v: figures(labels[m], p[m]) for v, m in masks.items()}
+    aucs = [f["auc"] for k in ("per_type", "per_scenario") for f in block[k].values()]
+    defined = [a for a in aucs if not math.isnan(a)]
+    block["avg_auc"] = float(np.mean(defined)) if defined else math.nan
+    return block
+
+
+def _arm_block(rows: Mapping[str, np.ndarray], run: str) -> dict[str, Any]:
+    """One arm: cumulative figures, then the same per event-time window (with the AUC's interval)."""
+    labels, p = rows["label"], rows["prediction"]
+    block: dict[str, Any] = {"run": run, **_slice(labels, p, rows)}
+    block["windows"] = []
+    for start in sorted(set(rows["window_start"].tolist())):
+        m = rows["window_start"] == start
+        _, lo, hi = auc_interval(labels[m], p[m])
+        window = _slice(labels[m], p[m], _select(rows, m))
+        block["windows"].append({"window_start": start, "auc_ci": [lo, hi], **window})
+    return block
+
+
+def _select(table: Mapping[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
+    return {k: v[mask] for k, v in table.items()}
+
+
+def _pair(
+    a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices into a and b of the clicks both scored, in a's order."""
+    _, ia, ib = np.intersect1d(a["impression_id"], b["impression_id"], return_indices=True)
+    order = np.argsort(ia, kind="mergesort")
+    return ia[order], ib[order]
+
+
+def _difference(
+    arm: Mapping[str, np.ndarray], control: Mapping[str, np.ndarray], paired: bool
+) -> dict[str, Any]:
+    if paired:
+        ia, ic = _pair(arm, control)
+        d = paired_difference(arm["label"][ia], arm["prediction"][ia], control["prediction"][ic])
+    else:
+        d = unpaired_difference(
+            arm["label"], arm["prediction"], control["label"], control["prediction"]
+        )
+    return {"auc_diff": d.diff, "ci": list(d.ci), "p_value": d.p_value}
+
+
+def _comparison(
+    arm: Mapping[str, np.ndarray], control: Mapping[str, np.ndarray], paired: bool
+) -> dict[str, Any]:
+    out = _difference(arm, control, paired)
+    per_domain: dict[str, dict[str, Any]] = {}
+    for key, column in (("type", "conv_type"), ("scenario", "scenario")):
+        for value in sorted(set(arm[column].tolist()) & set(control[column].tolist())):
+            per_domain[f"{key}={value}"] = _difference(
+                _select(arm, arm[column] == value),
+                _select(control, control[column] == value),
+                paired,
+            )
+    adjusted = benjamini_hochberg([d["p_value"] for d in per_domain.values()])
+    for d, q in zip(per_domain.values(), adjusted, strict=True):
+        d["p_adjusted"] = q
+    out["paired"] = paired
+    out["per_domain"] = per_domain
+    if paired:
+        out["confidence_sequence"] = _log_loss_sequence(arm, control)
+    return out
+
+
+def _log_loss_sequence(
+    arm: Mapping[str, np.ndarray], control: Mapping[str, np.ndarray]
+) -> dict[str, Any]:
+    """The 95% confidence sequence of mean log loss (arm - control), in final-label order."""
+    ia, ic = _pair(arm, control)
+    y = arm["label"][ia]
+
+    def losses(p: np.ndarray) -> np.ndarray:
+        return -(y * np.log(p) + (1 - y) * np.log1p(-p))
+
+    cs = confidence_sequence(losses(arm["prediction"][ia]) - losses(control["prediction"][ic]))
+    if len(cs.t) == 0:
+        return {"t": [], "mean": [], "lo": [], "hi": [], "ever_excludes_zero": False}
+    keep = np.unique(np.linspace(0, len(cs.t) - 1, min(CS_POINTS, len(cs.t))).astype(int))
+    return {
+        "t": cs.t[keep].tolist(),
+        "mean": cs.mean[keep].tolist(),
+        "lo": cs.lo[keep].tolist(),
+        "hi": cs.hi[keep].tolist(),
+        "ever_excludes_zero": bool(cs.excludes_zero().any()),
+    }
+
+
+def _srm(table: Mapping[str, np.ndarray], split: Mapping[str, float]) -> dict[str, Any]:
+    """Chi-square of assigned users per arm against the intended split (users are the unit)."""
+    users: dict[str, set[str]] = {arm: set() for arm in split}
+    for arm, user in zip(
+        table["arm"][table["assigned"]], table["user_id"][table["assigned"]], strict=True
+    ):
+        users[arm].add(user)
+    counts = [len(users[arm]) for arm in split]
+    p = srm_p_value(counts, list(split.values()))
+    return {
+        "p_value": p,
+        "users": dict(zip(split, counts, strict=True)),
+        "intended": {arm: w / sum(split.values()) for arm, w in split.items()},
+        "mismatch": bool(p < SRM_ALPHA) if not math.isnan(p) else False,
+    }
+
+
+def build_report(
+    name: str,
+    table: Mapping[str, np.ndarray],
+    config: Mapping[str, Any],
+    *,
+    watermark: int | None = None,
+    finished: bool = False,
+    drift: Mapping[str, list[int]] | None = None,
+) -> dict[str, Any]:
+    """The report of experiment `name` from its rows (ops.store.experiments.predictions)."""
+    arms: dict[str, str] = dict(config["arms"])
+    scored = ~np.isnan(table["prediction"])
+    by_arm = {arm: _select(table, scored & (table["arm"] == arm)) for arm in arms}
+    control, paired = config["control"], bool(config["shadow"])
+    report: dict[str, Any] = {
+        "experiment": name,
+        "control": control,
+        "shadow": paired,
+        "window_s": config["window_s"],
+        "watermark": watermark,
+        "finished": finished,
+        "unscored": {arm: int(np.sum(~scored & (table["arm"] == arm))) for arm in arms},
+        "arms": {arm: _arm_block(by_arm[arm], run) for arm, run in arms.items()},
+        "comparisons": {
+            arm: _comparison(by_arm[arm], by_arm[control], paired) for arm in arms if arm != control
+        },
+        "srm": _srm(table, config["split"]),
+        "drift": dict(drift or {}),
+    }
+    return report
+
+
+def json_safe(value: Any) -> Any:
+    """The report with NaN and infinities as null (JSON has neither)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        return json_safe(value.item())
+    return value
+
+
+def _drift(session: Session, run: str) -> list[int]:
+    """Event times at which the run's trainer saw its loss drift (from its snapshots' metrics)."""
+    try:
+        snapshots = list_snapshots(session, run)
+    except RegistryError:  # the arm's trainer has not registered yet
+        return []
+    points = {t for s in snapshots if s.metrics for t in s.metrics.get("drift_points", [])}
+    return sorted(points)
+
+
+def load_report(Session: sessionmaker[Session], name: str) -> dict[str, Any]:
+    """The report of the stored experiment `name`, with the drift points its arms' trainers saw."""
+    with Session() as session:
+        experiment = get_experiment(session, name)
+        table = predictions(session, name)
+        drift = {run: _drift(session, run) for run in experiment.config["arms"].values()}
+        return build_report(
+            name,
+            table,
+            experiment.config,
+            watermark=experiment.watermark,
+            finished=experiment.finished,
+            drift=drift,
+        )

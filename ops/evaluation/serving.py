@@ -1,0 +1,191 @@
+"""Which snapshot of a run serves an impression, and read-only scoring with it.
+
+The serving snapshot of an impression at event time t is the run's newest snapshot whose
+watermark is <= t: it has trained only on labels decided before t, so its prediction could
+have been made when the impression happened. Which snapshot that is, is known for good
+once the run has a snapshot with a watermark beyond t (watermarks never go back), or once
+the run's trainer has read the whole stream (its latest snapshot's offsets are past every
+partition's end marker): until then a later snapshot might still qualify, and the
+evaluator waits rather than score with a snapshot that depends on how fast the trainer ran.
+
+Scoring never changes a model: the snapshot's own featurizer hashes the features, and a
+conversion type or scenario its vocabularies do not hold maps to index 0, "other".
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from model.batch import Batch
+from model.features import Featurizer, FeaturizerConfig
+from model.snapshot import LoadedModel, restore
+from ops.errors import EvaluationError
+from ops.evaluation.metrics import EPS
+from ops.store.database import Run, Snapshot
+from ops.store.snapshots import load_snapshot
+
+
+@dataclass(frozen=True)
+class Known:
+    """One registered snapshot: version, watermark (None: trained on nothing), offsets, file."""
+
+    version: int
+    watermark: int | None
+    offsets: dict[str, int]
+    path: str
+    sha256: str
+
+
+class ServingIndex:
+    """The registered snapshots of each arm's run, refreshed from the registry when needed."""
+
+    def __init__(self, Session: sessionmaker[Session], runs: Sequence[str]) -> None:
+        self.Session = Session
+        self.known: dict[str, list[Known]] = {run: [] for run in runs}
+
+    def refresh(self) -> None:
+        """Read every run's snapshots again (new ones are announced by being registered)."""
+        with self.Session() as session:
+            for run in self.known:
+                rows = session.execute(
+                    select(Snapshot)
+                    .join(Run, Run.id == Snapshot.run_id)
+                    .where(Run.name == run)
+                    .order_by(Snapshot.version)
+                ).scalars()
+                self.known[run] = [
+                    Known(r.version, r.watermark, dict(r.offsets), r.path, r.sha256) for r in rows
+                ]
+
+    def determined(self, run: str, ts: int, end_offsets: Mapping[str, int] | None) -> bool:
+        """True when no snapshot registered later can serve ts any more.
+
+        end_offsets: the offset of every partition's end marker once all have been read
+        (None before): a run whose latest snapshot has read past them is complete.
+        """
+        known = self.known[run]
+        if any(k.watermark is not None and k.watermark > ts for k in known):
+            return True
+        if end_offsets is None or not known:
+            return False
+        latest = known[-1].offsets
+        return all(latest.get(p, 0) > offset for p, offset in end_offsets.items())
+
+    def serving(self, run: str, ts: int) -> Known | None:
+        """The newest snapshot whose watermark is <= ts (None: the run had none yet)."""
+        eligible = [k for k in self.known[run] if k.watermark is not None and k.watermark <= ts]
+        return max(eligible, key=lambda k: k.version, default=None)
+
+
+class ModelCache:
+    """Loaded snapshots by (run, version), the few most recent kept in memory, and one
+    memoising featurizer per featurizer config (the ids of a value never change)."""
+
+    def __init__(self, size: int = 4) -> None:
+        self.size = size
+        self._models: OrderedDict[tuple[str, int], LoadedModel] = OrderedDict()
+        self._featurizers: dict[FeaturizerConfig, MemoFeaturizer] = {}
+
+    def get(self, run: str, snapshot: Known) -> LoadedModel:
+        key = (run, snapshot.version)
+        if key not in self._models:
+            self._models[key] = restore(load_snapshot(snapshot.path, snapshot.sha256))
+            if len(self._models) > self.size:
+                self._models.popitem(last=False)
+        self._models.move_to_end(key)
+        return self._models[key]
+
+    def featurizer(self, loaded: LoadedModel) -> Featurizer:
+        """The featurizer of a loaded snapshot, shared by every snapshot with the same config."""
+        if loaded.featurizer is None:
+            raise EvaluationError(
+                f"snapshot of {loaded.name!r} has no featurizer config; cannot score"
+            )
+        found = self._featurizers.get(loaded.featurizer)
+        if found is None:
+            found = self._featurizers[loaded.featurizer] = MemoFeaturizer(loaded.featurizer)
+        return found
+
+
+class MemoFeaturizer(Featurizer):
+    """A featurizer that remembers the id of every value of every field it hashed (bounded)."""
+
+    def __init__(self, config: FeaturizerConfig, size: int = 1_000_000) -> None:
+        super().__init__(config)
+        self.size = size  # values remembered per field
+        self._ids: dict[str, dict[str, int]] = {f: {} for f in config.fields}
+
+    def columns(
+        self, columns: Mapping[str, Sequence[str] | np.ndarray], *, n_rows: int | None = None
+    ) -> np.ndarray:
+        """(B, F) ids, as Featurizer.columns; only values not seen before are hashed."""
+        present = [c for f in self.config.fields if (c := columns.get(f)) is not None]
+        n = len(present[0]) if present else n_rows
+        if n is None or any(len(c) != n for c in present):
+            return super().columns(columns, n_rows=n_rows)  # its errors, word for word
+        out = np.empty((n, self.n_fields), dtype=np.int64)
+        for j, field in enumerate(self.config.fields):
+            known = self._ids[field]
+            column = columns.get(field)
+            if column is None:
+                out[:, j] = self.id(field, "-1")
+                continue
+            new = set(column).difference(known)
+            if len(known) + len(new) > self.size:
+                known.clear()
+                new = set(column)
+            known.update((value, self.id(field, value)) for value in new)
+            out[:, j] = np.fromiter(map(known.__getitem__, column), dtype=np.int64, count=n)
+        return out
+
+
+def tensor_batch(
+    loaded: LoadedModel,
+    features: Mapping[str, Sequence[str]],
+    conv_types: Sequence[str],
+    scenarios: Sequence[str],
+    featurizer: Featurizer | None = None,
+) -> Batch:
+    """The model's input for rows, built read-only: unseen domain values become "other" (0).
+
+    featurizer: one built from the snapshot's featurizer config (None: a fresh one).
+    """
+    n = len(conv_types)
+    if loaded.featurizer is None:
+        raise EvaluationError(f"snapshot of {loaded.name!r} has no featurizer config; cannot score")
+    ids = (featurizer or Featurizer(loaded.featurizer)).columns(features, n_rows=n)
+    types = loaded.vocabs["conv_type"].indices(conv_types)
+    scens = loaded.vocabs["scenario"].indices(scenarios)
+    return Batch.of(torch.from_numpy(ids), torch.from_numpy(types), torch.from_numpy(scens))
+
+
+def predict(loaded: LoadedModel, batch: Batch) -> np.ndarray:
+    """p_ctr * p_cvr of every row (the estimate of P(conversion | click) the loss fits), clipped.
+
+    Clipped into [EPS, 1 - EPS] here, so that a stored prediction is exactly what every
+    figure is computed from (a log loss of 0 or 1 would be infinite).
+    """
+    with torch.no_grad():
+        logits = loaded.model(batch)
+        p = torch.sigmoid(logits.ctr) * torch.sigmoid(logits.cvr)
+    out = np.clip(p.numpy().astype(np.float64), EPS, 1 - EPS)
+    if not np.all(np.isfinite(out)):
+        raise EvaluationError(f"model {loaded.name!r} predicted a non-finite value")
+    return out
+
+
+def window_start(ts: int, window_s: int) -> int:
+    """Start of the event-time window holding ts.
+
+    >>> window_start(90_000, 86_400), window_start(-1, 86_400)
+    (86400, -86400)
+    """
+    return int(math.floor(ts / window_s) * window_s)
