@@ -9,8 +9,6 @@ import subprocess
 import sys
 from types import SimpleNamespace
 
-from ops.evaluation.monitoring import EvaluatorMonitor
-
 from ops.cli.demo.live_view import (
     LiveView,
     Row,
@@ -21,6 +19,7 @@ from ops.cli.demo.live_view import (
 )
 from ops.cli.demo.supervisor import Child, Supervisor
 from ops.cli.join_telemetry import JoinTelemetry
+from ops.evaluation.monitoring import EvaluatorMonitor
 from streaming.events import format_event_time
 from streaming.joiner_app import JoinerConfig
 from streaming.progress import LogProgress, ProgressLine
