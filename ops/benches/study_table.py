@@ -1,6 +1,6 @@
-"""Markdown tables of scripts/study.sh's results: Table 3 per cell, and the matrix vs mmn.
+"""Markdown tables of ops/benches/study.sh's results: Table 3 per cell, and the matrix vs mmn.
 
-Usage: python scripts/study_table.py OUT_DIR
+Usage: python -m ops.benches.study_table OUT_DIR
 Cells are `<optimizer>_<pair|add>_<skew|unif>.json` files of `mmn bench offline --json`.
 """
 
