@@ -8,9 +8,13 @@ p_ctcvr = p_ctr * p_cvr; a row's CTCVR term is multiplied by its sample weight
 every domain present in the batch is averaged over its own rows.
 
 Click-only data (every row clicked, as in the Criteo search log): the CTR label is the
-constant 1, so the CTR term carries no signal; it only drives the CTR logit up, p_ctr -> 1,
-and the CTCVR term then becomes the CVR log loss of p_ctr * p_cvr ~ p_cvr. The models
-still learn CVR exactly as on full-funnel data; the CTR tower just learns nothing useful.
+constant 1, so the CTR term carries no signal, and the loss pins only p_ctr * p_cvr: which
+tower holds the conversion signal is not identified (the CTR tower can absorb part of it,
+leaving p_cvr a residual). So on a log with no non-clicked rows, models with a CTR tower
+run with `click_only`: the CTR logit is the constant CLICK_ONLY_CTR_LOGIT (p_ctr = 1 in
+float32), the tower is neither trained (no gradient reaches it) nor used, the CTCVR term
+is the CVR log loss and p_cvr is the score. The offline experiment and the online learner
+apply it alike (ops.evaluation.offline, ops.training.learner).
 
 Log probabilities come from logits (logsigmoid), and log(1 - p_ctr * p_cvr) from the
 identity 1 - s(a) s(b) = s(-a) + s(a) s(-b), so no probability is ever rounded to 0 or 1.
@@ -25,6 +29,16 @@ from torch import Tensor
 from model.batch import Batch, Logits
 
 DEFAULT_ALPHA = 1.0
+CLICK_ONLY_CTR_LOGIT = 30.0  # sigmoid(30) rounds to 1 in float32; logsigmoid(30) ~ -1e-13
+
+
+def click_only(logits: Logits) -> Logits:
+    """The logits used on click-only data: a constant CTR logit (no gradient), the model's CVR logit.
+
+    >>> click_only(Logits(torch.tensor([-3.0, 2.0]), torch.tensor([0.5, -1.0]))).ctr.tolist()
+    [30.0, 30.0]
+    """
+    return Logits(torch.full_like(logits.cvr, CLICK_ONLY_CTR_LOGIT).detach(), logits.cvr)
 
 
 def ctr_log_loss(logits: Logits, batch: Batch) -> Tensor:

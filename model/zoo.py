@@ -7,12 +7,12 @@ This module imports the model modules; none of them imports it back.
 >>> get("nope")
 Traceback (most recent call last):
 ...
-model.errors.ModelConfigError: unknown model 'nope'; registered: mmn, mmn_common, mmn_nodw, mmn_masked, dnn, esmm, mmoe_type, mmoe_scen, ple_type, ple_scen, mtfwfm, star_type, star_scen
+model.errors.ModelConfigError: unknown model 'nope'; registered: mmn, mmn_common, mmn_nodw, mmn_masked, dnn, esmm, mmoe_type, mmoe_scen, ple_type, ple_scen, mtfwfm, star_type, star_scen, mmn_dw_norm, mmn_dw_temp, mmn_dw_clip, mmn_dw_axes
 """
 
 from __future__ import annotations
 
-from model import baselines, masked, mmn
+from model import baselines, dynamic_weights, masked, mmn
 from model.errors import ModelConfigError
 from model.spec import ModelSpec
 
@@ -26,7 +26,7 @@ def _by_name(*groups: list[ModelSpec]) -> dict[str, ModelSpec]:
     return specs
 
 
-_MODELS = _by_name(mmn.SPECS, masked.SPECS, baselines.SPECS)
+_MODELS = _by_name(mmn.SPECS, masked.SPECS, baselines.SPECS, dynamic_weights.SPECS)
 
 
 def get(name: str) -> ModelSpec:

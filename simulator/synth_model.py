@@ -1,11 +1,15 @@
 """The generative model behind the synthetic log: configuration, latent effects, rate fitting.
 
-logit p_ever = a[type] + b[scen] + scale * (sum_f <e_f(x_f), w_f(time) + u_f[type] + v_f[scen]>
+logit p_ever = a[type] + b[scen] + scale * (sum_f <e_f(x_f), w_f(time) + u_f[type] + v_f[scen]
+                                                         + q_f[type, scen]>
+               + c[type, scen]
                + a nonlinear user x category term + a type-specific effect of nb_clicks_1week)
 
 e_f are random embeddings of every value of field f; w_f rotates slowly over the log's span
 (drift); u_f and v_f are the type- and scenario-specific parts over the same embeddings
-(shared structure, domain-specific effects). The offsets a, b are fitted on the drawn rows
+(shared structure, domain-specific effects). q_f and c are specific to each (type,
+scenario) pair (`pair_effects`): with them the log is no longer additive in type and
+scenario, as MMN's parameters (W_base + W_type + W_scen) are. The offsets a, b are fitted on the drawn rows
 so that each type's and each scenario's mean sale probability equals its configured rate,
 where p_sale = p_ever * P(delay <= 30 days) and the delay is exponential with a
 type-specific mean.
@@ -75,6 +79,10 @@ class SynthConfig:
     feature_scale: scale of all feature effects (the AUC knob).
     shared_weight / type_weight / scenario_weight: norms of the shared, type-specific
         and scenario-specific parts of each field's weight vector.
+    pair_effects: strength S of the effects specific to (type, scenario) pairs: pair weight
+        vectors q_f[t, s] of per-coordinate scale S over every field's embeddings, and a
+        pair logit offset c[t, s] of scale S (both before feature_scale). 0: additive.
+        Drawn from their own random stream, so a seed gives the same log otherwise.
     drift_angle: how far (radians) the shared weights rotate over the log's span.
     dim: embedding size of the latent feature effects.
     start_ts / days: first click time and span of the log.
@@ -103,6 +111,7 @@ class SynthConfig:
     shared_weight: float = 1.0
     type_weight: float = 0.8
     scenario_weight: float = 0.8
+    pair_effects: float = 1.0
     drift_angle: float = np.pi / 3
     dim: int = 8
     fields: tuple[FieldSpec, ...] = DEFAULT_FIELDS
@@ -113,6 +122,11 @@ class SynthConfig:
     ctr: float = 0.05
 
     def __post_init__(self) -> None:
+        for name in ("pair_effects", "type_zipf", "scenario_zipf"):
+            if not getattr(self, name) >= 0:
+                raise SynthConfigError(
+                    f"SynthConfig.{name} must be >= 0, got {getattr(self, name)}"
+                )
         if len(self.delay_days) != len(self.type_rates):
             raise SynthConfigError(
                 f"delay_days has {len(self.delay_days)} entries but type_rates has "
@@ -200,6 +214,13 @@ class LatentModel:
             self.type_w[spec.name] = rng.normal(size=(n_types, d)) * config.type_weight
             self.scen_w[spec.name] = rng.normal(size=(n_scen, d)) * config.scenario_weight
             self.click_w[spec.name] = rng.normal(size=d)
+        # Pair effects from a spawned stream: the draws above and after stay as they were.
+        pair_rng = rng.spawn(1)[0]
+        self.pair_w = {
+            spec.name: pair_rng.normal(size=(n_types, n_scen, d)) * config.pair_effects
+            for spec in config.fields
+        }
+        self.pair_offset = pair_rng.normal(size=(n_types, n_scen)) * config.pair_effects
         self.interaction = rng.normal(size=(d, d)) / np.sqrt(d)
         self.clicks_slope = rng.normal(size=n_types)
         self.click_scenario = rng.normal(size=n_scen) * 0.7
@@ -211,13 +232,20 @@ class LatentModel:
         s: np.ndarray,
         phase: np.ndarray,
         nb_clicks: np.ndarray,
+        *,
+        pairs: bool = True,
     ) -> np.ndarray:
-        """The feature part of the conversion logit of each row (before domain offsets)."""
+        """The feature part of the conversion logit of each row (before domain offsets).
+
+        pairs: include the pair effects (False: only the part additive in type and scenario).
+        """
         cos, sin = np.cos(phase)[:, None], np.sin(phase)[:, None]
-        total = np.zeros(len(t))
+        total = self.pair_offset[t, s] if pairs else np.zeros(len(t))
         for name, emb in self.embeddings.items():
             w = cos * self.shared_a[name] + sin * self.shared_b[name]
             w += self.type_w[name][t] + self.scen_w[name][s]
+            if pairs:
+                w += self.pair_w[name][t, s]
             total += np.einsum("nd,nd->n", emb[values[name]], w)
         user = self.embeddings["user_id"][values["user_id"]]
         cat = self.embeddings["product_category2"][values["product_category2"]]

@@ -31,6 +31,16 @@ BASE: dict[tuple[str, ...], list[str]] = {
     ("snapshots", "prune"): ["r", "--db", "sqlite:///{tmp}/r.db"],
     ("snapshots", "list"): ["r", "--db", "sqlite:///{tmp}/r.db"],
     ("demo",): ["--out", "{tmp}/demo"],
+    ("evaluate",): [
+        "--experiment",
+        "e",
+        "--arm",
+        "control=r",
+        "--bootstrap",
+        NOWHERE,
+        "--db",
+        "sqlite:///{tmp}/r.db",
+    ],
 }
 
 # Options whose negative values mean something (a rotation either way).
@@ -45,6 +55,10 @@ FOUND = [
     ([*TRAIN, "--run", "r", "--snapshot-every-event-time", "0"], "--snapshot-every-event-time"),
     ([*TRAIN, "--run", "r", "--idle-timeout", "-1"], "--idle-timeout"),
     ([*TRAIN, "--run", "../../etc/evil"], "--run"),
+    (
+        ["evaluate", "--experiment", "../x", "--arm", "control=r", "--bootstrap", NOWHERE],
+        "--experiment",
+    ),
     ([*TRAIN, "--run", "r", "--metrics-port", "70000"], "--metrics-port"),
     (["broker", "--port", "70000"], "--port"),
     (["broker", "--port", "-1"], "--port"),

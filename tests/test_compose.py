@@ -31,7 +31,9 @@ def _subcommand(argv: list[str]) -> argparse.ArgumentParser:
 
 
 def test_the_pipeline_has_its_services():
-    assert {"kafka", "postgres", "replay", "join", "train-mmn", "train-esmm"} <= set(SERVICES)
+    assert {"kafka", "postgres", "replay", "join", "train-mmn", "train-esmm", "evaluate"} <= set(
+        SERVICES
+    )
     assert SERVICES["kafka"]["image"].startswith("apache/kafka:")
     assert SERVICES["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
     for name in ("kafka", "postgres"):

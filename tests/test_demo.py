@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -19,13 +20,14 @@ from ops.cli.demo.plan import RunFolder, run_name
 from ops.cli.options import class_default
 from ops.store.database import list_snapshots, open_registry
 from ops.store.snapshots import SnapshotStoreConfig
+from simulator.sources import open_source
 
-COMPONENTS = ("join", "train-mmn", "train-esmm", "replay")
+COMPONENTS = ("join", "train-mmn", "train-esmm", "evaluate", "replay", "report")
 
 
 @pytest.mark.broker
 @pytest.mark.slow
-def test_a_small_demo_runs_every_component_to_the_end(tmp_path, capsys):
+def test_a_small_demo_runs_every_component_and_reports_every_arm_and_domain(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["demo", "--rows", "6000", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
@@ -41,6 +43,20 @@ def test_a_small_demo_runs_every_component_to_the_end(tmp_path, capsys):
     for arm in ("mmn", "esmm"):
         trained = re.search(rf"train {arm}\s+done\s+([0-9,]+) trained", last)
         assert trained and trained[1] == joined[1], last
+    # The report: printed, its HTML in the run folder, and every arm on every domain.
+    html = out / "report.html"
+    assert f"HTML report (plots): {html.resolve()}" in printed
+    assert html.read_text().lstrip().lower().startswith("<!doctype html>")
+    assert main(["report", "show", "demo", "--db", RunFolder(out.resolve()).db, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    records = list(open_source("criteo-search", out / "data" / "CriteoSearchData").rows())
+    types, scenarios = {r.conv_type for r in records}, {r.scenario for r in records}
+    assert set(report["arms"]) == {"mmn", "esmm"}
+    for arm, block in report["arms"].items():
+        assert block["run"] == run_name(arm)
+        assert set(block["per_type"]) == types and set(block["per_scenario"]) == scenarios
+        assert block["overall"]["n"] > 0.8 * len(records), block["overall"]
+    assert set(report["comparisons"]) == {"mmn"}  # against the control, the last arm
 
 
 def _snapshots(run_folder: Path) -> dict[str, list[tuple]]:
@@ -55,9 +71,15 @@ def _snapshots(run_folder: Path) -> dict[str, list[tuple]]:
         }
 
 
+def _report(run_folder: Path, capsys: pytest.CaptureFixture[str]) -> dict:
+    capsys.readouterr()
+    assert main(["report", "show", "demo", "--db", RunFolder(run_folder).db, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
 @pytest.mark.broker
 @pytest.mark.slow
-def test_the_same_seed_trains_the_same_models(tmp_path):
+def test_the_same_seed_gives_the_same_models_and_report(tmp_path, capsys):
     # Two demos at once: each runs slower and unevenly, which must change nothing.
     runs = [
         subprocess.Popen(
@@ -70,6 +92,7 @@ def test_the_same_seed_trains_the_same_models(tmp_path):
     first, second = _snapshots(tmp_path / "a"), _snapshots(tmp_path / "b")
     assert all(len(first[arm]) >= 3 for arm in first), first
     assert first == second
+    assert _report(tmp_path / "a", capsys) == _report(tmp_path / "b", capsys)
 
 
 def test_a_folder_no_demo_made_is_refused(tmp_path, capsys):

@@ -14,11 +14,11 @@ from ops.cli import main
 from ops.evaluation.offline import (
     OfflineConfig,
     OfflineData,
-    format_table,
     load_data,
     run_offline,
     tune_lr,
 )
+from ops.evaluation.table import format_table
 from simulator.criteo_search import CriteoSearchConfig
 from simulator.synth import generate, write
 

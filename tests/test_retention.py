@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -91,34 +92,35 @@ def test_snapshots_serving_an_experiment_are_kept(tmp_path: Path, url: str) -> N
     _publish(store, 8, first_watermark=1000)  # watermarks 1000 .. 1700
     store.close()
     with Session.begin() as session:
-        for ddl in _EXPERIMENT_TABLES:
-            session.execute(text(ddl))
-        # A finished experiment scored with v2; an unfinished one has reached event time 1450.
-        session.execute(
-            text(
-                "INSERT INTO experiments (id, name, config, watermark, finished) VALUES "
-                "(1, 'done', :c, 1200, 1), (2, 'running', :c, 1450, 0)"
-            ),
-            {"c": '{"arms": {"a": "run-a"}}'},
-        )
-        session.execute(
-            text(
-                "INSERT INTO experiment_predictions (experiment_id, arm, snapshot_version) "
-                "VALUES (1, 'a', 2), (1, 'a', NULL)"
+        # The registry's own experiment tables (migration 0002): a finished experiment scored
+        # with v2; an unfinished one has reached event time 1450.
+        now = datetime.now(UTC)
+        for exp_id, name, watermark, finished in (
+            (1, "done", 1200, True),
+            (2, "running", 1450, False),
+        ):
+            session.execute(
+                text(
+                    "INSERT INTO experiments (id, name, config, offsets, end_offsets, watermark, "
+                    "finished, created_at, updated_at) VALUES (:i, :n, :c, '{}', '{}', :w, :f, "
+                    ":t, :t)"
+                ),
+                {"i": exp_id, "n": name, "c": '{"arms": {"a": "run-a"}}', "w": watermark,
+                 "f": finished, "t": now},
+            )  # fmt: skip
+        for row, version in enumerate((2, None)):
+            session.execute(
+                text(
+                    "INSERT INTO experiment_predictions (experiment_id, arm, impression_id, "
+                    "user_id, conv_type, scenario, ts, final_ts, window_start, assigned, "
+                    "snapshot_version, prediction, label) VALUES (1, 'a', :imp, 'u', 't', 's', "
+                    "1100, 1100, 0, 1, :v, 0.5, 0)"
+                ),
+                {"imp": f"i{row}", "v": version},
             )
-        )
     result = retention.prune(Session, "run-a", keep=1)
     # v2 scored the finished one; v5 (watermark 1400) serves 1450 onwards, so v5..v8 stay.
     assert result.versions == (1, 3, 4)
     assert _files_and_rows_agree(Session, store.folder) == [2, 5, 6, 7, 8]
     with Session() as session:
         assert get_run(session, "run-a").latest_snapshot_id is not None
-
-
-# The columns retention reads, as the experiments migration creates them (issue 10).
-_EXPERIMENT_TABLES = (
-    "CREATE TABLE IF NOT EXISTS experiments (id INTEGER PRIMARY KEY, name VARCHAR(200), "
-    "config JSON, watermark BIGINT, finished BOOLEAN)",
-    "CREATE TABLE IF NOT EXISTS experiment_predictions (id INTEGER PRIMARY KEY, "
-    "experiment_id INTEGER, arm VARCHAR(100), snapshot_version INTEGER)",
-)

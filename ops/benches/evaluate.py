@@ -21,6 +21,7 @@ import torch
 
 from model.config import ModelConfig
 from model.features import CRITEO_FEATURE_FIELDS
+from ops.cli.options import at_least
 from ops.evaluation.evaluator import SCORE_CHUNK, Evaluator
 from ops.evaluation.experiment import EvaluatorConfig
 from ops.evaluation.serving import ModelCache, predict, tensor_batch
@@ -38,9 +39,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "evaluate", help="A/B evaluator examples/s per arm, ratio to the model's batched forward"
     )
-    parser.add_argument("--clicks", type=int, default=50_000, help="clicks in the stream")
-    parser.add_argument("--batch-size", type=int, default=1024, help="decisions per mini-batch")
-    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--clicks", type=at_least(1), default=50_000, help="clicks in the stream")
+    parser.add_argument(
+        "--batch-size", type=at_least(1), default=1024, help="decisions per mini-batch"
+    )
+    parser.add_argument(
+        "--threads", type=at_least(1), help="torch intra-op threads (default: torch's)"
+    )
     parser.set_defaults(func=run)
 
 

@@ -22,6 +22,7 @@ import torch
 from model import zoo
 from model.batch import Batch
 from model.config import ModelConfig
+from model.optimizers import OPTIMIZERS, make_optimizer
 from ops.cli.options import at_least
 
 SLOW_MODELS = {"mmn_masked": 1}  # timed steps (no warm-up) of models too slow for the default
@@ -42,6 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--models", help="comma-separated names (default: every registered model)")
     parser.add_argument(
+        "--optimizer", choices=OPTIMIZERS, default="adagrad", help="timed step's optimizer"
+    )
+    parser.add_argument(
         "--threads",
         type=at_least(1),
         help="torch intra-op threads (default: torch's); 1 avoids oversubscription on a busy machine",
@@ -60,7 +64,9 @@ def _random_batch(config: ModelConfig, rows: int, g: torch.Generator) -> Batch:
     )
 
 
-def train_throughput(names: list[str], config: ModelConfig, batch: Batch, steps: int) -> dict:
+def train_throughput(
+    names: list[str], config: ModelConfig, batch: Batch, steps: int, optimizer: str = "adagrad"
+) -> dict:
     """Examples/s of full training steps (median step time) per model, after one warm-up step.
 
     The models take their steps in turns, so that a busy machine slows them alike and the
@@ -71,8 +77,7 @@ def train_throughput(names: list[str], config: ModelConfig, batch: Batch, steps:
         spec = zoo.get(name)
         torch.manual_seed(0)
         model = spec.build(config)
-        optimizer = torch.optim.Adagrad(model.parameters(), lr=0.05, fused=True)
-        runners[name] = (spec, model, optimizer)
+        runners[name] = (spec, model, make_optimizer(optimizer, model.parameters(), lr=0.05))
     times: dict[str, list[float]] = {name: [] for name in names}
 
     def step(name: str) -> float:
@@ -140,7 +145,7 @@ def run(args: argparse.Namespace) -> dict:
     config = ModelConfig(n_fields=18, n_types=21, n_scenarios=17)
     names = args.models.split(",") if args.models else zoo.names()
     batch = _random_batch(config, args.batch_size, torch.Generator().manual_seed(0))
-    throughput = train_throughput(names, config, batch, args.steps)
+    throughput = train_throughput(names, config, batch, args.steps, args.optimizer)
     latency = request_latency_us(names, config, args.requests)
     figures = {
         name: {

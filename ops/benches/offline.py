@@ -9,7 +9,8 @@ from pathlib import Path
 
 from model import zoo
 from ops.cli.options import add_options, build
-from ops.evaluation.offline import OfflineConfig, format_table, load_data, run_offline
+from ops.evaluation.offline import OfflineConfig, load_data, run_offline
+from ops.evaluation.table import format_table
 from simulator.criteo_search import CriteoSearchConfig
 
 

@@ -15,7 +15,7 @@ import contextlib
 import logging
 from pathlib import Path
 
-from ops.cli.options import add_options, build
+from ops.cli.options import add_options, build, port_number
 from ops.errors import ConfigError
 from ops.evaluation.evaluator import Evaluator
 from ops.evaluation.experiment import EvaluatorConfig
@@ -60,7 +60,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--topic", default=TopicNames().minibatches, help="mini-batch topic")
     parser.add_argument("--db", default=DEFAULT_URL, help="registry URL")
     parser.add_argument(
-        "--metrics-port", type=int, default=None, help="serve Prometheus metrics on 127.0.0.1"
+        "--metrics-port",
+        type=port_number,
+        default=None,
+        help="serve Prometheus metrics on 127.0.0.1",
     )
     parser.add_argument(
         "--export-predictions", type=Path, metavar="FILE",

@@ -86,7 +86,10 @@ class Evaluator:
         self.split = Split(config.weights, salt=config.record()["salt"])
         self.runs = dict(config.arms)
         self.serving = ServingIndex(Session, list(self.runs.values()))
-        self.models = ModelCache(size=2 * len(self.runs))
+        # A batch of final clicks spans the attribution window, so it is served by several
+        # snapshots per arm, visited in version order: a cache smaller than that set reloads
+        # every one of them for every batch (measured: 46 loads for 79 batches at 2 per arm).
+        self.models = ModelCache(size=8 * len(self.runs))
         with Session.begin() as session:
             experiment = ensure_experiment(session, config.experiment, config.record())
             offsets, self.end_offsets = dict(experiment.offsets), dict(experiment.end_offsets)

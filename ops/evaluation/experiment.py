@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from ops.errors import ConfigError
+from ops.store.names import check_name
 from streaming.labels import LabelConfig
 
 
@@ -50,6 +52,9 @@ class EvaluatorConfig:
     progress_every_s: float = 5.0
 
     def __post_init__(self) -> None:
+        check_name("EvaluatorConfig.experiment", self.experiment)
+        for _, run in self.arms:
+            check_name("--arm", run)
         names = [arm for arm, _ in self.arms]
         if len(names) < 1 or len(set(names)) != len(names):
             raise ConfigError(f"--arm needs distinct NAME=RUN pairs, got {names}")
@@ -59,10 +64,23 @@ class EvaluatorConfig:
             raise ConfigError(f"--split has {len(self.split)} weights for {len(names)} arms")
         if any(not w > 0 for w in self.split):
             raise ConfigError(f"--split weights must be > 0, got {self.split}")
-        if self.window_s <= 0 or self.flush_rows <= 0 or self.flush_every_event_s <= 0:
-            raise ConfigError("--window, flush rows and flush interval must be > 0")
-        if not 0 <= self.observation_window_s <= self.attribution_window_s:
-            raise ConfigError("label windows must satisfy 0 <= observation <= attribution")
+        for name in ("window_s", "flush_rows", "flush_every_event_s"):
+            if not getattr(self, name) >= 1:
+                raise ConfigError(f"EvaluatorConfig.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("observation_window_s", "attribution_window_s"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"EvaluatorConfig.{name} must be >= 0, got {getattr(self, name)}")
+        if self.observation_window_s > self.attribution_window_s:
+            raise ConfigError(
+                "EvaluatorConfig.observation_window_s must be <= "
+                f"EvaluatorConfig.attribution_window_s, got {self.observation_window_s} > "
+                f"{self.attribution_window_s}"
+            )
+        seconds = ("idle_timeout_s", "snapshot_timeout_s", "poll_timeout_s", "progress_every_s")
+        for name in seconds:
+            value = getattr(self, name)
+            if value is not None and not 0 < value < math.inf:  # NaN fails too
+                raise ConfigError(f"EvaluatorConfig.{name} must be seconds > 0, got {value}")
 
     @property
     def weights(self) -> dict[str, float]:

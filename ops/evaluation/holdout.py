@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from model.batch import Batch
+from model.batch import Batch, Logits
 from ops.evaluation.metrics import EPS, calibration, exact_auc, log_loss
 from simulator.criteo_search import CriteoSearchConfig, SearchColumns, load_columns
 from streaming.minibatch import MiniBatch
@@ -60,12 +60,15 @@ class Scorer(Protocol):
     def batch(self, rows: MiniBatch) -> Batch:
         """The tensor batch of rows."""
 
+    def logits(self, batch: Batch) -> Logits:
+        """The model's logits as scored (a constant CTR logit on click-only streams)."""
+
 
 def score(learner: Scorer, rows: MiniBatch) -> np.ndarray:
-    """p_ctr * p_cvr of every row, by the learner's model in eval mode."""
+    """p_ctr * p_cvr of every row, by the learner's model in eval mode (p_cvr if click-only)."""
     learner.model.eval()
     with torch.no_grad():
-        logits = learner.model(learner.batch(rows))
+        logits = learner.logits(learner.batch(rows))
         return (torch.sigmoid(logits.ctr) * torch.sigmoid(logits.cvr)).numpy()
 
 

@@ -1,21 +1,19 @@
 """The paper's offline experiment (Sec. 3, Table 3) on any CriteoSearchData-format file.
 
 Rows sorted by click time, the first 70% train and the last 30% test (the paper's
-chronological split). Every model is trained with Adagrad on its own registered loss, in
+chronological split). Every model is trained with Adagrad (PyTorch's or TensorFlow's, see
+model.optimizers) on its own registered loss, in
 time order, for `epochs` passes, once per seed; the score is the CVR AUC on the clicked
 test rows of each conversion type and of each display scenario, and their average over
 all type and scenario columns (a domain whose test rows hold one class only has no AUC
 and is left out of the average). Where `truth.tsv` sits beside the data (synthetic logs),
 the true probabilities give the oracle (Bayes-optimal) AUC in the same layout.
 
-All rows of the Criteo search log are clicks, so the CTR label is constant there: the CTR
-terms of ESMM-style losses carry no signal (see model.losses), and which of the two towers
-holds the conversion signal is not identified: the loss pins only p_ctr * p_cvr, and the
-CTR tower (weighted 1 against the CTCVR term's alpha, N_c-fold more under MMN's dynamic
-weight) is free to absorb part of it, leaving p_cvr alone a residual that can even rank
-conversions below 0.5 AUC. Clicked rows are therefore scored by p_ctr * p_cvr, the
-estimate of P(conversion | click, x) the loss actually fits (for DNN, whose CTR logit is
-constant, this is p_cvr).
+All rows of the Criteo search log are clicks, so the CTR label is constant there and the
+CTR tower is not identified (model.losses): on such a log (`OfflineData.click_only`) every
+model runs with `model.losses.click_only`, a constant CTR logit, so the CTR tower is
+neither trained nor used and p_cvr is the score. Scores are log(p_ctr * p_cvr), which is
+log p_cvr (up to a constant) on click-only logs.
 """
 
 from __future__ import annotations
@@ -31,14 +29,19 @@ import torch
 import torch.nn.functional as F
 
 from model import zoo
-from model.batch import Batch
+from model.batch import Batch, Logits
 from model.config import ModelConfig
 from model.features import Featurizer, FeaturizerConfig
+from model.losses import click_only
+from model.optimizers import OPTIMIZERS, make_optimizer
 from ops.errors import ConfigError
+from ops.evaluation.intervals import REPLICATES, paired_intervals
 from ops.evaluation.metrics import exact_auc
 from simulator.criteo_search import CriteoSearchConfig, load_columns
 from simulator.errors import SourceError
 from simulator.synth import read_truth
+
+REFERENCE = "mmn"  # the model every interval is measured against
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,7 +53,9 @@ class OfflineConfig:
     rows: read only the first rows lines of the file (None: all).
     epochs: passes over the training rows, in time order (the paper: 1).
     batch_size: rows per mini-batch.
-    lr: Adagrad learning rate of every model when lr_grid is empty. 0.01 was the best of
+    optimizer: a name of model.optimizers.OPTIMIZERS (the paper: TensorFlow's
+        Adagrad, `adagrad-tf`).
+    lr: learning rate of every model when lr_grid is empty. 0.01 was the best of
         0.01/0.02/0.05/0.2/0.5 for both ESMM and MMN at batch 4096 on a validation split
         (rows 49k-70k of a 100k-row synthetic log, trained on the first 49k).
     lr_grid: learning rates to choose from, per model, as the paper does (Sec. 3.1: the
@@ -61,6 +66,8 @@ class OfflineConfig:
     validation_fraction: the chronological share of the training rows that validates.
     train_fraction: the chronological train share (the paper: 0.7).
     buckets, hidden: the models' hash buckets per field and tower widths.
+    replicates: paired bootstrap replicates of each model's interval against `mmn`
+        (ops.evaluation.intervals; 0: no intervals).
     """
 
     models: tuple[str, ...]
@@ -68,14 +75,23 @@ class OfflineConfig:
     rows: int | None = None
     epochs: int = 1
     batch_size: int = 4096
+    optimizer: str = "adagrad"
     lr: float = 0.01
     lr_grid: tuple[float, ...] = ()
     validation_fraction: float = 0.3
     train_fraction: float = 0.7
     buckets: int = 1 << 17
     hidden: tuple[int, ...] = (512, 256, 128, 128)
+    replicates: int = REPLICATES
 
     def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(
+                f"OfflineConfig.optimizer must be one of {', '.join(OPTIMIZERS)}, "
+                f"got {self.optimizer!r}"
+            )
+        if self.replicates < 0:
+            raise ConfigError(f"OfflineConfig.replicates must be >= 0, got {self.replicates}")
         unknown = [m for m in self.models if m not in zoo.names()]
         if not self.models or unknown:
             raise ConfigError(
@@ -112,6 +128,11 @@ class OfflineData:
 
     def __len__(self) -> int:
         return len(self.batch)
+
+    @property
+    def click_only(self) -> bool:
+        """True when the log has no non-clicked row (the CTR tower is then not identified)."""
+        return bool((self.batch.click >= 1).all())
 
 
 def load_data(path: Path, search: CriteoSearchConfig, config: OfflineConfig) -> OfflineData:
@@ -175,6 +196,37 @@ def _label(kind: str, i: int) -> str:
     return f"{kind}_other" if i == 0 else f"{kind}{i}"
 
 
+def fit(
+    name: str, data: OfflineData, config: OfflineConfig, seed: int, *, lr: float, train_end: int
+) -> torch.nn.Module:
+    """Model `name` built with one seed and trained on rows [0, train_end), in eval mode."""
+    spec = zoo.get(name)
+    model_config = ModelConfig(
+        n_fields=data.batch.ids.shape[1],
+        buckets=config.buckets,
+        n_types=len(data.type_names),
+        n_scenarios=len(data.scenario_names),
+        hidden=config.hidden,
+    )
+    torch.manual_seed(seed)
+    model = spec.build(model_config)
+    optimizer = make_optimizer(config.optimizer, model.parameters(), lr=lr)
+    model.train()
+    for _ in range(config.epochs):
+        for start in range(0, train_end, config.batch_size):
+            batch = data.batch.slice(start, min(start + config.batch_size, train_end))
+            optimizer.zero_grad(set_to_none=True)
+            spec.loss(forward(model, data, batch), batch).backward()
+            optimizer.step()
+    return model.eval()
+
+
+def forward(model: torch.nn.Module, data: OfflineData, batch: Batch) -> Logits:
+    """The model's logits on rows of data, with the constant CTR logit on click-only logs."""
+    logits = model(batch)
+    return click_only(logits) if data.click_only else logits
+
+
 def train_and_score(
     name: str,
     data: OfflineData,
@@ -186,35 +238,17 @@ def train_and_score(
 ) -> np.ndarray:
     """Train model `name` with one seed; log(p_ctr * p_cvr) of the rows after the training rows.
 
-    lr: the Adagrad rate (None: config.lr). rows: (train_end, score_start, score_end)
+    lr: the learning rate (None: config.lr). rows: (train_end, score_start, score_end)
     (None: the train part, then the test part).
     """
-    spec = zoo.get(name)
     n_train = int(len(data) * config.train_fraction)
     train_end, score_start, score_end = rows or (n_train, n_train, len(data))
-    model_config = ModelConfig(
-        n_fields=data.batch.ids.shape[1],
-        buckets=config.buckets,
-        n_types=len(data.type_names),
-        n_scenarios=len(data.scenario_names),
-        hidden=config.hidden,
-    )
-    torch.manual_seed(seed)
-    model = spec.build(model_config)
     rate = config.lr if lr is None else lr
-    optimizer = torch.optim.Adagrad(model.parameters(), lr=rate, fused=True)
-    model.train()
-    for _ in range(config.epochs):
-        for start in range(0, train_end, config.batch_size):
-            batch = data.batch.slice(start, min(start + config.batch_size, train_end))
-            optimizer.zero_grad(set_to_none=True)
-            spec.loss(model(batch), batch).backward()
-            optimizer.step()
-    model.eval()
+    model = fit(name, data, config, seed, lr=rate, train_end=train_end)
     out = []
     with torch.no_grad():
         for start in range(score_start, score_end, 16384):
-            logits = model(data.batch.slice(start, min(start + 16384, score_end)))
+            logits = forward(model, data, data.batch.slice(start, min(start + 16384, score_end)))
             out.append(F.logsigmoid(logits.ctr) + F.logsigmoid(logits.cvr))
     return torch.cat(out).numpy()
 
@@ -266,34 +300,19 @@ def run_offline(
         n_types=len(data.type_names),
         n_scenarios=len(data.scenario_names),
     )
-    result: dict = {
-        "models": {},
-        "rows": len(data),
-        "train_rows": n_train,
-        "config": {
-            "seeds": config.seeds,
-            "epochs": config.epochs,
-            "batch_size": config.batch_size,
-            "lr": config.lr,
-            "lr_grid": list(config.lr_grid),
-            "validation_fraction": config.validation_fraction,
-            "buckets": config.buckets,
-            "hidden": list(config.hidden),
-        },
-        "domains": {
-            "types": {_label("t", i): v for i, v in enumerate(data.type_names)},
-            "scenarios": {_label("s", i): v for i, v in enumerate(data.scenario_names)},
-        },
-    }
+    result = _header(data, config, n_train)
     if data.p_true is not None:
         result["oracle"] = table3(data.p_true[n_train:], test, data)
+    test_scores: dict[str, list[np.ndarray]] = {}
     for name in config.models:
         spec = zoo.get(name)
         lr, tuning = tune_lr(name, data, config, log) if config.lr_grid else (config.lr, {})
         runs = []
+        test_scores[name] = []
         for seed in range(config.seeds):
             started = time.perf_counter()
-            runs.append(table3(train_and_score(name, data, config, seed, lr=lr), test, data))
+            test_scores[name].append(train_and_score(name, data, config, seed, lr=lr))
+            runs.append(table3(test_scores[name][-1], test, data))
             log(
                 f"{name} seed {seed} (lr {lr:g}): avg AUC {runs[-1]['avg_auc']:.4f} "
                 f"({time.perf_counter() - started:.0f}s)"
@@ -308,7 +327,59 @@ def run_offline(
         }
         if on_model is not None:
             on_model(result)
+    if REFERENCE in test_scores and config.replicates > 0:
+        started = time.perf_counter()
+        for name, figures in _intervals(test, data, test_scores, config.replicates).items():
+            result["models"][name].update(figures)
+        log(f"intervals vs {REFERENCE}: {time.perf_counter() - started:.0f}s")
     return result
+
+
+def _header(data: OfflineData, config: OfflineConfig, n_train: int) -> dict:
+    """The result's layout before any model: sizes, settings and domain names."""
+    return {
+        "models": {},
+        "rows": len(data),
+        "train_rows": n_train,
+        "config": {
+            "seeds": config.seeds,
+            "epochs": config.epochs,
+            "batch_size": config.batch_size,
+            "optimizer": config.optimizer,
+            "lr": config.lr,
+            "lr_grid": list(config.lr_grid),
+            "validation_fraction": config.validation_fraction,
+            "buckets": config.buckets,
+            "hidden": list(config.hidden),
+            "replicates": config.replicates,
+        },
+        "domains": {
+            "types": {_label("t", i): v for i, v in enumerate(data.type_names)},
+            "scenarios": {_label("s", i): v for i, v in enumerate(data.scenario_names)},
+        },
+    }
+
+
+def _intervals(
+    test: Batch, data: OfflineData, test_scores: dict[str, list[np.ndarray]], replicates: int
+) -> dict[str, dict]:
+    """Each model's difference to REFERENCE and its interval, on the clicked test rows."""
+    clicked = test.click.numpy() == 1
+    return paired_intervals(
+        test.conversion.numpy()[clicked],
+        {name: [s[clicked] for s in runs] for name, runs in test_scores.items()},
+        _domain_masks(test, data, clicked),
+        REFERENCE,
+        replicates=replicates,
+    )
+
+
+def _domain_masks(test: Batch, data: OfflineData, clicked: np.ndarray) -> list[np.ndarray]:
+    """Row masks (over the clicked test rows) of Table 3's type then scenario columns."""
+    t_idx, s_idx = test.conv_type.numpy()[clicked], test.scenario.numpy()[clicked]
+    return [t_idx == i for i in range(len(data.type_names))] + [
+        s_idx == i for i in range(len(data.scenario_names))
+    ]
 
 
 def _mean_of(runs: list[dict]) -> dict:
@@ -322,27 +393,3 @@ def _mean_of(runs: list[dict]) -> dict:
             k: float(np.mean([r["per_scenario"][k] for r in runs])) for k in runs[0]["per_scenario"]
         },
     }
-
-
-def format_table(result: dict) -> str:
-    """Table 3's layout: a row per model, per-type then per-scenario AUC columns, Avg, sets."""
-    rows = dict(result["models"])
-    if "oracle" in result:
-        rows["oracle (truth)"] = result["oracle"]
-    first = next(iter(rows.values()))
-    type_cols, scen_cols = list(first["per_type"]), list(first["per_scenario"])
-    header = ["model", *type_cols, *scen_cols, "Avg", "±std", "sets", "datasets", "lr"]
-    lines = ["\t".join(header)]
-    for name, r in rows.items():
-        cells = [name]
-        cells += [_fmt(r["per_type"][c]) for c in type_cols]
-        cells += [_fmt(r["per_scenario"][c]) for c in scen_cols]
-        cells += [_fmt(r["avg_auc"]), _fmt(r.get("avg_auc_std", math.nan))]
-        cells += [str(r.get("param_sets", "")), str(r.get("datasets", ""))]
-        cells.append(f"{r['lr']:g}" if "lr" in r else "")
-        lines.append("\t".join(cells))
-    return "\n".join(lines)
-
-
-def _fmt(value: float) -> str:
-    return "-" if math.isnan(value) else f"{value:.4f}"

@@ -36,9 +36,11 @@ import numpy as np
 import torch
 
 from model import zoo as models
-from model.batch import Batch
+from model.batch import Batch, Logits
 from model.config import ModelConfig
 from model.features import Featurizer, FeaturizerConfig
+from model.losses import click_only
+from model.optimizers import OPTIMIZERS, make_optimizer
 from model.snapshot import restore, snapshot_state
 from model.vocab import MIN_COUNT, DomainVocab
 from ops.errors import ConfigError
@@ -49,8 +51,6 @@ from ops.training.rows import LabeledRows
 from ops.training.sparse import sparse_optimizer, sparse_tables
 from streaming.events import OTHER_DOMAIN
 
-OPTIMIZERS = ("adagrad", "adam", "sgd")
-
 
 @dataclass(frozen=True, kw_only=True)
 class LearnerConfig:
@@ -59,7 +59,10 @@ class LearnerConfig:
     model: registered model name (`model.zoo.names()`).
     model_config: shape of the model; n_fields must equal the featurizer's field count.
     featurizer: which raw fields become ids (Criteo's 18 by default).
-    optimizer: adagrad (default, fused), adam or sgd. lr: its learning rate.
+    optimizer: adagrad (PyTorch's), adagrad-tf (TensorFlow's, the paper's), adam or sgd.
+    lr: its learning rate.
+    click_only: the stream has no non-clicked rows (the Criteo search log): the CTR logit is
+        a constant, the CTR tower neither trained nor used, p_cvr the score (model.losses).
     method: delayed-feedback method: vanilla, wait, fnw, es-dfm or defer
         (`ops.training.delayed`); `mmn join --method` must name the same. fnw: the
         best of `mmn bench stream` on synthetic logs (README).
@@ -75,11 +78,12 @@ class LearnerConfig:
     seed: torch seed for the initial weights.
     """
 
-    model: str = "mmn"
+    model: str = "mmn_dw_clip"  # the offline study's best (README, "MMN as the paper ran it")
     model_config: ModelConfig
     featurizer: FeaturizerConfig = FeaturizerConfig()
     optimizer: str = "adagrad"
     lr: float = 0.01
+    click_only: bool = False
     method: str = "fnw"
     sparse: bool = True
     nominal_rows: int = 1024
@@ -90,7 +94,10 @@ class LearnerConfig:
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+            raise ConfigError(
+                f"LearnerConfig.optimizer must be one of {', '.join(OPTIMIZERS)}, "
+                f"got {self.optimizer!r}"
+            )
         if not 0 < self.lr < float("inf"):  # NaN fails too
             raise ConfigError(f"LearnerConfig.lr must be a number > 0, got {self.lr}")
         if self.seed < 0:
@@ -158,8 +165,10 @@ class OnlineLearner:
         self.model.train()
         tables = sparse_tables(self.model) if config.sparse else []
         sparse_ids = {id(t.weight) for t in tables}
-        self.optimizer = _optimizer(
-            config, [p for p in self.model.parameters() if id(p) not in sparse_ids]
+        self.optimizer = make_optimizer(
+            config.optimizer,
+            [p for p in self.model.parameters() if id(p) not in sparse_ids],
+            lr=config.lr,
         )
         self.sparse_optimizer = (
             sparse_optimizer(config.optimizer, [t.weight for t in tables], config.lr)
@@ -235,6 +244,11 @@ class OnlineLearner:
         self.pending = []
         return self.train_batch(_concat(batches), np.concatenate(kinds))
 
+    def logits(self, batch: Batch) -> Logits:
+        """The model's logits, with the constant CTR logit of click-only streams."""
+        logits = self.model(batch)
+        return click_only(logits) if self.config.click_only else logits
+
     def train_batch(self, batch: Batch, kinds: np.ndarray | None = None) -> float:
         """One forward, backward and optimizer step on a tensor batch; the batch loss.
 
@@ -255,7 +269,7 @@ class OnlineLearner:
             aux = None if aux is None else aux.rows(torch.from_numpy(np.flatnonzero(main)))
         if len(batch) == 0:
             return math.nan
-        logits = self.model(batch)
+        logits = self.logits(batch)
         p = (torch.sigmoid(logits.ctr) * torch.sigmoid(logits.cvr)).detach()
         # The predictions of this forward pass, made before the step (progressive validation).
         self.last_scored = {
@@ -372,12 +386,3 @@ def _pending_of(state: Mapping[str, Any] | None) -> list[tuple[Batch, np.ndarray
 def _rows(batch: Batch, keep: np.ndarray) -> Batch:
     pick = torch.from_numpy(np.flatnonzero(keep))
     return Batch(**{name: t[pick] for name, t in vars(batch).items()})
-
-
-def _optimizer(config: LearnerConfig, parameters) -> torch.optim.Optimizer:
-    if config.optimizer == "adagrad":
-        # fused: ~7 ms a step for the MMN tower against ~47 ms unfused (measured on a 2-core CPU).
-        return torch.optim.Adagrad(parameters, lr=config.lr, fused=True)
-    if config.optimizer == "adam":
-        return torch.optim.Adam(parameters, lr=config.lr)
-    return torch.optim.SGD(parameters, lr=config.lr)

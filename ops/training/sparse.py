@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from model.layers import FieldEmbedding
+from model.optimizers import make_optimizer
 
 
 def sparse_tables(model: torch.nn.Module) -> list[torch.nn.Embedding]:
@@ -22,11 +23,5 @@ def sparse_tables(model: torch.nn.Module) -> list[torch.nn.Embedding]:
 
 
 def sparse_optimizer(name: str, parameters: list, lr: float) -> torch.optim.Optimizer:
-    """The sparse-gradient twin of optimizer `name` (adagrad, adam or sgd)."""
-    # Adagrad and SGD take sparse gradients (Adagrad's untouched rows neither move nor
-    # accumulate, as in the dense step); Adam's sparse twin is the lazy SparseAdam.
-    if name == "adagrad":
-        return torch.optim.Adagrad(parameters, lr=lr)
-    if name == "adam":
-        return torch.optim.SparseAdam(parameters, lr=lr)
-    return torch.optim.SGD(parameters, lr=lr)
+    """The sparse-gradient twin of optimizer `name` (model.optimizers.OPTIMIZERS)."""
+    return make_optimizer(name, parameters, lr=lr, sparse=True)

@@ -71,9 +71,18 @@ def trainer_line(fields: Fields) -> str:
         f"{_count(fields, 'examples'):>9} trained  {_count(fields, 'examples_per_s'):>7} ex/s       "
         f"watermark {_clock(fields, 'watermark')}"
     )
-    if "auc" in fields:
-        line += f"   running AUC {fields['auc']} (progressive: labels known at training time)"
+    if fields.get("pv_auc", "-") != "-":
+        # Progressive validation: each mini-batch scored before the trainer learns from it,
+        # against the labels known at training time (fake negatives included).
+        line += f"   running AUC {fields['pv_auc']}"
     return line
+
+
+def evaluator_line(fields: Fields) -> str:
+    """The evaluator's figures: clicks scored per arm (against final labels), its watermark."""
+    arms = [pair.split(":", 1) for pair in fields.get("arms", "").split(",") if ":" in pair]
+    counts = ", ".join(f"{arm} {int(n):,}" for arm, n in arms) or "-"
+    return f"scored {counts}   watermark {_clock(fields, 'watermark')}"
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,11 @@
 """The demo run: a log, the components as supervised children, a live view, then the report.
 
 In order: synthesise a log (or take the given one); migrate the registry once (the
-trainers share it); start the embedded broker (`mmn broker`) and create the topics the
-components share, with one partition count; start the joiner, one trainer per arm and the
-replay at full speed, each an `mmn` child logging to `<run>/logs/<name>.log`; show the live
-view until every one of them has finished; print each component's outcome. A failing
+trainers and the evaluator share it); start the embedded broker (`mmn broker`) and create
+the topics the components share, with one partition count; start the joiner, one trainer
+per arm, the A/B evaluator (shadow mode) and the replay at full speed, each an `mmn` child
+logging to `<run>/logs/<name>.log`; show the live view until every one of them has
+finished; then `mmn report show` prints the report and writes its HTML beside. A failing
 component stops the others and fails the run with the tail of its log; Ctrl-C or SIGTERM
 stops every child by PID.
 """
@@ -20,14 +21,22 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from ops.cli.demo.live_view import LiveView, Row, join_line, replay_line, trainer_line
+from ops.cli.demo.live_view import (
+    LiveView,
+    Row,
+    evaluator_line,
+    join_line,
+    replay_line,
+    trainer_line,
+)
 from ops.cli.demo.plan import (
     DemoConfig,
     RunFolder,
     broker_args,
+    evaluate_args,
     join_args,
     replay_args,
-    run_name,
+    report_args,
     train_args,
 )
 from ops.cli.demo.supervisor import ComponentFailed, Supervisor
@@ -93,6 +102,7 @@ def view_rows(config: DemoConfig) -> list[Row]:
         Row("replay", "replay", replay_line),
         Row("join", "joiner", join_line),
         *(Row(f"train-{arm}", f"train {arm}", trainer_line) for arm in config.arms),
+        Row("evaluate", "evaluator", evaluator_line),
     ]
 
 
@@ -110,11 +120,14 @@ def run_components(config: DemoConfig, folder: RunFolder, data: Path, out: TextI
             supervisor.start("join", join_args(config, bootstrap, folder))
             for arm in config.arms:
                 supervisor.start(f"train-{arm}", train_args(config, arm, bootstrap, folder))
+            supervisor.start("evaluate", evaluate_args(config, bootstrap, folder))
             supervisor.start("replay", replay_args(config, bootstrap, data))
             view = LiveView(supervisor, view_rows(config), stream=out)
             finite = [name for name, child in supervisor.children.items() if not child.daemon]
             supervisor.wait(finite, timeout_s=config.timeout_s, tick=view.tick)
             view.tick(force=True)
+            report = supervisor.start("report", report_args(folder))
+            supervisor.wait(["report"], timeout_s=config.timeout_s)
         except ComponentFailed as exc:
             print(f"\n{exc.child.name} failed; the end of {exc.child.log_path}:", file=sys.stderr)
             print(exc.child.tail(), file=sys.stderr)
@@ -127,6 +140,8 @@ def run_components(config: DemoConfig, folder: RunFolder, data: Path, out: TextI
         for child in supervisor.children.values():
             if not child.daemon:
                 print(f"  {child.name:<12} done in {child.wall_s:6.1f}s", file=out)
+    # The report as `mmn report show` printed it (its log, without the command line on top).
+    print("\n" + report.log_path.read_text().split("\n", 1)[1].rstrip(), file=out)
 
 
 def run_demo(config: DemoConfig, out: TextIO | None = None) -> int:
@@ -146,7 +161,6 @@ def run_demo(config: DemoConfig, out: TextIO | None = None) -> int:
     open_registry(folder.db)  # migrated once here: trainers starting together would race
     with sigterm_interrupts():
         run_components(config, folder, data, out)
-    for arm in config.arms:
-        print(f"  {arm}: trainer run {run_name(arm)}", file=out)
+    print(f"\nHTML report (plots): {folder.report_html}", file=out)
     print(f"demo finished in {time.monotonic() - started:.1f}s; run folder {folder.root}", file=out)
     return 0

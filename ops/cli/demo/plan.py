@@ -96,6 +96,9 @@ class RunFolder:
         return self.root / "report.html"
 
 
+EXPERIMENT = "demo"
+
+
 def run_name(arm: str) -> str:
     """The registry run of an arm's trainer."""
     return f"demo-{arm}"
@@ -135,3 +138,17 @@ def replay_args(config: DemoConfig, bootstrap: str, data: Path) -> list[str]:
         "replay", "--data", str(data), "--bootstrap", bootstrap, "--max-speed",
         "--partitions", str(config.partitions), "--heartbeat-every", "21600",
     ]  # fmt: skip
+
+
+def evaluate_args(config: DemoConfig, bootstrap: str, folder: RunFolder) -> list[str]:
+    # Shadow mode: every arm scores every click, so the arms compare on the same clicks. The
+    # label windows are the joiner's defaults, which `join_args` keeps.
+    arms = [f"--arm={arm}={run_name(arm)}" for arm in config.arms]
+    return [
+        "evaluate", "--experiment", EXPERIMENT, *arms, "--control", config.control, "--shadow",
+        "--bootstrap", bootstrap, "--db", folder.db, "--until-end", "--progress-every", "1",
+    ]  # fmt: skip
+
+
+def report_args(folder: RunFolder) -> list[str]:
+    return ["report", "show", EXPERIMENT, "--db", folder.db, "--html", str(folder.report_html)]
