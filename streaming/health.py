@@ -140,7 +140,8 @@ class RepeatFilter(logging.Filter):
     """Lets one record per message template through every `every_s` seconds.
 
     With the broker gone, aiokafka logs the same connection error many times a second;
-    the log keeps the first, then one per interval with the count it stands for.
+    the log keeps the first, then one per interval with the count it stands for, each on
+    one line (an exception's repr instead of its traceback).
     """
 
     def __init__(self, every_s: float = 30.0) -> None:
@@ -156,6 +157,10 @@ class RepeatFilter(logging.Filter):
             self._seen[key] = (last, dropped + 1)
             return False
         self._seen[key] = (now, 0)
+        if record.exc_info and record.exc_info[1] is not None:
+            # One line: a reset connection is the outage itself, not a bug worth a traceback.
+            record.msg = f"{record.msg}: {record.exc_info[1]!r}"
+            record.exc_info, record.exc_text = None, None
         if dropped:
             record.msg = f"{record.msg} (and {dropped} more like it in {now - last:.0f}s)"
         return True

@@ -9,6 +9,7 @@ with one line after its --broker-timeout.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import re
 import signal
@@ -30,7 +31,7 @@ from ops.store.snapshots import PublishedSnapshot
 from ops.training.kafka_io import KafkaAnnouncer
 from streaming.broker import EmbeddedBroker, free_port
 from streaming.errors import BrokerError
-from streaming.health import BrokerWatch, broker_answers
+from streaming.health import BrokerWatch, RepeatFilter, broker_answers
 from streaming.joiner_app import JoinerConfig
 from streaming.topics import create_topics
 
@@ -186,3 +187,15 @@ def test_every_daemon_exits_non_zero_within_its_broker_timeout_when_the_broker_i
             assert "Traceback" not in text, text[-3000:]
     finally:
         _stop_all(processes)
+
+
+def test_a_client_error_with_a_traceback_is_logged_on_one_line() -> None:
+    try:
+        raise ConnectionResetError(104, "Connection reset by peer")
+    except ConnectionResetError:
+        record = logging.LogRecord(
+            "kafka.net", logging.ERROR, "f", 1, "Error receiving", None, sys.exc_info()
+        )
+    assert RepeatFilter().filter(record)
+    text = logging.Formatter().format(record)
+    assert text == "Error receiving: ConnectionResetError(104, 'Connection reset by peer')"
