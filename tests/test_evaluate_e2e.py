@@ -65,12 +65,6 @@ def pipeline(bootstrap: str, folder: Path, topic: str, pause_s: float, kills: in
     folder.mkdir()
     db = f"sqlite:///{folder / 'registry.db'}"
     open_registry(db)  # migrated once, before three processes start on it
-    sender = publish(bootstrap, topic, pause_s)
-    trainers = [
-        mmn(["train", "--run", run, "--model", model, "--seed", seed, "--bootstrap", bootstrap, "--topic", topic,
-             "--db", db, "--snapshot-dir", str(folder / "snapshots"), *TRAIN], folder / f"{run}.log")
-        for run, model, seed in (("esmm-a", "esmm", "1"), ("mmn-a", "mmn", "2"))
-    ]  # fmt: skip
     export = folder / "predictions.csv"
     command = ["evaluate", "--experiment", "exp", "--arm", "control=esmm-a", "--arm",
                "treatment=mmn-a", "--shadow", "--window", "1d", "--bootstrap", bootstrap,
@@ -79,8 +73,23 @@ def pipeline(bootstrap: str, folder: Path, topic: str, pause_s: float, kills: in
                "--snapshot-timeout", "240", "--progress-every", "1",
                "--export-predictions", str(export)]  # fmt: skip
     log = folder / "evaluate.log"
+    # The experiment is registered before the trainers start, so their snapshot retention
+    # keeps every snapshot its clicks may still need.
+    create_topics(bootstrap, {topic: 1})
+    evaluator = mmn(command, log)
+    deadline = time.monotonic() + 120
+    while "evaluator started" not in log.read_text(errors="replace"):
+        assert evaluator.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(0.05)
+    sender = publish(bootstrap, topic, pause_s)
+    trainers = [
+        mmn(["train", "--run", run, "--model", model, "--seed", seed, "--bootstrap", bootstrap, "--topic", topic,
+             "--db", db, "--snapshot-dir", str(folder / "snapshots"), *TRAIN], folder / f"{run}.log")
+        for run, model, seed in (("esmm-a", "esmm", "1"), ("mmn-a", "mmn", "2"))
+    ]  # fmt: skip
     for k in range(kills):
-        evaluator = mmn(command, log)
+        if k:
+            evaluator = mmn(command, log)
         deadline = time.monotonic() + 240
         while log.read_text(errors="replace").count("batch written") < 2 * (k + 1):
             assert evaluator.poll() is None, log.read_text()[-3000:]
@@ -88,7 +97,8 @@ def pipeline(bootstrap: str, folder: Path, topic: str, pause_s: float, kills: in
             time.sleep(0.02)
         os.kill(evaluator.pid, signal.SIGKILL)
         evaluator.wait(30)
-    evaluator = mmn(command, log)
+    if kills:
+        evaluator = mmn(command, log)
     assert evaluator.wait(400) == 0, log.read_text()[-3000:]
     for trainer in trainers:
         assert trainer.wait(120) == 0

@@ -2,8 +2,8 @@
 
 Kept whatever `keep` says: the run's latest snapshot, its `keep` newest, and every snapshot
 a registered experiment's window is served by (`serving_ids`): the versions its stored
-predictions name, and, while the experiment is unfinished, the one serving the event time
-it has reached and every newer one (its coming windows are served by those).
+predictions name, and, while the experiment is unfinished, every snapshot of its runs (its
+evaluator may still score a held click with any of them); prune again once it finishes.
 
 Removal is one transaction per prune: each doomed file is first renamed aside
 (`*.pruned`), then its row deleted; only once the transaction commits are the set-aside
@@ -48,13 +48,13 @@ def serving_ids(session: Session, run: Run) -> set[int]:
         return set()
     protected: set[int] = set()
     experiments = session.execute(
-        text("SELECT id, config, watermark, finished FROM experiments")
+        text("SELECT id, config, finished FROM experiments")
     ).all()
     rows = session.scalars(
         select(Snapshot).where(Snapshot.run_id == run.id).order_by(Snapshot.version)
     ).all()
     by_version = {row.version: row.id for row in rows}
-    for exp_id, config, watermark, finished in experiments:
+    for exp_id, config, finished in experiments:
         config = config if isinstance(config, dict) else _json(config)
         arms = [arm for arm, name in (config.get("arms") or {}).items() if name == run.name]
         if not arms:
@@ -69,9 +69,10 @@ def serving_ids(session: Session, run: Run) -> set[int]:
             ).scalars()
             protected |= {by_version[v] for v in used if v in by_version}
         if not finished:
-            older = [r for r in rows if watermark is not None and (r.watermark or 0) <= watermark]
-            start = older[-1].version if older else 0
-            protected |= {r.id for r in rows if r.version >= start}
+            # A running evaluator holds clicks until their labels are final and their serving
+            # snapshots are determined, and may be far behind what it has read: any snapshot
+            # of the run may still serve one of them, so none goes while it runs.
+            protected |= {r.id for r in rows}
     return protected
 
 

@@ -35,6 +35,7 @@ from ops.cli.demo.plan import (
     broker_args,
     evaluate_args,
     join_args,
+    prune_args,
     replay_args,
     report_args,
     train_args,
@@ -128,6 +129,9 @@ def run_components(config: DemoConfig, folder: RunFolder, data: Path, out: TextI
             view.tick(force=True)
             report = supervisor.start("report", report_args(folder))
             supervisor.wait(["report"], timeout_s=config.timeout_s)
+            for arm in config.arms:  # retention paused while the experiment ran
+                supervisor.start(f"prune-{arm}", prune_args(arm, folder))
+            supervisor.wait([f"prune-{arm}" for arm in config.arms], timeout_s=config.timeout_s)
         except ComponentFailed as exc:
             print(f"\n{exc.child.name} failed; the end of {exc.child.log_path}:", file=sys.stderr)
             print(exc.child.tail(), file=sys.stderr)

@@ -150,5 +150,10 @@ def evaluate_args(config: DemoConfig, bootstrap: str, folder: RunFolder) -> list
     ]  # fmt: skip
 
 
+def prune_args(arm: str, folder: RunFolder) -> list[str]:
+    """Retention once the experiment is over: the newest snapshots and those that served."""
+    return ["snapshots", "prune", run_name(arm), "--db", folder.db]
+
+
 def report_args(folder: RunFolder) -> list[str]:
     return ["report", "show", EXPERIMENT, "--db", folder.db, "--html", str(folder.report_html)]
