@@ -47,9 +47,7 @@ def serving_ids(session: Session, run: Run) -> set[int]:
     if not inspect(bind).has_table("experiments"):
         return set()
     protected: set[int] = set()
-    experiments = session.execute(
-        text("SELECT id, config, finished FROM experiments")
-    ).all()
+    experiments = session.execute(text("SELECT id, config, finished FROM experiments")).all()
     rows = session.scalars(
         select(Snapshot).where(Snapshot.run_id == run.id).order_by(Snapshot.version)
     ).all()
