@@ -5,12 +5,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
@@ -27,7 +24,7 @@ from simulator.replay import ReplayConfig, replay
 from simulator.sources import open_source
 from simulator.synth import generate, write
 from simulator.synth_model import SynthConfig
-from streaming.broker import EmbeddedBroker, free_port
+from streaming.broker import EmbeddedBroker
 from streaming.events import Click, Conversion, Impression, encode_event
 from streaming.example import decode_deadletter, decode_example
 from streaming.joiner_app import ChangelogStore, JoinerConfig
@@ -384,89 +381,3 @@ def test_poisoned_timestamps_and_a_tombstone_are_dead_letters_and_poison_nothing
         )
         assert shown.returncode == 0, shown.stderr
         assert "poison" in shown.stdout or "v1" in shown.stdout
-
-
-def worker_pids(parent: int) -> list[int]:
-    """The PIDs of a process's children (the joiner's workers)."""
-    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
-    return [int(pid) for pid in children]
-
-
-def wait_for_line(process: subprocess.Popen, lines: list[str], text: str, timeout_s: float) -> str:
-    """Read process's stdout into lines until one holds text; that line."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line and process.poll() is not None:
-            break
-        lines.append(line)
-        if text in line:
-            return line
-    raise AssertionError(f"{text!r} not printed within {timeout_s}s:\n{''.join(lines)[-3000:]}")
-
-
-@pytest.mark.broker
-def test_join_exits_non_zero_naming_the_cause_when_no_restart_is_left(
-    broker: EmbeddedBroker, tmp_path: Path
-) -> None:
-    argv = [
-        sys.executable, "-m", "ops.cli", "join", "--bootstrap", broker.bootstrap,
-        "--partitions", "1", "--max-restarts", "1", "--log-dir", str(tmp_path),
-    ]  # fmt: skip
-    join = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    lines: list[str] = []
-    try:
-        wait_for_line(join, lines, "worker(s) on", 60)
-        for round_ in range(2):
-            time.sleep(2)
-            [pid] = worker_pids(join.pid)
-            os.kill(pid, signal.SIGKILL)
-            if round_ == 0:
-                wait_for_line(join, lines, "killed by SIGKILL; restarted (1 of 1 restarts)", 30)
-        assert join.wait(30) != 0
-    finally:
-        if join.poll() is None:
-            join.kill()
-            join.wait()
-    err = join.stderr.read()
-    assert err.count("\n") == 1 and "Traceback" not in err, err
-    assert "joiner worker 0 was killed by SIGKILL; no restarts left" in err
-
-
-@pytest.mark.slow
-@pytest.mark.broker
-def test_mmn_join_restarts_a_killed_worker_shows_progress_and_serves_metrics(
-    broker: EmbeddedBroker, tmp_path: Path
-) -> None:
-    records = synthetic_records(tmp_path / "log", clicks=20_000, days=10)
-    port = free_port()
-    argv = [
-        sys.executable, "-m", "ops.cli", "join", "--bootstrap", broker.bootstrap,
-        "--partitions", "2", "--until-end", "--timeout", "10m", "--progress-every", "1",
-        "--metrics-port", str(port), "--log-dir", str(tmp_path / "logs"),
-    ]  # fmt: skip
-    join = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    lines: list[str] = []
-    try:
-        wait_for_line(join, lines, "worker(s) on", 60)
-        replay_log(broker.bootstrap, records)
-        config = JoinerConfig(bootstrap=broker.bootstrap, partitions=2)
-        wait_for_rows(broker.bootstrap, config, 3000)
-        [pid] = worker_pids(join.pid)
-        os.kill(pid, signal.SIGKILL)
-        wait_for_line(join, lines, "joiner worker 0 was killed by SIGKILL; restarted", 60)
-        metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
-        assert b"mmn_joiner_examples " in metrics and b"mmn_joiner_broker_up 1.0" in metrics
-        wait_for_line(join, lines, "end of stream on all 2 partitions", 600)
-        assert join.wait(60) == 0
-    finally:
-        if join.poll() is None:
-            join.kill()
-            join.wait()
-    progress = [line for line in lines if line.startswith("progress rows=")]
-    assert progress and "restarts=1 broker=ok" in progress[-1]
-    assert "deadletters=" in progress[-1] and "watermark_p0=" in progress[-1]
-    assert "events_in=" in progress[-1] and "ended=2/2" in progress[-1]
-    examples, _, _ = join_outputs(broker.bootstrap, config)
-    assert_deduped_equal(examples, expected(records, command_labels()))
-    assert not any(b"\x1b" in p.read_bytes() for p in (tmp_path / "logs").glob("*.log"))
