@@ -21,21 +21,17 @@ to batch. Each variant changes one thing:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import partial
 
 import torch
 from torch import Tensor
 
-from model.batch import Batch, Logits
-from model.losses import DEFAULT_ALPHA, ctcvr_log_loss, ctr_log_loss, domain_weights
+from model.losses import WeightFn, domain_weights, weighted_loss
 from model.mmn import MMN
-from model.spec import ModelSpec
+from model.spec import MMN_ONLINE_LR, ModelSpec
 
 TEMPER_BETA = 0.5
 CLIP_MIN_ROWS = 10
-
-WeightFn = Callable[[Tensor, Tensor], Tensor]
 
 
 def normalised_weights(conv_type: Tensor, scenario: Tensor) -> Tensor:
@@ -78,16 +74,6 @@ def axis_weights(conv_type: Tensor, scenario: Tensor) -> Tensor:
     return (domain_weights(conv_type, zeros) + domain_weights(zeros, scenario)) / 2
 
 
-def weighted_loss(
-    logits: Logits, batch: Batch, *, weights: WeightFn, alpha: float = DEFAULT_ALPHA
-) -> Tensor:
-    """Eq. 3 with another per-row domain weight on the CTCVR term: mean CTR + alpha * mean(w * CTCVR)."""
-    ctr = (batch.weight * ctr_log_loss(logits, batch)).mean()
-    w = weights(batch.conv_type, batch.scenario)
-    ctcvr = (batch.weight * w * ctcvr_log_loss(logits, batch)).mean()
-    return ctr + alpha * ctcvr
-
-
 _VARIANTS: tuple[tuple[str, WeightFn, str], ...] = (
     ("mmn_dw_norm", normalised_weights, "self-normalised weights w / mean(w)"),
     ("mmn_dw_temp", tempered_weights, f"tempered weights (N / N_c) ** {TEMPER_BETA}"),
@@ -100,9 +86,10 @@ SPECS: list[ModelSpec] = [
         name=name,
         description=f"MMN ablation: {text} instead of Eq. 3's N / N_c",
         build=MMN,
-        loss=partial(weighted_loss, weights=fn),
+        loss=partial(weighted_loss, domain_weight=fn),
         param_sets=lambda c: c.n_types + c.n_scenarios + 1,
         datasets=lambda c: 1,
+        lr=MMN_ONLINE_LR,
     )
     for name, fn, text in _VARIANTS
 ]

@@ -22,6 +22,8 @@ identity 1 - s(a) s(b) = s(-a) + s(a) s(-b), so no probability is ever rounded t
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -29,6 +31,9 @@ from torch import Tensor
 from model.batch import Batch, Logits
 
 DEFAULT_ALPHA = 1.0
+
+WeightFn = Callable[[Tensor, Tensor], Tensor]
+"""A per-row domain weight of the CTCVR term: (conv_type, scenario) -> (B,)."""
 CLICK_ONLY_CTR_LOGIT = 30.0  # sigmoid(30) rounds to 1 in float32; logsigmoid(30) ~ -1e-13
 
 
@@ -66,16 +71,33 @@ def domain_weights(conv_type: Tensor, scenario: Tensor) -> Tensor:
     return len(domain) / counts[inverse].to(torch.float32)
 
 
+def weighted_loss(
+    logits: Logits,
+    batch: Batch,
+    *,
+    domain_weight: WeightFn | None = None,
+    alpha: float = DEFAULT_ALPHA,
+) -> Tensor:
+    """The one training loss of every ESMM-style model: mean CTR + alpha * mean CTCVR.
+
+    A row's CTR term is weighted by `click_weight`, its CTCVR term by its sample `weight`
+    times `domain_weight(conv_type, scenario)` (none: ESMM's Eq. 2; N / N_c: MMN's Eq. 3;
+    the ablations of `model.dynamic_weights` another function). Every variant goes through
+    here, so the terms' sample weights cannot drift apart between them.
+    """
+    ctr = (batch.click_weight * ctr_log_loss(logits, batch)).mean()
+    weight = batch.weight
+    if domain_weight is not None:
+        weight = weight * domain_weight(batch.conv_type, batch.scenario)
+    ctcvr = (weight * ctcvr_log_loss(logits, batch)).mean()
+    return ctr + alpha * ctcvr
+
+
 def esmm_loss(logits: Logits, batch: Batch, *, alpha: float = DEFAULT_ALPHA) -> Tensor:
     """ESMM's loss (paper Eq. 2): mean CTR loss + alpha * mean CTCVR loss, sample-weighted."""
-    ctr = (batch.click_weight * ctr_log_loss(logits, batch)).mean()
-    ctcvr = (batch.weight * ctcvr_log_loss(logits, batch)).mean()
-    return ctr + alpha * ctcvr
+    return weighted_loss(logits, batch, alpha=alpha)
 
 
 def mmn_loss(logits: Logits, batch: Batch, *, alpha: float = DEFAULT_ALPHA) -> Tensor:
     """MMN's dynamically weighted loss (paper Eq. 3): the CTCVR term weighted by N / N_c."""
-    ctr = (batch.click_weight * ctr_log_loss(logits, batch)).mean()
-    dynamic = domain_weights(batch.conv_type, batch.scenario)
-    ctcvr = (batch.weight * dynamic * ctcvr_log_loss(logits, batch)).mean()
-    return ctr + alpha * ctcvr
+    return weighted_loss(logits, batch, domain_weight=domain_weights, alpha=alpha)

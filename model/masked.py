@@ -13,7 +13,7 @@ from torch import Tensor
 
 from model.losses import mmn_loss
 from model.mmn import MMN, ComposedTower
-from model.spec import ModelSpec
+from model.spec import MMN_ONLINE_LR, ModelSpec
 
 
 class MaskedTower(ComposedTower):
@@ -46,5 +46,6 @@ SPECS.append(
         loss=mmn_loss,
         param_sets=lambda c: c.n_types + c.n_scenarios + 1,
         datasets=lambda c: 1,
+        lr=MMN_ONLINE_LR,
     )
 )

@@ -40,7 +40,7 @@ from model.config import ModelConfig
 from model.errors import ModelConfigError
 from model.layers import MLP, FieldEmbedding
 from model.losses import esmm_loss, mmn_loss
-from model.spec import ModelSpec
+from model.spec import MMN_ONLINE_LR, ModelSpec
 
 _ALIGN = 4  # _grouped_mm wants row strides of 16 bytes: float32 widths in multiples of 4
 
@@ -217,6 +217,7 @@ SPECS.append(
         loss=mmn_loss,
         param_sets=lambda c: c.n_types + c.n_scenarios + 1,
         datasets=lambda c: 1,
+        lr=MMN_ONLINE_LR,
     )
 )
 SPECS.append(
@@ -227,6 +228,7 @@ SPECS.append(
         loss=mmn_loss,
         param_sets=lambda c: 1,
         datasets=lambda c: 1,
+        lr=MMN_ONLINE_LR,
     )
 )
 SPECS.append(
@@ -237,5 +239,6 @@ SPECS.append(
         loss=esmm_loss,
         param_sets=lambda c: c.n_types + c.n_scenarios + 1,
         datasets=lambda c: 1,
+        lr=MMN_ONLINE_LR,
     )
 )

@@ -18,6 +18,11 @@ from model.config import ModelConfig
 LossFn = Callable[[Logits, Batch], Tensor]
 
 
+DEFAULT_LR = 0.01
+MMN_ONLINE_LR = 0.005
+"""Online learning rate of the MMN variants (PyTorch Adagrad): half ESMM's."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class ModelSpec:
     """A registered model.
@@ -26,6 +31,11 @@ class ModelSpec:
     loss: the training loss of this model, (logits, batch) -> scalar.
     param_sets: number of domain-specific parameter sets (the paper's scalability figure).
     datasets: number of separate datasets training needs (the paper's convenience figure).
+    optimizer, lr: how it learns online unless told otherwise (`mmn train --optimizer`,
+        `--lr`). PyTorch Adagrad everywhere (TF Adagrad and Adam lost to it online); the
+        rate is 0.01 (the offline experiment's best) except where an online sweep chose
+        another: MMN's composed towers learn best online at about half ESMM's rate
+        (`mmn bench lr`, docs/results.md).
     """
 
     name: str
@@ -34,3 +44,5 @@ class ModelSpec:
     loss: LossFn
     param_sets: Callable[[ModelConfig], int]
     datasets: Callable[[ModelConfig], int]
+    optimizer: str = "adagrad"
+    lr: float = DEFAULT_LR

@@ -24,27 +24,36 @@ CTR = [0.3, -1.0, 2.0, 0.0]
 CVR = [-0.5, 1.5, 0.2, -2.0]
 CLICK = [1.0, 1.0, 0.0, 1.0]
 CONV = [1.0, 0.0, 0.0, 1.0]
+# Delayed-feedback weights as FNW / ES-DFM set them: the CTCVR term's sample weight and the
+# CTR term's click weight differ (0 for a copy of a click already counted).
+WEIGHT = [1.7, 0.6, 1.0, 2.5]
+CLICK_WEIGHT = [1.0, 0.0, 1.0, 0.5]
+ONES = [1.0, 1.0, 1.0, 1.0]
 
 
 def _sig(x: float) -> float:
     return 1 / (1 + math.exp(-x))
 
 
-def _hand_loss(weights: list[float]) -> float:
-    """mean CTR log loss + mean(w * CTCVR log loss), from the formulas, row by row."""
+def _hand_loss(
+    weights: list[float], sample: list[float] = ONES, clicks: list[float] = ONES
+) -> float:
+    """mean(click weight * CTR log loss) + mean(sample weight * w * CTCVR log loss), row by row."""
     ctr, ctcvr = 0.0, 0.0
-    for a, b, y, z, w in zip(CTR, CVR, CLICK, CONV, weights, strict=True):
+    rows = zip(CTR, CVR, CLICK, CONV, weights, sample, clicks, strict=True)
+    for a, b, y, z, w, s, c in rows:
         p = _sig(a)
-        ctr -= y * math.log(p) + (1 - y) * math.log(1 - p)
+        ctr -= c * (y * math.log(p) + (1 - y) * math.log(1 - p))
         q = p * _sig(b)
-        ctcvr -= w * (y * z * math.log(q) + (1 - y * z) * math.log(1 - q))
+        ctcvr -= s * w * (y * z * math.log(q) + (1 - y * z) * math.log(1 - q))
     return (ctr + ctcvr) / 4
 
 
-def _batch() -> tuple[Logits, Batch]:
+def _batch(sample: list[float] = ONES, clicks: list[float] = ONES) -> tuple[Logits, Batch]:
     batch = Batch.of(
         torch.zeros(4, 1, dtype=torch.long), TYPES, SCENS,
         click=torch.tensor(CLICK), conversion=torch.tensor(CONV),
+        weight=torch.tensor(sample), click_weight=torch.tensor(clicks),
     )  # fmt: skip
     return Logits(torch.tensor(CTR), torch.tensor(CVR)), batch
 
@@ -64,6 +73,11 @@ def test_registered_loss_equals_the_hand_computation(name: str, weights: list[fl
     logits, batch = _batch()
     got = zoo.get(name).loss(logits, batch).item()
     assert got == pytest.approx(_hand_loss(weights), rel=1e-5)
+    # With delayed-feedback weights: the CTR term by click_weight, the CTCVR term by weight.
+    logits, batch = _batch(WEIGHT, CLICK_WEIGHT)
+    got = zoo.get(name).loss(logits, batch).item()
+    assert got == pytest.approx(_hand_loss(weights, WEIGHT, CLICK_WEIGHT), rel=1e-5)
+    assert got != pytest.approx(_hand_loss(weights, WEIGHT, WEIGHT), rel=1e-3)
 
 
 def test_mmn_is_the_literal_eq3() -> None:

@@ -55,7 +55,7 @@ class StreamConfig:
     pretrain_days: days learnt with final labels before the stream starts.
     days: streaming days to score (None: every day up to the log's last full day).
     batch_size: rows per mini-batch, in label-time order.
-    lr: Adagrad learning rate (the offline experiment's best, 0.01).
+    lr: Adagrad learning rate; none: each model's own (`ModelSpec.lr`).
     observation_window_s, attribution_window_s: the label logic's windows (the joiner's
         defaults: 1 hour and 30 days).
     buckets, hidden, embed_dim: model shape. n_types, n_scenarios: vocabulary capacities.
@@ -68,7 +68,7 @@ class StreamConfig:
     pretrain_days: int = 30
     days: int | None = None
     batch_size: int = 1024
-    lr: float = 0.01
+    lr: float | None = None
     observation_window_s: int = LabelConfig.observation_window_s
     attribution_window_s: int = LabelConfig.attribution_window_s
     buckets: int = 1 << 17
@@ -105,7 +105,7 @@ class StreamConfig:
         for name in ("rows", "days"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(f"StreamConfig.{name} must be >= 1, got {getattr(self, name)}")
-        if not self.lr > 0 or not self.hidden or min(self.hidden) < 1:
+        if (self.lr is not None and not self.lr > 0) or not self.hidden or min(self.hidden) < 1:
             raise ConfigError(
                 f"StreamConfig.lr must be > 0 and StreamConfig.hidden positive widths, got "
                 f"{self.lr} and {self.hidden}"
@@ -261,7 +261,12 @@ def pretrain(
     if not any(delayed.get(m).uses_aux for m in config.methods):
         return learner, None
     shape = learner.config.model_config
-    aux = DelayLearner(shape.n_fields, shape.buckets, config.lr, learner.config.nominal_rows)
+    aux = DelayLearner(
+        shape.n_fields,
+        shape.buckets,
+        learner.optimizer.param_groups[0]["lr"],
+        learner.config.nominal_rows,
+    )
     copies = emit(cols, rows, "es-dfm", labels)
     for start in range(0, len(copies.row), config.batch_size):
         stop = min(start + config.batch_size, len(copies.row))
@@ -323,7 +328,10 @@ def run_stream(
                 f"{model} {method}: AUC {methods[method]['auc']:.4f} "
                 f"({time.perf_counter() - started:.0f}s)"
             )
-        result["models"][model] = {"methods": relative_improvements(methods)}
+        result["models"][model] = {
+            "lr": pretrained.config.lr,
+            "methods": relative_improvements(methods),
+        }
         if on_model is not None:
             on_model(result)
     return result
@@ -348,6 +356,7 @@ def _stream_one(
         **mean,
         "trained_rows": learner.examples_seen - before,
         "per_day_auc": [d["auc"] for d in per_day],
+        "per_day_log_loss": [d["log_loss"] for d in per_day],
     }
 
 

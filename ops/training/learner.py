@@ -59,8 +59,10 @@ class LearnerConfig:
     model: registered model name (`model.zoo.names()`).
     model_config: shape of the model; n_fields must equal the featurizer's field count.
     featurizer: which raw fields become ids (Criteo's 18 by default).
-    optimizer: adagrad (PyTorch's), adagrad-tf (TensorFlow's, the paper's), adam or sgd.
-    lr: its learning rate.
+    optimizer: adagrad (PyTorch's), adagrad-tf (TensorFlow's, the paper's), adam or sgd;
+        none: the model's own (`ModelSpec.optimizer`, adagrad for every registered model).
+    lr: its learning rate; none: the model's own (`ModelSpec.lr`: 0.005 for the MMN
+        variants, 0.01 for the others, chosen online by `mmn bench lr`).
     click_only: the stream has no non-clicked rows (the Criteo search log): the CTR logit is
         a constant, the CTR tower neither trained nor used, p_cvr the score (model.losses).
     method: delayed-feedback method: vanilla, wait, fnw, es-dfm or defer
@@ -81,8 +83,8 @@ class LearnerConfig:
     model: str = "mmn_dw_clip"  # the offline study's best (README, "MMN as the paper ran it")
     model_config: ModelConfig
     featurizer: FeaturizerConfig = FeaturizerConfig()
-    optimizer: str = "adagrad"
-    lr: float = 0.01
+    optimizer: str | None = None
+    lr: float | None = None
     click_only: bool = False
     method: str = "fnw"
     sparse: bool = True
@@ -93,12 +95,19 @@ class LearnerConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        spec = models.get(self.model)
+        # The model's own defaults are resolved here, so snapshots and the registry record
+        # the rate a run really used.
+        if self.optimizer is None:
+            object.__setattr__(self, "optimizer", spec.optimizer)
+        if self.lr is None:
+            object.__setattr__(self, "lr", spec.lr)
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(
                 f"LearnerConfig.optimizer must be one of {', '.join(OPTIMIZERS)}, "
                 f"got {self.optimizer!r}"
             )
-        if not 0 < self.lr < float("inf"):  # NaN fails too
+        if not 0 < self.lr < float("inf"):  # type: ignore[operator]  # NaN fails too
             raise ConfigError(f"LearnerConfig.lr must be a number > 0, got {self.lr}")
         if self.seed < 0:
             raise ConfigError(f"LearnerConfig.seed must be >= 0, got {self.seed}")
