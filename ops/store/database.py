@@ -73,6 +73,19 @@ class Run(Base):
     )
 
 
+class RunLease(Base):
+    """The one trainer allowed to write a run: who holds it and when it last said so."""
+
+    __tablename__ = "run_leases"
+
+    run: Mapped[str] = mapped_column(String(200), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(100))
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    acquired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
 class Snapshot(Base):
     """A published snapshot file of a run: where it is, its checksum and what it has seen.
 
@@ -90,6 +103,9 @@ class Snapshot(Base):
     path: Mapped[str] = mapped_column(String(1000))
     sha256: Mapped[str] = mapped_column(String(64))
     examples_seen: Mapped[int] = mapped_column(BigInteger)
+    # Examples the model took optimizer steps on (examples_seen also counts rows gathered
+    # for the next step); None for snapshots registered before it was recorded.
+    examples_trained: Mapped[int | None] = mapped_column(BigInteger, default=None)
     watermark: Mapped[int | None] = mapped_column(BigInteger)
     offsets: Mapped[dict[str, int]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
@@ -102,6 +118,7 @@ class Snapshot(Base):
             "path": self.path,
             "sha256": self.sha256,
             "examples_seen": self.examples_seen,
+            "examples_trained": self.examples_trained,
             "watermark": self.watermark,
             "offsets": self.offsets,
             "created_at": self.created_at.isoformat(),

@@ -39,6 +39,7 @@ from sqlalchemy import (
     Integer,
     SmallInteger,
     String,
+    Text,
     UniqueConstraint,
     select,
 )
@@ -81,6 +82,11 @@ class Experiment(Base):
     finished: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    # running, finished (end of stream), stopped (a signal) or failed (an error); the
+    # detail names the signal or the error.
+    status: Mapped[str] = mapped_column(String(20), default="running", server_default="running")
+    status_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    status_detail: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class Prediction(Base):
