@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.broker, pytest.mark.slow]
 CLICKS = 3_000
 TRAIN = ["--fields", "f0,f1,f2", "--buckets", "64", "--hidden", "16", "--n-types", "5",
          "--n-scenarios", "3", "--threads", "1", "--snapshot-every-event-time", "20000",
-         "--snapshot-every", "1000000000", "--until-end", "--idle-timeout", "300",
+         "--snapshot-every", "1000000000", "--min-train-examples", "0", "--until-end", "--idle-timeout", "300",
          "--progress-every", "2"]  # fmt: skip
 
 

@@ -200,7 +200,8 @@ class OnlineLearner:
             for n in (config.model_config.n_types, config.model_config.n_scenarios)
         )
         self.deduper = Deduper(config.dedupe_horizon_s)
-        self.examples_seen = 0
+        self.examples_seen = 0  # rows taken in, gathered for a step or trained
+        self.examples_trained = 0  # rows an optimizer step has been taken on
         self.batches = 0
         self.watermark: int | None = None
         self.pending: list[tuple[Batch, np.ndarray]] = []  # rows gathered for the next step
@@ -306,7 +307,23 @@ class OnlineLearner:
         else:
             loss.backward()
         self.optimizer.step()
+        self.examples_trained += len(batch)
         return float(loss.detach())
+
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        """Every optimizer the learner steps: dense, sparse embeddings, the delay model's."""
+        found = [self.optimizer]
+        if self.sparse_optimizer is not None:
+            found.append(self.sparse_optimizer)
+        if self.aux is not None:
+            found += [self.aux.sparse, self.aux.dense]
+        return found
+
+    def set_lr(self, lr: float) -> None:
+        """Apply a new learning rate to every parameter group of every optimizer."""
+        for optimizer in self.optimizers():
+            for group in optimizer.param_groups:
+                group["lr"] = lr
 
     def _advance(self, watermark: float | None) -> None:
         # The end-of-stream batch may carry an infinite watermark: it moves nothing.
@@ -337,6 +354,7 @@ class OnlineLearner:
                 "dedupe": self.deduper.state(),
                 "pending": _pending_state(self.pending),
                 "examples_seen": self.examples_seen,
+                "examples_trained": self.examples_trained,
                 "batches": self.batches,
                 "watermark": self.watermark,
                 **extra,
@@ -360,6 +378,13 @@ class OnlineLearner:
         learner.deduper = Deduper.from_state(extra["dedupe"])
         learner.pending = _pending_of(extra.get("pending"))
         learner.examples_seen = int(extra["examples_seen"])
+        # Snapshots from before it was recorded: every row seen but those still gathered.
+        learner.examples_trained = int(
+            extra.get(
+                "examples_trained",
+                learner.examples_seen - sum(len(kinds) for _, kinds in learner.pending),
+            )
+        )
         learner.batches = int(extra["batches"])
         learner.watermark = extra["watermark"]
         return learner
