@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.benches.stream_protocol import StreamConfig, emit, run_stream
+from ops.benches.stream_protocol import StreamConfig, emit, relative_improvements, run_stream
 from ops.cli import main
 from ops.training import delayed
 from simulator.criteo_search import CriteoSearchConfig, load_columns
@@ -32,11 +32,40 @@ def test_every_method_is_scored_with_vanilla_at_0_and_the_oracle_at_1(log: Path)
         for figures in methods.values():
             assert {"auc", "pr_auc", "log_loss", "calibration", "ri_auc"} <= set(figures)
             assert 0 < figures["auc"] < 1 and len(figures["per_day_auc"]) == 3
-        assert methods["vanilla"]["ri_auc"] == 0 and methods["oracle"]["ri_auc"] == 1
+        lead = result["models"][model]["oracle_lead"]
+        lo, hi = lead["interval"]
+        assert lo <= lead["auc"] <= hi and lead["significant"] == (lo > 0)
+        if lead["significant"]:
+            assert methods["vanilla"]["ri_auc"] == 0 and methods["oracle"]["ri_auc"] == 1
+        else:
+            assert all(f["ri_auc"] is None for f in methods.values())
+        frozen = result["models"][model]["frozen"]
+        assert 0 < frozen["auc"] < 1 and len(frozen["per_day_auc"]) == 3
         # Within 4 days of a 30-day attribution window, wait learns nothing yet and DEFER's
         # second copies (at click + A) have not come: it learns what vanilla learns.
         assert methods["wait"]["trained_rows"] == 0 < methods["oracle"]["trained_rows"]
         assert methods["defer"]["trained_rows"] == methods["vanilla"]["trained_rows"]
+
+
+def test_ri_auc_only_where_the_oracle_lead_is_significant() -> None:
+    def methods(oracle: list[float]) -> dict:
+        days = {"vanilla": [0.70, 0.71, 0.69, 0.70, 0.72], "oracle": oracle,
+                "fnw": [0.705, 0.715, 0.695, 0.705, 0.725]}  # fmt: skip
+        return {
+            name: {"auc": sum(d) / len(d), "per_day_auc": d, "log_loss": 0.3 + 0.01 * i}
+            for i, (name, d) in enumerate(days.items())
+        }
+
+    ahead, lead = relative_improvements(methods([0.71, 0.72, 0.70, 0.71, 0.73]))
+    assert lead["significant"] and lead["interval"][0] > 0
+    assert ahead["fnw"]["ri_auc"] == pytest.approx(0.5)
+    lo, hi = ahead["fnw"]["ri_auc_interval"]
+    assert lo <= 0.5 <= hi
+    # The oracle ahead on some days and behind on others: no RI-AUC, and the lead says so.
+    noise, lead = relative_improvements(methods([0.72, 0.70, 0.70, 0.69, 0.74]))
+    assert not lead["significant"] and lead["interval"][0] < 0 < lead["interval"][1]
+    assert all(f["ri_auc"] is None and f["ri_auc_interval"] is None for f in noise.values())
+    assert noise["fnw"]["ri_log_loss"] == pytest.approx(2.0)  # (0.32 - 0.30) / (0.31 - 0.30)
 
 
 def test_emission_is_in_label_time_order_and_follows_the_method(log: Path) -> None:

@@ -45,13 +45,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def format_table(result: dict) -> str:
-    """One tab-separated row per model and method."""
-    lines = ["\t".join(("model", "method", *COLUMNS))]
+    """One tab-separated row per model and method, then each model's oracle lead and the
+    frozen pretrained model's AUC."""
+    lines = ["\t".join(("model", "method", *COLUMNS, "ri_auc_95"))]
+    notes = []
     for model, entry in result["models"].items():
+        lead = entry.get("oracle_lead")
         for method, figures in entry["methods"].items():
             cells = [_fmt(figures.get(c)) for c in COLUMNS]
-            lines.append("\t".join((model, method, *cells)))
-    return "\n".join(lines)
+            if lead is not None and not lead["significant"]:
+                cells[COLUMNS.index("ri_auc")] = "n.s."
+            interval = figures.get("ri_auc_interval")
+            span = "-" if interval is None else f"[{interval[0]:.2f}, {interval[1]:.2f}]"
+            lines.append("\t".join((model, method, *cells, span)))
+        if lead is not None:
+            lo, hi = lead["interval"]
+            verdict = "significant" if lead["significant"] else "not significant: RI-AUC not given"
+            notes.append(
+                f"{model}: oracle - vanilla AUC {lead['auc']:+.4f} [{lo:+.4f}, {hi:+.4f}] "
+                f"(95% bootstrap over days; {verdict})"
+            )
+        if "frozen" in entry:
+            notes.append(
+                f"{model}: frozen pretrained model (no stream learning) AUC "
+                f"{entry['frozen']['auc']:.4f}"
+            )
+    return "\n".join([*lines, *notes])
 
 
 def _fmt(value: float | None) -> str:

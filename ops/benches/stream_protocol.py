@@ -16,13 +16,17 @@ RI-AUC = (AUC - AUC_vanilla) / (AUC_oracle - AUC_vanilla), where the `oracle` le
 click at click time with its final label and `vanilla` learns fake negatives and
 duplicated positives without weights; and the same for the log loss (`ri_log_loss`). When
 the oracle's AUC is barely above vanilla's, RI-AUC divides by a gap the size of the noise:
-read it next to that gap and to RI-log-loss.
+so the oracle's lead gets a bootstrap interval over the scored days, and RI-AUC (with its
+own interval) is given only where that lead is significant (`relative_improvements`).
+Beside them, `frozen`: the pretrained model scoring every day without learning from the
+stream, which bounds what any method's handling of delayed labels can change.
 """
 
 from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -319,6 +323,15 @@ def run_stream(
         started = time.perf_counter()
         pretrained, aux = pretrain(cols, order[:split], model, config)
         log(f"{model}: pretrained on {split:,} clicks in {time.perf_counter() - started:.0f}s")
+        # The pretrained model scoring every day without learning from the stream: how much
+        # of any method's figure the stream itself adds.
+        frozen_days = [day_figures(pretrained, day) for day in days]
+        frozen = {
+            "auc": float(np.nanmean([d["auc"] for d in frozen_days])),
+            "log_loss": float(np.nanmean([d["log_loss"] for d in frozen_days])),
+            "per_day_auc": [d["auc"] for d in frozen_days],
+        }
+        log(f"{model} frozen (no stream learning): AUC {frozen['auc']:.4f}")
         methods = {}
         for method in config.methods:
             started = time.perf_counter()
@@ -329,9 +342,12 @@ def run_stream(
                 f"{model} {method}: AUC {methods[method]['auc']:.4f} "
                 f"({time.perf_counter() - started:.0f}s)"
             )
+        methods, lead = relative_improvements(methods)
         result["models"][model] = {
             "lr": pretrained.config.lr,
-            "methods": relative_improvements(methods),
+            "frozen": frozen,
+            "oracle_lead": lead,
+            "methods": methods,
         }
         if on_model is not None:
             on_model(result)
@@ -361,23 +377,58 @@ def _stream_one(
     }
 
 
-def relative_improvements(methods: dict[str, dict]) -> dict[str, dict]:
-    """Adds `ri_auc` and `ri_log_loss` to each method's figures: where it stands between
-    vanilla (0) and the oracle (1); None without both.
+def relative_improvements(
+    methods: dict[str, dict], *, resamples: int = 2000, seed: int = 0
+) -> tuple[dict[str, dict], dict | None]:
+    """Adds `ri_auc`, its bootstrap interval `ri_auc_interval` and `ri_log_loss` to each
+    method's figures; and returns the oracle's lead over vanilla with its interval.
 
-    >>> f = relative_improvements({"vanilla": {"auc": 0.70, "log_loss": 0.40},
-    ...     "oracle": {"auc": 0.72, "log_loss": 0.30}, "x": {"auc": 0.715, "log_loss": 0.33}})
-    >>> round(f["x"]["ri_auc"], 4), round(f["x"]["ri_log_loss"], 4)
-    (0.75, 0.7)
+    RI-AUC = (AUC - AUC_vanilla) / (AUC_oracle - AUC_vanilla) divides by the oracle's lead.
+    Days are resampled with replacement (`resamples` times, every method on the same days)
+    for a 95% percentile interval of that lead and of each RI-AUC. Where the lead's interval
+    does not exclude 0, the ratio divides by noise: `ri_auc` and its interval are then None
+    (the lead says why). RI-log-loss is the same ratio of the mean log losses. None of it
+    without both vanilla and oracle.
+
+    >>> days = {"vanilla": [0.70, 0.71, 0.69, 0.70], "oracle": [0.72, 0.73, 0.71, 0.72],
+    ...         "x": [0.715, 0.725, 0.705, 0.715]}
+    >>> m = {k: {"auc": float(np.mean(v)), "per_day_auc": v, "log_loss": 0.4} for k, v in days.items()}
+    >>> m, lead = relative_improvements(m)
+    >>> round(lead["auc"], 4), lead["significant"], round(m["x"]["ri_auc"], 4)
+    (0.02, True, 0.75)
     """
     vanilla, oracle = methods.get("vanilla"), methods.get("oracle")
     for figures in methods.values():
-        for key, name in (("auc", "ri_auc"), ("log_loss", "ri_log_loss")):
-            gap = None if vanilla is None or oracle is None else oracle[key] - vanilla[key]
-            figures[name] = (
-                (figures[key] - vanilla[key]) / gap if vanilla is not None and gap else None
-            )
-    return methods
+        gap = (
+            None if vanilla is None or oracle is None else oracle["log_loss"] - vanilla["log_loss"]
+        )
+        figures["ri_log_loss"] = (
+            (figures["log_loss"] - vanilla["log_loss"]) / gap
+            if vanilla is not None and gap
+            else None
+        )
+        figures["ri_auc"] = figures["ri_auc_interval"] = None
+    if vanilla is None or oracle is None:
+        return methods, None
+    per_day = {name: np.asarray(f["per_day_auc"], dtype=np.float64) for name, f in methods.items()}
+    n_days = len(per_day["vanilla"])
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, n_days, size=(resamples, n_days))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a resample of days without AUC
+        means = {name: np.nanmean(days[picks], axis=1) for name, days in per_day.items()}
+    leads = means["oracle"] - means["vanilla"]
+    lo, hi = np.nanpercentile(leads, [2.5, 97.5])
+    point = oracle["auc"] - vanilla["auc"]
+    lead = {"auc": point, "interval": [float(lo), float(hi)], "significant": bool(lo > 0)}
+    if not lead["significant"]:
+        return methods, lead
+    for name, figures in methods.items():
+        figures["ri_auc"] = (figures["auc"] - vanilla["auc"]) / point
+        ratios = (means[name] - means["vanilla"]) / leads
+        r_lo, r_hi = np.nanpercentile(ratios, [2.5, 97.5])
+        figures["ri_auc_interval"] = [float(r_lo), float(r_hi)]
+    return methods, lead
 
 
 def _config_dict(config: StreamConfig) -> dict:
