@@ -213,6 +213,10 @@ def _default_of(field: dataclasses.Field, defaults: Mapping[str, Any]) -> Any:
 def _argument(hint: Any, default: Any, seconds: bool) -> tuple[Callable[[Any], Any], dict]:
     """How to parse one field: a converter for the parsed value and add_argument kwargs."""
     args = typing.get_args(hint)
+    words = [w for a in args if typing.get_origin(a) is typing.Literal for w in typing.get_args(a)]
+    if words:  # a number or one of some words (`--lr auto`)
+        number = next(a for a in args if a in (int, float))
+        return _keep, {"type": _number_or(number, words), "metavar": f"X|{'|'.join(words)}"}
     optional = type(None) in args
     base = next((a for a in args if a is not type(None)), hint) if optional else hint
     if base is bool:
@@ -225,6 +229,20 @@ def _argument(hint: Any, default: Any, seconds: bool) -> tuple[Callable[[Any], A
     if base in (int, float, str, Path):
         return _keep, {"type": base, "metavar": _METAVARS[base]}
     raise ConfigError(f"no command-line form for a field of type {hint}")
+
+
+def _number_or(number: type, words: list[str]) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        if text in words:
+            return text
+        try:
+            return number(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is neither a number nor {' or '.join(words)}"
+            ) from None
+
+    return parse
 
 
 def _first_sentence(text: str) -> str:

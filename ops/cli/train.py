@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from ops.store.database import DEFAULT_URL, open_registry
 from ops.store.snapshots import SnapshotStore, SnapshotStoreConfig
 from ops.training.kafka_io import KafkaAnnouncer, KafkaSource
 from ops.training.learner import LearnerConfig, OnlineLearner
+from ops.training.lr_search import LearningRateSearch, grid
 from ops.training.telemetry import TrainerMetrics
 from ops.training.trainer import Trainer, TrainerConfig, TrainerOutcome, stop_on_signals
 from simulator.criteo_search import CriteoSearchConfig
@@ -133,8 +135,10 @@ def restore_with(config: LearnerConfig) -> Callable[[dict[str, Any]], OnlineLear
 
     def restore(payload: dict[str, Any]) -> OnlineLearner:
         learner = OnlineLearner.from_state(payload)
-        learner.config = config
-        learner.set_lr(config.lr)  # type: ignore[arg-type]  # resolved by LearnerConfig
+        # With --lr auto the rate the run's race chose stays.
+        rate = learner.config.lr if config.lr == "auto" else config.lr
+        learner.config = dataclasses.replace(config, lr=rate)
+        learner.set_lr(rate)  # type: ignore[arg-type]  # resolved by LearnerConfig
         return learner
 
     return restore
@@ -218,8 +222,21 @@ def train(args: argparse.Namespace) -> TrainerOutcome:
             metrics=metrics,
             stop=stop,
             health=watch,
+            search=lr_search(config, daemon),
         )
         return trainer.run()
+
+
+def lr_search(
+    config: LearnerConfig, daemon: TrainerConfig
+) -> Callable[[], LearningRateSearch] | None:
+    """With --lr auto: the race of rates around the model's own (None otherwise)."""
+    if config.lr != "auto":
+        return None
+    own = models.get(config.model).lr
+    return lambda: LearningRateSearch(
+        config, rates=grid(own), follow=own, warmup_s=daemon.lr_warmup_s
+    )
 
 
 def run(args: argparse.Namespace) -> int:

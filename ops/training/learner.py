@@ -30,7 +30,7 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -62,7 +62,8 @@ class LearnerConfig:
     optimizer: adagrad (PyTorch's), adagrad-tf (TensorFlow's, the paper's), adam or sgd;
         none: the model's own (`ModelSpec.optimizer`, adagrad for every registered model).
     lr: its learning rate; none: the model's own (`ModelSpec.lr`: 0.005 for the MMN
-        variants, 0.01 for the others, chosen online by `mmn bench lr`).
+        variants, 0.01 for the others); auto: `mmn train` races a grid of rates during a
+        warm-up (`ops.training.lr_search`) and keeps the best.
     click_only: the stream has no non-clicked rows (the Criteo search log): the CTR logit is
         a constant, the CTR tower neither trained nor used, p_cvr the score (model.losses).
     method: delayed-feedback method: vanilla, wait, fnw, es-dfm or defer
@@ -84,7 +85,7 @@ class LearnerConfig:
     model_config: ModelConfig
     featurizer: FeaturizerConfig = FeaturizerConfig()
     optimizer: str | None = None
-    lr: float | None = None
+    lr: float | Literal["auto"] | None = None
     click_only: bool = False
     method: str = "fnw"
     sparse: bool = True
@@ -107,7 +108,7 @@ class LearnerConfig:
                 f"LearnerConfig.optimizer must be one of {', '.join(OPTIMIZERS)}, "
                 f"got {self.optimizer!r}"
             )
-        if not 0 < self.lr < float("inf"):  # type: ignore[operator]  # NaN fails too
+        if self.lr != "auto" and not 0 < self.lr < float("inf"):  # type: ignore[operator]  # NaN too
             raise ConfigError(f"LearnerConfig.lr must be a number > 0, got {self.lr}")
         if self.seed < 0:
             raise ConfigError(f"LearnerConfig.seed must be >= 0, got {self.seed}")
@@ -175,6 +176,8 @@ class OnlineLearner:
         tables = sparse_tables(self.model) if config.sparse else []
         sparse_ids = {id(t.weight) for t in tables}
         name, lr = config.optimizer, config.lr
+        if lr == "auto":
+            raise ConfigError("lr auto is a search over learners (mmn train), not one learner")
         assert name is not None and lr is not None  # LearnerConfig resolves both
         self.optimizer = make_optimizer(
             name, [p for p in self.model.parameters() if id(p) not in sparse_ids], lr=lr

@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 from ops.store.snapshots import PublishedSnapshot, Reconciliation
 from ops.training.learner import OnlineLearner, StepResult
+from ops.training.lr_search import LearningRateSearch
 from ops.training.merge import PartitionMerge
 from ops.training.progressive import ProgressiveValidation
 from ops.training.rows import LabeledRows
@@ -140,7 +141,9 @@ class Trainer:
         metrics: TrainerMetrics | None = None,
         stop: threading.Event | None = None,
         health: Health | None = None,
+        search: Callable[[], LearningRateSearch] | None = None,
     ) -> None:
+        """search: a learning-rate race to run first (`--lr auto`) when the run is new."""
         self.config = config
         self.store = store
         self.source = source
@@ -153,7 +156,9 @@ class Trainer:
         # Kept between run() calls: what is buffered was fetched already and must not be lost.
         self._merge = PartitionMerge(config.buffer_depth)
         self.ended: set[int] = set()  # partitions whose end marker was consumed
-        self.learner, self.offsets, self.last_snapshot = self._resume(new_learner, restore)
+        self.search: LearningRateSearch | None = None
+        self.learner, self.offsets, self.last_snapshot = self._resume(new_learner, restore, search)
+        self.lr_search: dict[str, Any] | None = self._resumed_extra.get("lr_search")
         # Scores before each step, since this process started (labels as known at training time).
         self.validation = ProgressiveValidation(window=config.validation_window)
         self._snapshot_examples = self.learner.examples_seen
@@ -164,6 +169,7 @@ class Trainer:
         self,
         new_learner: Callable[[], OnlineLearner],
         restore: Callable[[dict[str, Any]], OnlineLearner],
+        search: Callable[[], LearningRateSearch] | None,
     ) -> tuple[OnlineLearner, dict[str, int], PublishedSnapshot | None]:
         reconciled = self.store.reconcile()
         if reconciled.rows_removed or reconciled.files_removed:
@@ -174,11 +180,16 @@ class Trainer:
                 len(reconciled.files_removed),
             )
         loaded = self.store.load_latest()
+        self._resumed_extra: dict[str, Any] = {}
         if loaded is None:
             log.info("starting fresh run=%s", self.config.run)
+            if search is not None:  # --lr auto: a new run races its rates first
+                self.search = search()
+                return self.search.current, {}, None
             return new_learner(), {}, None
         published, payload = loaded
         learner = restore(payload)
+        self._resumed_extra = payload["extra"]
         self.ended = set(payload["extra"].get("ended", []))
         log.info(
             "resumed run=%s version=%d examples_seen=%d watermark=%s offsets=%s",
@@ -330,8 +341,18 @@ class Trainer:
             return None
 
     def _train(self, rows: LabeledRows, loss: float) -> float:
-        result = self.learner.step(rows)
+        result = (self.search or self.learner).step(rows)
         self._validate(rows, result)
+        if self.search is not None and self.search.done():
+            self.learner, self.lr_search = self.search.choose()
+            self.search = None
+            log.info(
+                "learning rate chosen run=%s lr=%s log_loss=%s rows=%d",
+                self.config.run,
+                self.lr_search["chosen"],
+                json.dumps(self.lr_search["log_loss"], sort_keys=True),
+                self.lr_search["rows_scored"],
+            )
         self.metrics.batches.inc()
         self.metrics.examples.inc(result.trained)
         self.metrics.duplicates.inc(result.dropped)
@@ -381,7 +402,9 @@ class Trainer:
     def _trained_enough(self) -> bool:
         """Whether the model has taken steps on min_train_examples: before that a snapshot
         would serve (nearly) its random initialisation, at chance, for a whole interval."""
-        return self.learner.examples_trained >= self.config.min_train_examples
+        return (
+            self.search is None and self.learner.examples_trained >= self.config.min_train_examples
+        )
 
     def _snapshot_if_new(self) -> None:
         stored = {} if self.last_snapshot is None else self.last_snapshot.offsets
@@ -400,12 +423,13 @@ class Trainer:
 
     def snapshot(self) -> PublishedSnapshot:
         """Publish the learner's state with the offsets consumed so far, and announce it."""
+        search = {} if self.lr_search is None else {"lr_search": self.lr_search}
         published = self.store.publish(
-            self.learner.state(offsets=dict(self.offsets), ended=sorted(self.ended)),
+            self.learner.state(offsets=dict(self.offsets), ended=sorted(self.ended), **search),
             examples_seen=self.learner.examples_seen,
             watermark=self.learner.watermark,
             offsets=dict(self.offsets),
-            metrics=self.validation.metrics(),
+            metrics={**self.validation.metrics(), **search},
             examples_trained=self.learner.examples_trained,
         )
         self.last_snapshot = published

@@ -35,6 +35,8 @@ class TrainerConfig:
         steps on this many examples (a snapshot of a model before its first steps serves
         its random initialisation, at chance, until the next one). 4096: on the demo's log
         the snapshot after that many examples ranks well above chance (docs/results.md).
+    lr_warmup_s: with `--lr auto`, the event time during which a grid of learning rates
+        is raced before the best is kept (`ops.training.lr_search`).
     """
 
     run: str
@@ -50,6 +52,7 @@ class TrainerConfig:
     broker_timeout_s: float = 300.0
     validation_window: int = 10_000
     min_train_examples: int = 4096
+    lr_warmup_s: int = 14 * 86_400
 
     def __post_init__(self) -> None:
         check_name("TrainerConfig.run", self.run)
@@ -70,7 +73,7 @@ class TrainerConfig:
                 raise ConfigError(f"TrainerConfig.{name} must be at least 1, got {value}")
         seconds = (
             "idle_timeout_s", "progress_every_s", "poll_timeout_s", "partition_wait_s",
-            "broker_timeout_s",
+            "broker_timeout_s", "lr_warmup_s",
         )  # fmt: skip
         for name in seconds:
             value = getattr(self, name)

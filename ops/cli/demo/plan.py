@@ -38,10 +38,10 @@ class DemoConfig:
     data: Path | None = None
     rows: int = 60_000
     seed: int = 0
-    arms: tuple[str, ...] = ("mmn", "esmm")
+    arms: tuple[str, ...] = ("mmn_dw_clip", "esmm")
     partitions: int = 4
     buckets: int = 1 << 14
-    snapshot_every_s: int = 10 * DAY_S
+    snapshot_every_s: int = DAY_S
     timeout_s: int = 900
     force: bool = False
 
