@@ -98,7 +98,7 @@ def forest(report: dict[str, Any], arm: str) -> str:
     """Per-domain AUC difference (arm - control) with 95% intervals; overall first."""
     c = report["comparisons"][arm]
     rows: list[tuple[str, str, dict[str, Any]]] = [("overall", "all clicks", c)]
-    for key, kind in KINDS:
+    for _key, kind in KINDS:
         values = [d.split("=", 1)[1] for d in c["per_domain"] if d.startswith(f"{kind}=")]
         names = short_labels(values)
         for value in values:

@@ -327,7 +327,7 @@ def _compare_domains(
     part = [7, 20, 6]
     budget = width - 2 * sum(part) - 2 * 2 * len(part)
     legend: dict[str, str] = {}
-    for kind_key, kind in KINDS:
+    for _kind_key, kind in KINDS:
         values = sorted(
             {d.split("=", 1)[1] for r, arm in ((a, arms[0]), (b, arms[1]))
              for d in r["comparisons"][arm]["per_domain"] if d.startswith(f"{kind}=")}

@@ -112,10 +112,7 @@ def time_ticks(lo: float, hi: float, count: int = 6) -> tuple[list[float], Calla
     first = math.ceil(lo / step) * step
     ticks = [float(t) for t in range(int(first), int(hi) + 1, step)]
     years = {datetime.fromtimestamp(t, UTC).year for t in (lo, hi)}
-    if step < _DAY:
-        pattern = "%m-%d %H:%M"
-    else:
-        pattern = "%Y-%m-%d" if len(years) > 1 else "%m-%d"
+    pattern = "%m-%d %H:%M" if step < _DAY else "%Y-%m-%d" if len(years) > 1 else "%m-%d"
     return ticks, lambda t: datetime.fromtimestamp(t, UTC).strftime(pattern)
 
 
