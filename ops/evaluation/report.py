@@ -44,7 +44,13 @@ from ops.evaluation.stats import (
     unpaired_difference,
 )
 from ops.store.database import Snapshot, get_run, list_snapshots
-from ops.store.experiments import Experiment, get_experiment, predictions
+from ops.store.experiments import (
+    LIVE_WITHIN_S,
+    Experiment,
+    get_experiment,
+    last_heard,
+    predictions,
+)
 
 CS_POINTS = 200  # points of the confidence sequence kept in a report (for its plot)
 SRM_ALPHA = 0.001  # a mismatch this unlikely under the intended split means a broken pipeline
@@ -250,6 +256,8 @@ def status_of(experiment: Experiment) -> dict[str, Any]:
         "at": _iso(experiment.status_at),
         "detail": experiment.status_detail,
         "last_write": _iso(experiment.updated_at),
+        "last_heard": _iso(last_heard(experiment)),
+        "live_within_s": LIVE_WITHIN_S,
     }
 
 

@@ -16,6 +16,7 @@ Top to bottom, every line at most `width` columns (100 by default):
 
 from __future__ import annotations
 
+import math
 import textwrap
 from datetime import UTC, datetime
 from typing import Any
@@ -47,7 +48,13 @@ def status_line(report: dict[str, Any]) -> str:
     status = report["status"]
     state = status["state"]
     if state == "running":
-        return f"running (last write {_when(status.get('last_write'))})"
+        heard = status.get("last_heard") or status.get("last_write")
+        line = f"running (its evaluator last wrote {_when(heard)}"
+        if heard is not None:
+            silent = (datetime.now(UTC) - datetime.fromisoformat(heard)).total_seconds()
+            if silent > status.get("live_within_s", math.inf):
+                line += f"; silent for {silent / 60:.0f} min: it may have been killed"
+        return line + ")"
     detail = f": {status['detail']}" if status.get("detail") else ""
     return f"{state} {_when(status.get('at'))}{detail}"
 
