@@ -95,11 +95,11 @@ def _verdict(report: dict[str, Any], arm: str) -> list[str]:
     c, steady = report["comparisons"][arm], report["steady"]
     after = steady["comparisons"].get(arm)
     word = c["avg_auc"]["verdict"]
-    title = f"{arm} vs {control} on the paper's average AUC: {word} on all clicks"
+    title = f"{arm} vs {control}, paper's average AUC: {word} on all clicks"
     if after:
         title += f", {after['avg_auc']['verdict']} after warm-up"
     elif steady["rule"]["warmup_examples"] is not None or steady["rule"]["from"] is not None:
-        title += "; no clicks after warm-up yet"
+        title += "; none after warm-up yet"
     widths = [15, max(7, len(control)), max(7, len(arm)), 10, 20, 6, 13]
     lines = [
         title,
@@ -152,8 +152,8 @@ def _srm(report: dict[str, Any]) -> str:
     shares = "/".join(f"{w:.0%}" for w in srm["intended"].values())
     verdict = "MISMATCH: the assignment is broken" if srm["mismatch"] else "ok"
     return (
-        f"sample ratio: users {users} ({shares} intended); chi-square p={p_value(srm['p_value'])}"
-        f" (a mismatch is p < {srm['alpha']:g}): {verdict}"
+        f"sample ratio: chi-square p={p_value(srm['p_value'])} (mismatch below {srm['alpha']:g}):"
+        f" {verdict}; users {users} (intended {shares})"
     )
 
 
