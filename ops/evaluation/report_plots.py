@@ -102,7 +102,8 @@ def forest(report: dict[str, Any], arm: str) -> str:
         values = [d.split("=", 1)[1] for d in c["per_domain"] if d.startswith(f"{kind}=")]
         names = short_labels(values)
         for value in values:
-            label = f"{kind} {domain_name(kind, value, names[value])}"
+            name = domain_name(kind, value, names[value])
+            label = name if name.endswith(f" {kind}") else f"{kind} {name}"
             rows.append((label, value, c["per_domain"][f"{kind}={value}"]))
     bounds = [abs(v) for _, _, d in rows for v in (d["auc_diff"], *d["ci"]) if _finite(v)]
     overall = [abs(v) for v in (c["auc_diff"], *c["ci"]) if _finite(v)]
