@@ -47,6 +47,7 @@ from model import zoo
 from model.config import ModelConfig
 from model.errors import ModelError, SnapshotError
 from model.features import FeaturizerConfig
+from model.scoring import SCORE_RULES, ScoreRule, rule_for
 from model.vocab import DomainVocab
 
 FORMAT = "mmn-stream/model"
@@ -63,6 +64,7 @@ class LoadedModel:
     vocabs: dict[str, DomainVocab] = field(default_factory=dict)
     featurizer: FeaturizerConfig | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    score: ScoreRule = "ctcvr"  # how the run is scored (`model.scoring`)
 
 
 def snapshot_state(
@@ -73,8 +75,12 @@ def snapshot_state(
     vocabs: Mapping[str, DomainVocab] | None = None,
     featurizer: FeaturizerConfig | None = None,
     extra: Mapping[str, Any] | None = None,
+    score: ScoreRule = "ctcvr",
 ) -> dict[str, Any]:
-    """The plain-data dict a snapshot file holds (for callers that write it themselves)."""
+    """The plain-data dict a snapshot file holds (for callers that write it themselves).
+
+    score: the rule that scores the model (`model.scoring`: `cvr` for a click-only run).
+    """
     zoo.get(name)  # an unknown name fails now, not when the file is loaded
     config_state = dataclasses.asdict(config)
     config_state["hidden"] = list(config.hidden)
@@ -86,6 +92,7 @@ def snapshot_state(
         "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
         "vocabs": {k: v.state() for k, v in (vocabs or {}).items()},
         "featurizer": featurizer.state() if featurizer is not None else None,
+        "score": score,
         "extra": dict(extra or {}),
     }
 
@@ -120,7 +127,20 @@ def restore(state: Mapping[str, Any]) -> LoadedModel:
         vocabs=vocabs,
         featurizer=featurizer,
         extra=dict(state["extra"]),
+        score=_score_rule(state),
     )
+
+
+def _score_rule(state: Mapping[str, Any]) -> ScoreRule:
+    """The snapshot's score rule; older snapshots did not record it: their learner's
+    click_only flag decides (a run trained click-only is scored by p_cvr)."""
+    rule = state.get("score")
+    if rule is None:
+        learner = state["extra"].get("learner") or {}
+        return rule_for(bool(learner.get("click_only", False)))
+    if rule not in SCORE_RULES:
+        raise SnapshotError(f"snapshot has an unknown score rule {rule!r}")
+    return rule
 
 
 def save_model(

@@ -9,6 +9,8 @@ ends with the same export.
 
 from __future__ import annotations
 
+import csv
+import itertools
 import os
 import signal
 import subprocess
@@ -17,12 +19,17 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
-from ab_stream import encoded_stream
+import torch
+from ab_stream import decisions, encoded_stream
 from kafka import KafkaProducer
 
+from model.snapshot import restore
 from ops.evaluation.report import load_report
-from ops.store.database import open_registry
+from ops.evaluation.serving import tensor_batch
+from ops.store.database import list_snapshots, open_registry
+from ops.store.snapshots import load_snapshot
 from streaming.topics import create_topics
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
@@ -30,7 +37,7 @@ pytestmark = [pytest.mark.broker, pytest.mark.slow]
 CLICKS = 3_000
 TRAIN = ["--fields", "f0,f1,f2", "--buckets", "64", "--hidden", "16", "--n-types", "5",
          "--n-scenarios", "3", "--threads", "1", "--snapshot-every-event-time", "20000",
-         "--snapshot-every", "1000000000", "--until-end", "--idle-timeout", "300",
+         "--snapshot-every", "1000000000", "--min-train-examples", "0", "--until-end", "--idle-timeout", "300",
          "--progress-every", "2"]  # fmt: skip
 
 
@@ -117,3 +124,54 @@ def test_same_report_at_two_speeds_and_after_sigkill(broker, tmp_path: Path) -> 
     killed = pipeline(broker.bootstrap, tmp_path / "killed", "mb-killed", pause_s=0.01, kills=2)
     assert killed == fast
     assert slow.count(b"\n") > CLICKS  # header + both arms' scored clicks
+
+
+def test_a_click_only_run_is_scored_by_its_p_cvr_end_to_end(broker, tmp_path: Path) -> None:
+    """The evaluator scores a --click-only run by p_cvr, as it was trained, not by p_ctr *
+    p_cvr (its CTR tower is never trained: multiplying by it only rescales the score)."""
+    bootstrap, topic, folder = broker.bootstrap, "mb-click-only", tmp_path
+    db = f"sqlite:///{folder / 'registry.db'}"
+    Session = open_registry(db)
+    export = folder / "predictions.csv"
+    create_topics(bootstrap, {topic: 1})
+    publish(bootstrap, topic, 0.0).join(60)
+    trainer = mmn(["train", "--run", "clicks", "--model", "esmm", "--click-only", "--bootstrap",
+                   bootstrap, "--topic", topic, "--db", db, "--snapshot-dir",
+                   str(folder / "snapshots"), "--keep-snapshots", "1000", *TRAIN],
+                  folder / "train.log")  # fmt: skip
+    assert trainer.wait(300) == 0, (folder / "train.log").read_text()[-3000:]
+    evaluator = mmn(["evaluate", "--experiment", "co", "--arm", "a=clicks", "--control", "a", "--bootstrap",
+                     bootstrap, "--topic", topic, "--db", db, "--until-end",
+                     "--observation-window", "50", "--attribution-window", "1000",
+                     "--snapshot-timeout", "60", "--export-predictions", str(export)],
+                    folder / "evaluate.log")  # fmt: skip
+    assert evaluator.wait(300) == 0, (folder / "evaluate.log").read_text()[-3000:]
+    with Session() as session:
+        paths = {s.version: (s.path, s.sha256) for s in list_snapshots(session, "clicks")}
+    rows = {e.impression_id: e for e in decisions(CLICKS)}
+    exported = list(csv.DictReader(export.open()))
+    assert len(exported) > CLICKS // 2
+    checked = 0
+    for version, grouped in itertools.groupby(
+        sorted(exported, key=lambda r: int(r["snapshot_version"])),
+        key=lambda r: int(r["snapshot_version"]),
+    ):
+        group = list(grouped)
+        loaded = restore(load_snapshot(*paths[version]))
+        assert loaded.score == "cvr"
+        examples = [rows[r["impression_id"]] for r in group]
+        batch = tensor_batch(
+            loaded,
+            {f: [e.features[f] for e in examples] for f in ("f0", "f1", "f2")},
+            [e.conv_type for e in examples],
+            [e.scenario for e in examples],
+        )
+        with torch.no_grad():
+            logits = loaded.model(batch)
+        p_cvr = torch.sigmoid(logits.cvr).double().numpy()
+        p_ctcvr = (torch.sigmoid(logits.ctr) * torch.sigmoid(logits.cvr)).double().numpy()
+        got = np.array([float(r["prediction"]) for r in group])
+        np.testing.assert_allclose(got, p_cvr, rtol=1e-6)
+        assert np.abs(got - p_ctcvr).max() > 1e-3  # the untrained CTR tower would move it
+        checked += len(examples)
+    assert checked == len(exported)

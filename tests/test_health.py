@@ -117,7 +117,7 @@ def _pipeline(broker: EmbeddedBroker, tmp_path: Path, replay_s: float, timeout: 
     train = _mmn(
         "train", "--run", "outage", *common, "--db", f"sqlite:///{logs / 'registry.db'}",
         "--snapshot-dir", str(logs / "snapshots"), "--until-end", "--idle-timeout", "300",
-        "--snapshot-every", "2000", "--buckets", "256", "--hidden", "16", "--threads", "1",
+        "--snapshot-every", "2000", "--min-train-examples", "0", "--buckets", "256", "--hidden", "16", "--threads", "1",
         "--progress-every", "1", log=logs / "train.log",
     )  # fmt: skip
     # The replay runs until the last delayed conversion, up to 30 days after the last click.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -191,3 +193,16 @@ def test_a_readers_other_shares_slot_0_of_the_vocabularies() -> None:
     learner.step(rows)
     assert learner.types.values == [OTHER_DOMAIN, "t0"]
     assert learner.types.index(OTHER_DOMAIN) == 0
+
+
+def test_reconfigure_lr_reaches_every_optimizer_through_restore_with() -> None:
+    from ops.cli.train import restore_with
+
+    config = learner_config(method="es-dfm", sparse=True, lr=0.01)
+    learner = OnlineLearner(config)
+    learner.step(make_rows(0, 64))
+    assert len(learner.optimizers()) == 4  # dense, sparse embeddings, delay model's two
+    restored = restore_with(dataclasses.replace(config, lr=0.5))(learner.state())
+    rates = [g["lr"] for o in restored.optimizers() for g in o.param_groups]
+    assert len(restored.optimizers()) == 4 and rates == [0.5] * len(rates)
+    assert restored.config.lr == 0.5

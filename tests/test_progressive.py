@@ -63,7 +63,7 @@ def test_the_trainers_figures_match_a_direct_computation_over_its_steps(tmp_path
                           model="mmn", run_config={})  # fmt: skip
     trainer = Trainer(
         TrainerConfig(run="r", snapshot_every_examples=None, until_end=True,
-                      progress_every_s=0.0, validation_window=WINDOW),
+                      progress_every_s=0.0, validation_window=WINDOW, min_train_examples=0),
         new_learner=lambda: OnlineLearner(learner_config(min_step_rows=1)),
         store=store, source=ListSource({0: list(decoded)}), decode=decoded.__getitem__,
     )  # fmt: skip

@@ -45,9 +45,11 @@ def decoder(decoded: dict[bytes, object]):
 class Recorder:
     def __init__(self) -> None:
         self.announced = []
+        self.snapshots = []
 
     def announce(self, snapshot) -> None:
         self.announced.append(snapshot.version)
+        self.snapshots.append(snapshot)
 
     def close(self) -> None:
         pass
@@ -58,7 +60,7 @@ def env(tmp_path: Path):
     Session = open_registry(f"sqlite:///{tmp_path / 'registry.db'}")
     stores = []
 
-    def trainer(data, decoded, **config) -> Trainer:
+    def trainer(data, decoded, learner=None, **config) -> Trainer:
         for store in stores:
             store.close()
         store = SnapshotStore(
@@ -70,8 +72,8 @@ def env(tmp_path: Path):
         )
         stores.append(store)
         return Trainer(
-            TrainerConfig(run="r1", progress_every_s=0.0, **config),
-            new_learner=lambda: OnlineLearner(learner_config()),
+            TrainerConfig(run="r1", progress_every_s=0.0, **{"min_train_examples": 0, **config}),
+            new_learner=lambda: OnlineLearner(learner_config(**(learner or {}))),
             store=store,
             source=ListSource(data),
             decode=decoder(decoded),
@@ -99,6 +101,49 @@ def test_trains_every_batch_snapshots_periodically_and_stops_at_the_end(env) -> 
         payload = load_snapshot(row.path, row.sha256)
         assert payload["extra"]["offsets"] == row.offsets
         assert payload["extra"]["examples_seen"] == row.examples_seen
+
+
+def test_no_snapshot_before_the_minimum_of_trained_examples(env) -> None:
+    make, Session = env
+    data, decoded = stream(10)
+    # Steps only every 3 * BATCH rows: after batch 1 the rows are gathered, not trained.
+    trainer = make(
+        data,
+        decoded,
+        learner={"min_step_rows": 3 * BATCH},
+        snapshot_every_examples=BATCH,
+        min_train_examples=5 * BATCH,
+        until_end=True,
+    )
+    trainer.run()
+    rows = trainer.announcer.snapshots  # every one published (the store keeps the newest 3)
+    # Steps after 3, 6 and 9 batches (96, 192, 288 trained); the 10th stays gathered, and
+    # the stop's snapshot records the end markers' offsets.
+    assert [(r.examples_seen, r.examples_trained) for r in rows] == [
+        (6 * BATCH, 6 * BATCH),
+        (7 * BATCH, 6 * BATCH),
+        (8 * BATCH, 6 * BATCH),
+        (9 * BATCH, 9 * BATCH),
+        (10 * BATCH, 9 * BATCH),
+        (10 * BATCH, 9 * BATCH),
+    ]
+    with Session() as session:
+        kept = list_snapshots(session, "r1")
+    assert [r.examples_trained for r in kept] == [9 * BATCH] * 3
+
+
+def test_a_run_stopped_before_the_minimum_publishes_nothing_and_restarts_from_the_start(
+    env,
+) -> None:
+    make, Session = env
+    data, decoded = stream(10)
+    first = make(
+        data, decoded, snapshot_every_examples=BATCH, min_train_examples=20 * BATCH, max_batches=4
+    )
+    assert first.run().last_snapshot is None and first.announcer.snapshots == []
+    second = make(data, decoded, snapshot_every_examples=None, until_end=True)
+    outcome = second.run()
+    assert outcome.batches == 10 and outcome.examples_seen == 10 * BATCH
 
 
 def test_a_restart_resumes_from_the_stored_offsets_without_training_anything_twice(env) -> None:

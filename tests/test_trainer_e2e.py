@@ -107,6 +107,8 @@ def start_trainer(bootstrap: str, tmp_path: Path, log: Path) -> subprocess.Popen
         str(tmp_path / "snapshots"),
         "--snapshot-every",
         str(4 * ROWS),
+        "--min-train-examples",
+        "0",
         "--until-end",
         "--idle-timeout",
         "120",

@@ -32,6 +32,7 @@ import torch
 from model import zoo
 from model.config import ModelConfig
 from model.features import CRITEO_FEATURE_FIELDS, FeaturizerConfig
+from model.scoring import probability
 from ops.errors import ConfigError
 from ops.evaluation.holdout import domain_report, window_rows
 from ops.evaluation.metrics import exact_auc
@@ -215,7 +216,7 @@ def average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
 
 
 def day_figures(learner: OnlineLearner, day: MiniBatch) -> dict[str, float]:
-    """AUC, PR-AUC, log loss, calibration and mean domain AUC of p_ctr * p_cvr on one day.
+    """AUC, PR-AUC, log loss, calibration and mean domain AUC of the run's score on one day.
 
     Also `cvr_only_auc` and `ctr_only_auc`, the AUCs of p_cvr alone and of p_ctr alone: on
     click-only logs the CTR label is constant, the loss pins only p_ctr * p_cvr, and which
@@ -225,8 +226,8 @@ def day_figures(learner: OnlineLearner, day: MiniBatch) -> dict[str, float]:
     learner.model.eval()
     with torch.no_grad():
         logits = learner.model(learner.batch(day))
+        p = probability(logits, learner.score_rule).numpy()
     learner.model.train()
-    p = (torch.sigmoid(logits.ctr) * torch.sigmoid(logits.cvr)).numpy()
     labels = np.asarray(day.conversion, dtype=np.float64)
     report = domain_report(labels, p, day.conv_types, day.scenarios)
     overall = report["overall"]

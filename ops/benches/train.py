@@ -168,6 +168,7 @@ class _NoSnapshots:
         watermark: int | None,
         offsets: dict[str, int],
         metrics: dict[str, Any] | None = None,
+        examples_trained: int | None = None,
     ) -> PublishedSnapshot:
         return PublishedSnapshot(
             run="bench",

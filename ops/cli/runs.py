@@ -101,10 +101,13 @@ def snapshot_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'version':>7} {'examples':>12}  {'watermark':<20}  {'sha256':<12}  path")
+    print(
+        f"{'version':>7} {'examples':>12} {'trained':>12}  {'watermark':<20}  {'sha256':<12}  path"
+    )
     for row in rows:
+        trained = "-" if row["examples_trained"] is None else row["examples_trained"]
         print(
-            f"{'v' + str(row['version']):>7} {row['examples_seen']:>12}  "
+            f"{'v' + str(row['version']):>7} {row['examples_seen']:>12} {trained:>12}  "
             f"{format_event_time(row['watermark']):<20}  {row['sha256'][:12]}  {row['path']}"
         )
     return 0

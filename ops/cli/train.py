@@ -125,7 +125,7 @@ def trainer_config(args: argparse.Namespace) -> TrainerConfig:
 
 
 # Learner options a resumed run may change: they take effect on the restored learner.
-RECONFIGURABLE = ("lr", "delayed_feedback")
+RECONFIGURABLE = ("lr",)
 
 
 def restore_with(config: LearnerConfig) -> Callable[[dict[str, Any]], OnlineLearner]:
@@ -134,8 +134,7 @@ def restore_with(config: LearnerConfig) -> Callable[[dict[str, Any]], OnlineLear
     def restore(payload: dict[str, Any]) -> OnlineLearner:
         learner = OnlineLearner.from_state(payload)
         learner.config = config
-        for group in learner.optimizer.param_groups:
-            group["lr"] = config.lr
+        learner.set_lr(config.lr)  # type: ignore[arg-type]  # resolved by LearnerConfig
         return learner
 
     return restore

@@ -19,7 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from model.batch import Batch, Logits
+from model.batch import Batch
+from model.scoring import ScoreRule, probability
 from ops.evaluation.metrics import EPS, calibration, exact_auc, log_loss
 from simulator.criteo_search import CriteoSearchConfig, SearchColumns, load_columns
 from streaming.minibatch import MiniBatch
@@ -60,16 +61,17 @@ class Scorer(Protocol):
     def batch(self, rows: MiniBatch) -> Batch:
         """The tensor batch of rows."""
 
-    def logits(self, batch: Batch) -> Logits:
-        """The model's logits as scored (a constant CTR logit on click-only streams)."""
+    @property
+    def score_rule(self) -> ScoreRule:
+        """How the model is scored (`model.scoring`)."""
 
 
 def score(learner: Scorer, rows: MiniBatch) -> np.ndarray:
-    """p_ctr * p_cvr of every row, by the learner's model in eval mode (p_cvr if click-only)."""
+    """The score of every row (`model.scoring`: p_cvr if click-only, else p_ctr * p_cvr), by
+    the learner's model in eval mode."""
     learner.model.eval()
     with torch.no_grad():
-        logits = learner.logits(learner.batch(rows))
-        return (torch.sigmoid(logits.ctr) * torch.sigmoid(logits.cvr)).numpy()
+        return probability(learner.model(learner.batch(rows)), learner.score_rule).numpy()
 
 
 def figures(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:

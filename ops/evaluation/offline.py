@@ -26,14 +26,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from model import zoo
 from model.batch import Batch, Logits
 from model.config import ModelConfig
 from model.features import Featurizer, FeaturizerConfig
-from model.losses import click_only
 from model.optimizers import OPTIMIZERS, make_optimizer
+from model.scoring import log_probability, rule_for, scored_logits
 from ops.errors import ConfigError
 from ops.evaluation.intervals import REPLICATES, paired_intervals
 from ops.evaluation.metrics import exact_auc
@@ -223,8 +222,7 @@ def fit(
 
 def forward(model: torch.nn.Module, data: OfflineData, batch: Batch) -> Logits:
     """The model's logits on rows of data, with the constant CTR logit on click-only logs."""
-    logits = model(batch)
-    return click_only(logits) if data.click_only else logits
+    return scored_logits(model(batch), rule_for(data.click_only))
 
 
 def train_and_score(
@@ -249,7 +247,7 @@ def train_and_score(
     with torch.no_grad():
         for start in range(score_start, score_end, 16384):
             logits = forward(model, data, data.batch.slice(start, min(start + 16384, score_end)))
-            out.append(F.logsigmoid(logits.ctr) + F.logsigmoid(logits.cvr))
+            out.append(log_probability(logits, rule_for(data.click_only)))
     return torch.cat(out).numpy()
 
 

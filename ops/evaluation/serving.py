@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from model.batch import Batch
 from model.features import Featurizer, FeaturizerConfig
+from model.scoring import probability
 from model.snapshot import LoadedModel, restore
 from ops.errors import EvaluationError
 from ops.evaluation.metrics import EPS
@@ -168,14 +169,14 @@ def tensor_batch(
 
 
 def predict(loaded: LoadedModel, batch: Batch) -> np.ndarray:
-    """p_ctr * p_cvr of every row (the estimate of P(conversion | click) the loss fits), clipped.
+    """The score of every row as the snapshot's run was trained for (`model.scoring`: p_cvr
+    for a click-only run, p_ctr * p_cvr otherwise), clipped.
 
     Clipped into [EPS, 1 - EPS] here, so that a stored prediction is exactly what every
     figure is computed from (a log loss of 0 or 1 would be infinite).
     """
     with torch.no_grad():
-        logits = loaded.model(batch)
-        p = torch.sigmoid(logits.ctr) * torch.sigmoid(logits.cvr)
+        p = probability(loaded.model(batch), loaded.score)
     out = np.clip(p.numpy().astype(np.float64), EPS, 1 - EPS)
     if not np.all(np.isfinite(out)):
         raise EvaluationError(f"model {loaded.name!r} predicted a non-finite value")

@@ -263,6 +263,7 @@ def add_snapshot(
     offsets: dict[str, int],
     version: int | None = None,
     metrics: dict[str, Any] | None = None,
+    examples_trained: int | None = None,
 ) -> Snapshot:
     """Record a snapshot file and make it the run's latest, in the caller's transaction."""
     snapshot = Snapshot(
@@ -271,6 +272,7 @@ def add_snapshot(
         path=path,
         sha256=sha256,
         examples_seen=examples_seen,
+        examples_trained=examples_trained,
         watermark=watermark,
         offsets=offsets,
         created_at=_now(),

@@ -104,6 +104,7 @@ class PublishedSnapshot:
     examples_seen: int
     watermark: int | None
     offsets: dict[str, int]
+    examples_trained: int | None = None  # None: registered before it was recorded
 
     @staticmethod
     def of(run: str, row: Snapshot) -> PublishedSnapshot:
@@ -115,6 +116,7 @@ class PublishedSnapshot:
             examples_seen=row.examples_seen,
             watermark=row.watermark,
             offsets=dict(row.offsets),
+            examples_trained=row.examples_trained,
         )
 
 
@@ -280,6 +282,7 @@ class SnapshotStore:
         watermark: int | None,
         offsets: dict[str, int],
         metrics: dict[str, Any] | None = None,
+        examples_trained: int | None = None,
     ) -> PublishedSnapshot:
         """Write payload as the run's next snapshot, then register it as the latest.
 
@@ -311,6 +314,7 @@ class SnapshotStore:
                     offsets=offsets,
                     version=version,
                     metrics=metrics,
+                    examples_trained=examples_trained,
                 )
                 published = PublishedSnapshot.of(self.run, row)
         except SQLAlchemyError as exc:

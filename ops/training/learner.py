@@ -39,8 +39,8 @@ from model import zoo as models
 from model.batch import Batch, Logits
 from model.config import ModelConfig
 from model.features import Featurizer, FeaturizerConfig
-from model.losses import click_only
 from model.optimizers import OPTIMIZERS, make_optimizer
+from model.scoring import ScoreRule, probability, rule_for, scored_logits
 from model.snapshot import restore, snapshot_state
 from model.vocab import MIN_COUNT, DomainVocab
 from ops.errors import ConfigError
@@ -174,22 +174,17 @@ class OnlineLearner:
         self.model.train()
         tables = sparse_tables(self.model) if config.sparse else []
         sparse_ids = {id(t.weight) for t in tables}
+        name, lr = config.optimizer, config.lr
+        assert name is not None and lr is not None  # LearnerConfig resolves both
         self.optimizer = make_optimizer(
-            config.optimizer,
-            [p for p in self.model.parameters() if id(p) not in sparse_ids],
-            lr=config.lr,
+            name, [p for p in self.model.parameters() if id(p) not in sparse_ids], lr=lr
         )
         self.sparse_optimizer = (
-            sparse_optimizer(config.optimizer, [t.weight for t in tables], config.lr)
-            if tables
-            else None
+            sparse_optimizer(name, [t.weight for t in tables], lr) if tables else None
         )
         self.aux = (
             DelayLearner(
-                config.model_config.n_fields,
-                config.model_config.buckets,
-                config.lr,
-                config.nominal_rows,
+                config.model_config.n_fields, config.model_config.buckets, lr, config.nominal_rows
             )
             if self.method.uses_aux
             else None
@@ -200,7 +195,8 @@ class OnlineLearner:
             for n in (config.model_config.n_types, config.model_config.n_scenarios)
         )
         self.deduper = Deduper(config.dedupe_horizon_s)
-        self.examples_seen = 0
+        self.examples_seen = 0  # rows taken in, gathered for a step or trained
+        self.examples_trained = 0  # rows an optimizer step has been taken on
         self.batches = 0
         self.watermark: int | None = None
         self.pending: list[tuple[Batch, np.ndarray]] = []  # rows gathered for the next step
@@ -253,10 +249,14 @@ class OnlineLearner:
         self.pending = []
         return self.train_batch(_concat(batches), np.concatenate(kinds))
 
+    @property
+    def score_rule(self) -> ScoreRule:
+        """How this run is scored (`model.scoring`): p_cvr if click-only, else p_ctr * p_cvr."""
+        return rule_for(self.config.click_only)
+
     def logits(self, batch: Batch) -> Logits:
-        """The model's logits, with the constant CTR logit of click-only streams."""
-        logits = self.model(batch)
-        return click_only(logits) if self.config.click_only else logits
+        """The model's logits as trained and scored (the constant CTR logit if click-only)."""
+        return scored_logits(self.model(batch), self.score_rule)
 
     def train_batch(self, batch: Batch, kinds: np.ndarray | None = None) -> float:
         """One forward, backward and optimizer step on a tensor batch; the batch loss.
@@ -279,7 +279,7 @@ class OnlineLearner:
         if len(batch) == 0:
             return math.nan
         logits = self.logits(batch)
-        p = (torch.sigmoid(logits.ctr) * torch.sigmoid(logits.cvr)).detach()
+        p = probability(logits, self.score_rule).detach()
         # The predictions of this forward pass, made before the step (progressive validation).
         self.last_scored = {
             "click": batch.click.numpy(),
@@ -306,7 +306,23 @@ class OnlineLearner:
         else:
             loss.backward()
         self.optimizer.step()
+        self.examples_trained += len(batch)
         return float(loss.detach())
+
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        """Every optimizer the learner steps: dense, sparse embeddings, the delay model's."""
+        found = [self.optimizer]
+        if self.sparse_optimizer is not None:
+            found.append(self.sparse_optimizer)
+        if self.aux is not None:
+            found += [self.aux.sparse, self.aux.dense]
+        return found
+
+    def set_lr(self, lr: float) -> None:
+        """Apply a new learning rate to every parameter group of every optimizer."""
+        for optimizer in self.optimizers():
+            for group in optimizer.param_groups:
+                group["lr"] = lr
 
     def _advance(self, watermark: float | None) -> None:
         # The end-of-stream batch may carry an infinite watermark: it moves nothing.
@@ -327,6 +343,7 @@ class OnlineLearner:
             config=self.config.model_config,
             vocabs={"conv_type": self.types, "scenario": self.scenarios},
             featurizer=self.config.featurizer,
+            score=self.score_rule,
             extra={
                 "learner": self.config.state(),
                 "optimizer": self.optimizer.state_dict(),
@@ -337,6 +354,7 @@ class OnlineLearner:
                 "dedupe": self.deduper.state(),
                 "pending": _pending_state(self.pending),
                 "examples_seen": self.examples_seen,
+                "examples_trained": self.examples_trained,
                 "batches": self.batches,
                 "watermark": self.watermark,
                 **extra,
@@ -360,6 +378,13 @@ class OnlineLearner:
         learner.deduper = Deduper.from_state(extra["dedupe"])
         learner.pending = _pending_of(extra.get("pending"))
         learner.examples_seen = int(extra["examples_seen"])
+        # Snapshots from before it was recorded: every row seen but those still gathered.
+        learner.examples_trained = int(
+            extra.get(
+                "examples_trained",
+                learner.examples_seen - sum(len(kinds) for _, kinds in learner.pending),
+            )
+        )
         learner.batches = int(extra["batches"])
         learner.watermark = extra["watermark"]
         return learner

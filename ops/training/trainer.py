@@ -62,6 +62,7 @@ class Snapshots(Protocol):
         watermark: int | None,
         offsets: dict[str, int],
         metrics: dict[str, Any] | None = None,
+        examples_trained: int | None = None,
     ) -> PublishedSnapshot:
         """Store payload as the run's next snapshot (metrics: kept with its registry row)."""
 
@@ -293,6 +294,7 @@ class Trainer:
         auc = overall.get("auc")
         rate = progress.emit(
             self.learner.examples_seen,
+            trained=self.learner.examples_trained,
             loss=f"{loss:.4f}",
             watermark=format_event_time(self.learner.watermark),
             lag=self.source.lag(self.offsets) if self._broker_up else None,
@@ -373,13 +375,28 @@ class Trainer:
             )
             and learner.examples_seen > self._snapshot_examples
         )
-        if due_examples or due_time:
+        if (due_examples or due_time) and self._trained_enough():
             self.snapshot()
+
+    def _trained_enough(self) -> bool:
+        """Whether the model has taken steps on min_train_examples: before that a snapshot
+        would serve (nearly) its random initialisation, at chance, for a whole interval."""
+        return self.learner.examples_trained >= self.config.min_train_examples
 
     def _snapshot_if_new(self) -> None:
         stored = {} if self.last_snapshot is None else self.last_snapshot.offsets
-        if self.learner.examples_seen != self._snapshot_examples or self.offsets != stored:
+        new = self.learner.examples_seen != self._snapshot_examples or self.offsets != stored
+        if new and self._trained_enough():
             self.snapshot()
+        elif new:
+            # Nothing is lost: without a snapshot the run restarts from its last one (or
+            # the stream's beginning) and trains the same rows again, in the same order.
+            log.info(
+                "no snapshot at stop run=%s: %d examples trained, fewer than %d",
+                self.config.run,
+                self.learner.examples_trained,
+                self.config.min_train_examples,
+            )
 
     def snapshot(self) -> PublishedSnapshot:
         """Publish the learner's state with the offsets consumed so far, and announce it."""
@@ -389,6 +406,7 @@ class Trainer:
             watermark=self.learner.watermark,
             offsets=dict(self.offsets),
             metrics=self.validation.metrics(),
+            examples_trained=self.learner.examples_trained,
         )
         self.last_snapshot = published
         self._snapshot_examples = self.learner.examples_seen

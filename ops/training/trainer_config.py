@@ -31,6 +31,10 @@ class TrainerConfig:
     broker_timeout_s: how long the broker may not answer before the trainer exits non-zero
         (meanwhile it reports the outage and its clients reconnect by themselves).
     validation_window: rows per domain of the rolling AUC of progressive validation.
+    min_train_examples: no snapshot is published before the model has taken optimizer
+        steps on this many examples (a snapshot of a model before its first steps serves
+        its random initialisation, at chance, until the next one). 4096: on the demo's log
+        the snapshot after that many examples ranks well above chance (docs/results.md).
     """
 
     run: str
@@ -45,6 +49,7 @@ class TrainerConfig:
     buffer_depth: int = 256
     broker_timeout_s: float = 300.0
     validation_window: int = 10_000
+    min_train_examples: int = 4096
 
     def __post_init__(self) -> None:
         check_name("TrainerConfig.run", self.run)
@@ -55,6 +60,10 @@ class TrainerConfig:
             "buffer_depth",
             "validation_window",
         )
+        if self.min_train_examples < 0:
+            raise ConfigError(
+                f"TrainerConfig.min_train_examples must be >= 0, got {self.min_train_examples}"
+            )
         for name in counts:
             value = getattr(self, name)
             if value is not None and value < 1:
