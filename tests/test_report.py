@@ -110,18 +110,19 @@ def test_json_has_the_schema_of_the_issue(registry_with_snapshots, tmp_path: Pat
     assert 0 <= report["srm"]["p_value"] <= 1
 
 
-def test_text_is_table_3_and_html_is_self_contained(registry_with_snapshots) -> None:
+def test_text_puts_the_verdict_first_and_html_fetches_nothing(registry_with_snapshots) -> None:
     evaluate(registry_with_snapshots)
     evaluate(registry_with_snapshots, experiment="exp-split", shadow=False)
     report = load_report(registry_with_snapshots, "exp")
-    text = format_report(report)
-    header = next(line for line in text.splitlines() if line.startswith("arm "))
-    assert header.split()[:3] == ["arm", "run", "t-new"] and "Avg" in header
-    assert "treatment vs control: AUC" in text and "sample ratio" in text
-    assert "anytime-valid" in text
-    both = format_compare(report, load_report(registry_with_snapshots, "exp-split"))
-    assert "exp/control" in both and "exp-split/treatment" in both
+    lines = format_report(report).splitlines()
+    verdict = lines.index(next(line for line in lines if line.startswith("treatment vs control")))
+    assert verdict < 12 and lines[verdict + 3].lstrip().startswith("average AUC")
+    assert "sample ratio" in "\n".join(lines) and "(mismatch below 0.001): ok" in "\n".join(lines)
+    assert "anytime-valid" in "\n".join(lines)
+    both = format_compare(report, load_report(registry_with_snapshots, "exp-split")).splitlines()
+    assert both[0] == "compare exp and exp-split"
+    assert sum(line.startswith("  exp-split") for line in both[3:]) == 6  # 3 metrics x 2 scopes
     page = render_html(report)
-    assert page.count("<svg") == 4  # AUC over time, reliability, forest, confidence sequence
-    for outside in ("http:", "https:", "src=", "<script", "@import", "url("):
+    assert page.count('<svg class="plot"') == 5  # time, calibration, snapshots, sequence, forest
+    for outside in ("http:", "https:", "src=", "@import", "url("):
         assert outside not in page

@@ -13,17 +13,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import signal
 from pathlib import Path
 
 from ops.cli.options import add_options, build, port_number
 from ops.errors import ConfigError
-from ops.evaluation.evaluator import Evaluator
+from ops.evaluation.evaluator import Evaluator, StopRequest
 from ops.evaluation.experiment import EvaluatorConfig
 from ops.evaluation.export import export_predictions
 from ops.evaluation.monitoring import EvaluatorMonitor
 from ops.store.database import DEFAULT_URL, open_registry
 from ops.training.kafka_io import KafkaSource
-from ops.training.trainer import stop_on_signals
 from streaming.minibatch import decode_minibatch
 from streaming.topics import TopicNames
 
@@ -42,6 +42,17 @@ def _split(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(
             f"--split takes weights like 50/50, got {text!r}"
         ) from None
+
+
+def stop_on_signals() -> StopRequest:
+    """A stop flag that SIGTERM and SIGINT set, naming the signal (the experiment's status shows it).
+
+    Installed before the evaluator starts, so a signal during start-up is not lost.
+    """
+    stop = StopRequest()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda n, _: stop.request(f"signal {signal.Signals(n).name}"))
+    return stop
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -17,6 +17,12 @@ every arm's serving snapshot for it is determined, and its rows are written toge
 the offsets to resume from (the first decision of every click not yet written) in one
 transaction. Killed at any point, a restarted evaluator reads on from those offsets, skips
 the clicks already written, rebuilds the open ones and ends with the same rows.
+
+Status. The experiment's row says what its evaluator is doing: `running` (written at start
+and at least every HEARTBEAT_S while it runs, with each batch), `finished` (end of
+stream), `stopped` (a signal or the idle timeout, with the time and which) or `failed`
+(an error, with its message). Only SIGKILL or a lost machine leave `running` behind, and
+then the time of the last heartbeat tells.
 """
 
 from __future__ import annotations
@@ -38,13 +44,29 @@ from ops.evaluation.experiment import EvaluatorConfig
 from ops.evaluation.finality import Final, FinalLabels, rows_of
 from ops.evaluation.monitoring import EvaluatorMonitor
 from ops.evaluation.serving import ModelCache, ServingIndex, predict, tensor_batch, window_start
-from ops.store.experiments import commit_results, decided_impressions, ensure_experiment
+from ops.store.experiments import (
+    commit_results,
+    decided_impressions,
+    ensure_experiment,
+    record_status,
+)
 from streaming.errors import StreamingError
 from streaming.source import Message, Source
 
 log = logging.getLogger("ops.evaluation.evaluator")
 
 SCORE_CHUNK = 4096  # rows per forward pass; a fixed size keeps the floats batch-independent
+HEARTBEAT_S = 10.0  # wall seconds between `running` status writes while nothing else is written
+
+
+class StopRequest(threading.Event):
+    """A stop flag that remembers why it was set, for the experiment's status."""
+
+    reason = "stop requested"
+
+    def request(self, reason: str) -> None:
+        self.reason = reason
+        self.set()
 
 
 @dataclass
@@ -92,6 +114,7 @@ class Evaluator:
         self.models = ModelCache(size=8 * len(self.runs))
         with Session.begin() as session:
             experiment = ensure_experiment(session, config.experiment, config.record())
+            record_status(session, experiment, "running", None)
             offsets, self.end_offsets = dict(experiment.offsets), dict(experiment.end_offsets)
             self.done = decided_impressions(session, experiment)
         self.parts = {p: self._new_partition(offsets.get(str(p), 0)) for p in source.partitions()}
@@ -102,6 +125,7 @@ class Evaluator:
         self.rows_written = 0
         self.scored: dict[str, int] = dict.fromkeys(self.runs, 0)
         self._last_refresh = 0.0
+        self._last_heartbeat = time.monotonic()
         self._waiting_since: float | None = None
         self.source.seek(offsets)
         log.info(
@@ -122,7 +146,38 @@ class Evaluator:
         return _Partition(labels=labels, next_offset=offset)
 
     def run(self) -> EvaluatorOutcome:
-        """Consume, finalise, score and write until a stop condition."""
+        """Consume, finalise, score and write until a stop condition; record how it ended."""
+        try:
+            outcome = self._run()
+        except Exception as exc:
+            self._record_status("failed", f"{type(exc).__name__}: {exc}")
+            raise
+        if outcome.reason == "end-of-stream":
+            self._record_status("finished", "end of stream")
+        elif outcome.reason == "signal":
+            stop = self.stop_requested
+            self._record_status(
+                "stopped", stop.reason if isinstance(stop, StopRequest) else StopRequest.reason
+            )
+        else:
+            self._record_status("stopped", f"{outcome.reason} ({self.config.idle_timeout_s:g}s)")
+        return outcome
+
+    def _record_status(self, state: str, detail: str | None) -> None:
+        """Write the status; a registry that cannot take it is logged, not raised over the cause."""
+        try:
+            with self.Session.begin() as session:
+                experiment = ensure_experiment(
+                    session, self.config.experiment, self.config.record()
+                )
+                record_status(session, experiment, state, detail)
+        except Exception as exc:
+            log.error("cannot record status %s of experiment %s: %r",
+                      state, self.config.experiment, exc)  # fmt: skip
+            return
+        self._last_heartbeat = time.monotonic()
+
+    def _run(self) -> EvaluatorOutcome:
         idle_since = time.monotonic()
         last_progress = time.monotonic()
         while True:
@@ -146,6 +201,8 @@ class Evaluator:
             if time.monotonic() - last_progress >= self.config.progress_every_s:
                 self._progress()
                 last_progress = time.monotonic()
+            if time.monotonic() - self._last_heartbeat >= HEARTBEAT_S:
+                self._record_status("running", None)
 
     def _consume(self, message: Message) -> None:
         part = self.parts[message.partition]
@@ -304,6 +361,8 @@ class Evaluator:
                 end_offsets=self.end_offsets,
                 finished=finished,
             )
+            record_status(session, experiment, "running", None)
+        self._last_heartbeat = time.monotonic()
         self.rows_written += len(rows)
         if rows:
             log.info("batch written experiment=%s rows=%d resume_offsets=%s",

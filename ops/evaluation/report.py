@@ -8,13 +8,17 @@ paper's average AUC over all type and scenario columns. Against control: the AUC
 difference with a DeLong 95% interval (paired on the clicks both arms scored in shadow
 mode, independent samples otherwise), per-domain differences with Benjamini-Hochberg
 adjusted p-values, the sample-ratio-mismatch test of the assignment, and in shadow mode an
-anytime-valid confidence sequence for the mean per-example log-loss difference.
+anytime-valid confidence sequence for the mean per-example log-loss difference. The
+verdict (ops.evaluation.report_verdict) adds the average AUC's and the log loss's
+differences with a word each, the same after warm-up, and each serving snapshot's AUC;
+the header carries the status the evaluator recorded and each arm's model.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -22,6 +26,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ops.errors import RegistryError
 from ops.evaluation.metrics import average_precision, calibration, exact_auc, log_loss
+from ops.evaluation.report_verdict import (
+    ReportConfig,
+    SnapshotInfo,
+    differences,
+    log_losses,
+    pair,
+    per_snapshot,
+    steady_state,
+)
 from ops.evaluation.stats import (
     auc_interval,
     benjamini_hochberg,
@@ -30,8 +43,14 @@ from ops.evaluation.stats import (
     srm_p_value,
     unpaired_difference,
 )
-from ops.store.database import list_snapshots
-from ops.store.experiments import get_experiment, predictions
+from ops.store.database import Snapshot, get_run, list_snapshots
+from ops.store.experiments import (
+    LIVE_WITHIN_S,
+    Experiment,
+    get_experiment,
+    last_heard,
+    predictions,
+)
 
 CS_POINTS = 200  # points of the confidence sequence kept in a report (for its plot)
 SRM_ALPHA = 0.001  # a mismatch this unlikely under the intended split means a broken pipeline
@@ -85,20 +104,11 @@ def _select(table: Mapping[str, np.ndarray], mask: np.ndarray) -> dict[str, np.n
     return {k: v[mask] for k, v in table.items()}
 
 
-def _pair(
-    a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Indices into a and b of the clicks both scored, in a's order."""
-    _, ia, ib = np.intersect1d(a["impression_id"], b["impression_id"], return_indices=True)
-    order = np.argsort(ia, kind="mergesort")
-    return ia[order], ib[order]
-
-
 def _difference(
     arm: Mapping[str, np.ndarray], control: Mapping[str, np.ndarray], paired: bool
 ) -> dict[str, Any]:
     if paired:
-        ia, ic = _pair(arm, control)
+        ia, ic = pair(arm, control)
         d = paired_difference(arm["label"][ia], arm["prediction"][ia], control["prediction"][ic])
     else:
         d = unpaired_difference(
@@ -110,7 +120,7 @@ def _difference(
 def _comparison(
     arm: Mapping[str, np.ndarray], control: Mapping[str, np.ndarray], paired: bool
 ) -> dict[str, Any]:
-    out = _difference(arm, control, paired)
+    out = differences(arm, control, paired)
     per_domain: dict[str, dict[str, Any]] = {}
     for key, column in (("type", "conv_type"), ("scenario", "scenario")):
         for value in sorted(set(arm[column].tolist()) & set(control[column].tolist())):
@@ -133,13 +143,11 @@ def _log_loss_sequence(
     arm: Mapping[str, np.ndarray], control: Mapping[str, np.ndarray]
 ) -> dict[str, Any]:
     """The 95% confidence sequence of mean log loss (arm - control), in final-label order."""
-    ia, ic = _pair(arm, control)
+    ia, ic = pair(arm, control)
     y = arm["label"][ia]
-
-    def losses(p: np.ndarray) -> np.ndarray:
-        return -(y * np.log(p) + (1 - y) * np.log1p(-p))
-
-    cs = confidence_sequence(losses(arm["prediction"][ia]) - losses(control["prediction"][ic]))
+    cs = confidence_sequence(
+        log_losses(y, arm["prediction"][ia]) - log_losses(y, control["prediction"][ic])
+    )
     if len(cs.t) == 0:
         return {"t": [], "mean": [], "lo": [], "hi": [], "ever_excludes_zero": False}
     keep = np.unique(np.linspace(0, len(cs.t) - 1, min(CS_POINTS, len(cs.t))).astype(int))
@@ -163,6 +171,7 @@ def _srm(table: Mapping[str, np.ndarray], split: Mapping[str, float]) -> dict[st
     p = srm_p_value(counts, list(split.values()))
     return {
         "p_value": p,
+        "alpha": SRM_ALPHA,
         "users": dict(zip(split, counts, strict=True)),
         "intended": {arm: w / sum(split.values()) for arm, w in split.items()},
         "mismatch": bool(p < SRM_ALPHA) if not math.isnan(p) else False,
@@ -177,12 +186,26 @@ def build_report(
     watermark: int | None = None,
     finished: bool = False,
     drift: Mapping[str, list[int]] | None = None,
+    status: Mapping[str, Any] | None = None,
+    models: Mapping[str, str | None] | None = None,
+    snapshots: Mapping[str, list[SnapshotInfo]] | None = None,
+    settings: ReportConfig | None = None,
 ) -> dict[str, Any]:
-    """The report of experiment `name` from its rows (ops.store.experiments.predictions)."""
+    """The report of experiment `name` from its rows (ops.store.experiments.predictions).
+
+    status: what the evaluator recorded (`status_of`); models: run -> model name;
+    snapshots: arm -> its run's stored snapshots, for the warm-up rule and per-snapshot AUC.
+    """
     arms: dict[str, str] = dict(config["arms"])
+    settings = settings or ReportConfig()
+    snapshots = snapshots or {arm: [] for arm in arms}
     scored = ~np.isnan(table["prediction"])
     by_arm = {arm: _select(table, scored & (table["arm"] == arm)) for arm in arms}
     control, paired = config["control"], bool(config["shadow"])
+    blocks = {arm: _arm_block(by_arm[arm], run) for arm, run in arms.items()}
+    for arm, block in blocks.items():
+        block["model"] = (models or {}).get(arms[arm])
+        block["snapshots"] = per_snapshot(by_arm[arm], snapshots[arm])
     report: dict[str, Any] = {
         "experiment": name,
         "control": control,
@@ -190,11 +213,13 @@ def build_report(
         "window_s": config["window_s"],
         "watermark": watermark,
         "finished": finished,
+        "status": dict(status or {"state": "finished" if finished else "running"}),
         "unscored": {arm: int(np.sum(~scored & (table["arm"] == arm))) for arm in arms},
-        "arms": {arm: _arm_block(by_arm[arm], run) for arm, run in arms.items()},
+        "arms": blocks,
         "comparisons": {
             arm: _comparison(by_arm[arm], by_arm[control], paired) for arm in arms if arm != control
         },
+        "steady": steady_state(by_arm, snapshots, settings, control=control, paired=paired),
         "srm": _srm(table, config["split"]),
         "drift": dict(drift or {}),
     }
@@ -224,17 +249,65 @@ def _drift(session: Session, run: str) -> list[int]:
     return sorted(points)
 
 
-def load_report(Session: sessionmaker[Session], name: str) -> dict[str, Any]:
+def status_of(experiment: Experiment) -> dict[str, Any]:
+    """What the evaluator last recorded: state, when, why; and the time of its last write."""
+    return {
+        "state": experiment.status,
+        "at": _iso(experiment.status_at),
+        "detail": experiment.status_detail,
+        "last_write": _iso(experiment.updated_at),
+        "last_heard": _iso(last_heard(experiment)),
+        "live_within_s": LIVE_WITHIN_S,
+    }
+
+
+def _iso(at: datetime | None) -> str | None:
+    if at is None:
+        return None
+    # SQLite hands back naive datetimes; the registry writes UTC.
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).isoformat(timespec="seconds")
+
+
+def _snapshot_infos(session: Session, run: str) -> list[SnapshotInfo]:
+    try:
+        stored: list[Snapshot] = list_snapshots(session, run)
+    except RegistryError:  # the arm's trainer has not registered yet
+        return []
+    return [
+        SnapshotInfo(
+            version=s.version,
+            examples=s.examples_seen if s.examples_trained is None else s.examples_trained,
+            counted="seen" if s.examples_trained is None else "trained",
+            watermark=s.watermark,
+        )
+        for s in stored
+    ]
+
+
+def _model(session: Session, run: str) -> str | None:
+    try:
+        return get_run(session, run).model
+    except RegistryError:
+        return None
+
+
+def load_report(
+    Session: sessionmaker[Session], name: str, settings: ReportConfig | None = None
+) -> dict[str, Any]:
     """The report of the stored experiment `name`, with the drift points its arms' trainers saw."""
     with Session() as session:
         experiment = get_experiment(session, name)
         table = predictions(session, name)
-        drift = {run: _drift(session, run) for run in experiment.config["arms"].values()}
+        arms: dict[str, str] = experiment.config["arms"]
         return build_report(
             name,
             table,
             experiment.config,
             watermark=experiment.watermark,
             finished=experiment.finished,
-            drift=drift,
+            drift={run: _drift(session, run) for run in arms.values()},
+            status=status_of(experiment),
+            models={run: _model(session, run) for run in arms.values()},
+            snapshots={arm: _snapshot_infos(session, run) for arm, run in arms.items()},
+            settings=settings,
         )

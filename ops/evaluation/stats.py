@@ -7,6 +7,11 @@
   the same examples (shadow mode) are paired: the covariance of their components enters
   the variance of the difference. Arms scored on disjoint traffic are independent samples:
   the variances add.
+- The paper's average AUC over domain columns (types and scenarios overlap: every example
+  is in one of each) has a DeLong variance too: written per example, DeLong's variance is
+  a sum of squared influences (the centred component over sqrt(m (m - 1))), and the
+  average's influence of an example is the mean of its influences in the columns it is in.
+- A difference of means (per-example log loss) with its normal 95% interval.
 - Benjamini-Hochberg adjusted p-values across the per-domain comparisons.
 - Sample-ratio mismatch: a chi-square goodness-of-fit test of the assignment counts
   against the intended split.
@@ -110,6 +115,77 @@ def unpaired_difference(
     """AUC(treatment) - AUC(control) on disjoint examples: the two DeLong variances add."""
     a, b = components(labels_t, treatment), components(labels_c, control)
     return Difference(a.auc - b.auc, math.sqrt(a.variance + b.variance))
+
+
+def auc_influence(labels: np.ndarray, scores: np.ndarray) -> tuple[float, np.ndarray]:
+    """The AUC and each example's influence on it: the sum of squared influences is DeLong's variance.
+
+    A class with one member has no spread to estimate: its influences are 0.
+
+    >>> labels, scores = np.array([1, 0, 1, 0, 1]), np.array([0.9, 0.3, 0.3, 0.1, 0.5])
+    >>> auc, psi = auc_influence(labels, scores)
+    >>> bool(np.isclose(np.sum(psi**2), components(labels, scores).variance))
+    True
+    """
+    labels = np.asarray(labels, dtype=bool)
+    c = components(labels, scores)
+    psi = np.zeros(len(labels))
+    for members, v in ((labels, c.v10), (~labels, c.v01)):
+        if len(v) >= 2:
+            psi[members] = (v - v.mean()) / math.sqrt(len(v) * (len(v) - 1))
+    return c.auc, psi
+
+
+def average_auc_difference(
+    treatment: list[tuple[float, np.ndarray]],
+    control: list[tuple[float, np.ndarray]],
+    *,
+    paired: bool,
+) -> Difference:
+    """Mean over domain columns of AUC(treatment) - AUC(control), with DeLong's variance.
+
+    Each list holds one (auc, influence) pair per column (`auc_influence` over the column's
+    rows, zeros elsewhere); columns whose AUC is undefined in either arm are left out, as
+    the paper's average leaves them out. Paired: both arms' influences are over the same
+    rows, and the variance is that of their difference; otherwise the variances add.
+
+    >>> y = np.array([1, 0, 1, 0, 1, 0])
+    >>> a, b = auc_influence(y, np.array([.9, .2, .8, .3, .4, .5])), auc_influence(y, np.zeros(6))
+    >>> d = average_auc_difference([a, a], [b, b], paired=True)
+    >>> bool(np.isclose(d.se, paired_difference(y, np.array([.9, .2, .8, .3, .4, .5]), np.zeros(6)).se))
+    True
+    """
+    keep = [
+        k
+        for k, ((auc_t, _), (auc_c, _)) in enumerate(zip(treatment, control, strict=True))
+        if math.isfinite(auc_t) and math.isfinite(auc_c)
+    ]
+    if not keep:
+        return Difference(math.nan, math.nan)
+    diff = float(np.mean([treatment[k][0] - control[k][0] for k in keep]))
+    phi_t = np.sum([treatment[k][1] for k in keep], axis=0) / len(keep)
+    phi_c = np.sum([control[k][1] for k in keep], axis=0) / len(keep)
+    var = np.sum((phi_t - phi_c) ** 2) if paired else np.sum(phi_t**2) + np.sum(phi_c**2)
+    return Difference(diff, math.sqrt(float(var)))
+
+
+def mean_difference(treatment: np.ndarray, control: np.ndarray, *, paired: bool) -> Difference:
+    """mean(treatment) - mean(control) with its normal standard error (paired: per example).
+
+    >>> d = mean_difference(np.array([1.0, 2.0, 3.0]), np.array([0.0, 1.0, 2.5]), paired=True)
+    >>> round(d.diff, 4), round(d.se, 4)
+    (0.8333, 0.1667)
+    """
+    t, c = np.asarray(treatment, dtype=np.float64), np.asarray(control, dtype=np.float64)
+    if paired:
+        d = t - c
+        if len(d) < 2:
+            return Difference(float(d.mean()) if len(d) else math.nan, math.nan)
+        return Difference(float(d.mean()), float(d.std(ddof=1) / math.sqrt(len(d))))
+    if len(t) < 2 or len(c) < 2:
+        return Difference(math.nan, math.nan)
+    se = math.sqrt(t.var(ddof=1) / len(t) + c.var(ddof=1) / len(c))
+    return Difference(float(t.mean() - c.mean()), se)
 
 
 def benjamini_hochberg(p_values: list[float]) -> list[float]:

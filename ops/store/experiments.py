@@ -41,6 +41,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    delete,
+    func,
     select,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -176,6 +178,37 @@ def commit_results(
     experiment.watermark = watermark
     experiment.finished = finished
     experiment.updated_at = _now()
+
+
+STATES = ("running", "finished", "stopped", "failed")
+# A `running` experiment whose evaluator wrote this recently is taken as alive (a running
+# evaluator writes at least every 10 s: ops.evaluation.evaluator.HEARTBEAT_S).
+LIVE_WITHIN_S = 60
+
+
+def record_status(session: Session, experiment: Experiment, state: str, detail: str | None) -> None:
+    """What the experiment's evaluator is doing now (running is also its heartbeat)."""
+    if state not in STATES:
+        raise RegistryError(f"unknown experiment status {state!r}; one of {STATES}")
+    experiment.status = state
+    experiment.status_at = _now()
+    experiment.status_detail = detail
+
+
+def last_heard(experiment: Experiment) -> datetime:
+    """When the experiment's evaluator last wrote its status or rows (UTC)."""
+    times = [t for t in (experiment.status_at, experiment.updated_at) if t is not None]
+    # SQLite hands back naive datetimes; the registry writes UTC.
+    return max(t if t.tzinfo else t.replace(tzinfo=UTC) for t in times)
+
+
+def delete_experiment(session: Session, experiment: Experiment) -> int:
+    """Remove the experiment and its predictions, in the caller's transaction; rows removed."""
+    mine = Prediction.experiment_id == experiment.id
+    removed = session.scalar(select(func.count()).select_from(Prediction).where(mine)) or 0
+    session.execute(delete(Prediction).where(mine))
+    session.delete(experiment)
+    return removed
 
 
 def decided_impressions(session: Session, experiment: Experiment) -> set[str]:
