@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -67,10 +68,8 @@ def run(folder: Path, crash_at: int | None = None) -> Trainer:
             return inner(rows, loss)
 
         trainer._train = train_then_crash  # type: ignore[method-assign]
-    try:
+    with contextlib.suppress(Crash):
         trainer.run()
-    except Crash:
-        pass
     store.close()
     return trainer
 
