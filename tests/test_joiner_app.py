@@ -347,9 +347,12 @@ def test_poisoned_timestamps_and_a_tombstone_are_dead_letters_and_poison_nothing
         ("conversions", Conversion(impression_id="neg", user_id="x", ts=-1)),
     ]
     producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
-    for partition in range(2):  # a plausible clock first, on both partitions
-        event = dataclasses.replace(ok, impression_id=f"ok{partition}")
-        producer.send("impressions", encode_event(event), partition=partition)
+    # A plausible clock first, on both partitions: two events confirm it (one event alone
+    # moves no clock, whatever its time).
+    oks = [f"ok{partition}{n}" for partition in range(2) for n in "ab"]
+    for name in oks:
+        event = dataclasses.replace(ok, impression_id=name)
+        producer.send("impressions", encode_event(event), partition=int(name[2]))
     for topic, event in poisoned:
         producer.send(topic, encode_event(event), partition=0)
     producer.send("clicks", None, key=b"tombstone", partition=1)
@@ -360,7 +363,7 @@ def test_poisoned_timestamps_and_a_tombstone_are_dead_letters_and_poison_nothing
         workers.wait_for_end(240)
     examples, letters, _ = join_outputs(broker.bootstrap, config)
 
-    want = expected(records, labels) | {(f"ok{p}", "non-click", 0) for p in range(2)}
+    want = expected(records, labels) | {(name, "non-click", 0) for name in oks}
     assert_deduped_equal(examples, want)
     assert Counter(d.reason for d in letters) == {"implausible-time": 4, "malformed": 1}
     assert {d.value for d in letters if d.reason == "malformed"} == {b""}
