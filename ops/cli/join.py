@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import math
 import signal
 import tempfile
@@ -115,9 +116,11 @@ def run(args: argparse.Namespace) -> int:
     # SIGTERM as Ctrl-C: either way the workers are stopped on the way out, --until-end included.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     supervision: SupervisionConfig = build(args, args.options[4])
+    # Every option is checked before anything is created or started (the broker included).
+    config = joiner_config(args, args.bootstrap or "")
     check_log_dir(args.log_dir)
     with bootstrap_or_embedded(args.bootstrap) as bootstrap, contextlib.ExitStack() as stack:
-        config = joiner_config(args, bootstrap)
+        config = dataclasses.replace(config, bootstrap=bootstrap)
         telemetry = JoinTelemetry(args.metrics_port, supervision.progress_every_s)
         stack.callback(telemetry.close)
         create_joiner_topics(config)
