@@ -52,7 +52,6 @@ from streaming.example import KINDS, Example
 
 MAGIC = b"MMNB"
 _STR_COLUMNS = ("impression_id", "user_id", "conv_type", "scenario")
-_STR_COLUMNS_SET = frozenset(_STR_COLUMNS)
 _NUMBER_COLUMNS = ("ts", "label_ts", "click", "conversion", "kind")
 FORMAT_VERSION = 1
 _PREAMBLE = struct.Struct("<4sHI")
@@ -231,9 +230,9 @@ class EncodedSize:
     def __init__(self) -> None:
         self.rows = 0
         self.header = _HEADER_BASE
-        self.body = 0
-        self.distinct: dict[str, set[str]] = {name: set() for name in _STR_COLUMNS}
-        self.body += 8 * len(_STR_COLUMNS)  # each: the value count and offsets[0]
+        self.body = 8 * len(_STR_COLUMNS)  # each string column: its value count, offsets[0]
+        self.fixed: tuple[set[str], ...] = tuple(set() for _ in _STR_COLUMNS)
+        self.fields: dict[str, set[str]] = {}  # field name -> distinct values of `f:<name>`
 
     @property
     def bytes(self) -> int:
@@ -241,34 +240,34 @@ class EncodedSize:
 
     def add(self, example: Example) -> None:
         """Count one more row."""
-        for name in example.features:
-            if f"f:{name}" not in self.distinct:
+        features = example.features
+        for name in features:
+            if name not in self.fields:
                 self._new_field(name)
         values = (example.impression_id, example.user_id, example.conv_type, example.scenario)
-        for column, value in zip(_STR_COLUMNS, values, strict=True):
-            self._value(column, value)
-        for column in self.distinct.keys() - _STR_COLUMNS_SET:
-            self._value(column, example.features.get(column[2:], ""))
-        self.body += _ROW_NUMBER_BYTES
+        added = 0
+        for seen, value in zip(self.fixed, values, strict=True):
+            if value not in seen:
+                seen.add(value)
+                added += 4 + len(value.encode())
+        for name, seen in self.fields.items():
+            value = features.get(name, "")
+            if value not in seen:
+                seen.add(value)
+                added += 4 + len(value.encode())
+        # Every string column's code of this row, and its numbers.
+        self.body += added + 4 * (len(_STR_COLUMNS) + len(self.fields)) + _ROW_NUMBER_BYTES
         self.rows += 1
 
     def _new_field(self, name: str) -> None:
-        column = f"f:{name}"
-        self.distinct[column] = set()
-        entry = {"name": column, "type": "str", "offset": _WIDEST, "length": _WIDEST}
-        self.header += len(json.dumps(name)) + 1 + len(json.dumps(entry, separators=(",", ":")))
-        self.header += 1
+        entry = {"name": f"f:{name}", "type": "str", "offset": _WIDEST, "length": _WIDEST}
+        # Its name in `fields` and its entry in `columns`, each with a comma.
+        self.header += len(json.dumps(name)) + 1 + len(json.dumps(entry, separators=(",", ":"))) + 1
         self.body += 8
+        self.fields[name] = set()
         if self.rows:  # the rows before hold ""
-            self.distinct[column].add("")
+            self.fields[name].add("")
             self.body += 4 + 4 * self.rows
-
-    def _value(self, column: str, value: str) -> None:
-        seen = self.distinct[column]
-        if value not in seen:
-            seen.add(value)
-            self.body += 4 + len(value.encode())
-        self.body += 4
 
 
 def minibatch_header(value: bytes) -> dict:
