@@ -31,6 +31,8 @@ BASE: dict[tuple[str, ...], list[str]] = {
     ("snapshots", "prune"): ["r", "--db", "sqlite:///{tmp}/r.db"],
     ("snapshots", "list"): ["r", "--db", "sqlite:///{tmp}/r.db"],
     ("demo",): ["--out", "{tmp}/demo"],
+    ("report", "show"): ["e", "--db", "sqlite:///{tmp}/r.db"],
+    ("report", "compare"): ["e", "f", "--db", "sqlite:///{tmp}/r.db"],
     ("evaluate",): [
         "--experiment",
         "e",
