@@ -27,8 +27,8 @@ class LearnerConfig:
     optimizer: adagrad (PyTorch's), adagrad-tf (TensorFlow's, the paper's), adam or sgd;
         none: the model's own (`ModelSpec.optimizer`, adagrad for every registered model).
     lr: its learning rate; none: the model's own (`ModelSpec.lr`: 0.005 for the MMN
-        variants with a dynamic weight, 0.01 for the others); auto: `mmn train` races a grid of rates during a
-        warm-up (`ops.training.lr_search`) and keeps the best.
+        variants with a dynamic weight, 0.01 for the others); auto: `mmn train` races a
+        grid of rates during a warm-up (`ops.training.lr_search`) and keeps the best.
     click_only: the stream has no non-clicked rows (the Criteo search log): the CTR logit is
         a constant, the CTR tower neither trained nor used, p_cvr the score (model.losses).
     method: delayed-feedback method: vanilla, wait, fnw, es-dfm or defer
