@@ -107,8 +107,12 @@ def restore(state: Mapping[str, Any]) -> LoadedModel:
     try:
         config = ModelConfig(**{**state["config"], "hidden": tuple(state["config"]["hidden"])})
         spec = zoo.get(state["model"])
-        model = spec.build(config)
-        model.load_state_dict(state["state_dict"], strict=True)
+        # Built on the meta device (no memory, no random initialisation), then the loaded
+        # tensors become its parameters: the weights are exactly the file's.
+        with torch.device("meta"):
+            model = spec.build(config)
+        model.load_state_dict(state["state_dict"], strict=True, assign=True)
+        _check_materialised(model, spec.name)
         vocabs = {k: DomainVocab.from_state(v) for k, v in state["vocabs"].items()}
         featurizer = (
             FeaturizerConfig.from_state(state["featurizer"])
@@ -129,6 +133,13 @@ def restore(state: Mapping[str, Any]) -> LoadedModel:
         extra=dict(state["extra"]),
         score=_score_rule(state),
     )
+
+
+def _check_materialised(model: nn.Module, name: str) -> None:
+    """Every tensor of a model loaded with assign=True came from the file: none is left on meta."""
+    left = [k for k, v in [*model.named_parameters(), *model.named_buffers()] if v.is_meta]
+    if left:
+        raise SnapshotError(f"snapshot of model {name!r} holds no values for {', '.join(left)}")
 
 
 def _score_rule(state: Mapping[str, Any]) -> ScoreRule:
