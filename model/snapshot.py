@@ -9,8 +9,15 @@ pickled code. Layout (version 1):
      "state_dict": {param name: tensor},
      "vocabs": {name: DomainVocab.state()},            e.g. "conv_type", "scenario"
      "featurizer": FeaturizerConfig.state() or None,
-     "extra": {...}}                                   caller's plain data (optimizer state,
-                                                       offsets, watermark, ...), kept as is
+     "extra": {...},                                   caller's plain data (offsets,
+                                                       watermark, ...), kept as is
+     "checkpoint": {...}}                              optional: what only a resume needs
+                                                       (optimizer state, gathered rows, ...)
+
+A serving snapshot is the state without its "checkpoint" (`serving_part`): what scoring
+needs (weights, vocabularies, featurizer, score rule) and the caller's small facts. The
+snapshot store keeps it apart from the checkpoint, the whole state, which is larger
+(an Adagrad state doubles the weights) and kept for fewer versions.
 
 `save_model` writes with `write_atomically` (temporary file in the same folder, fsync,
 rename, fsync of the folder), so a reader sees the old file or the new one, never half of
@@ -52,6 +59,7 @@ from model.vocab import DomainVocab
 
 FORMAT = "mmn-stream/model"
 VERSION = 1
+CHECKPOINT = "checkpoint"  # the state's resume-only part, absent from serving files
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,6 +103,15 @@ def snapshot_state(
         "score": score,
         "extra": dict(extra or {}),
     }
+
+
+def serving_part(state: Mapping[str, Any]) -> dict[str, Any]:
+    """The serving snapshot of a state: everything but its resume-only checkpoint part.
+
+    >>> serving_part({"format": FORMAT, "state_dict": {}, CHECKPOINT: {"optimizer": {}}})
+    {'format': 'mmn-stream/model', 'state_dict': {}}
+    """
+    return {k: v for k, v in state.items() if k != CHECKPOINT}
 
 
 def restore(state: Mapping[str, Any]) -> LoadedModel:

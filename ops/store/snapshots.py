@@ -1,28 +1,38 @@
 """The snapshot store: crash-safe snapshot files of a run, each recorded in the registry.
 
-A snapshot is one file holding everything a run needs to resume or to serve: the model's
-weights, config and vocabularies, the optimizer state, the event-time watermark, the
-number of examples seen and the consumer offsets (the payload is a plain dict of tensors
-and plain data, written with `torch.save` and read back with `weights_only=True`).
+A published snapshot is two files (payloads are plain dicts of tensors and plain data,
+written with `torch.save` and read back with `weights_only=True`):
+
+- the serving file `v{version:06d}.pt`: what scoring needs (weights, config, vocabularies,
+  featurizer, score rule) and the trainer's small facts (watermark, examples seen, offsets):
+  the payload without its `checkpoint` part (`model.snapshot.serving_part`); the evaluator
+  loads only these;
+- the checkpoint `v{version:06d}.ckpt`: the payload's `checkpoint` part (optimizer state,
+  gathered rows, dedupe keys), tied to its serving file by that file's sha256. Serving file
+  and checkpoint together are the exact state to resume from; the weights are stored once.
+  Checkpoints are kept for the `keep_checkpoints` newest snapshots only
+  (`ops.store.retention.prune_checkpoints`). A payload without a checkpoint part (and every
+  snapshot registered before checkpoints were kept apart) is one complete file.
 
 Publishing order, so that a crash at any point leaves a consistent state:
 
-1. the bytes go to a temporary file in the run's folder, which is fsynced,
-2. renamed to `v{version:06d}.pt`, and the folder fsynced (the file now survives a crash)
+1. each file's bytes go to a temporary file in the run's folder, which is fsynced,
+2. renamed to its name, and the folder fsynced (the file now survives a crash)
    (1 and 2 are `model.snapshot.write_atomically`),
-3. one transaction inserts the registry row with the file's sha256 and points the run's
+3. one transaction inserts the registry row with both files' sha256 and points the run's
    `latest_snapshot_id` at it.
 
-A crash before 3 leaves a file without a row; a crash before 2 a temporary file.
+A crash before 3 leaves files without a row; a crash before 2 a temporary file.
 `reconcile()` (run at every start) deletes both: the snapshot was never published, and the
 trainer redoes that work from the previous snapshot's offsets. A row whose file has
 disappeared (deleted by hand, a lost disk) is deleted too, and the run's latest pointer
 moves back to the newest remaining snapshot: the registry only ever lists files that exist.
 
 Loading verifies the sha256 the registry recorded. A file that does not verify is refused
-with `SnapshotCorruptError`; `load_latest()` then quarantines it (renamed to
-`*.corrupt`, its row deleted, so nobody else is served it) and falls back to the previous
-snapshot. Quarantined files are kept for inspection and ignored by `reconcile()`.
+with `SnapshotCorruptError`; `load_latest()` then quarantines the snapshot (its files
+renamed to `*.corrupt`, its row deleted, so nobody else is served it) and falls back to
+the previous resumable snapshot. Quarantined files are kept for inspection and ignored by
+`reconcile()`.
 
 The run's registry row is written with its first snapshot, in the same transaction: a
 trainer that fails to start leaves no row. A run that exists was started with a
@@ -52,24 +62,24 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from model.snapshot import encode_state, write_atomically
+from model.snapshot import CHECKPOINT, encode_state, serving_part, write_atomically
 from ops.errors import SnapshotCorruptError, SnapshotStoreError
 from ops.store.database import (
     Run,
     Snapshot,
     add_snapshot,
     ensure_run,
-    latest_snapshot,
     next_version,
     remove_snapshot,
 )
 from ops.store.names import check_name
-from ops.store.retention import prune
+from ops.store.retention import prune, prune_checkpoints
 from ops.store.run_options import check_run_options
 
 log = logging.getLogger(__name__)
 
 SNAPSHOT_SUFFIX = ".pt"
+CHECKPOINT_SUFFIX = ".ckpt"
 CORRUPT_SUFFIX = ".corrupt"
 
 
@@ -80,16 +90,24 @@ class SnapshotStoreConfig:
     directory: root folder; each run writes into `directory/<run name>/`.
     keep_snapshots: snapshots kept per run after each publish, the newest (None: all); the
         latest and those serving a registered experiment are kept beyond it.
+    keep_checkpoints: resume checkpoints kept per run, those of the newest snapshots (the
+        latest's is always among them; a snapshot whose checkpoint went serves on).
     """
 
     directory: Path = Path("runs/snapshots")
-    # 3 x ~116 MB (the demo's MMN with Adagrad state) + one serving: under 500 MB.
+    # 3 x ~58 MB serving files (the demo's MMN) + 2 checkpoints of its Adagrad state: 300 MB.
     keep_snapshots: int | None = 3
+    keep_checkpoints: int = 2
 
     def __post_init__(self) -> None:
         if self.keep_snapshots is not None and self.keep_snapshots < 1:
             raise SnapshotStoreError(
                 f"SnapshotStoreConfig.keep_snapshots must be at least 1, got {self.keep_snapshots}"
+            )
+        if self.keep_checkpoints < 1:
+            raise SnapshotStoreError(
+                "SnapshotStoreConfig.keep_checkpoints must be at least 1 (a run resumes from "
+                f"its latest checkpoint), got {self.keep_checkpoints}"
             )
 
 
@@ -105,6 +123,8 @@ class PublishedSnapshot:
     watermark: int | None
     offsets: dict[str, int]
     examples_trained: int | None = None  # None: registered before it was recorded
+    checkpoint_path: str | None = None  # None: path holds everything, or it was pruned
+    checkpoint_sha256: str | None = None
 
     @staticmethod
     def of(run: str, row: Snapshot) -> PublishedSnapshot:
@@ -117,6 +137,8 @@ class PublishedSnapshot:
             watermark=row.watermark,
             offsets=dict(row.offsets),
             examples_trained=row.examples_trained,
+            checkpoint_path=row.checkpoint_path,
+            checkpoint_sha256=row.checkpoint_sha256,
         )
 
 
@@ -130,6 +152,20 @@ class Reconciliation:
 
 def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def load_checkpoint(snapshot: PublishedSnapshot) -> dict[str, Any]:
+    """The whole payload a snapshot was published from: its serving file and its checkpoint
+    (verified, and checked to belong together); the serving file alone when it has none."""
+    payload = load_snapshot(snapshot.path, snapshot.sha256)
+    if snapshot.checkpoint_path is None or snapshot.checkpoint_sha256 is None:
+        return payload
+    checkpoint = load_snapshot(snapshot.checkpoint_path, snapshot.checkpoint_sha256)
+    if checkpoint.get("serving_sha256") != snapshot.sha256 or CHECKPOINT not in checkpoint:
+        raise SnapshotCorruptError(
+            f"checkpoint {snapshot.checkpoint_path} does not belong to snapshot {snapshot.path}"
+        )
+    return {**payload, CHECKPOINT: checkpoint[CHECKPOINT]}
 
 
 def load_snapshot(path: str | Path, sha256: str) -> dict[str, Any]:
@@ -248,7 +284,8 @@ class SnapshotStore:
         )
 
     def reconcile(self) -> Reconciliation:
-        """Make files and rows agree: delete rows without a file, and unregistered or temporary files."""
+        """Make files and rows agree: delete rows without a file, and unregistered or temporary
+        files; a snapshot whose checkpoint vanished serves on, no longer resumable."""
         with self._transaction() as session:
             rows = self._rows(session)
             missing = [row for row in rows if not Path(row.path).is_file()]
@@ -260,7 +297,20 @@ class SnapshotStore:
                     row.path,
                 )
                 remove_snapshot(session, row)
-            registered = {str(Path(row.path).resolve()) for row in rows if row not in missing}
+            for row in rows:
+                lost = row.checkpoint_path
+                if row not in missing and lost is not None and not Path(lost).is_file():
+                    log.warning("checkpoint without its file dropped run=%s version=%d path=%s",
+                                self.run, row.version, lost)  # fmt: skip
+                    row.checkpoint_path = row.checkpoint_sha256 = None
+                    row.resumable = False
+            registered = {
+                str(Path(path).resolve())
+                for row in rows
+                if row not in missing
+                for path in (row.path, row.checkpoint_path)
+                if path is not None
+            }
         removed_files = []
         for path in sorted(self.folder.iterdir()):
             if path.name == ".lock" or path.name.endswith(CORRUPT_SUFFIX):
@@ -284,19 +334,27 @@ class SnapshotStore:
         metrics: dict[str, Any] | None = None,
         examples_trained: int | None = None,
     ) -> PublishedSnapshot:
-        """Write payload as the run's next snapshot, then register it as the latest.
+        """Write payload as the run's next snapshot (serving file and checkpoint), then
+        register it as the latest.
 
         metrics: the trainer's progressive-validation figures, stored in the registry row.
         """
-        data = encode_state(payload)
+        data = encode_state(serving_part(payload))
         digest = sha256_of(data)
+        checkpoint = None
+        if CHECKPOINT in payload:
+            checkpoint = encode_state({"serving_sha256": digest, CHECKPOINT: payload[CHECKPOINT]})
         with self.Session() as session:
             run = self._run(session)
             first = 1 if run is None else next_version(session, run)
             version = max(first, self._next_file_version())
         path = self.folder / f"v{version:06d}{SNAPSHOT_SUFFIX}"
+        checkpoint_path = self.folder / f"v{version:06d}{CHECKPOINT_SUFFIX}"
+        written = [path] if checkpoint is None else [path, checkpoint_path]
         try:
             write_atomically(path, data)
+            if checkpoint is not None:
+                write_atomically(checkpoint_path, checkpoint)
         except OSError as exc:
             raise SnapshotStoreError(f"cannot write snapshot {path}: {exc}") from exc
         try:
@@ -315,13 +373,17 @@ class SnapshotStore:
                     version=version,
                     metrics=metrics,
                     examples_trained=examples_trained,
+                    checkpoint_path=None if checkpoint is None else str(checkpoint_path),
+                    checkpoint_sha256=None if checkpoint is None else sha256_of(checkpoint),
                 )
                 published = PublishedSnapshot.of(self.run, row)
         except SQLAlchemyError as exc:
-            path.unlink(missing_ok=True)
+            for file in written:
+                file.unlink(missing_ok=True)
             raise SnapshotStoreError(f"cannot register snapshot {path}: {exc}") from exc
         if self.config.keep_snapshots is not None:
             prune(self.Session, self.run, self.config.keep_snapshots)
+        prune_checkpoints(self.Session, self.run, self.config.keep_checkpoints)
         log.info(
             "snapshot published run=%s version=%d examples_seen=%d watermark=%s sha256=%s",
             self.run,
@@ -342,27 +404,36 @@ class SnapshotStore:
         return max(versions, default=0) + 1
 
     def load_latest(self) -> tuple[PublishedSnapshot, dict[str, Any]] | None:
-        """The newest snapshot that verifies and its payload; None when the run has none.
+        """The newest resumable snapshot that verifies and its whole payload (serving file
+        and checkpoint); None when the run has none.
 
-        A corrupt latest snapshot is quarantined and the previous one is tried, and so on.
+        A corrupt one is quarantined and the previous one is tried, and so on.
         """
         while True:
             with self.Session() as session:
                 run = self._run(session)
-                row = None if run is None else latest_snapshot(session, run)
+                row = None
+                if run is not None:
+                    row = session.scalars(
+                        select(Snapshot)
+                        .where(Snapshot.run_id == run.id, Snapshot.resumable.is_(True))
+                        .order_by(Snapshot.version.desc())
+                        .limit(1)
+                    ).one_or_none()
                 if row is None:
                     return None
                 published = PublishedSnapshot.of(self.run, row)
             try:
-                return published, load_snapshot(published.path, published.sha256)
+                return published, load_checkpoint(published)
             except SnapshotCorruptError as exc:
                 log.error("%s", exc)
                 self._quarantine(published)
 
     def _quarantine(self, snapshot: PublishedSnapshot) -> None:
         path = Path(snapshot.path)
-        if path.exists():
-            path.rename(path.with_name(path.name + CORRUPT_SUFFIX))
+        for file in (path, snapshot.checkpoint_path):
+            if file is not None and Path(file).exists():
+                Path(file).rename(Path(file).with_name(Path(file).name + CORRUPT_SUFFIX))
         with self._transaction() as session:
             row = session.scalars(
                 select(Snapshot)
