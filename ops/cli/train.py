@@ -23,7 +23,14 @@ from model import zoo as models
 from model.config import ModelConfig
 from model.features import FeaturizerConfig
 from ops.cli.bootstrap import add_bootstrap_argument
-from ops.cli.options import ConfigOptions, add_options, at_least, build, class_default, port_number
+from ops.cli.options import (
+    ConfigOptions,
+    add_options,
+    add_threads_option,
+    build,
+    class_default,
+    port_number,
+)
 from ops.errors import ConfigError
 from ops.store.database import DEFAULT_URL, open_registry
 from ops.store.snapshots import SnapshotStore, SnapshotStoreConfig
@@ -60,9 +67,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="serve Prometheus metrics on 127.0.0.1",
     )
-    parser.add_argument(
-        "--threads", type=at_least(1), default=None, help="torch threads (none: torch's)"
-    )
+    add_threads_option(parser)
     parser.add_argument(
         "--reconfigure",
         action="store_true",
@@ -179,10 +184,7 @@ def train(args: argparse.Namespace) -> TrainerOutcome:
     daemon = trainer_config(args)  # every option is checked before anything starts
     store_config = build(args, args.options.store)
     config = learner_config(args)
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ConfigError(f"--threads must be at least 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
     Session = open_registry(args.db)
     create_topics(bootstrap, {args.snapshots_topic: 1})
     with contextlib.ExitStack() as stack:

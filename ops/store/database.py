@@ -46,8 +46,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 from sqlalchemy.pool import StaticPool
 
 from ops.errors import RegistryError
+from ops.store.defaults import DEFAULT_URL
 
-DEFAULT_URL = "sqlite:///runs/registry.db"
+__all__ = ["DEFAULT_URL"]  # re-exported: the registry's URL unless one is given
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 
