@@ -35,7 +35,7 @@ class ModelSpec:
         `--lr`). PyTorch Adagrad everywhere (TF Adagrad and Adam lost to it online); the
         rate is 0.01 (the offline experiment's best) except where an online sweep chose
         another: MMN's composed towers learn best online at about half ESMM's rate
-        (`mmn bench lr`, docs/results.md).
+        (`mmn bench stream --lr X` over a grid, docs/results.md).
     """
 
     name: str

@@ -24,6 +24,9 @@ from streaming.errors import SchemaError
 
 EXAMPLE_VERSION = 1
 DEADLETTER_VERSION = 1
+# The most bytes of an input a dead letter keeps (its `value`), and of its detail text.
+DEADLETTER_VALUE_BYTES = 1024
+DEADLETTER_DETAIL_CHARS = 500
 
 # Kinds in their tie-break order: decisions taken at the same event time are emitted in
 # this order, so that the output order is a function of the events alone.
@@ -80,12 +83,14 @@ def decode_example(value: bytes) -> Example:
 
 @dataclass(frozen=True, kw_only=True)
 class DeadLetter:
-    """An input the joiner could not use: why, where it came from, and its original bytes.
+    """An input the joiner could not use: why, where it came from, its size and first bytes.
 
-    reason: `malformed` (a tombstone included), `implausible-time`, `late-event`,
-    `duplicate-impression`, `duplicate-click`,
-    `duplicate-conversion`, `orphan-click`, `orphan-conversion`. (topic, partition,
-    offset) identifies the input, so consumers drop restart copies by it.
+    reason: `malformed` (a tombstone included), `too-large`, `implausible-time`,
+    `late-event`, `duplicate-impression`, `duplicate-click`, `duplicate-conversion`,
+    `orphan-click`, `orphan-conversion`. (topic, partition, offset) identifies the input,
+    so consumers drop restart copies by it. value: the input's first bytes, at most
+    `DEADLETTER_VALUE_BYTES` (so that every dead letter can be sent, whatever the input);
+    size: the input's whole size in bytes.
     """
 
     reason: str
@@ -94,6 +99,7 @@ class DeadLetter:
     partition: int
     offset: int
     value: bytes
+    size: int
 
     @property
     def dedupe_key(self) -> tuple[str, int, int]:
@@ -111,7 +117,7 @@ def decode_deadletter(value: bytes) -> DeadLetter:
     """Decode a `deadletter` message back into its record.
 
     >>> letter = DeadLetter(reason="malformed", detail="not JSON", topic="clicks",
-    ...                     partition=0, offset=7, value=b"\\xff")
+    ...                     partition=0, offset=7, value=b"\\xff", size=1)
     >>> decode_deadletter(encode_deadletter(letter)) == letter
     True
     """
@@ -120,6 +126,7 @@ def decode_deadletter(value: bytes) -> DeadLetter:
         if payload.pop("v") != DEADLETTER_VERSION:
             raise SchemaError(f"dead letter version is not {DEADLETTER_VERSION}")
         payload["value"] = base64.b64decode(payload.pop("value_b64"))
+        payload.setdefault("size", len(payload["value"]))  # written before sizes were kept
         return DeadLetter(**payload)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise SchemaError(f"malformed dead letter payload {value[:80]!r}: {exc}") from exc

@@ -72,6 +72,19 @@ class JoinMonitor:
             self._offsets_at = time.monotonic()
             self.events_in = self._committed()
 
+    def drain(self, idle_s: float = 1.0) -> None:
+        """Read until nothing new came for idle_s: the last counts, once the joiner is done.
+
+        An end batch can be read before dead letters published ahead of it on another
+        topic (and end offsets lie on the embedded broker), hence the idle wait.
+        """
+        last = time.monotonic()
+        while time.monotonic() - last < idle_s:
+            before = (self.rows, len(self._batches), len(self._letters))
+            self.poll(timeout_ms=100)
+            if (self.rows, len(self._batches), len(self._letters)) != before:
+                last = time.monotonic()
+
     def _batch(self, value: bytes) -> None:
         try:
             header = minibatch_header(value)

@@ -15,6 +15,13 @@ before it commits the consumer offset. After a crash, the output repeats only ex
 consumers drop examples by (impression_id, kind), mini-batches by (partition, seq) and
 dead letters by (topic, partition, offset).
 
+Crash-only: Faust logs an exception that escapes an agent and keeps the worker running
+without it, consuming nothing and never ending. Here any exception escaping the agent
+ends the worker process at once with `AGENT_CRASHED` (traceback in its log), so that its
+supervisor restarts it and it resumes from its committed offsets and table changelog,
+exactly as after a SIGKILL. No input can cause that: an input whose outputs could not be
+sent is a dead letter before it is joined (`streaming.partition_joiner`).
+
 Run one worker with `python -m streaming.joiner_app CONFIG_JSON` (what `mmn join` does);
 its web server is off.
 """
@@ -24,10 +31,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
+import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, MutableMapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 import faust
 from faust.types import EventT, StreamT, TableT
@@ -41,6 +50,8 @@ from streaming.partition_joiner import BatchConfig, PartitionJoiner, Segment, me
 from streaming.topics import TopicNames
 
 TABLE = "pending"
+# The exit code of a worker whose agent raised (EX_SOFTWARE).
+AGENT_CRASHED = 70
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -151,8 +162,17 @@ class ChangelogStore(MutableMapping[str, Any]):
         return await self.send(self.topic, self.partition, json.dumps(key).encode(), encoded)
 
 
-def new_app(app_id: str, bootstrap: str, partitions: int) -> faust.App:
-    """A Faust app configured for the embedded broker's quirks (short session timeouts, at-least-once)."""
+def new_app(
+    app_id: str,
+    bootstrap: str,
+    partitions: int,
+    *,
+    max_message_bytes: int = BatchConfig().max_message_bytes,
+) -> faust.App:
+    """A Faust app configured for the embedded broker's quirks (short session timeouts, at-least-once).
+
+    max_message_bytes: the producer's largest message (`BatchConfig.max_message_bytes`).
+    """
     return faust.App(
         app_id,
         broker=f"kafka://{bootstrap}",
@@ -167,7 +187,25 @@ def new_app(app_id: str, bootstrap: str, partitions: int) -> faust.App:
         # Bigger, slightly lingering producer batches: ~1.5 output messages per input.
         producer_max_batch_size=262_144,
         producer_linger=0.002,
+        producer_max_request_size=max_message_bytes,
     )
+
+
+def crash(exc: BaseException) -> NoReturn:
+    """End this worker process now, with `AGENT_CRASHED`, its traceback and one line in its log.
+
+    No offsets are committed on the way out: the restarted worker resumes where the last
+    delivered chunk left off, as after a SIGKILL.
+    """
+    traceback.print_exception(exc)
+    print(
+        f"joiner worker: the agent raised {exc!r}; exiting with code {AGENT_CRASHED} "
+        "so that the supervisor restarts this worker",
+        file=sys.stderr,
+        flush=True,
+    )
+    sys.stdout.flush()
+    os._exit(AGENT_CRASHED)
 
 
 def event_chunks(stream: StreamT, size: int) -> AsyncIterator[Sequence[EventT]]:
@@ -243,7 +281,12 @@ async def _publish(app: faust.App, topics: TopicNames, segment: Segment) -> list
 
 def build_app(config: JoinerConfig) -> faust.App:
     """The Faust app with its table and agent, configured for the embedded broker's quirks."""
-    app = new_app(config.app_id, config.bootstrap, config.partitions)
+    app = new_app(
+        config.app_id,
+        config.bootstrap,
+        config.partitions,
+        max_message_bytes=config.batches.max_message_bytes,
+    )
     sources = app.topic(
         *config.topics.sources,
         key_serializer="raw",
@@ -262,6 +305,12 @@ def build_app(config: JoinerConfig) -> faust.App:
 
     @app.agent(sources)
     async def join(stream: StreamT) -> None:
+        try:
+            await join_chunks(stream)
+        except Exception as exc:  # whatever it is, a worker without its agent must not live
+            crash(exc)
+
+    async def join_chunks(stream: StreamT) -> None:
         # Chunks only save per-event overhead: batch boundaries come from the joiner's
         # event-time rules, never from this wall-clock `within`.
         async for events in event_chunks(stream, config.chunk):

@@ -108,10 +108,14 @@ class JoinerWorkers:
     def log_path(self, slot: int) -> Path:
         return self.log_dir / f"joiner-{slot}.log"
 
+    def worker_argv(self) -> list[str]:
+        """The command line of one worker process."""
+        return [sys.executable, "-m", "streaming.joiner_app", self.config.to_json()]
+
     def _spawn(self, slot: int) -> subprocess.Popen[bytes]:
         with open(self.log_path(slot), "ab") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "streaming.joiner_app", self.config.to_json()],
+                self.worker_argv(),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -129,17 +133,24 @@ class JoinerWorkers:
             if code is None:
                 continue
             cause = f"joiner worker {slot} {exit_cause(code)}"
+            last_line = f"last log line: {self.last_log_line(slot)} ({self.log_path(slot)})"
             if self.restarts >= self.max_restarts:
-                tail = self.log_path(slot).read_text(errors="replace").strip().splitlines()[-1:]
                 raise JoinerError(
                     f"{cause}; no restarts left ({self.restarts} of --max-restarts "
-                    f"{self.max_restarts} used); last log line: {tail[0] if tail else '-'} "
-                    f"({self.log_path(slot)})"
+                    f"{self.max_restarts} used); {last_line}"
                 )
             self.restarts += 1
             self.processes[slot] = self._spawn(slot)
-            notes.append(f"{cause}; restarted ({self.restarts} of {self.max_restarts} restarts)")
+            note = f"{cause}; restarted ({self.restarts} of {self.max_restarts} restarts)"
+            notes.append(note if code < 0 else f"{note}; {last_line}")
         return notes
+
+    def last_log_line(self, slot: int) -> str:
+        """The last line a worker slot logged ("-" if none)."""
+        with open(self.log_path(slot), "rb") as log:
+            log.seek(max(0, log.seek(0, os.SEEK_END) - 4096))
+            lines = log.read().decode(errors="replace").strip().splitlines()
+        return lines[-1] if lines else "-"
 
     def kill(self, index: int) -> None:
         """SIGKILL one worker (a crash), by its PID."""

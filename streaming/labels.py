@@ -70,9 +70,9 @@ class LabelConfig:
     click_window_s: how long an impression waits for its click before `non-click`.
     allowed_lateness_s: how far behind the newest event time of its topic an event may
         arrive; the watermark is that much behind, and an event behind it is `late-event`.
-    max_ahead_s: how far an event may lie ahead of the newest time (events and heartbeats)
-        of its topic partition; further is `implausible-time` (a timestamp in milliseconds,
-        a corrupt clock), so that one bad event never moves a watermark.
+    max_ahead_s: how far an event may lie ahead of its topic partition's clock; further
+        is `implausible-time` (a timestamp in milliseconds, a corrupt clock). Two
+        neighbouring events further apart than this confirm no clock time.
     final_copy: with policy fake-negative, also a `final` or `delayed-final` at
         click_ts + A for every click (see the module docstring).
     """

@@ -5,10 +5,19 @@ the partition's impressions (source 0), clicks (1) or conversions (2) topic and 
 what to publish. State lives in an injected `MutableMapping` (a dict in tests, the Faust
 table in the worker), so a restarted worker resumes from it.
 
-Watermark: per source topic the highest event time seen (heartbeats included; an
-`EndOfStream` makes it infinite); the partition's watermark is the minimum over the three
-topics minus the allowed lateness. A conversion cannot be declared missing until the
-conversions topic, not just the clicks topic, has moved past the deadline.
+Watermark: per source topic a clock; the partition's watermark is the minimum over the
+three topics minus the allowed lateness (an `EndOfStream` makes a topic's clock infinite).
+A conversion cannot be declared missing until the conversions topic, not just the clicks
+topic, has moved past the deadline.
+
+Clocks (one event cannot move time): a topic partition's clock is the highest time that
+two neighbouring accepted events on it both reach, `max(min(previous, current))`, taken
+only when the two are within `max_ahead_s` of each other; a heartbeat sets it directly.
+So an event far ahead of its neighbours (a bad clock, a test event dated weeks ahead)
+moves no watermark: it is joined like any other event, and its decisions wait until the
+partition's time really gets there (or the end of stream). Every input is judged against
+its own topic partition's history only, so the outcome never depends on how the three
+topics, or the partitions, happen to interleave.
 
 Release and batching: due decisions are released in key order (see `streaming.labels`)
 and cut into segments: after `batch_size` examples, before a decision `max_span_s` or
@@ -21,10 +30,13 @@ calls `checkpoint()` before the consumer offsets of what it processed may be com
 Plausibility (`streaming.plausibility`): an event with an impossible time, or one too far
 ahead of its topic partition's clock, is `implausible-time` and moves no watermark. A
 tombstone or any payload that does not decode is `malformed`; so is an impression id
-starting with `~` (the store's own keys).
+starting with `~` (the store's own keys). An input larger than `BatchConfig.event_bytes`
+is `too-large`, so that every message its facts lead to (table record, example,
+mini-batch) can be sent; a mini-batch is cut before it outgrows
+`BatchConfig.max_message_bytes`. A dead letter keeps the input's size and first bytes.
 
 Restarts (at-least-once): the meta entry written by `commit` holds the applied offsets,
-the per-topic event times and the cursor. Messages at or below the applied offsets are
+the per-topic clocks and last times, and the cursor. Messages at or below the applied offsets are
 skipped; later ones are re-applied (a fact stored with the same offset is recognized as
 the same message); decisions after the cursor are taken again, identical to the first
 time, so the output after a restart repeats only exact copies.
@@ -47,11 +59,15 @@ from streaming.events import (
     Impression,
     decode_event,
 )
-from streaming.example import DeadLetter, Example
+from streaming.example import DEADLETTER_DETAIL_CHARS, DEADLETTER_VALUE_BYTES, DeadLetter, Example
 from streaming.labels import Decision, LabelConfig, Record, decide, horizon
+from streaming.minibatch import EncodedSize
 from streaming.plausibility import implausible_time
 
 SOURCE_EVENTS = (Impression, Click, Conversion)
+MIN_MESSAGE_BYTES = 65_536
+# What a Kafka record batch adds around one message value (batch header, record header, key).
+RECORD_OVERHEAD_BYTES = 512
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,18 +77,38 @@ class BatchConfig:
     batch_size: most examples per mini-batch.
     max_span_s: most event-time seconds between a batch's first and last decision, so a
         quiet stream still delivers fresh batches (cut by event time, never wall clock).
+    max_message_bytes: largest message the joiner sends (its producer's limit; keep it
+        within the broker's): a mini-batch is cut before it grows past it, and an input
+        event larger than 1/32 of it is a dead letter `too-large`.
     """
 
     batch_size: int = 1024
     max_span_s: int = 3600
+    max_message_bytes: int = 1_000_000
 
     def __post_init__(self) -> None:
+        if self.max_message_bytes < MIN_MESSAGE_BYTES:
+            raise StreamingError(
+                f"BatchConfig.max_message_bytes must be >= {MIN_MESSAGE_BYTES}, "
+                f"got {self.max_message_bytes}"
+            )
         if self.batch_size < 1:
             raise StreamingError(f"BatchConfig.batch_size must be >= 1, got {self.batch_size}")
         if self.max_span_s < 1:
             raise StreamingError(
                 f"BatchConfig.max_span_s must be >= 1 second, got {self.max_span_s}"
             )
+
+    @property
+    def event_bytes(self) -> int:
+        """The largest input event joined: a table record holds up to three, each of which
+        JSON may escape to three times its size, and a mini-batch header lists its fields."""
+        return self.max_message_bytes // 32
+
+    @property
+    def minibatch_bytes(self) -> int:
+        """The largest encoded mini-batch: the message limit less the record's own overhead."""
+        return self.max_message_bytes - RECORD_OVERHEAD_BYTES
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,7 +161,8 @@ class PartitionJoiner:
         self.batches = batches or BatchConfig()
         self.topics = topics
         meta = store.get(meta_key(partition)) or {}
-        self.max_ts: list[int | None] = list(meta.get("m", [None, None, None]))
+        self.clock: list[int | None] = list(meta.get("m", [None, None, None]))
+        self.last: list[int | None] = list(meta.get("l", self.clock))
         self.ended: list[bool] = list(meta.get("e", [False, False, False]))
         self.applied: list[int] = list(meta.get("o", [-1, -1, -1]))
         cursor = meta.get("cur")
@@ -136,7 +173,8 @@ class PartitionJoiner:
         self.batch_wm: int | None = meta.get("wm")
         self.end_sent: bool = meta.get("end") or False
         self.pending: list[Decision] = []
-        self.pending_examples = 0
+        self.pending_examples: list[Example] = []
+        self.pending_size = EncodedSize()
         self.wakeups: list[tuple[int, str]] = []
         self.finished: set[str] = set()
         self.unsaved_markers = False
@@ -152,7 +190,7 @@ class PartitionJoiner:
 
     def _update_watermark(self) -> None:
         times: list[float] = []
-        for ts, end in zip(self.max_ts, self.ended, strict=True):
+        for ts, end in zip(self.clock, self.ended, strict=True):
             if end:
                 times.append(math.inf)
             elif ts is None:  # a source not heard from yet holds the watermark back entirely
@@ -179,19 +217,26 @@ class PartitionJoiner:
         if value is None:  # a tombstone: Kafka allows it, no event is one
             step.deadletters.append(self._letter("malformed", "no value", source, offset, b""))
             return step
+        if len(value) > self.batches.event_bytes:
+            detail = (
+                f"{len(value):,} bytes, more than the {self.batches.event_bytes:,} an event may "
+                f"take (1/32 of --max-message-bytes {self.batches.max_message_bytes:,})"
+            )
+            step.deadletters.append(self._letter("too-large", detail, source, offset, value))
+            return step
         try:
             event = decode_event(value)
         except SchemaError as exc:
             step.deadletters.append(self._letter("malformed", str(exc), source, offset, value))
             return step
-        implausible = implausible_time(event, self.max_ts[source], self.max_ts, self.labels)
+        implausible = implausible_time(event, self.clock[source], self.labels)
         if implausible is not None:
             step.deadletters.append(
                 self._letter("implausible-time", implausible, source, offset, value)
             )
         elif isinstance(event, Heartbeat | EndOfStream):
             self.ended[source] = self.ended[source] or isinstance(event, EndOfStream)
-            self._advance(source, event.ts)
+            self._advance(source, event.ts, marker=True)
             self.unsaved_markers = True
         elif not isinstance(event, SOURCE_EVENTS[source]):
             detail = f"a {event.kind} event on the {self.topics[source]} topic"
@@ -206,7 +251,7 @@ class PartitionJoiner:
             letter = self._apply(event, source, offset, value)
             if letter is not None:
                 step.deadletters.append(letter)
-            self._advance(source, event.ts)
+            self._advance(source, event.ts, marker=False)
         self._release(step)
         return step
 
@@ -242,29 +287,38 @@ class PartitionJoiner:
     def _save_progress(self) -> None:
         self.unsaved_markers = False
         self.store[meta_key(self.partition)] = {
-            "m": self.max_ts,
+            "m": self.clock,
+            "l": self.last,
             "e": self.ended,
             "o": self.applied,
             "cur": list(self.committed) if self.committed else None,
             **self.committed_batch,
         }
 
-    def _advance(self, source: int, ts: int) -> None:
-        current = self.max_ts[source]
-        if current is None or ts > current:
-            self.max_ts[source] = ts
-        self._update_watermark()
+    def _advance(self, source: int, ts: int, *, marker: bool) -> None:
+        """Move the topic's clock: to a marker's time, or to what two neighbouring events reach."""
+        last, self.last[source] = self.last[source], ts
+        reached: int | None = ts if marker else None
+        if not marker and last is not None and abs(ts - last) <= self.labels.max_ahead_s:
+            reached = min(ts, last)
+        # else: the first event, or one far from its neighbour: it confirms nothing
+        current = self.clock[source]
+        if reached is not None and (current is None or reached > current):
+            self.clock[source] = reached
+        self._update_watermark()  # an end marker ends its topic whatever its time
 
     def _letter(
         self, reason: str, detail: str, source: int, offset: int, value: bytes | None
     ) -> DeadLetter:
+        value = b"" if value is None else value
         return DeadLetter(
             reason=reason,
-            detail=detail,
+            detail=detail[:DEADLETTER_DETAIL_CHARS],
             topic=self.topics[source],
             partition=self.partition,
             offset=offset,
-            value=b"" if value is None else value,
+            value=value[:DEADLETTER_VALUE_BYTES],
+            size=len(value),
         )
 
     def _apply(
@@ -323,12 +377,18 @@ class PartitionJoiner:
             span_end = self.pending[0].label_ts + self.batches.max_span_s if self.pending else None
             if span_end is not None and decision.label_ts >= span_end:
                 step.segments.append(self._cut(span_end, end=False))
+            if decision.is_example:
+                example = self._example(decision)
+                self.pending_size.add(example)
+                if self.pending_examples and self.pending_size.bytes > self.batches.minibatch_bytes:
+                    # Cut before it: every decision before this one is in the cut.
+                    step.segments.append(self._cut(decision.label_ts, end=False))
+                    self.pending_size.add(example)
+                self.pending_examples.append(example)
             self.pending.append(decision)
             self.cursor = decision.key
-            if decision.is_example:
-                self.pending_examples += 1
-                if self.pending_examples == self.batches.batch_size:
-                    step.segments.append(self._cut(decision.label_ts, end=False))
+            if decision.is_example and len(self.pending_examples) == self.batches.batch_size:
+                step.segments.append(self._cut(decision.label_ts, end=False))
         if watermark == math.inf:
             if not self.end_sent:
                 last = self.pending[-1].label_ts if self.pending else (self.batch_wm or 0)
@@ -339,8 +399,9 @@ class PartitionJoiner:
             )
 
     def _cut(self, watermark: int, *, end: bool) -> Segment:
-        decisions, self.pending, self.pending_examples = self.pending, [], 0
-        examples = tuple(self._example(d) for d in decisions if d.is_example)
+        decisions, self.pending = self.pending, []
+        examples, self.pending_examples = tuple(self.pending_examples), []
+        self.pending_size = EncodedSize()
         letters = tuple(self._orphan(d) for d in decisions if not d.is_example)
         self.batch_wm = max(watermark, self.batch_wm) if self.batch_wm is not None else watermark
         seq = None

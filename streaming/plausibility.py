@@ -1,38 +1,33 @@
 """Plausible event times: what the joiner refuses before it can move a watermark.
 
 An event or marker time that is negative or past `MAX_EVENT_TS` (the year 9999: a
-timestamp in milliseconds lands there), and an event time more than `max_ahead_s` ahead of
-its topic partition's newest time (of the partition's other topics while it has none), is
-implausible. Per topic, not per partition: a topic read ahead of the others (a backlog) is
-legitimately far ahead of the partition's watermark. Heartbeats are only range-checked:
-they carry the producer's clock across a quiet spell of the log.
+timestamp in milliseconds lands there) is implausible, and so is an event time more than
+`max_ahead_s` ahead of its topic partition's clock. That clock is confirmed by two
+neighbouring events (see `streaming.partition_joiner`), never set by one alone; while a
+topic partition has none, no event on it can be judged ahead (and none moves a clock on
+its own). The comparison is with the event's own topic partition only: the other topics
+are read at their own pace, so judging by them would make the outcome depend on timing.
+Heartbeats are only range-checked: they carry the producer's clock across a quiet spell
+of the log.
 
 >>> from streaming.events import Click
 >>> cfg = LabelConfig(max_ahead_s=3600)
->>> implausible_time(Click(impression_id="1", user_id="u", ts=5000), 1000, [1000, None, None], cfg)
-'event time 5000 is 4000s ahead of the newest event time 1000 of its topic partition (max ahead 3600s)'
->>> implausible_time(Click(impression_id="1", user_id="u", ts=1597000000000), None, [None] * 3, cfg)
+>>> implausible_time(Click(impression_id="1", user_id="u", ts=5000), 1000, cfg)
+'event time 5000 is 4000s ahead of the clock 1000 of its topic partition (max ahead 3600s)'
+>>> implausible_time(Click(impression_id="1", user_id="u", ts=1597000000000), None, cfg)
 'event time 1597000000000 is outside 0..253402300799 (year 9999)'
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from streaming.events import MAX_EVENT_TS, EndOfStream, Event, Heartbeat, Marker
 from streaming.labels import LabelConfig
 
 
-def implausible_time(
-    event: Event | Marker,
-    newest: int | None,
-    partition_newest: Sequence[int | None],
-    labels: LabelConfig,
-) -> str | None:
+def implausible_time(event: Event | Marker, clock: int | None, labels: LabelConfig) -> str | None:
     """Why the event's time cannot be right, or None when it is plausible.
 
-    newest: the newest time on the event's topic partition; partition_newest: those of
-    the partition's three topics (None: nothing seen yet).
+    clock: the confirmed clock of the event's topic partition (None: not confirmed yet).
     """
     ts = event.ts
     if not 0 <= ts <= MAX_EVENT_TS:
@@ -43,12 +38,9 @@ def implausible_time(
         # quiet spell of the log moves the clock before the first event after it. An end
         # marker ends its topic whatever its time.
         return None
-    if newest is None:
-        known = [t for t in partition_newest if t is not None]
-        newest = min(known) if known else None
-    if newest is not None and ts > newest + labels.max_ahead_s:
+    if clock is not None and ts > clock + labels.max_ahead_s:
         return (
-            f"event time {ts} is {ts - newest}s ahead of the newest event time {newest} "
+            f"event time {ts} is {ts - clock}s ahead of the clock {clock} "
             f"of its topic partition (max ahead {labels.max_ahead_s}s)"
         )
     return None

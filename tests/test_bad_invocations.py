@@ -31,6 +31,8 @@ BASE: dict[tuple[str, ...], list[str]] = {
     ("snapshots", "prune"): ["r", "--db", "sqlite:///{tmp}/r.db"],
     ("snapshots", "list"): ["r", "--db", "sqlite:///{tmp}/r.db"],
     ("demo",): ["--out", "{tmp}/demo"],
+    ("report", "show"): ["e", "--db", "sqlite:///{tmp}/r.db"],
+    ("report", "compare"): ["e", "f", "--db", "sqlite:///{tmp}/r.db"],
     ("evaluate",): [
         "--experiment",
         "e",
@@ -68,6 +70,11 @@ FOUND = [
     (["data", "synth", "--out", "{log}"], "--out"),  # an existing file
     (["data", "synth", "--out", "/proc/no/such/dir"], "--out"),  # cannot be created
     (["snapshots", "prune", "../x", "--db", "sqlite:///{tmp}/r.db"], "RUN"),
+    # Issue 19, finding 7: mmn join's worker logs in a file, a read-only folder (one even
+    # root cannot write), a folder that cannot be created.
+    (["join", "--bootstrap", NOWHERE, "--log-dir", "{log}"], "--log-dir"),
+    (["join", "--bootstrap", NOWHERE, "--log-dir", "/proc/self"], "--log-dir"),
+    (["join", "--bootstrap", NOWHERE, "--log-dir", "/proc/no/such/dir"], "--log-dir"),
 ]
 
 

@@ -12,17 +12,26 @@ from pathlib import Path
 
 import pytest
 from test_joiner_app import (
+    DAY,
+    HOUR,
     assert_deduped_equal,
     command_labels,
     expected,
     join_outputs,
+    replay_injecting,
     replay_log,
     synthetic_records,
     wait_for_rows,
 )
 
+from simulator.kafka_publisher import KafkaPublisher
 from streaming.broker import EmbeddedBroker, free_port
+from streaming.events import Impression, encode_event
 from streaming.joiner_app import JoinerConfig
+from streaming.joiner_process import JoinerWorkers, create_joiner_topics
+from streaming.labels import LabelConfig
+from streaming.minibatch import decode_minibatch
+from streaming.partition_joiner import BatchConfig
 
 
 def worker_pids(parent: int) -> list[int]:
@@ -109,3 +118,51 @@ def test_mmn_join_restarts_a_killed_worker_shows_progress_and_serves_metrics(
     examples, _, _ = join_outputs(broker.bootstrap, config)
     assert_deduped_equal(examples, expected(records, command_labels()))
     assert not any(b"\x1b" in p.read_bytes() for p in (tmp_path / "logs").glob("*.log"))
+
+
+class RaisingWorkers(JoinerWorkers):
+    """Workers whose agent raises once (tests/raising_worker.py)."""
+
+    def worker_argv(self) -> list[str]:
+        script = Path(__file__).with_name("raising_worker.py")
+        return [sys.executable, str(script), self.config.to_json()]
+
+
+@pytest.mark.broker
+def test_an_agent_that_raises_ends_its_worker_which_restarts_and_loses_nothing(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """Issue 19, finding 1: an exception in the agent left a live worker with a dead agent
+    (restarts=0, nothing more joined)."""
+    labels = LabelConfig(observation_window_s=HOUR, attribution_window_s=30 * DAY)
+    config = JoinerConfig(
+        bootstrap=broker.bootstrap,
+        partitions=2,
+        labels=labels,
+        batches=BatchConfig(batch_size=256, max_span_s=DAY),
+    )
+    create_joiner_topics(config)
+    records = synthetic_records(tmp_path / "log", clicks=5000, days=3)
+
+    def boom(publisher: KafkaPublisher, ts: int) -> None:
+        event = Impression(
+            impression_id="boom", user_id="x", ts=ts, conv_type="t", scenario="s", features={}
+        )
+        publisher.send("impressions", encode_event(event), key=b"boom")
+
+    logs = tmp_path / "logs"
+    with RaisingWorkers(config, log_dir=logs).start(1) as workers:
+        replay_injecting(broker.bootstrap, records, after=len(records) // 2, inject=boom)
+        workers.wait_for_end(240)
+    examples, letters, batches = join_outputs(broker.bootstrap, config)
+    want = expected(records, labels) | {("boom", "non-click", 0)}
+    assert_deduped_equal(examples, want)
+    rows = {
+        (i, k) for r in batches for b in [decode_minibatch(r.value)]
+        for i, k in zip(b.impression_ids, b.kinds, strict=True)
+    }  # fmt: skip
+    assert rows == {(i, k) for i, k, _ in want}
+    assert letters == []
+    assert workers.restarts == 1
+    log = (logs / "joiner-0.log").read_text()
+    assert "injected fault at impression boom" in log and "exiting with code 70" in log

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -25,7 +26,7 @@ from simulator.sources import open_source
 from simulator.synth import generate, write
 from simulator.synth_model import SynthConfig
 from streaming.broker import EmbeddedBroker
-from streaming.events import Click, Conversion, Impression, encode_event
+from streaming.events import Click, Conversion, Impression, decode_event, encode_event
 from streaming.example import decode_deadletter, decode_example
 from streaming.joiner_app import ChangelogStore, JoinerConfig
 from streaming.joiner_process import JoinerWorkers, create_joiner_topics
@@ -94,6 +95,53 @@ def replay_log(bootstrap: str, records: list[LogRecord], speed: float | None = N
     publisher = KafkaPublisher(bootstrap)
     try:
         replay(records, publisher, ReplayConfig(speed=speed, heartbeat_every=HOUR))
+    finally:
+        publisher.close()
+
+
+class InjectingPublisher:
+    """The replay's publisher, calling `inject(publisher, ts)` right after its `after`-th
+    impression (ts: that impression's time), so that extra events land mid-log in order."""
+
+    def __init__(
+        self,
+        inner: KafkaPublisher,
+        after: int,
+        inject: Callable[[KafkaPublisher, int], None],
+    ) -> None:
+        self.inner, self.left, self.inject = inner, after, inject
+
+    def send(
+        self, topic: str, value: bytes, *, key: bytes | None = None, partition: int | None = None
+    ) -> None:
+        self.inner.send(topic, value, key=key, partition=partition)
+        if topic == "impressions" and key is not None:
+            self.left -= 1
+            if self.left == 0:
+                self.inject(self.inner, decode_event(value).ts)
+
+    def flush(self) -> None:
+        self.inner.flush()
+
+    def partitions(self, topic: str) -> int:
+        return self.inner.partitions(topic)
+
+
+def replay_injecting(
+    bootstrap: str,
+    records: list[LogRecord],
+    *,
+    after: int,
+    inject: Callable[[KafkaPublisher, int], None],
+) -> None:
+    """replay_log, with `inject` called after the `after`-th impression (InjectingPublisher)."""
+    publisher = KafkaPublisher(bootstrap)
+    try:
+        replay(
+            records,
+            InjectingPublisher(publisher, after, inject),
+            ReplayConfig(heartbeat_every=HOUR),
+        )
     finally:
         publisher.close()
 
@@ -347,9 +395,12 @@ def test_poisoned_timestamps_and_a_tombstone_are_dead_letters_and_poison_nothing
         ("conversions", Conversion(impression_id="neg", user_id="x", ts=-1)),
     ]
     producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
-    for partition in range(2):  # a plausible clock first, on both partitions
-        event = dataclasses.replace(ok, impression_id=f"ok{partition}")
-        producer.send("impressions", encode_event(event), partition=partition)
+    # A plausible clock first, on both partitions: two events confirm it (one event alone
+    # moves no clock, whatever its time).
+    oks = [f"ok{partition}{n}" for partition in range(2) for n in "ab"]
+    for name in oks:
+        event = dataclasses.replace(ok, impression_id=name)
+        producer.send("impressions", encode_event(event), partition=int(name[2]))
     for topic, event in poisoned:
         producer.send(topic, encode_event(event), partition=0)
     producer.send("clicks", None, key=b"tombstone", partition=1)
@@ -360,7 +411,7 @@ def test_poisoned_timestamps_and_a_tombstone_are_dead_letters_and_poison_nothing
         workers.wait_for_end(240)
     examples, letters, _ = join_outputs(broker.bootstrap, config)
 
-    want = expected(records, labels) | {(f"ok{p}", "non-click", 0) for p in range(2)}
+    want = expected(records, labels) | {(name, "non-click", 0) for name in oks}
     assert_deduped_equal(examples, want)
     assert Counter(d.reason for d in letters) == {"implausible-time": 4, "malformed": 1}
     assert {d.value for d in letters if d.reason == "malformed"} == {b""}
@@ -381,3 +432,103 @@ def test_poisoned_timestamps_and_a_tombstone_are_dead_letters_and_poison_nothing
         )
         assert shown.returncode == 0, shown.stderr
         assert "poison" in shown.stdout or "v1" in shown.stdout
+
+
+def cli_log(tmp: Path, rows: int) -> list[LogRecord]:
+    """The log `mmn data synth --rows ROWS` writes (its defaults: seed 0, SynthConfig())."""
+    write(generate(rows, seed=0, config=SynthConfig()), tmp)
+    return list(open_source("synthetic", tmp).rows())
+
+
+def minibatch_rows(batches: list) -> Counter:
+    """(impression_id, kind) of every row of every mini-batch message, copies included."""
+    return Counter(
+        (i, k)
+        for r in batches
+        for b in [decode_minibatch(r.value)]
+        for i, k in zip(b.impression_ids, b.kinds, strict=True)
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.broker
+def test_a_five_megabyte_impression_mid_log_is_a_dead_letter_and_costs_nothing_else(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """Issue 19, finding 1: a 5 MB impression crashed a worker's agent (the producer's
+    MessageSizeTooLargeError), real clicks in flight were lost and `mmn join` still ended
+    with restarts=0 and no dead letter."""
+    records = cli_log(tmp_path / "log", 20_000)
+    config = JoinerConfig(bootstrap=broker.bootstrap)  # mmn join's partitions and topics
+    create_joiner_topics(config)
+    big_producer = KafkaProducer(bootstrap_servers=broker.bootstrap, max_request_size=16 << 20)
+    big = Impression(
+        impression_id="big", user_id="x", ts=0, conv_type="t", scenario="s",
+        features={"blob": "x" * (5 << 20)},
+    )  # fmt: skip
+
+    def publish_big(publisher: KafkaPublisher, ts: int) -> None:
+        publisher.flush()  # the big one lands after what came before it, in order
+        value = encode_event(dataclasses.replace(big, ts=ts))
+        big_producer.send("impressions", value, key=b"big").get(timeout=60)
+        click = Click(impression_id="big", user_id="x", ts=ts)
+        publisher.send("clicks", encode_event(click), key=b"big")
+
+    replay_injecting(broker.bootstrap, records, after=len(records) // 2, inject=publish_big)
+    big_producer.close()
+    argv = [
+        sys.executable, "-m", "ops.cli", "join", "--bootstrap", broker.bootstrap,
+        "--until-end", "--timeout", "10m", "--log-dir", str(tmp_path / "logs"),
+    ]  # fmt: skip
+    join = subprocess.run(argv, capture_output=True, text=True, timeout=700)
+    assert join.returncode == 0, join.stderr[-2000:]
+    last = join.stdout.strip().splitlines()[-1]
+
+    examples, letters, batches = join_outputs(broker.bootstrap, config)
+    want = expected(records, command_labels())
+    assert_deduped_equal(examples, want)
+    assert len(examples) == len(want)  # each exactly once
+    rows = minibatch_rows(batches)
+    assert set(rows) == {(i, k) for i, k, _ in want} and set(rows.values()) == {1}
+    assert Counter(d.reason for d in letters) == {"too-large": 1, "orphan-click": 1}
+    [letter] = [d for d in letters if d.reason == "too-large"]
+    assert letter.size > 5 << 20 and len(letter.value) == 1024 and letter.topic == "impressions"
+    assert f"{letter.size:,} bytes" in letter.detail
+    assert "end of stream on all 4 partitions" in last, join.stdout[-2000:]
+    assert "dead letters orphan-click:1 too-large:1; restarts 0" in last, last
+    print(f"5 MB case: {len(examples)} examples of {len(want)} expected, {sum(rows.values())} rows")
+    print(f"dead letters {Counter(d.reason for d in letters)}; {last}")
+
+
+@pytest.mark.slow
+@pytest.mark.broker
+def test_an_impression_and_click_45_days_ahead_published_first_move_no_clock(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """Issue 19, finding 6: one impression and its click dated 45 days into the log,
+    published on empty topics just before it, set their topics' clocks: real events became
+    late-event and orphan-click, how many depending on timing."""
+    records = cli_log(tmp_path / "log", 20_000)
+    labels = command_labels()
+    config = JoinerConfig(bootstrap=broker.bootstrap, labels=labels)
+    create_joiner_topics(config)
+    ahead = records[0].ts + 45 * DAY
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
+    future = Impression(
+        impression_id="future", user_id="x", ts=ahead, conv_type="t", scenario="s", features={}
+    )
+    producer.send("impressions", encode_event(future), key=b"future")
+    click = Click(impression_id="future", user_id="x", ts=ahead)
+    producer.send("clicks", encode_event(click), key=b"future")
+    producer.flush()
+    producer.close()
+    with JoinerWorkers(config, log_dir=tmp_path / "logs").start(1) as workers:
+        replay_log(broker.bootstrap, records)  # joined while it is published
+        workers.wait_for_end(600)
+    examples, letters, batches = join_outputs(broker.bootstrap, config)
+    want = expected(records, labels) | {("future", "negative", 0)}
+    assert_deduped_equal(examples, want)
+    assert len(examples) == len(want)
+    assert letters == []
+    assert set(minibatch_rows(batches)) == {(i, k) for i, k, _ in want}
+    print(f"future case: {len(examples)} examples of {len(want)} expected, 0 dead letters")

@@ -103,13 +103,16 @@ def interleave(
 
 
 def run(
-    messages: list[Message], labels: LabelConfig, store: dict | None = None, batch_size: int = 4
+    messages: list[Message],
+    labels: LabelConfig,
+    store: dict | None = None,
+    batches: BatchConfig | None = None,
 ) -> tuple[list[Segment], list]:
     joiner = PartitionJoiner(
         partition=0,
         store={} if store is None else store,
         labels=labels,
-        batches=BatchConfig(batch_size=batch_size, max_span_s=100),
+        batches=batches or BatchConfig(batch_size=4, max_span_s=100),
     )
     segments, letters = [], []
     for source, offset, value in messages:
@@ -368,3 +371,116 @@ def test_any_input_ends_as_output_or_dead_letter_and_nothing_raises(messages: li
             assert any(e.click for e in mine), f"click {event} vanished"
         else:
             assert any(e.conversion for e in mine), f"conversion {event} vanished"
+
+
+def _with_first(streams: list, source: int, event: Impression | Click) -> list:
+    """The topic streams with `event` first on its topic, whatever its time (sorted first)."""
+    out = [list(stream) for stream in streams]
+    out[source].insert(0, (-1, encode_event(event)))
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    rows=funnels,
+    ahead=st.sampled_from([10_000, 45 * 86_400]),
+    seeds=st.tuples(st.integers(), st.integers()),
+)
+def test_one_event_far_ahead_first_on_its_topics_moves_no_clock(
+    rows: list, ahead: int, seeds: tuple[int, int]
+) -> None:
+    """Issue 19, finding 6: an impression and its click dated far ahead, published on empty
+    topics before the log, set their topics' clocks; real events then became late-event
+    and orphan-click depending on how the topics interleaved."""
+    labels = LabelConfig(
+        observation_window_s=OBS, attribution_window_s=A, click_window_s=CW, max_ahead_s=500
+    )
+    streams = topic_streams(rows, heartbeat_every=37)
+    imp = Impression(
+        impression_id="future", user_id="x", ts=ahead, conv_type="t", scenario="s", features={}
+    )
+    streams = _with_first(streams, 0, imp)
+    streams = _with_first(streams, 1, Click(impression_id="future", user_id="x", ts=ahead))
+    first, letters = run(interleave(streams, random.Random(seeds[0]), 0), labels)
+    second, _ = run(interleave(streams, random.Random(seeds[1]), 0), labels)
+    assert flat(first) == flat(second)
+    got = [(e.impression_id, e.kind, e.conversion, e.label_ts) for s in first for e in s.examples]
+    assert sorted(got) == sorted(
+        expected(rows, "fake-negative") | {("future", "negative", 0, ahead + OBS)}
+    )
+    assert got[-1][0] == "future"  # decided at the end of stream: no real time got there
+    assert letters == []
+    late_conversions = sum(1 for _, c, v in rows if c is not None and v is not None and v > A)
+    assert [d.reason for s in first for d in s.deadletters] == [
+        "orphan-conversion"
+    ] * late_conversions
+
+
+@settings(max_examples=30, deadline=None)
+@given(rows=funnels, seed=st.integers())
+def test_one_event_far_behind_first_on_its_topic_moves_no_clock(rows: list, seed: int) -> None:
+    """The mirror case: an impression dated far back, first on its topic, must not become the
+    clock against which every later event is `implausible-time`."""
+    labels = LabelConfig(
+        observation_window_s=OBS, attribution_window_s=A, click_window_s=CW, max_ahead_s=500
+    )
+    shifted = [(ts + 5000, click, conv) for ts, click, conv in rows]
+    past = Impression(
+        impression_id="past", user_id="x", ts=0, conv_type="t", scenario="s", features={}
+    )
+    streams = _with_first(topic_streams(shifted), 0, past)  # no heartbeat to lean on
+    segments, letters = run(interleave(streams, random.Random(seed), 0), labels)
+    got = {
+        (e.impression_id, e.kind, e.conversion, e.label_ts) for s in segments for e in s.examples
+    }
+    assert got == expected(shifted, "fake-negative") | {("past", "non-click", 0, CW)}
+    assert letters == []
+
+
+def test_an_event_too_large_to_send_is_a_dead_letter_with_its_size_and_first_bytes() -> None:
+    batches = BatchConfig(batch_size=4, max_span_s=100, max_message_bytes=65_536)
+    joiner = PartitionJoiner(partition=0, store={}, batches=batches)
+    big = Impression(
+        impression_id="big", user_id="u", ts=10, conv_type="t", scenario="s",
+        features={"f": "x" * batches.event_bytes},
+    )  # fmt: skip
+    value = encode_event(big)
+    step = joiner.process(0, 0, value)
+    [letter] = step.deadletters
+    assert (letter.reason, letter.topic, letter.offset, letter.size) == (
+        "too-large",
+        "impressions",
+        0,
+        len(value),
+    )
+    assert letter.value == value[:1024] and f"{len(value):,} bytes" in letter.detail
+    assert len(encode_deadletter(letter)) < 4096
+    assert "big" not in joiner.store  # consumed, not joined: nothing of it is ever sent
+    fits = dataclasses.replace(big, features={"f": "x" * (batches.event_bytes - 200)})
+    assert joiner.process(0, 1, encode_event(fits)).deadletters == []
+
+
+def test_a_mini_batch_is_cut_before_it_outgrows_the_largest_message() -> None:
+    batches = BatchConfig(batch_size=1000, max_span_s=10**6, max_message_bytes=65_536)
+    labels = LabelConfig(observation_window_s=OBS, attribution_window_s=A, click_window_s=CW)
+    rows = 120
+    messages: list[Message] = []
+    for n in range(rows):  # distinct values: the dictionary encoding saves nothing
+        imp = Impression(
+            impression_id=f"i{n}", user_id="u", ts=n, conv_type="t", scenario="s",
+            features={"a": f"{n:04d}" + "y" * 1500, f"only{n % 7}": "z"},
+        )  # fmt: skip
+        messages.append((0, n, encode_event(imp)))
+    messages += [(s, rows if s == 0 else 0, encode_event(EndOfStream(ts=rows))) for s in range(3)]
+    segments, letters = run(messages, labels, batches=batches)
+    sizes = []
+    for segment in segments:
+        batch = MiniBatch.from_examples(
+            segment.examples, partition=0, seq=segment.seq or 0, watermark=segment.watermark,
+            end=segment.end,
+        )  # fmt: skip
+        sizes.append(len(encode_minibatch(batch)))
+    assert letters == []
+    assert [e.impression_id for s in segments for e in s.examples] == [f"i{n}" for n in range(rows)]
+    assert max(sizes) <= batches.minibatch_bytes
+    assert len(segments) == 4 and min(sizes[:-1]) > batches.minibatch_bytes - 3000  # full ones

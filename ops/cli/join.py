@@ -5,16 +5,20 @@
 
 Runs N worker processes (streaming.joiner_app) sharing the source partitions; stops them
 on Ctrl-C / SIGTERM (SIGTERM, then SIGKILL after a grace period, by PID), or with
-`--until-end` once every partition's end-of-stream mini-batch is out.
+`--until-end` once every partition's end-of-stream mini-batch is out. Its last line says
+how it ended, the rows in mini-batches, the dead letters by reason and the restarts.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import math
 import signal
+import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from ops.cli.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
@@ -83,12 +87,40 @@ def joiner_config(args: argparse.Namespace, bootstrap: str) -> JoinerConfig:
     return build(args, joiner, bootstrap=bootstrap, labels=labels, batches=build(args, batches))
 
 
+def check_log_dir(path: Path) -> None:
+    """Make sure the workers can write their logs into `path` (created if missing); else
+    ConfigError naming --log-dir, before anything starts."""
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"--log-dir {path}: is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            f"--log-dir {path}: cannot be written: {exc.strerror or exc}; "
+            "choose a folder the joiner may write its worker logs into"
+        ) from None
+
+
+def format_reasons(counts: Mapping[str, int]) -> str:
+    """Dead letters by reason, on one line.
+
+    >>> format_reasons({"too-large": 1, "malformed": 2}), format_reasons({})
+    ('malformed:2 too-large:1', 'none')
+    """
+    return " ".join(f"{reason}:{n:,}" for reason, n in sorted(counts.items())) or "none"
+
+
 def run(args: argparse.Namespace) -> int:
     # SIGTERM as Ctrl-C: either way the workers are stopped on the way out, --until-end included.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     supervision: SupervisionConfig = build(args, args.options[4])
+    # Every option is checked before anything is created or started (the broker included).
+    config = joiner_config(args, args.bootstrap or "")
+    check_log_dir(args.log_dir)
     with bootstrap_or_embedded(args.bootstrap) as bootstrap, contextlib.ExitStack() as stack:
-        config = joiner_config(args, bootstrap)
+        config = dataclasses.replace(config, bootstrap=bootstrap)
         telemetry = JoinTelemetry(args.metrics_port, supervision.progress_every_s)
         stack.callback(telemetry.close)
         create_joiner_topics(config)
@@ -120,10 +152,17 @@ def run(args: argparse.Namespace) -> int:
             workers.follow(
                 monitor, until_end=args.until_end, timeout_s=args.timeout or math.inf, tick=tick
             )
+        monitor.drain()
         telemetry.update(monitor, workers, watch, force=True)
-        if monitor.done:
-            print(
-                f"joiner: end of stream on all {config.partitions} partitions after "
-                f"{time.monotonic() - started:.1f}s; {monitor.rows:,} rows in mini-batches"
-            )
+        ended = (
+            f"end of stream on all {config.partitions} partitions"
+            if monitor.done
+            else f"stopped ({len(monitor.ended)} of {config.partitions} partitions ended)"
+        )
+        print(
+            f"joiner: {ended} after {time.monotonic() - started:.1f}s; {monitor.rows:,} rows "
+            f"in mini-batches; dead letters {format_reasons(monitor.deadletters)}; "
+            f"restarts {workers.restarts}",
+            flush=True,
+        )
     return 0
