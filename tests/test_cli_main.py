@@ -1,5 +1,6 @@
-"""The `mmn` entry point: `mmn --help` and `mmn evaluate --help` import no heavy library
-and answer in well under a second; each command's listed help is the one it registers."""
+"""The `mmn` entry point: `mmn --help` and the daemons' `--help` (evaluate, train) import no
+heavy library and answer in well under a second; each command's listed help is the one it
+registers."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from ops.cli.main import COMMANDS, build_parser
 
 HEAVY = ("torch", "faust", "sqlalchemy", "scipy", "river")
-LIGHT = [["--help"], ["evaluate", "--help"]]
+LIGHT = [["--help"], ["evaluate", "--help"], ["train", "--help"]]
 
 
 def test_each_listed_help_is_the_one_its_command_registers() -> None:

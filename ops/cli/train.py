@@ -15,11 +15,8 @@ import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from model import zoo as models
 from model.config import ModelConfig
 from model.features import FeaturizerConfig
 from ops.cli.bootstrap import add_bootstrap_argument
@@ -32,17 +29,19 @@ from ops.cli.options import (
     port_number,
 )
 from ops.errors import ConfigError
-from ops.store.database import DEFAULT_URL, open_registry
-from ops.store.snapshots import SnapshotStore, SnapshotStoreConfig
-from ops.training.kafka_io import KafkaAnnouncer, KafkaSource
-from ops.training.learner import LearnerConfig, OnlineLearner
-from ops.training.lr_search import LearningRateSearch, grid
-from ops.training.telemetry import TrainerMetrics
-from ops.training.trainer import Trainer, TrainerConfig, TrainerOutcome, stop_on_signals
+from ops.store.defaults import DEFAULT_URL
+from ops.store.snapshot_config import SnapshotStoreConfig
+from ops.training.learner_config import LearnerConfig
+from ops.training.trainer_config import TrainerConfig
 from simulator.criteo_search import CriteoSearchConfig
-from streaming.health import BrokerWatch, quiet_repeats
-from streaming.minibatch import MiniBatch, decode_minibatch
-from streaming.topics import TopicNames, create_topics
+from streaming.topics import TopicNames
+
+# The rest is imported where it runs: `mmn train --help` needs neither torch nor SQLAlchemy.
+if TYPE_CHECKING:
+    from ops.training.learner import OnlineLearner
+    from ops.training.lr_search import LearningRateSearch
+    from ops.training.trainer import TrainerOutcome
+    from streaming.minibatch import MiniBatch
 
 # Capacities follow the readers' top-K: K values of their own plus the one "other" domain.
 _CAPACITIES = {
@@ -118,6 +117,8 @@ def learner_config(args: argparse.Namespace) -> LearnerConfig:
     featurizer = FeaturizerConfig(
         fields=featurizer.fields, numeric_fields=numeric, buckets=args.buckets
     )
+    from model import zoo as models
+
     models.get(args.model)  # an unknown model name fails before anything starts
     return build(args, options.learner, model_config=shape, featurizer=featurizer)
 
@@ -138,6 +139,8 @@ RECONFIGURABLE = ("lr",)
 def restore_with(config: LearnerConfig) -> Callable[[dict[str, Any]], OnlineLearner]:
     """Restores a snapshot's learner, then applies config's RECONFIGURABLE values to it."""
 
+    from ops.training.learner import OnlineLearner
+
     def restore(payload: dict[str, Any]) -> OnlineLearner:
         learner = OnlineLearner.from_state(payload)
         # With --lr auto the rate the run's race chose stays.
@@ -154,6 +157,8 @@ def checked_decoder(fields: tuple[str, ...]) -> Callable[[bytes], MiniBatch]:
 
     A mistyped --fields would otherwise train on an empty string per row.
     """
+    from streaming.minibatch import decode_minibatch
+
     checked = False
 
     def decode(value: bytes) -> MiniBatch:
@@ -174,6 +179,17 @@ def checked_decoder(fields: tuple[str, ...]) -> Callable[[bytes], MiniBatch]:
 
 def train(args: argparse.Namespace) -> TrainerOutcome:
     """Run the trainer against a broker until it stops; resources are released on the way out."""
+    import torch
+
+    from ops.store.database import open_registry
+    from ops.store.snapshots import SnapshotStore
+    from ops.training.kafka_io import KafkaAnnouncer, KafkaSource
+    from ops.training.learner import OnlineLearner
+    from ops.training.telemetry import TrainerMetrics
+    from ops.training.trainer import Trainer, stop_on_signals
+    from streaming.health import BrokerWatch
+    from streaming.topics import create_topics
+
     if args.bootstrap is None:
         raise ConfigError(
             "mmn train needs --bootstrap HOST:PORT: an embedded broker started for the trainer "
@@ -233,6 +249,9 @@ def lr_search(
     config: LearnerConfig, daemon: TrainerConfig
 ) -> Callable[[], LearningRateSearch] | None:
     """With --lr auto: the race of rates around the model's own (None otherwise)."""
+    from model import zoo as models
+    from ops.training.lr_search import LearningRateSearch, grid
+
     if config.lr != "auto":
         return None
     own = models.get(config.model).lr
@@ -242,6 +261,8 @@ def lr_search(
 
 
 def run(args: argparse.Namespace) -> int:
+    from streaming.health import quiet_repeats
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     for chatty in ("kafka", "alembic"):  # connection and migration chatter at INFO
         logging.getLogger(chatty).setLevel(logging.WARNING)
