@@ -50,7 +50,7 @@ def make_optimizer(
     if sparse:
         return _sparse(name, params, lr)
     if name == "adagrad":
-        # fused: ~7 ms a step for the MMN tower against ~47 ms unfused (DESIGN.md, section 4).
+        # fused: ~7 ms a step for the MMN tower against ~47 ms unfused.
         return torch.optim.Adagrad(params, lr=lr, fused=True)
     if name == "adagrad-tf":
         return torch.optim.Adagrad(

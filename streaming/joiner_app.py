@@ -46,7 +46,8 @@ from streaming.example import encode_deadletter, encode_example
 from streaming.health import quiet_repeats
 from streaming.labels import LabelConfig
 from streaming.minibatch import MiniBatch, encode_minibatch
-from streaming.partition_joiner import BatchConfig, PartitionJoiner, Segment, meta_key
+from streaming.partition_joiner import PartitionJoiner, meta_key
+from streaming.segments import BatchConfig, Segment
 from streaming.topics import TopicNames
 
 TABLE = "pending"

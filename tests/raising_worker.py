@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 from streaming import joiner_app
-from streaming.partition_joiner import PartitionJoiner, Step
+from streaming.partition_joiner import PartitionJoiner
+from streaming.segments import Step
 
 FLAG = Path("raised-once")
 _process = PartitionJoiner.process

@@ -11,7 +11,7 @@ from ops.cli.options import add_options, apply_environment, build, class_default
 from ops.errors import ConfigError
 from streaming.joiner_app import JoinerConfig
 from streaming.labels import LabelConfig
-from streaming.partition_joiner import BatchConfig
+from streaming.segments import BatchConfig
 
 
 def _commands(
@@ -54,7 +54,7 @@ def test_a_usage_error_is_one_line_and_exit_2(capsys) -> None:
         main(["train", "--run", "r", "--lr", "fast"])
     assert stop.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["mmn train: error: argument --lr: invalid float value: 'fast'"]
+    assert err == ["mmn train: error: argument --lr: 'fast' is neither a number nor auto"]
 
 
 def test_defaults_come_from_the_config_and_durations_parse() -> None:

@@ -31,7 +31,7 @@ from streaming.joiner_app import JoinerConfig
 from streaming.joiner_process import JoinerWorkers, create_joiner_topics
 from streaming.labels import LabelConfig
 from streaming.minibatch import decode_minibatch
-from streaming.partition_joiner import BatchConfig
+from streaming.segments import BatchConfig
 
 
 def worker_pids(parent: int) -> list[int]:

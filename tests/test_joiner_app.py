@@ -32,7 +32,8 @@ from streaming.joiner_app import ChangelogStore, JoinerConfig
 from streaming.joiner_process import JoinerWorkers, create_joiner_topics
 from streaming.labels import LabelConfig
 from streaming.minibatch import decode_minibatch
-from streaming.partition_joiner import BatchConfig, meta_key
+from streaming.partition_joiner import meta_key
+from streaming.segments import BatchConfig
 
 HOUR, DAY = 3600, 86400
 

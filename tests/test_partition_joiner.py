@@ -28,7 +28,8 @@ from streaming.example import (
 )
 from streaming.labels import LabelConfig
 from streaming.minibatch import MiniBatch, decode_minibatch, encode_minibatch
-from streaming.partition_joiner import BatchConfig, PartitionJoiner, Segment
+from streaming.partition_joiner import PartitionJoiner
+from streaming.segments import BatchConfig, Segment
 
 OBS, A, CW, L = 50, 400, 30, 20
 Message = tuple[int, int, bytes]  # (source, offset, value)
@@ -420,9 +421,12 @@ def test_one_event_far_ahead_first_on_its_topics_moves_no_clock(
 @given(rows=funnels, seed=st.integers())
 def test_one_event_far_behind_first_on_its_topic_moves_no_clock(rows: list, seed: int) -> None:
     """The mirror case: an impression dated far back, first on its topic, must not become the
-    clock against which every later event is `implausible-time`."""
+    clock against which every later event is `implausible-time`. Without heartbeats, real
+    neighbours may be up to ~1,100 s apart here (impressions over 600 s, conversions up to
+    A + 60 after their click), so --max-ahead is above that and far below the 5,000 s the
+    past event lies back."""
     labels = LabelConfig(
-        observation_window_s=OBS, attribution_window_s=A, click_window_s=CW, max_ahead_s=500
+        observation_window_s=OBS, attribution_window_s=A, click_window_s=CW, max_ahead_s=1500
     )
     shifted = [(ts + 5000, click, conv) for ts, click, conv in rows]
     past = Impression(

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ops.benches.stream_protocol import StreamConfig, emit, relative_improvements, run_stream
+from ops.benches.relative_improvement import relative_improvements
+from ops.benches.stream_protocol import StreamConfig, emit, run_stream
 from ops.cli import main
 from ops.training import delayed
 from simulator.criteo_search import CriteoSearchConfig, load_columns

@@ -24,9 +24,7 @@ stream, which bounds what any method's handling of delayed labels can change.
 
 from __future__ import annotations
 
-import math
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -38,9 +36,10 @@ from model.config import ModelConfig
 from model.features import CRITEO_FEATURE_FIELDS, FeaturizerConfig
 from model.scoring import probability
 from model.snapshot import CHECKPOINT
+from ops.benches.relative_improvement import relative_improvements
 from ops.errors import ConfigError
 from ops.evaluation.holdout import domain_report, window_rows
-from ops.evaluation.metrics import exact_auc
+from ops.evaluation.metrics import average_precision, exact_auc
 from ops.training import delayed
 from ops.training.delayed.aux import DelayLearner
 from ops.training.learner import LearnerConfig, OnlineLearner
@@ -203,23 +202,6 @@ def rows_of(cols: SearchColumns, emitted: Emitted, start: int, stop: int) -> Min
     )
 
 
-def average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
-    """PR-AUC as average precision: the mean precision at each positive's rank (ties as one).
-
-    >>> average_precision(np.array([1, 0, 1, 0]), np.array([0.9, 0.8, 0.7, 0.1]))
-    0.8333333333333333
-    """
-    labels = np.asarray(labels, dtype=np.float64)
-    if labels.sum() == 0:
-        return math.nan
-    order = np.argsort(-np.asarray(scores), kind="mergesort")
-    s, y = np.asarray(scores)[order], labels[order]
-    last = np.r_[s[1:] != s[:-1], True]  # the end of each run of tied scores
-    tp, seen = np.cumsum(y)[last], np.flatnonzero(last) + 1
-    gained = np.diff(np.r_[0.0, tp])
-    return float(np.sum(gained * tp / seen) / labels.sum())
-
-
 def day_figures(learner: OnlineLearner, day: MiniBatch) -> dict[str, float]:
     """AUC, PR-AUC, log loss, calibration and mean domain AUC of the run's score on one day.
 
@@ -325,14 +307,7 @@ def run_stream(
         started = time.perf_counter()
         pretrained, aux = pretrain(cols, order[:split], model, config)
         log(f"{model}: pretrained on {split:,} clicks in {time.perf_counter() - started:.0f}s")
-        # The pretrained model scoring every day without learning from the stream: how much
-        # of any method's figure the stream itself adds.
-        frozen_days = [day_figures(pretrained, day) for day in days]
-        frozen = {
-            "auc": float(np.nanmean([d["auc"] for d in frozen_days])),
-            "log_loss": float(np.nanmean([d["log_loss"] for d in frozen_days])),
-            "per_day_auc": [d["auc"] for d in frozen_days],
-        }
+        frozen = frozen_figures(pretrained, days)
         log(f"{model} frozen (no stream learning): AUC {frozen['auc']:.4f}")
         methods = {}
         for method in config.methods:
@@ -356,6 +331,17 @@ def run_stream(
     return result
 
 
+def frozen_figures(pretrained: OnlineLearner, days: list[MiniBatch]) -> dict:
+    """The pretrained model scoring every day without learning from the stream: how much of
+    any method's figure the stream itself adds."""
+    per_day = [day_figures(pretrained, day) for day in days]
+    return {
+        "auc": float(np.nanmean([d["auc"] for d in per_day])),
+        "log_loss": float(np.nanmean([d["log_loss"] for d in per_day])),
+        "per_day_auc": [d["auc"] for d in per_day],
+    }
+
+
 def _stream_one(
     learner: OnlineLearner,
     cols: SearchColumns,
@@ -377,60 +363,6 @@ def _stream_one(
         "per_day_auc": [d["auc"] for d in per_day],
         "per_day_log_loss": [d["log_loss"] for d in per_day],
     }
-
-
-def relative_improvements(
-    methods: dict[str, dict], *, resamples: int = 2000, seed: int = 0
-) -> tuple[dict[str, dict], dict | None]:
-    """Adds `ri_auc`, its bootstrap interval `ri_auc_interval` and `ri_log_loss` to each
-    method's figures; and returns the oracle's lead over vanilla with its interval.
-
-    RI-AUC = (AUC - AUC_vanilla) / (AUC_oracle - AUC_vanilla) divides by the oracle's lead.
-    Days are resampled with replacement (`resamples` times, every method on the same days)
-    for a 95% percentile interval of that lead and of each RI-AUC. Where the lead's interval
-    does not exclude 0, the ratio divides by noise: `ri_auc` and its interval are then None
-    (the lead says why). RI-log-loss is the same ratio of the mean log losses. None of it
-    without both vanilla and oracle.
-
-    >>> days = {"vanilla": [0.70, 0.71, 0.69, 0.70], "oracle": [0.72, 0.73, 0.71, 0.72],
-    ...         "x": [0.715, 0.725, 0.705, 0.715]}
-    >>> m = {k: {"auc": float(np.mean(v)), "per_day_auc": v, "log_loss": 0.4} for k, v in days.items()}
-    >>> m, lead = relative_improvements(m)
-    >>> round(lead["auc"], 4), lead["significant"], round(m["x"]["ri_auc"], 4)
-    (0.02, True, 0.75)
-    """
-    vanilla, oracle = methods.get("vanilla"), methods.get("oracle")
-    for figures in methods.values():
-        gap = (
-            None if vanilla is None or oracle is None else oracle["log_loss"] - vanilla["log_loss"]
-        )
-        figures["ri_log_loss"] = (
-            (figures["log_loss"] - vanilla["log_loss"]) / gap
-            if vanilla is not None and gap
-            else None
-        )
-        figures["ri_auc"] = figures["ri_auc_interval"] = None
-    if vanilla is None or oracle is None:
-        return methods, None
-    per_day = {name: np.asarray(f["per_day_auc"], dtype=np.float64) for name, f in methods.items()}
-    n_days = len(per_day["vanilla"])
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, n_days, size=(resamples, n_days))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a resample of days without AUC
-        means = {name: np.nanmean(days[picks], axis=1) for name, days in per_day.items()}
-    leads = means["oracle"] - means["vanilla"]
-    lo, hi = np.nanpercentile(leads, [2.5, 97.5])
-    point = oracle["auc"] - vanilla["auc"]
-    lead = {"auc": point, "interval": [float(lo), float(hi)], "significant": bool(lo > 0)}
-    if not lead["significant"]:
-        return methods, lead
-    for name, figures in methods.items():
-        figures["ri_auc"] = (figures["auc"] - vanilla["auc"]) / point
-        ratios = (means[name] - means["vanilla"]) / leads
-        r_lo, r_hi = np.nanpercentile(ratios, [2.5, 97.5])
-        figures["ri_auc_interval"] = [float(r_lo), float(r_hi)]
-    return methods, lead
 
 
 def _config_dict(config: StreamConfig) -> dict:

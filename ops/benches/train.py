@@ -45,7 +45,7 @@ from simulator.criteo_search import CriteoSearchConfig
 from streaming.events import OTHER_DOMAIN
 from streaming.example import Example
 from streaming.minibatch import MiniBatch, decode_minibatch, encode_minibatch
-from streaming.partition_joiner import BatchConfig
+from streaming.segments import BatchConfig
 from streaming.topics import create_topics
 
 PARTITIONS = 2

@@ -32,7 +32,7 @@ from streaming.join_monitor import JoinMonitor
 from streaming.joiner_app import JoinerConfig
 from streaming.joiner_process import JoinerWorkers, SupervisionConfig, create_joiner_topics
 from streaming.labels import LabelConfig
-from streaming.partition_joiner import BatchConfig
+from streaming.segments import BatchConfig
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -120,7 +120,7 @@ def format_duration(seconds: float) -> str:
 def field_docs(cls: type) -> dict[str, str]:
     """Each field's text in a config class docstring (`name: text.`, `a / b: text.`).
 
-    >>> from streaming.partition_joiner import BatchConfig
+    >>> from streaming.segments import BatchConfig
     >>> field_docs(BatchConfig)["batch_size"]
     'most examples per mini-batch'
     """

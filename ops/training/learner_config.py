@@ -1,7 +1,8 @@
-"""The learner's configuration: which model, how it learns (`ops.training.learner`).
+"""How a learner learns: the model, its shape and features, the optimizer and rate, the
+delayed-feedback method; checked before anything is built.
 
-Apart from the learner so that it imports without torch: `mmn train --help` derives its
-options from it. The checks that need the model registry import it when a config is made.
+It imports without torch (`mmn train --help` derives its options from it): the checks that
+need the model registry import it when a config is made.
 """
 
 from __future__ import annotations

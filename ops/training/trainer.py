@@ -28,14 +28,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from ops.store.snapshots import PublishedSnapshot, Reconciliation
+from ops.store.snapshots import PublishedSnapshot
 from ops.training.learner import OnlineLearner, StepResult
 from ops.training.lr_search import LearningRateSearch
 from ops.training.merge import PartitionMerge
 from ops.training.progressive import ProgressiveValidation
 from ops.training.rows import LabeledRows
+from ops.training.seams import Announcer, Decoder, Health, Snapshots
 from ops.training.telemetry import TrainerMetrics
 from ops.training.trainer_config import TrainerConfig
 from streaming.errors import StreamingError
@@ -44,52 +45,6 @@ from streaming.progress import ProgressLine
 from streaming.source import Message, Source
 
 log = logging.getLogger("ops.training.trainer")
-
-
-class Snapshots(Protocol):
-    """Where the run's snapshots live (ops.store.snapshots.SnapshotStore in production)."""
-
-    def reconcile(self) -> Reconciliation:
-        """Make files and registry agree before anything is loaded."""
-
-    def load_latest(self) -> tuple[PublishedSnapshot, dict[str, Any]] | None:
-        """The newest snapshot that verifies and its payload; None when there is none."""
-
-    def publish(
-        self,
-        payload: dict[str, Any],
-        *,
-        examples_seen: int,
-        watermark: int | None,
-        offsets: dict[str, int],
-        metrics: dict[str, Any] | None = None,
-        examples_trained: int | None = None,
-    ) -> PublishedSnapshot:
-        """Store payload as the run's next snapshot (metrics: kept with its registry row)."""
-
-
-class Announcer(Protocol):
-    """Tells others that a snapshot was published (the `snapshots` topic)."""
-
-    def announce(self, snapshot: PublishedSnapshot) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class Health(Protocol):
-    """Whether the broker answers (streaming.health.BrokerWatch in production)."""
-
-    @property
-    def up(self) -> bool: ...
-
-    @property
-    def unreachable_s(self) -> float: ...
-
-    def raise_if_expired(self, who: str) -> None:
-        """Raise BrokerError once the broker has not answered for longer than allowed."""
-
-
-Decoder = Callable[[bytes], LabeledRows]  # streaming.minibatch.decode_minibatch in production
 
 
 def stop_on_signals() -> threading.Event:

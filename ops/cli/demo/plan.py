@@ -1,7 +1,7 @@
 """What the demo runs: its config, its run folder, and each component's `mmn` command line.
 
 The command lines are the ones a user would type to run the same pipeline as separate
-processes (README, "Running the daemons"); the flags that must agree between them (the
+processes (docs/operations.md); the flags that must agree between them (the
 bootstrap address, the partition count, the registry URL, the snapshot folder, the run
 names) come from one place here.
 """
