@@ -38,6 +38,7 @@ from streaming.topics import TopicNames
 
 # The rest is imported where it runs: `mmn train --help` needs neither torch nor SQLAlchemy.
 if TYPE_CHECKING:
+    from ops.store.snapshots import SnapshotStore
     from ops.training.learner import OnlineLearner
     from ops.training.lr_search import LearningRateSearch
     from ops.training.trainer import TrainerOutcome
@@ -181,8 +182,6 @@ def train(args: argparse.Namespace) -> TrainerOutcome:
     """Run the trainer against a broker until it stops; resources are released on the way out."""
     import torch
 
-    from ops.store.database import open_registry
-    from ops.store.snapshots import SnapshotStore
     from ops.training.kafka_io import KafkaAnnouncer, KafkaSource
     from ops.training.learner import OnlineLearner
     from ops.training.telemetry import TrainerMetrics
@@ -201,18 +200,10 @@ def train(args: argparse.Namespace) -> TrainerOutcome:
     store_config = build(args, args.options.store)
     config = learner_config(args)
     torch.set_num_threads(args.threads)
-    Session = open_registry(args.db)
-    create_topics(bootstrap, {args.snapshots_topic: 1})
     with contextlib.ExitStack() as stack:
-        store = SnapshotStore(
-            store_config,
-            Session,
-            run=args.run,
-            model=args.model,
-            run_config=config.state(),
-            reconfigurable=(lambda key: key in RECONFIGURABLE) if args.reconfigure else None,
-        )
+        store = _store(args, store_config, config)  # the registry first, then the broker
         stack.callback(store.close)
+        create_topics(bootstrap, {args.snapshots_topic: 1})
         source = KafkaSource(bootstrap, args.topic)
         stack.callback(source.close)
         metrics = TrainerMetrics(args.run, args.metrics_port)
@@ -243,6 +234,23 @@ def train(args: argparse.Namespace) -> TrainerOutcome:
             search=lr_search(config, daemon),
         )
         return trainer.run()
+
+
+def _store(
+    args: argparse.Namespace, config: SnapshotStoreConfig, learner: LearnerConfig
+) -> SnapshotStore:
+    """The run's snapshot store (`ops.store.snapshots.SnapshotStore`), its folder locked."""
+    from ops.store.database import open_registry
+    from ops.store.snapshots import SnapshotStore
+
+    return SnapshotStore(
+        config,
+        open_registry(args.db),
+        run=args.run,
+        model=args.model,
+        run_config=learner.state(),
+        reconfigurable=(lambda key: key in RECONFIGURABLE) if args.reconfigure else None,
+    )
 
 
 def lr_search(

@@ -47,7 +47,7 @@ from ops.evaluation.assignment import Split
 from ops.evaluation.experiment import EvaluatorConfig
 from ops.evaluation.finality import Final, FinalLabels, rows_of
 from ops.evaluation.monitoring import EvaluatorMonitor
-from ops.evaluation.serving import ModelCache, ServingIndex, predict, tensor_batch, window_start
+from ops.evaluation.serving import ModelCache, ServingIndex, predict_rows, window_start
 from ops.store.experiments import (
     commit_results,
     decided_impressions,
@@ -59,7 +59,6 @@ from streaming.source import Message, Source
 
 log = logging.getLogger("ops.evaluation.evaluator")
 
-SCORE_CHUNK = 4096  # rows per forward pass; a fixed size keeps the floats batch-independent
 # Sealed batches of a partition scored and written together: a batch of final clicks spans
 # the attribution window, so one serving snapshot serves few of its rows (a median of 39 per
 # forward call measured on the demo's log), and a small call costs nearly what a large one does.
@@ -310,7 +309,7 @@ class Evaluator:
                     predictions.update(dict.fromkeys(indices, (None, None)))
                     continue
                 known = next(k for k in self.serving.known[run] if k.version == version)
-                p = self._predict(run, known, [batch[i] for i in indices])
+                p = predict_rows(self.models, run, known, [batch[i].row for i in indices])
                 predictions.update(zip(indices, ((version, float(x)) for x in p), strict=True))
             for i in members:
                 version_or_none, p_or_none = predictions[i]
@@ -319,23 +318,6 @@ class Evaluator:
                 )
             self.scored[arm] += sum(predictions[i][1] is not None for i in members)
         return rows
-
-    def _predict(self, run: str, known: Any, finals: list[Final]) -> np.ndarray:
-        loaded = self.models.get(run, known)
-        assert loaded.featurizer is not None
-        out = []
-        for start in range(0, len(finals), SCORE_CHUNK):
-            chunk = [f.row for f in finals[start : start + SCORE_CHUNK]]
-            features = {name: [r.feature(name) for r in chunk] for name in loaded.featurizer.fields}
-            batch = tensor_batch(
-                loaded,
-                features,
-                [r.conv_type for r in chunk],
-                [r.scenario for r in chunk],
-                self.models.featurizer(loaded),
-            )
-            out.append(predict(loaded, batch))
-        return np.concatenate(out)
 
     def _row(
         self, arm: str, final: Final, assigned: bool, version: int | None, p: float | None

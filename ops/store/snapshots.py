@@ -1,18 +1,14 @@
 """The snapshot store: crash-safe snapshot files of a run, each recorded in the registry.
 
-A published snapshot is two files (payloads are plain dicts of tensors and plain data,
-written with `torch.save` and read back with `weights_only=True`):
-
-- the serving file `v{version:06d}.pt`: what scoring needs (weights, config, vocabularies,
-  featurizer, score rule) and the trainer's small facts (watermark, examples seen, offsets):
-  the payload without its `checkpoint` part (`model.snapshot.serving_part`); the evaluator
-  loads only these;
-- the checkpoint `v{version:06d}.ckpt`: the payload's `checkpoint` part (optimizer state,
-  gathered rows, dedupe keys), tied to its serving file by that file's sha256. Serving file
-  and checkpoint together are the exact state to resume from; the weights are stored once.
-  Checkpoints are kept for the `keep_checkpoints` newest snapshots only
-  (`ops.store.retention.prune_checkpoints`). A payload without a checkpoint part (and every
-  snapshot registered before checkpoints were kept apart) is one complete file.
+A published snapshot is two files (plain dicts of tensors and plain data, `torch.save`d,
+read back with `weights_only=True`): the serving file `v{version:06d}.pt`, what scoring
+needs (the payload without its `checkpoint` part, `model.snapshot.serving_part`), which is
+all the evaluator loads; and the checkpoint `v{version:06d}.ckpt`, that part (optimizer
+state, gathered rows, dedupe keys) tied to its serving file by that file's sha256. The two
+together are the exact state to resume from, the weights stored once. Checkpoints are kept
+for the `keep_checkpoints` newest snapshots (`ops.store.retention.prune_checkpoints`). A
+payload without a checkpoint part, like every snapshot registered before checkpoints were
+kept apart, is one complete file.
 
 Publishing order, so that a crash at any point leaves a consistent state:
 
@@ -48,8 +44,6 @@ instead of deleting the first one's temporary files.
 from __future__ import annotations
 
 import fcntl
-import hashlib
-import io
 import logging
 import re
 from collections.abc import Callable
@@ -57,12 +51,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from model.snapshot import CHECKPOINT, encode_state, serving_part, write_atomically
+from model.snapshot import CHECKPOINT, encode_state, serving_part
 from ops.errors import SnapshotCorruptError, SnapshotStoreError
 from ops.store.database import (
     Run,
@@ -76,6 +69,7 @@ from ops.store.names import check_name
 from ops.store.retention import prune, prune_checkpoints
 from ops.store.run_options import check_run_options
 from ops.store.snapshot_config import SnapshotStoreConfig
+from ops.store.snapshot_files import load_snapshot, sha256_of, write_files
 
 log = logging.getLogger(__name__)
 
@@ -123,10 +117,6 @@ class Reconciliation:
     files_removed: tuple[str, ...] = ()
 
 
-def sha256_of(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def load_checkpoint(snapshot: PublishedSnapshot) -> dict[str, Any]:
     """The whole payload a snapshot was published from: its serving file and its checkpoint
     (verified, and checked to belong together); the serving file alone when it has none."""
@@ -139,26 +129,6 @@ def load_checkpoint(snapshot: PublishedSnapshot) -> dict[str, Any]:
             f"checkpoint {snapshot.checkpoint_path} does not belong to snapshot {snapshot.path}"
         )
     return {**payload, CHECKPOINT: checkpoint[CHECKPOINT]}
-
-
-def load_snapshot(path: str | Path, sha256: str) -> dict[str, Any]:
-    """Read a snapshot file, verify it against the recorded sha256 and decode its payload."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise SnapshotStoreError(f"cannot read snapshot {path}: {exc}") from exc
-    actual = sha256_of(data)
-    if actual != sha256:
-        raise SnapshotCorruptError(
-            f"snapshot {path} is corrupt: its sha256 is {actual}, the registry recorded {sha256}; "
-            "it is not loaded (the previous snapshot is used instead)"
-        )
-    try:
-        return torch.load(io.BytesIO(data), weights_only=True)
-    except Exception as exc:  # torch raises many types for undecodable bytes
-        raise SnapshotCorruptError(
-            f"snapshot {path} verifies but cannot be decoded: {exc}"
-        ) from exc
 
 
 class SnapshotStore:
@@ -317,19 +287,10 @@ class SnapshotStore:
         checkpoint = None
         if CHECKPOINT in payload:
             checkpoint = encode_state({"serving_sha256": digest, CHECKPOINT: payload[CHECKPOINT]})
-        with self.Session() as session:
-            run = self._run(session)
-            first = 1 if run is None else next_version(session, run)
-            version = max(first, self._next_file_version())
+        version = self._next_version()
         path = self.folder / f"v{version:06d}{SNAPSHOT_SUFFIX}"
         checkpoint_path = self.folder / f"v{version:06d}{CHECKPOINT_SUFFIX}"
-        written = [path] if checkpoint is None else [path, checkpoint_path]
-        try:
-            write_atomically(path, data)
-            if checkpoint is not None:
-                write_atomically(checkpoint_path, checkpoint)
-        except OSError as exc:
-            raise SnapshotStoreError(f"cannot write snapshot {path}: {exc}") from exc
+        written = write_files({path: data, checkpoint_path: checkpoint})
         try:
             with self._transaction() as session:
                 # The run's row comes with its first snapshot, and takes accepted new options.
@@ -366,6 +327,12 @@ class SnapshotStore:
             digest[:12],
         )
         return published
+
+    def _next_version(self) -> int:
+        with self.Session() as session:
+            run = self._run(session)
+            first = 1 if run is None else next_version(session, run)
+        return max(first, self._next_file_version())
 
     def _next_file_version(self) -> int:
         # Quarantined files keep their version: a new snapshot never reuses a number.
