@@ -16,14 +16,16 @@ from pathlib import Path
 import pytest
 
 from ops.cli import main
-from ops.cli.demo.plan import RunFolder, run_name
+from ops.cli.demo.plan import DemoConfig, RunFolder, run_name
 from ops.cli.options import class_default
 from ops.store.database import get_run, list_snapshots, open_registry
 from ops.store.retention import serving_ids
 from ops.store.snapshots import SnapshotStoreConfig
 from simulator.sources import open_source
 
-COMPONENTS = ("join", "train-mmn", "train-esmm", "evaluate", "replay", "report")
+MMN, CONTROL = DemoConfig().arms  # the demo's default arms: the MMN variant, then the control
+ARMS = (MMN, CONTROL)
+COMPONENTS = ("join", f"train-{MMN}", f"train-{CONTROL}", "evaluate", "replay", "report")
 
 
 @pytest.mark.broker
@@ -41,7 +43,7 @@ def test_a_small_demo_runs_every_component_and_reports_every_arm_and_domain(tmp_
     last = printed[printed.rindex("-- live") :]
     joined = re.search(r"joiner\s+done\s+([0-9,]+) examples", last)
     assert joined, last
-    for arm in ("mmn", "esmm"):
+    for arm in ARMS:
         trained = re.search(rf"train {arm}\s+done\s+([0-9,]+) trained", last)
         assert trained and trained[1] == joined[1], last
     # The report: printed, its HTML in the run folder, and every arm on every domain.
@@ -52,12 +54,12 @@ def test_a_small_demo_runs_every_component_and_reports_every_arm_and_domain(tmp_
     report = json.loads(capsys.readouterr().out)
     records = list(open_source("criteo-search", out / "data" / "CriteoSearchData").rows())
     types, scenarios = {r.conv_type for r in records}, {r.scenario for r in records}
-    assert set(report["arms"]) == {"mmn", "esmm"}
+    assert set(report["arms"]) == set(ARMS)
     for arm, block in report["arms"].items():
         assert block["run"] == run_name(arm)
         assert set(block["per_type"]) == types and set(block["per_scenario"]) == scenarios
         assert block["overall"]["n"] > 0.8 * len(records), block["overall"]
-    assert set(report["comparisons"]) == {"mmn"}  # against the control, the last arm
+    assert set(report["comparisons"]) == {MMN}  # against the control, the last arm
 
 
 def _snapshots(run_folder: Path) -> dict[str, list[tuple]]:
@@ -68,7 +70,7 @@ def _snapshots(run_folder: Path) -> dict[str, list[tuple]]:
                 (s.version, s.watermark, s.examples_seen, s.sha256)
                 for s in list_snapshots(session, run_name(arm))
             ]
-            for arm in ("mmn", "esmm")
+            for arm in ARMS
         }
 
 
@@ -165,7 +167,7 @@ def test_sigterm_stops_every_child_and_grandchild_by_pid(tmp_path):
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             logs = out / "logs"
-            trainers = [logs / f"train-{arm}.log" for arm in ("mmn", "esmm")]
+            trainers = [logs / f"train-{arm}.log" for arm in ARMS]
             if list(logs.glob("join-workers/joiner-*.log")) and all(
                 log.exists() and "progress" in log.read_text(errors="replace") for log in trainers
             ):
@@ -249,7 +251,7 @@ def test_a_running_demo_listens_on_127_0_0_1_only_and_leaves_few_snapshots(tmp_p
     keep = class_default(SnapshotStoreConfig, "keep_snapshots")
     folder = RunFolder(out)
     with open_registry(folder.db, create=False)() as session:
-        for arm in ("mmn", "esmm"):
+        for arm in ARMS:
             files = {p.name for p in (folder.snapshots / run_name(arm)).glob("v*.pt")}
             rows = list_snapshots(session, run_name(arm))
             assert {Path(s.path).name for s in rows} == files
