@@ -93,7 +93,7 @@ def _settings(args: argparse.Namespace) -> ReportConfig:
 
 def run_show(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    report = load_report(open_registry(args.db), args.experiment, settings)
+    report = load_report(open_registry(args.db, create=False), args.experiment, settings)
     if args.html is not None:
         tmp = args.html.with_name(f".{args.html.name}.tmp-{os.getpid()}")
         try:
@@ -111,7 +111,7 @@ def run_show(args: argparse.Namespace) -> int:
 
 def run_compare(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    Session = open_registry(args.db)
+    Session = open_registry(args.db, create=False)
     a, b = (load_report(Session, name, settings) for name in args.experiments)
     if args.json:
         print(json.dumps(json_safe({"experiments": [a, b]}), indent=2))
@@ -121,7 +121,7 @@ def run_compare(args: argparse.Namespace) -> int:
 
 
 def run_delete(args: argparse.Namespace) -> int:
-    Session = open_registry(args.db)
+    Session = open_registry(args.db, create=False)
     with Session.begin() as session:
         experiment = get_experiment(session, args.experiment)
         silent = datetime.now(UTC) - last_heard(experiment)

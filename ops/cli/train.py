@@ -13,6 +13,8 @@ import argparse
 import contextlib
 import dataclasses
 import logging
+import signal
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,14 +26,21 @@ from model.config import ModelConfig
 from model.features import FeaturizerConfig
 from ops.cli.bootstrap import add_bootstrap_argument
 from ops.cli.options import ConfigOptions, add_options, at_least, build, class_default, port_number
+from ops.cli.outputs import open_daemon_registry
 from ops.errors import ConfigError
-from ops.store.database import DEFAULT_URL, open_registry
-from ops.store.snapshots import SnapshotStore, SnapshotStoreConfig
+from ops.store.database import DEFAULT_URL
+from ops.store.leases import Lease, take_lease
+from ops.store.snapshots import (
+    PublishedSnapshot,
+    Reconciliation,
+    SnapshotStore,
+    SnapshotStoreConfig,
+)
 from ops.training.kafka_io import KafkaAnnouncer, KafkaSource
 from ops.training.learner import LearnerConfig, OnlineLearner
 from ops.training.lr_search import LearningRateSearch, grid
 from ops.training.telemetry import TrainerMetrics
-from ops.training.trainer import Trainer, TrainerConfig, TrainerOutcome, stop_on_signals
+from ops.training.trainer import Trainer, TrainerConfig, TrainerOutcome
 from simulator.criteo_search import CriteoSearchConfig
 from streaming.health import BrokerWatch, quiet_repeats
 from streaming.minibatch import MiniBatch, decode_minibatch
@@ -42,6 +51,18 @@ _CAPACITIES = {
     "n_types": class_default(CriteoSearchConfig, "top_types") + 1,
     "n_scenarios": class_default(CriteoSearchConfig, "top_scenarios") + 1,
 }
+
+
+def stop_on_signals() -> threading.Event:
+    """An event that SIGTERM and SIGINT set (main thread only): pass it to the Trainer as `stop`.
+
+    Installed before the trainer starts, so a SIGTERM during start-up is not lost: the
+    trainer then stops at once, exit code 0.
+    """
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    return stop
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -183,10 +204,14 @@ def train(args: argparse.Namespace) -> TrainerOutcome:
         if args.threads < 1:
             raise ConfigError(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)
-    Session = open_registry(args.db)
+    Session = open_daemon_registry(args.db, "train")
     create_topics(bootstrap, {args.snapshots_topic: 1})
     with contextlib.ExitStack() as stack:
-        store = SnapshotStore(
+        # The run's lease before its folder: a second trainer touches none of its files.
+        lease = take_lease(Session, args.run, timeout_s=daemon.lease_timeout_s)
+        stack.callback(lease.release)
+        lease.start_renewing()
+        snapshots = SnapshotStore(
             store_config,
             Session,
             run=args.run,
@@ -194,7 +219,8 @@ def train(args: argparse.Namespace) -> TrainerOutcome:
             run_config=config.state(),
             reconfigurable=(lambda key: key in RECONFIGURABLE) if args.reconfigure else None,
         )
-        stack.callback(store.close)
+        stack.callback(snapshots.close)
+        store = LeasedStore(snapshots, lease)
         source = KafkaSource(bootstrap, args.topic)
         stack.callback(source.close)
         metrics = TrainerMetrics(args.run, args.metrics_port)
@@ -225,6 +251,25 @@ def train(args: argparse.Namespace) -> TrainerOutcome:
             search=lr_search(config, daemon),
         )
         return trainer.run()
+
+
+class LeasedStore:
+    """The run's snapshot store, written only while this trainer still holds the run's lease
+    (one taken over after a stall must not publish: the new holder writes the run now)."""
+
+    def __init__(self, store: SnapshotStore, lease: Lease) -> None:
+        self.store, self.lease = store, lease
+
+    def reconcile(self) -> Reconciliation:
+        self.lease.check()
+        return self.store.reconcile()
+
+    def load_latest(self) -> tuple[PublishedSnapshot, dict[str, Any]] | None:
+        return self.store.load_latest()
+
+    def publish(self, payload: dict[str, Any], **kwargs: Any) -> PublishedSnapshot:
+        self.lease.check()
+        return self.store.publish(payload, **kwargs)
 
 
 def lr_search(
