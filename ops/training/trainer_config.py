@@ -21,15 +21,15 @@ class TrainerConfig:
     max_batches: stop after this many mini-batches in this process (None: no limit).
     progress_every_s: wall seconds between progress lines.
     poll_timeout_s: longest wait of one poll.
-    partition_wait_s: None (the default): training follows event time across partitions and
-        waits for a partition with nothing buffered for as long as it stays silent (the
-        joiner's heartbeats keep idle partitions moving, so only an outage or a stalled
-        joiner stops one), and the progress line shows the wait; the model is then a
-        function of the stream alone. A number of seconds: after a partition has been silent
-        that long, or once a buffer is full, the others are trained without it. That makes
-        the run depend on timing: a broker outage or a slow fetch reorders training and
-        changes the model.
-    buffer_depth: with a partition_wait_s, mini-batches buffered per partition before the
+    partition_wait_s: train the other partitions past one that has had nothing buffered
+        for this long (or once a buffer is full), which makes the run depend on timing (an
+        outage or a slow fetch reorders training and changes the model); none, the default,
+        waits for a silent partition as long as it is silent and shows the wait in the
+        progress line. Event-time order across partitions needs every partition's next
+        mini-batch, and the joiner's heartbeats keep idle partitions moving, so by default
+        only an outage or a stalled joiner holds training, and the model is a function of
+        the stream alone.
+    buffer_depth: with a --partition-wait, mini-batches buffered per partition before the
         others are passed over (bounds memory). While waiting for a silent partition by
         default, the others' buffers are not bounded by it (they grow by what was fetched).
     lease_timeout_s: a run's lease (one trainer per run, in the registry) whose holder has
