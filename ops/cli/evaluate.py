@@ -14,15 +14,20 @@ import argparse
 import contextlib
 import logging
 import signal
+import threading
+import time
 from pathlib import Path
 
+from sqlalchemy.orm import Session, sessionmaker
+
 from ops.cli.options import add_options, build, port_number
+from ops.cli.outputs import open_daemon_registry
 from ops.errors import ConfigError
 from ops.evaluation.evaluator import Evaluator, StopRequest
 from ops.evaluation.experiment import EvaluatorConfig
 from ops.evaluation.export import export_predictions
 from ops.evaluation.monitoring import EvaluatorMonitor
-from ops.store.database import DEFAULT_URL, open_registry
+from ops.store.database import DEFAULT_URL, list_runs
 from ops.training.kafka_io import KafkaSource
 from streaming.minibatch import decode_minibatch
 from streaming.topics import TopicNames
@@ -53,6 +58,31 @@ def stop_on_signals() -> StopRequest:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda n, _: stop.request(f"signal {signal.Signals(n).name}"))
     return stop
+
+
+def wait_for_runs(
+    Session: sessionmaker[Session], config: EvaluatorConfig, stop: threading.Event
+) -> None:
+    """Refuse arms whose run is not in the registry, after --wait-for-runs if given.
+
+    A mistyped run name would otherwise hold the evaluator with nothing scored.
+    """
+    limit = config.wait_for_runs_s
+    deadline = time.monotonic() + (limit or 0.0)
+    while True:
+        with Session() as session:
+            known = [run.name for run in list_runs(session)]
+        missing = [f"{arm}={run}" for arm, run in config.arms if run not in known]
+        if not missing or stop.is_set():
+            return
+        if time.monotonic() >= deadline:
+            waited = "" if limit is None else f" after waiting {limit:g}s (--wait-for-runs)"
+            raise ConfigError(
+                f"--arm {', '.join(missing)}: no such run in the registry{waited}; known runs: "
+                f"{', '.join(known) or 'none yet'} (give --wait-for-runs DURATION for a "
+                "trainer that has not started yet)"
+            )
+        time.sleep(0.5)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -99,7 +129,9 @@ def run(args: argparse.Namespace) -> int:
             "mmn evaluate needs --bootstrap HOST:PORT: the joiner's and trainers' broker"
         )
     stop = stop_on_signals()
-    Session = open_registry(args.db)
+    Session = open_daemon_registry(args.db, "evaluate")
+    if config.wait_for_runs_s is None:
+        wait_for_runs(Session, config, stop)  # refused before the experiment is registered
     with contextlib.ExitStack() as stack:
         source = KafkaSource(args.bootstrap, args.topic)
         stack.callback(source.close)
@@ -113,6 +145,8 @@ def run(args: argparse.Namespace) -> int:
             stop=stop,
             monitor=monitor,
         )
+        # Registered first, so that the trainers' retention keeps what its clicks will need.
+        wait_for_runs(Session, config, stop)
         outcome = evaluator.run()
     print(
         f"experiment {config.experiment}: stopped ({outcome.reason}), {outcome.rows_written} "

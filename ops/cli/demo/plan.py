@@ -147,6 +147,7 @@ def evaluate_args(config: DemoConfig, bootstrap: str, folder: RunFolder) -> list
     return [
         "evaluate", "--experiment", EXPERIMENT, *arms, "--control", config.control, "--shadow",
         "--bootstrap", bootstrap, "--db", folder.db, "--until-end", "--progress-every", "1",
+        "--wait-for-runs", str(config.timeout_s),  # it starts beside the trainers
     ]  # fmt: skip
 
 
