@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from sqlalchemy.orm import Session, sessionmaker
 
 from model import zoo as models
 from model.config import ModelConfig
@@ -207,20 +208,7 @@ def train(args: argparse.Namespace) -> TrainerOutcome:
     Session = open_daemon_registry(args.db, "train")
     create_topics(bootstrap, {args.snapshots_topic: 1})
     with contextlib.ExitStack() as stack:
-        # The run's lease before its folder: a second trainer touches none of its files.
-        lease = take_lease(Session, args.run, timeout_s=daemon.lease_timeout_s)
-        stack.callback(lease.release)
-        lease.start_renewing()
-        snapshots = SnapshotStore(
-            store_config,
-            Session,
-            run=args.run,
-            model=args.model,
-            run_config=config.state(),
-            reconfigurable=(lambda key: key in RECONFIGURABLE) if args.reconfigure else None,
-        )
-        stack.callback(snapshots.close)
-        store = LeasedStore(snapshots, lease)
+        store = leased_store(stack, Session, args, store_config, config, daemon)
         source = KafkaSource(bootstrap, args.topic)
         stack.callback(source.close)
         metrics = TrainerMetrics(args.run, args.metrics_port)
@@ -251,6 +239,31 @@ def train(args: argparse.Namespace) -> TrainerOutcome:
             search=lr_search(config, daemon),
         )
         return trainer.run()
+
+
+def leased_store(
+    stack: contextlib.ExitStack,
+    Session: sessionmaker[Session],
+    args: argparse.Namespace,
+    store_config: SnapshotStoreConfig,
+    config: LearnerConfig,
+    daemon: TrainerConfig,
+) -> LeasedStore:
+    """The run's lease, then its snapshot store (both released by stack)."""
+    # The run's lease before its folder: a second trainer touches none of its files.
+    lease = take_lease(Session, args.run, timeout_s=daemon.lease_timeout_s)
+    stack.callback(lease.release)
+    lease.start_renewing()
+    snapshots = SnapshotStore(
+        store_config,
+        Session,
+        run=args.run,
+        model=args.model,
+        run_config=config.state(),
+        reconfigurable=(lambda key: key in RECONFIGURABLE) if args.reconfigure else None,
+    )
+    stack.callback(snapshots.close)
+    return LeasedStore(snapshots, lease)
 
 
 class LeasedStore:
