@@ -1,22 +1,25 @@
-"""Building blocks shared by the models: field embeddings and a plain MLP."""
+"""Building blocks shared by the models: field embeddings, a plain MLP, a parameter cache."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
+
 import torch
 from torch import Tensor, nn
+
+T = TypeVar("T")
 
 
 class FieldEmbedding(nn.Module):
     """Embeds F hashed fields, each with its own `buckets` rows of one table, and concatenates them."""
 
-    offsets: Tensor  # (F,) buffer: the first row of each field's block
-
     def __init__(self, n_fields: int, buckets: int, dim: int) -> None:
         super().__init__()
-        self.n_fields, self.dim = n_fields, dim
+        self.n_fields, self.buckets, self.dim = n_fields, buckets, dim
         self.table = nn.Embedding(n_fields * buckets, dim)
         nn.init.normal_(self.table.weight, std=0.01)
-        self.register_buffer("offsets", torch.arange(n_fields) * buckets, persistent=False)
 
     @property
     def out_dim(self) -> int:
@@ -24,7 +27,10 @@ class FieldEmbedding(nn.Module):
 
     def fields(self, ids: Tensor) -> Tensor:
         """Per-field embeddings: (B, F) ids -> (B, F, E)."""
-        return self.table(ids + self.offsets)
+        # The first row of each field's block, made per call rather than kept as a buffer: a
+        # model built on the meta device and loaded with assign=True has nothing left to fill.
+        offsets = torch.arange(0, self.n_fields * self.buckets, self.buckets)  # (F,)
+        return self.table(ids + offsets)
 
     def forward(self, ids: Tensor) -> Tensor:
         return self.fields(ids).flatten(1)  # (B, F*E)
@@ -45,3 +51,50 @@ class MLP(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
+
+
+class ParameterCache:
+    """Values derived from a module's parameters (composed weights), kept until one changes.
+
+    Every in-place update (an optimizer step, load_state_dict's copy) bumps a tensor's
+    `_version`, and load_state_dict(assign=True) replaces the Parameter objects: either
+    empties the cache, as does clear() (a module calls it from train()). The Parameters
+    seen are held, so a new one can never pass for an old one by reusing its id.
+
+    >>> layer = nn.Linear(2, 2)
+    >>> cache = ParameterCache(layer)
+    >>> first = cache.get("w2", lambda: layer.weight * 2)
+    >>> cache.get("w2", lambda: layer.weight * 3) is first
+    True
+    >>> with torch.no_grad():
+    ...     _ = layer.weight.add_(1.0)
+    >>> cache.get("w2", lambda: layer.weight * 3) is first
+    False
+    """
+
+    def __init__(self, module: nn.Module, *, size: int | None = None) -> None:
+        self.module = module
+        self.size = size  # entries kept, least recently used dropped first (None: all)
+        self._values: OrderedDict[Hashable, Any] = OrderedDict()
+        self._seen: list[tuple[nn.Parameter, int]] = []
+
+    def clear(self) -> None:
+        self._values.clear()
+        self._seen = []
+
+    def get(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """The value under key, computed (without autograd) if absent or stale."""
+        params = list(self.module.parameters())
+        if len(params) != len(self._seen) or any(
+            p is not q or p._version != v for p, (q, v) in zip(params, self._seen, strict=True)
+        ):
+            self._values.clear()
+            self._seen = [(p, p._version) for p in params]
+        if key in self._values:
+            self._values.move_to_end(key)
+            return self._values[key]
+        with torch.no_grad():
+            value = self._values[key] = compute()
+        if self.size is not None and len(self._values) > self.size:
+            self._values.popitem(last=False)
+        return value

@@ -14,7 +14,9 @@ with gathered, composed vectors. Gathers use index_select / embedding, whose bac
 index_add_, never `param[idx]` (index_put_ backward, ~30x slower on CPU).
 
 A single request runs only its own domain's tower (`MMN.request`), composed once per
-(t, s) and cached until the parameters change.
+(t, s) and cached until the parameters change. Scoring a batch in eval mode without
+autograd (a loaded snapshot) likewise composes `W_base + W_type` for every type once and
+keeps it until a parameter changes or train() is called: the same sums, so the same floats.
 
 >>> from model.config import ModelConfig
 >>> from model.batch import Batch
@@ -29,7 +31,6 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections import OrderedDict
 
 import torch
 import torch.nn.functional as F
@@ -38,7 +39,7 @@ from torch import Tensor, nn
 from model.batch import Batch, Logits
 from model.config import ModelConfig
 from model.errors import ModelConfigError
-from model.layers import MLP, FieldEmbedding
+from model.layers import MLP, FieldEmbedding, ParameterCache
 from model.losses import esmm_loss, mmn_loss
 from model.spec import MMN_ONLINE_LR, ModelSpec
 
@@ -100,10 +101,16 @@ class ComposedTower(CvrTower):
         ]
         self.layers = nn.ModuleList(linears)  # registers them: state_dict keys layers.N.*
         self.linears = linears  # the same modules, typed (a ModuleList's items are nn.Module)
-        self._cache: OrderedDict[tuple[int, int], list[tuple[Tensor, Tensor]]] = OrderedDict()
-        self._cache_size = cache_size
-        self._cache_version: tuple[int, ...] = ()
-        self._params: list[nn.Parameter] = []
+        self._requests = ParameterCache(self, size=cache_size)  # (t, s) -> composed layers
+        self._serving = ParameterCache(self)  # "types" -> per-type composed layers
+
+    def train(self, mode: bool = True) -> ComposedTower:
+        self._serving.clear()
+        return super().train(mode)
+
+    def serving(self) -> bool:
+        """Whether a forward call may use cached compositions: eval mode, without autograd."""
+        return not self.training and not torch.is_grad_enabled()
 
     def padded(self, x: Tensor) -> Tensor:
         return F.pad(x, (0, self.pad)) if self.pad else x
@@ -119,25 +126,7 @@ class ComposedTower(CvrTower):
         return torch.addmm(b, h, w).squeeze(-1)
 
     def _composed(self, t: int, s: int) -> list[tuple[Tensor, Tensor]]:
-        # Every in-place update (optimizer step, load_state_dict) bumps a tensor's _version,
-        # so a changed version means the cached towers are stale.
-        if (
-            not self._params
-        ):  # the same Parameter objects for life: load_state_dict copies into them
-            self._params = list(self.parameters())
-        version = tuple(p._version for p in self._params)
-        if version != self._cache_version:
-            self._cache.clear()
-            self._cache_version = version
-        key = (t, s)
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            return self._cache[key]
-        composed = [layer.compose(t, s) for layer in self.linears]
-        self._cache[key] = composed
-        if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
-        return composed
+        return self._requests.get((t, s), lambda: [layer.compose(t, s) for layer in self.linears])
 
 
 class GroupedTower(ComposedTower):
@@ -157,20 +146,34 @@ class GroupedTower(ComposedTower):
         scen_ends = torch.bincount(s, minlength=n_scen).cumsum(0).to(torch.int32)
 
         h = self.padded(x).index_select(0, by_type)  # (B, D) in type order
-        for layer in self.linears[:-1]:
-            typed = torch._grouped_mm(h, layer.base_w + layer.type_w, offs=type_ends)
-            scened = torch._grouped_mm(h.index_select(0, by_scen), layer.scen_w, offs=scen_ends)
-            bias = layer.base_b + F.embedding(t, layer.type_b) + F.embedding(s, layer.scen_b)
-            h = torch.relu(typed + scened.index_select(0, from_scen) + bias)
+        typed = self._serving.get("types", self._typed) if self.serving() else None
+        for i, layer in enumerate(self.linears[:-1]):
+            if typed is None:  # composed here, so that gradients reach every part
+                w = layer.base_w + layer.type_w
+                bias = layer.base_b + F.embedding(t, layer.type_b)
+            else:
+                w, bias = typed[i][0], F.embedding(t, typed[i][1])
+            by_t = torch._grouped_mm(h, w, offs=type_ends)
+            by_s = torch._grouped_mm(h.index_select(0, by_scen), layer.scen_w, offs=scen_ends)
+            bias = bias + F.embedding(s, layer.scen_b)
+            h = torch.relu(by_t + by_s.index_select(0, from_scen) + bias)
         out = self.linears[-1]
-        w = (
-            out.base_w[:, 0]
-            + F.embedding(t, out.type_w[..., 0])
-            + F.embedding(s, out.scen_w[..., 0])
-        )
-        b = out.base_b + F.embedding(t, out.type_b) + F.embedding(s, out.scen_b)
+        if typed is None:
+            w = out.base_w[:, 0] + F.embedding(t, out.type_w[..., 0])
+            b = out.base_b + F.embedding(t, out.type_b)
+        else:
+            w, b = F.embedding(t, typed[-1][0]), F.embedding(t, typed[-1][1])
+        w = w + F.embedding(s, out.scen_w[..., 0])
+        b = b + F.embedding(s, out.scen_b)
         logit = (h * w).sum(1) + b[:, 0]  # (B,) in type order
         return torch.empty_like(logit).index_copy(0, by_type, logit)
+
+    def _typed(self) -> list[tuple[Tensor, Tensor]]:
+        """Per layer, W_base + W_type and b_base + b_type for every type: (T, in, out), (T, out);
+        the output layer's as (T, in), (T, 1). Element for element the sums forward makes."""
+        layers = [(lay.base_w + lay.type_w, lay.base_b + lay.type_b) for lay in self.linears[:-1]]
+        out = self.linears[-1]
+        return [*layers, (out.base_w[:, 0] + out.type_w[..., 0], out.base_b + out.type_b)]
 
 
 class CommonTower(CvrTower):
@@ -239,6 +242,7 @@ SPECS.append(
         loss=esmm_loss,
         param_sets=lambda c: c.n_types + c.n_scenarios + 1,
         datasets=lambda c: 1,
-        lr=MMN_ONLINE_LR,
+        # Without the dynamic weight the CTCVR term keeps ESMM's scale, and the sweep put
+        # its best online rate at ESMM's (docs/results.md).
     )
 )

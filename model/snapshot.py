@@ -9,8 +9,15 @@ pickled code. Layout (version 1):
      "state_dict": {param name: tensor},
      "vocabs": {name: DomainVocab.state()},            e.g. "conv_type", "scenario"
      "featurizer": FeaturizerConfig.state() or None,
-     "extra": {...}}                                   caller's plain data (optimizer state,
-                                                       offsets, watermark, ...), kept as is
+     "extra": {...},                                   caller's plain data (offsets,
+                                                       watermark, ...), kept as is
+     "checkpoint": {...}}                              optional: what only a resume needs
+                                                       (optimizer state, gathered rows, ...)
+
+A serving snapshot is the state without its "checkpoint" (`serving_part`): what scoring
+needs (weights, vocabularies, featurizer, score rule) and the caller's small facts. The
+snapshot store keeps it apart from the checkpoint, the whole state, which is larger
+(an Adagrad state doubles the weights) and kept for fewer versions.
 
 `save_model` writes with `write_atomically` (temporary file in the same folder, fsync,
 rename, fsync of the folder), so a reader sees the old file or the new one, never half of
@@ -52,6 +59,7 @@ from model.vocab import DomainVocab
 
 FORMAT = "mmn-stream/model"
 VERSION = 1
+CHECKPOINT = "checkpoint"  # the state's resume-only part, absent from serving files
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,6 +105,15 @@ def snapshot_state(
     }
 
 
+def serving_part(state: Mapping[str, Any]) -> dict[str, Any]:
+    """The serving snapshot of a state: everything but its resume-only checkpoint part.
+
+    >>> serving_part({"format": FORMAT, "state_dict": {}, CHECKPOINT: {"optimizer": {}}})
+    {'format': 'mmn-stream/model', 'state_dict': {}}
+    """
+    return {k: v for k, v in state.items() if k != CHECKPOINT}
+
+
 def restore(state: Mapping[str, Any]) -> LoadedModel:
     """Rebuild the model a `snapshot_state` dict describes; SnapshotError if it does not fit."""
     if state.get("format") != FORMAT or state.get("version") != VERSION:
@@ -107,8 +124,12 @@ def restore(state: Mapping[str, Any]) -> LoadedModel:
     try:
         config = ModelConfig(**{**state["config"], "hidden": tuple(state["config"]["hidden"])})
         spec = zoo.get(state["model"])
-        model = spec.build(config)
-        model.load_state_dict(state["state_dict"], strict=True)
+        # Built on the meta device (no memory, no random initialisation), then the loaded
+        # tensors become its parameters: the weights are exactly the file's.
+        with torch.device("meta"):
+            model = spec.build(config)
+        model.load_state_dict(state["state_dict"], strict=True, assign=True)
+        _check_materialised(model, spec.name)
         vocabs = {k: DomainVocab.from_state(v) for k, v in state["vocabs"].items()}
         featurizer = (
             FeaturizerConfig.from_state(state["featurizer"])
@@ -129,6 +150,13 @@ def restore(state: Mapping[str, Any]) -> LoadedModel:
         extra=dict(state["extra"]),
         score=_score_rule(state),
     )
+
+
+def _check_materialised(model: nn.Module, name: str) -> None:
+    """Every tensor of a model loaded with assign=True came from the file: none is left on meta."""
+    left = [k for k, v in [*model.named_parameters(), *model.named_buffers()] if v.is_meta]
+    if left:
+        raise SnapshotError(f"snapshot of model {name!r} holds no values for {', '.join(left)}")
 
 
 def _score_rule(state: Mapping[str, Any]) -> ScoreRule:

@@ -20,7 +20,8 @@ LossFn = Callable[[Logits, Batch], Tensor]
 
 DEFAULT_LR = 0.01
 MMN_ONLINE_LR = 0.005
-"""Online learning rate of the MMN variants (PyTorch Adagrad): half ESMM's."""
+"""Online learning rate of the MMN variants with a dynamic weight (PyTorch Adagrad): half
+ESMM's. Swept for `mmn_dw_clip` (docs/results.md); the other weighted variants share it."""
 
 
 @dataclass(frozen=True, kw_only=True)

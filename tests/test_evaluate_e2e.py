@@ -98,7 +98,9 @@ def pipeline(bootstrap: str, folder: Path, topic: str, pause_s: float, kills: in
         if k:
             evaluator = mmn(command, log)
         deadline = time.monotonic() + 240
-        while log.read_text(errors="replace").count("batch written") < 2 * (k + 1):
+        # One write more per kill: the evaluator writes SCORE_BATCHES sealed batches at a
+        # time, three writes for this stream.
+        while log.read_text(errors="replace").count("batch written") < k + 1:
             assert evaluator.poll() is None, log.read_text()[-3000:]
             assert time.monotonic() < deadline, log.read_text()[-3000:]
             time.sleep(0.02)

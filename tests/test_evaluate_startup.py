@@ -13,6 +13,7 @@ from ops.cli.evaluate import wait_for_runs
 from ops.errors import ConfigError, EvaluationError, RegistryError
 from ops.evaluation.evaluator import StopRequest
 from ops.evaluation.experiment import EvaluatorConfig
+from ops.evaluation.monitoring import EvaluatorMonitor
 from ops.store.database import open_registry
 from ops.store.experiments import get_experiment
 
@@ -57,10 +58,6 @@ def test_a_missing_serving_snapshot_names_the_arm_then_times_out(tmp_path, caplo
     assert "serving snapshot of arm control (run run-a), treatment (run run-b) since" in str(
         timed_out.value
     )
-    progress = [r.getMessage() for r in caplog.records if "waiting=yes (" in r.getMessage()]
-    assert progress or any(
-        "waiting for a serving snapshot" in r.getMessage() for r in caplog.records
-    )
     with Session() as session:
         experiment = get_experiment(session, "exp")
         assert experiment.status == "failed" and "arm control" in (experiment.status_detail or "")
@@ -68,3 +65,11 @@ def test_a_missing_serving_snapshot_names_the_arm_then_times_out(tmp_path, caplo
 
 def test_the_snapshot_timeout_has_a_finite_default() -> None:
     assert EvaluatorConfig(experiment="e", arms=(("control", "r"),)).snapshot_timeout_s < 1e9
+
+
+def test_the_progress_line_names_the_waiting_arm(caplog) -> None:
+    monitor = EvaluatorMonitor("e")
+    with caplog.at_level("INFO", logger="ops.evaluation.evaluator"):
+        monitor.show(scored={"control": 0}, open_clicks=0, sealed=1, watermark=None,
+                     waiting="waiting for a serving snapshot of arm treatment (run b) since T")  # fmt: skip
+    assert "waiting=yes (waiting for a serving snapshot of arm treatment" in caplog.text

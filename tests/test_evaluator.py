@@ -9,6 +9,7 @@ from learner_rows import ListSource
 
 from model.snapshot import restore
 from ops.errors import EvaluationError
+from ops.evaluation import evaluator as evaluator_module
 from ops.evaluation.evaluator import Evaluator
 from ops.evaluation.serving import predict, tensor_batch
 from ops.store.database import list_snapshots, open_registry
@@ -69,7 +70,13 @@ def test_scoring_is_read_only_and_maps_unseen_domains_to_other(registry_with_sna
     assert table["prediction"][row] == as_other[0]
 
 
-def test_same_rows_at_any_speed_and_after_a_crash(registry_with_snapshots, tmp_path) -> None:
+@pytest.mark.parametrize("group", [1, 3, evaluator_module.SCORE_BATCHES])
+def test_same_rows_at_any_speed_and_after_a_crash(
+    registry_with_snapshots, tmp_path, monkeypatch, group: int
+) -> None:
+    # Sealed batches scored `group` at a time: the groups, and so the floats, must not
+    # depend on how the messages arrive or where a crash fell.
+    monkeypatch.setattr(evaluator_module, "SCORE_BATCHES", group)
     reference = evaluate(registry_with_snapshots, chunk=1)
     faster = evaluate(registry_with_snapshots, chunk=50, experiment="exp-fast")
     for column in reference:

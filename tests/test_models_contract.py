@@ -74,3 +74,55 @@ def test_model_contract(name: str, tmp_path: Path) -> None:
     with torch.no_grad():
         again = loaded.model(batch)
     assert torch.equal(again.ctr, trained.ctr) and torch.equal(again.cvr, trained.cvr)
+
+
+def _nudged(name: str) -> torch.nn.Module:
+    """A registered model whose every parameter is moved off its initial value (the per-type
+    and per-scenario parts start at zero or one, where a wrong composition would not show)."""
+    torch.manual_seed(1)
+    model = zoo.get(name).build(CONFIG)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    return model
+
+
+def _scores(model: torch.nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    logits = model(batch)
+    return logits.ctr.detach().clone(), logits.cvr.detach().clone()
+
+
+def _same(a: tuple[torch.Tensor, ...], b: tuple[torch.Tensor, ...]) -> bool:
+    return all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+@pytest.mark.parametrize("name", zoo.names())
+def test_cached_compositions_score_bit_for_bit_like_composing_per_call(name: str) -> None:
+    model, batch = _nudged(name), _tiny_batch()
+    model.eval()
+    composed_per_call = _scores(model, batch)  # autograd on: nothing is cached
+    with torch.no_grad():
+        served, served_again = _scores(model, batch), _scores(model, batch)
+    assert _same(served, composed_per_call) and _same(served_again, composed_per_call)
+
+    # A step taken in eval mode changes the parameters: the cache must notice.
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    zoo.get(name).loss(model(batch), batch).backward()
+    optimizer.step()
+    stepped = _scores(model, batch)
+    with torch.no_grad():
+        served_after_step = _scores(model, batch)
+    assert _same(served_after_step, stepped)
+    assert not _same(served_after_step, served), f"{name}: the step changed nothing"
+
+    # train() empties it; so does replacing the parameters (load_state_dict(assign=True)).
+    model.train()
+    model.eval()
+    with torch.no_grad():
+        assert _same(_scores(model, batch), stepped)
+    other = _nudged(name)
+    other.eval()
+    model.load_state_dict({k: v * 1.5 for k, v in model.state_dict().items()}, assign=True)
+    other.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        assert _same(_scores(model, batch), _scores(other, batch))

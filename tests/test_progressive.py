@@ -89,3 +89,29 @@ def test_the_trainers_figures_match_a_direct_computation_over_its_steps(tmp_path
         assert figures["log_loss"] == pytest.approx(log_loss(y[mask], q[mask]), abs=1e-9)
         last = np.flatnonzero(mask)[-WINDOW:]
         assert figures["auc"] == pytest.approx(exact_auc(y[last], q[last]), abs=1e-9)
+
+
+def test_the_auc_is_computed_when_the_figures_are_asked_for_not_per_update(monkeypatch) -> None:
+    from ops.training import progressive
+
+    calls: list[int] = []
+
+    def counted(labels, p):
+        calls.append(len(labels))
+        return exact_auc(labels, p)
+
+    monkeypatch.setattr(progressive, "exact_auc", counted)
+    pv = ProgressiveValidation(window=WINDOW)
+    rng = np.random.default_rng(0)
+    for step in range(20):
+        labels = rng.integers(0, 2, BATCH)
+        pv.update(labels, rng.random(BATCH), ["t1"] * BATCH, ["s1"] * BATCH, step)
+    assert calls == []
+    first = pv.metrics()
+    assert len(calls) == 3  # overall, type=t1, scenario=s1: once each
+    assert pv.metrics() == first and len(calls) == 3  # nothing added since: kept
+    pv.update(np.array([1, 0]), np.array([0.3, 0.6]), ["t2"] * 2, ["s1"] * 2, 21)
+    again = pv.metrics()
+    assert len(calls) == 6  # overall, scenario=s1 and the new type=t2; type=t1 kept
+    assert again["domains"]["type=t1"] == first["domains"]["type=t1"]
+    assert again["domains"]["overall"]["auc"] != first["domains"]["overall"]["auc"]

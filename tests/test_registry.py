@@ -113,3 +113,28 @@ def test_an_unknown_run_names_the_known_ones(registry) -> None:
 def test_a_bad_url_is_a_registry_error() -> None:
     with pytest.raises(RegistryError, match="cannot use registry URL"):
         make_engine("nosuchdialect://x")
+
+
+def test_snapshots_registered_before_checkpoints_stay_resumable_from_their_file(tmp_path) -> None:
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    from ops.store.database import MIGRATIONS_DIR
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0003_status_leases")
+        connection.execute(text("INSERT INTO runs (name, model, config, created_at) "
+                                "VALUES ('old', 'mmn', '{}', '2026-01-01')"))  # fmt: skip
+        connection.execute(text(
+            "INSERT INTO snapshots (run_id, version, path, sha256, examples_seen, offsets, "
+            "created_at) VALUES (1, 1, '/old/v000001.pt', 'ab', 5, '{}', '2026-01-01')"
+        ))  # fmt: skip
+    migrate(engine)
+    with Session(engine) as session:
+        (row,) = list_snapshots(session, "old")
+        assert row.resumable and row.checkpoint_path is None and row.checkpoint_sha256 is None

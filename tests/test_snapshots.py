@@ -11,6 +11,7 @@ from ops.errors import ConfigError, SnapshotCorruptError, SnapshotStoreError
 from ops.store.database import get_run, latest_snapshot, list_runs, list_snapshots, open_registry
 from ops.store.snapshots import (
     CORRUPT_SUFFIX,
+    Reconciliation,
     SnapshotStore,
     SnapshotStoreConfig,
     load_snapshot,
@@ -182,3 +183,85 @@ def test_a_run_name_is_never_a_path(tmp_path, registry, name: str) -> None:
     with pytest.raises(ConfigError, match="--run"):
         _store(tmp_path, registry, run=name)
     assert not (tmp_path / "snapshots").exists()
+
+
+def _publish_with_checkpoint(store: SnapshotStore, step: int):
+    return store.publish(
+        {
+            "weights": torch.full((4,), float(step)),
+            "step": step,
+            "checkpoint": {"optimizer": torch.full((4,), -float(step)), "pending": [step]},
+        },
+        examples_seen=100 * step,
+        watermark=3600 * step,
+        offsets={"0": 10 * step},
+    )
+
+
+def test_serving_files_leave_the_checkpoint_out_and_resume_reads_both(tmp_path, registry) -> None:
+    store = _store(tmp_path, registry)  # keep_checkpoints defaults to 2
+    published = [_publish_with_checkpoint(store, step) for step in (1, 2, 3, 4)]
+
+    serving = load_snapshot(published[-1].path, published[-1].sha256)
+    assert "checkpoint" not in serving and serving["step"] == 4
+    loaded, payload = store.load_latest()
+    assert loaded.version == 4 and payload["step"] == 4
+    assert torch.equal(payload["checkpoint"]["optimizer"], torch.full((4,), -4.0))
+    assert payload["checkpoint"]["pending"] == [4]
+
+    folder = Path(published[0].path).parent
+    names = sorted(p.name for p in folder.iterdir() if p.name != ".lock")
+    assert names == ["v000002.pt", "v000003.ckpt", "v000003.pt", "v000004.ckpt", "v000004.pt"]
+    with registry() as session:
+        rows = list_snapshots(session, "run-a")
+        assert [(r.version, r.resumable) for r in rows] == [(2, False), (3, True), (4, True)]
+        assert rows[0].checkpoint_path is None and rows[0].checkpoint_sha256 is None
+    assert store.reconcile().files_removed == ()  # every file left belongs to a row
+    store.close()
+
+
+def test_a_corrupt_checkpoint_quarantines_its_snapshot_and_resumes_from_the_previous(
+    tmp_path, registry
+) -> None:
+    store = _store(tmp_path, registry)
+    _publish_with_checkpoint(store, 1)
+    bad = _publish_with_checkpoint(store, 2)
+    assert bad.checkpoint_path is not None
+    Path(bad.checkpoint_path).write_bytes(b"garbage")
+
+    loaded, payload = store.load_latest()
+
+    assert loaded.version == 1 and payload["checkpoint"]["pending"] == [1]
+    assert Path(bad.path + CORRUPT_SUFFIX).exists()
+    assert Path(bad.checkpoint_path + CORRUPT_SUFFIX).exists()
+    with registry() as session:
+        assert [s.version for s in list_snapshots(session, "run-a")] == [1]
+    store.close()
+
+
+def test_a_checkpoint_written_before_a_crash_is_removed_with_its_serving_file(
+    tmp_path, registry
+) -> None:
+    store = _store(tmp_path, registry)
+    kept = _publish_with_checkpoint(store, 1)
+    folder = Path(kept.path).parent
+    (folder / "v000002.pt").write_bytes(b"renamed, crashed before the row")
+    (folder / "v000002.ckpt").write_bytes(b"renamed, crashed before the row")
+
+    result = store.reconcile()
+
+    assert sorted(Path(p).name for p in result.files_removed) == ["v000002.ckpt", "v000002.pt"]
+    assert result.rows_removed == ()
+    # A checkpoint that vanished: its snapshot serves on, but nothing can resume from it.
+    Path(kept.checkpoint_path).unlink()
+    assert store.reconcile() == Reconciliation()
+    with registry() as session:
+        row = list_snapshots(session, "run-a")[0]
+        assert row.checkpoint_path is None and not row.resumable
+    assert Path(kept.path).is_file() and store.load_latest() is None
+    store.close()
+
+
+def test_keep_checkpoints_below_one_is_refused() -> None:
+    with pytest.raises(SnapshotStoreError, match="keep_checkpoints must be at least 1"):
+        SnapshotStoreConfig(keep_checkpoints=0)

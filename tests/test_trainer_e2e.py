@@ -22,7 +22,7 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from ops.store.database import get_run, latest_snapshot, list_snapshots, open_registry
-from ops.store.snapshots import load_snapshot
+from ops.store.snapshots import PublishedSnapshot, load_checkpoint, load_snapshot
 from streaming.example import Example
 from streaming.minibatch import MiniBatch, encode_minibatch
 from streaming.topics import create_topics
@@ -183,15 +183,19 @@ def test_sigkill_three_times_then_sigterm_then_finish(broker, tmp_path: Path) ->
         rows = list_snapshots(session, "kill-test")
     assert latest.examples_seen == total
     assert latest.offsets == {str(p): n for p, n in messages.items()}
-    payload = load_snapshot(latest.path, latest.sha256)
+    payload = load_checkpoint(PublishedSnapshot.of("kill-test", latest))
     # Every row of every re-emitted copy was dropped, once: the persisted state is that of
     # one uninterrupted pass, whatever was re-read after the kills.
-    assert payload["extra"]["dedupe"]["dropped"] == len(REEMITTED) * ROWS
+    assert payload["checkpoint"]["dedupe"]["dropped"] == len(REEMITTED) * ROWS
     for row in rows:
-        load_snapshot(row.path, row.sha256)  # every registered file verifies
+        serving = load_snapshot(row.path, row.sha256)  # every registered file verifies
+        assert "checkpoint" not in serving and "optimizer" not in serving["extra"]
+    # Checkpoints for the newest snapshots only (--keep-checkpoints), the latest's among them.
+    checkpoints = [row.checkpoint_path for row in rows if row.checkpoint_path is not None]
+    assert latest.checkpoint_path in checkpoints and len(checkpoints) <= 2
     folder = tmp_path / "snapshots" / "kill-test"
     on_disk = {str(p) for p in folder.iterdir() if p.name != ".lock"}
-    assert on_disk == {row.path for row in rows}
+    assert on_disk == {row.path for row in rows} | set(checkpoints)
     versions = [row.version for row in rows]
     assert versions == sorted(set(versions))
 

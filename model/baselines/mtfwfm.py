@@ -26,24 +26,29 @@ from model.layers import FieldEmbedding
 class MTFwFM(nn.Module):
     """Shared embeddings; per-type bias, field-wise linear vectors and field-pair weights."""
 
-    pairs: Tensor  # (P,) buffer: flat (F*F) index of each field pair i < j
-
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         f, e, t = config.n_fields, config.embed_dim, config.n_types
         self.n_types = t
         self.embed = FieldEmbedding(f, config.buckets, e)
-        first, second = torch.triu_indices(f, f, offset=1)
-        self.register_buffer("pairs", first * f + second, persistent=False)  # (P,) in (F*F)
         self.bias = nn.Parameter(torch.zeros(t))
         self.linear = nn.Parameter(torch.zeros(t, f * e))
-        self.pair_weights = nn.Parameter(torch.ones(t, self.pairs.numel()))
+        self.pair_weights = nn.Parameter(torch.ones(t, f * (f - 1) // 2))
         self.ctr = ClickRate()
+
+    def pairs(self) -> Tensor:
+        """(P,) flat (F*F) index of each field pair i < j; made per call, not kept as a buffer,
+        so that a model built on the meta device and loaded with assign=True is complete."""
+        f = self.embed.n_fields
+        first, second = torch.triu_indices(f, f, offset=1)
+        return first * f + second
 
     def forward(self, batch: Batch) -> Logits:
         t = batch.conv_type
         emb = self.embed.fields(batch.ids)  # (B, F, E)
-        dots = torch.bmm(emb, emb.transpose(1, 2)).flatten(1).index_select(1, self.pairs)  # (B, P)
+        dots = (
+            torch.bmm(emb, emb.transpose(1, 2)).flatten(1).index_select(1, self.pairs())
+        )  # (B, P)
         pair = (dots * self.pair_weights.index_select(0, t)).sum(1)
         linear = (emb.flatten(1) * self.linear.index_select(0, t)).sum(1)
         cvr = self.bias.index_select(0, t) + linear + pair

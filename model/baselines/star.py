@@ -14,7 +14,8 @@ The three parts of the STAR paper, over shared field embeddings:
 - Auxiliary network: a small MLP (`aux_hidden`, 64 -> 1) over the domain indicator's embedding
   concatenated with the field embeddings; its logit is added to the FCN's logit.
 Each domain's composed layers run on that domain's rows only (model.baselines.routing): a loop over
-the domains present in the batch, composing each one's weights once per step.
+the domains present in the batch, composing each one's weights once per step (in eval mode without
+autograd, once until a parameter changes or train() is called).
 
 The CTR tower is ESMM's, as in MMN, and the model trains with the ESMM loss.
 Domain-specific parameter sets: one per domain (N_t, or N_s). Separate datasets: the paper trains
@@ -34,7 +35,7 @@ from model.baselines.routing import DomainAxis, DomainGroups
 from model.batch import Batch, Logits
 from model.config import ModelConfig
 from model.errors import ModelConfigError
-from model.layers import MLP, FieldEmbedding
+from model.layers import MLP, FieldEmbedding, ParameterCache
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -120,16 +121,31 @@ class STAR(nn.Module):
         self.own = own  # the same modules, typed (a ModuleList's items are nn.Module)
         self.indicator = nn.Embedding(self.n_domains, config.embed_dim)
         self.aux = MLP(in_dim + config.embed_dim, star.aux_hidden)
+        self._serving = ParameterCache(self)  # domain -> its composed parameters, in eval
+
+    def train(self, mode: bool = True) -> STAR:
+        self._serving.clear()
+        return super().train(mode)
+
+    def _composed(self, d: int) -> tuple[Tensor, Tensor, list[tuple[Tensor, Tensor]]]:
+        """Domain d's PN scale and shift and its star layers' (W_shared ⊙ W_d, b_shared + b_d)."""
+        shared, own = self.shared, self.own[d]
+        layers = [
+            (shared.weights[i] * own.weights[i], shared.biases[i] + own.biases[i])
+            for i in range(len(shared.weights))
+        ]
+        return shared.scale * own.scale, shared.shift + own.shift, layers
 
     def _fcn(self, d: int, z: Tensor) -> Tensor:
         """Domain d's PN scale/shift and composed star layers over its (n, D) normalised rows."""
-        shared, own = self.shared, self.own[d]
-        h = z * (shared.scale * own.scale) + (shared.shift + own.shift)
-        last = len(shared.weights) - 1
-        for i in range(last + 1):
-            w = shared.weights[i] * own.weights[i]  # (in, out)
-            h = torch.addmm(shared.biases[i] + own.biases[i], h, w)
-            if i < last:
+        if not self.training and not torch.is_grad_enabled():  # serving: composed once
+            scale, shift, layers = self._serving.get(d, lambda: self._composed(d))
+        else:
+            scale, shift, layers = self._composed(d)
+        h = z * scale + shift
+        for i, (w, b) in enumerate(layers):
+            h = torch.addmm(b, h, w)  # (n, out)
+            if i < len(layers) - 1:
                 h = torch.relu(h)
         return h  # (n, 1)
 

@@ -35,6 +35,7 @@ from model import zoo
 from model.config import ModelConfig
 from model.features import CRITEO_FEATURE_FIELDS, FeaturizerConfig
 from model.scoring import probability
+from model.snapshot import CHECKPOINT
 from ops.benches.relative_improvement import relative_improvements
 from ops.errors import ConfigError
 from ops.evaluation.holdout import domain_report, window_rows
@@ -267,7 +268,8 @@ def fork(pretrained: OnlineLearner, method: str, aux: dict | None) -> OnlineLear
     """A learner of `method` continuing from the pretrained one (through its snapshot state)."""
     state = pretrained.state()
     extra = state["extra"]
-    state["extra"] = {**extra, "learner": {**extra["learner"], "method": method}, "aux": aux}
+    state["extra"] = {**extra, "learner": {**extra["learner"], "method": method}}
+    state[CHECKPOINT] = {**state[CHECKPOINT], "aux": aux}
     return OnlineLearner.from_state(state)
 
 

@@ -17,20 +17,18 @@ import signal
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy.orm import Session, sessionmaker
-
-from ops.cli.options import add_options, build, port_number
-from ops.cli.outputs import open_daemon_registry
+from ops.cli.options import add_options, add_threads_option, build, port_number
 from ops.errors import ConfigError
-from ops.evaluation.evaluator import Evaluator, StopRequest
 from ops.evaluation.experiment import EvaluatorConfig
-from ops.evaluation.export import export_predictions
-from ops.evaluation.monitoring import EvaluatorMonitor
-from ops.store.database import DEFAULT_URL, list_runs
-from ops.training.kafka_io import KafkaSource
-from streaming.minibatch import decode_minibatch
+from ops.store.defaults import DEFAULT_URL
 from streaming.topics import TopicNames
+
+if TYPE_CHECKING:  # imported where they run: `mmn evaluate --help` needs no torch
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from ops.evaluation.evaluator import StopRequest
 
 
 def _arm(text: str) -> tuple[str, str]:
@@ -54,6 +52,8 @@ def stop_on_signals() -> StopRequest:
 
     Installed before the evaluator starts, so a signal during start-up is not lost.
     """
+    from ops.evaluation.evaluator import StopRequest
+
     stop = StopRequest()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda n, _: stop.request(f"signal {signal.Signals(n).name}"))
@@ -67,6 +67,8 @@ def wait_for_runs(
 
     A mistyped run name would otherwise hold the evaluator with nothing scored.
     """
+    from ops.store.database import list_runs
+
     limit = config.wait_for_runs_s
     deadline = time.monotonic() + (limit or 0.0)
     while True:
@@ -110,6 +112,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--export-predictions", type=Path, metavar="FILE",
         help="write every scored example as CSV when the evaluator stops",
     )  # fmt: skip
+    add_threads_option(parser)
     options = add_options(
         parser,
         EvaluatorConfig,
@@ -120,6 +123,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from ops.cli.outputs import open_daemon_registry
+    from ops.evaluation.evaluator import Evaluator
+    from ops.evaluation.export import export_predictions
+    from ops.evaluation.monitoring import EvaluatorMonitor
+    from ops.training.kafka_io import KafkaSource
+    from streaming.minibatch import decode_minibatch
+
+    torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     for chatty in ("kafka", "alembic"):
         logging.getLogger(chatty).setLevel(logging.WARNING)

@@ -76,6 +76,24 @@ def at_least(low: int) -> Callable[[str], int]:
     return parse
 
 
+# Torch intra-op threads of the daemons that score or train small batches: on a 39-row
+# MMN call one thread took 9 ms and two 63 ms under load (issue 20), and every extra
+# thread competes with the pipeline's other processes for the same cores.
+TORCH_THREADS = 1
+
+
+def add_threads_option(parser: argparse.ArgumentParser) -> None:
+    """The `--threads` option of a daemon that runs torch (applied by its run())."""
+    parser.add_argument(
+        "--threads",
+        type=at_least(1),
+        default=TORCH_THREADS,
+        metavar="N",
+        help=f"torch intra-op threads (default: {TORCH_THREADS}; small batches gain nothing "
+        "from more, and they take cores from the other processes)",
+    )
+
+
 def port_number(text: str) -> int:
     """An argparse type: a TCP port, 0..65535 (0: a free one)."""
     try:

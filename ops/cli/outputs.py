@@ -23,13 +23,12 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
-from sqlalchemy.orm import Session, sessionmaker
+from typing import TYPE_CHECKING
 
 from ops.errors import ConfigError
-from ops.store.database import open_registry, registry_exists, sqlite_file
+
+if TYPE_CHECKING:  # the registry's modules load where it is opened: `--help` stays light
+    from sqlalchemy.orm import Session, sessionmaker
 
 MARKER = ".mmn-output"
 
@@ -76,6 +75,8 @@ def open_daemon_registry(url: str, command: str) -> sessionmaker[Session]:
     SQLite file whose folder is missing is created with its folders (the default
     `runs/registry.db` must work on a first run), and the line names the new folder.
     """
+    from ops.store.database import open_registry, registry_exists, sqlite_file
+
     existed = registry_exists(url)
     database = sqlite_file(url)
     new_folder = None
@@ -93,6 +94,9 @@ def open_daemon_registry(url: str, command: str) -> sessionmaker[Session]:
 
 def _shown(url: str) -> str:
     """url without its password."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     try:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:

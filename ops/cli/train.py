@@ -17,35 +17,37 @@ import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from sqlalchemy.orm import Session, sessionmaker
-
-from model import zoo as models
 from model.config import ModelConfig
 from model.features import FeaturizerConfig
 from ops.cli.bootstrap import add_bootstrap_argument
-from ops.cli.options import ConfigOptions, add_options, at_least, build, class_default, port_number
-from ops.cli.outputs import open_daemon_registry
-from ops.errors import ConfigError
-from ops.store.database import DEFAULT_URL
-from ops.store.leases import Lease, take_lease
-from ops.store.snapshots import (
-    PublishedSnapshot,
-    Reconciliation,
-    SnapshotStore,
-    SnapshotStoreConfig,
+from ops.cli.options import (
+    ConfigOptions,
+    add_options,
+    add_threads_option,
+    build,
+    class_default,
+    port_number,
 )
-from ops.training.kafka_io import KafkaAnnouncer, KafkaSource
-from ops.training.learner import LearnerConfig, OnlineLearner
-from ops.training.lr_search import LearningRateSearch, grid
-from ops.training.telemetry import TrainerMetrics
-from ops.training.trainer import Trainer, TrainerConfig, TrainerOutcome
+from ops.errors import ConfigError
+from ops.store.defaults import DEFAULT_URL
+from ops.store.snapshot_config import SnapshotStoreConfig
+from ops.training.learner_config import LearnerConfig
+from ops.training.trainer_config import TrainerConfig
 from simulator.criteo_search import CriteoSearchConfig
-from streaming.health import BrokerWatch, quiet_repeats
-from streaming.minibatch import MiniBatch, decode_minibatch
-from streaming.topics import TopicNames, create_topics
+from streaming.topics import TopicNames
+
+# The rest is imported where it runs: `mmn train --help` needs neither torch nor SQLAlchemy.
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from ops.store.leases import Lease
+    from ops.store.snapshots import PublishedSnapshot, Reconciliation, SnapshotStore
+    from ops.training.learner import OnlineLearner
+    from ops.training.lr_search import LearningRateSearch
+    from ops.training.trainer import TrainerOutcome
+    from streaming.minibatch import MiniBatch
 
 # Capacities follow the readers' top-K: K values of their own plus the one "other" domain.
 _CAPACITIES = {
@@ -82,9 +84,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="serve Prometheus metrics on 127.0.0.1",
     )
-    parser.add_argument(
-        "--threads", type=at_least(1), default=None, help="torch threads (none: torch's)"
-    )
+    add_threads_option(parser)
     parser.add_argument(
         "--reconfigure",
         action="store_true",
@@ -135,6 +135,8 @@ def learner_config(args: argparse.Namespace) -> LearnerConfig:
     featurizer = FeaturizerConfig(
         fields=featurizer.fields, numeric_fields=numeric, buckets=args.buckets
     )
+    from model import zoo as models
+
     models.get(args.model)  # an unknown model name fails before anything starts
     return build(args, options.learner, model_config=shape, featurizer=featurizer)
 
@@ -155,6 +157,8 @@ RECONFIGURABLE = ("lr",)
 def restore_with(config: LearnerConfig) -> Callable[[dict[str, Any]], OnlineLearner]:
     """Restores a snapshot's learner, then applies config's RECONFIGURABLE values to it."""
 
+    from ops.training.learner import OnlineLearner
+
     def restore(payload: dict[str, Any]) -> OnlineLearner:
         learner = OnlineLearner.from_state(payload)
         # With --lr auto the rate the run's race chose stays.
@@ -171,6 +175,8 @@ def checked_decoder(fields: tuple[str, ...]) -> Callable[[bytes], MiniBatch]:
 
     A mistyped --fields would otherwise train on an empty string per row.
     """
+    from streaming.minibatch import decode_minibatch
+
     checked = False
 
     def decode(value: bytes) -> MiniBatch:
@@ -191,6 +197,16 @@ def checked_decoder(fields: tuple[str, ...]) -> Callable[[bytes], MiniBatch]:
 
 def train(args: argparse.Namespace) -> TrainerOutcome:
     """Run the trainer against a broker until it stops; resources are released on the way out."""
+    import torch
+
+    from ops.cli.outputs import open_daemon_registry
+    from ops.training.kafka_io import KafkaAnnouncer, KafkaSource
+    from ops.training.learner import OnlineLearner
+    from ops.training.telemetry import TrainerMetrics
+    from ops.training.trainer import Trainer
+    from streaming.health import BrokerWatch
+    from streaming.topics import create_topics
+
     if args.bootstrap is None:
         raise ConfigError(
             "mmn train needs --bootstrap HOST:PORT: an embedded broker started for the trainer "
@@ -201,14 +217,11 @@ def train(args: argparse.Namespace) -> TrainerOutcome:
     daemon = trainer_config(args)  # every option is checked before anything starts
     store_config = build(args, args.options.store)
     config = learner_config(args)
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ConfigError(f"--threads must be at least 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
     Session = open_daemon_registry(args.db, "train")
-    create_topics(bootstrap, {args.snapshots_topic: 1})
     with contextlib.ExitStack() as stack:
         store = leased_store(stack, Session, args, store_config, config, daemon)
+        create_topics(bootstrap, {args.snapshots_topic: 1})  # the registry first, then the broker
         source = KafkaSource(bootstrap, args.topic)
         stack.callback(source.close)
         metrics = TrainerMetrics(args.run, args.metrics_port)
@@ -249,7 +262,10 @@ def leased_store(
     config: LearnerConfig,
     daemon: TrainerConfig,
 ) -> LeasedStore:
-    """The run's lease, then its snapshot store (both released by stack)."""
+    """The run's lease, then its snapshot store, its folder locked (both released by stack)."""
+    from ops.store.leases import take_lease
+    from ops.store.snapshots import SnapshotStore
+
     # The run's lease before its folder: a second trainer touches none of its files.
     lease = take_lease(Session, args.run, timeout_s=daemon.lease_timeout_s)
     stack.callback(lease.release)
@@ -289,6 +305,9 @@ def lr_search(
     config: LearnerConfig, daemon: TrainerConfig
 ) -> Callable[[], LearningRateSearch] | None:
     """With --lr auto: the race of rates around the model's own (None otherwise)."""
+    from model import zoo as models
+    from ops.training.lr_search import LearningRateSearch, grid
+
     if config.lr != "auto":
         return None
     own = models.get(config.model).lr
@@ -298,6 +317,8 @@ def lr_search(
 
 
 def run(args: argparse.Namespace) -> int:
+    from streaming.health import quiet_repeats
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     for chatty in ("kafka", "alembic"):  # connection and migration chatter at INFO
         logging.getLogger(chatty).setLevel(logging.WARNING)

@@ -208,11 +208,12 @@ def _snapshots(report: dict[str, Any], width: int) -> list[str]:
     widths = [4, 8, 16, 6, 6]
     block = sum(widths) + 2 * (len(widths) - 1)
     per_line = max(1, (width + 4) // (block + 4))
-    lines = [
-        "serving snapshots: the AUC of the clicks each one scored; examples trained "
-        "(* examples seen: the registry has no trained count)"
-    ]
     arms = list(report["arms"].items())
+    seen = any(s["counted"] == "seen" for _, b in arms for s in b["snapshots"])
+    lines = [
+        "serving snapshots: the AUC of the clicks each one scored; examples trained"
+        + (" (* examples seen: the registry has no trained count)" if seen else "")
+    ]
     for start in range(0, len(arms), per_line):
         group = arms[start : start + per_line]
         lines.append("    ".join(f"{arm:<{block}}" for arm, _ in group).rstrip())

@@ -209,7 +209,11 @@ def steady_state(
     if paired:
         # A pair counts only if every arm's snapshot is past warm-up.
         ids = set.intersection(*(set(by_arm[a]["impression_id"][keep[a]].tolist()) for a in by_arm))
-        keep = {a: np.isin(r["impression_id"], list(ids)) for a, r in by_arm.items()}
+        # Set lookups: np.isin on object arrays of ids compares them pairwise.
+        keep = {
+            a: np.fromiter((i in ids for i in r["impression_id"].tolist()), bool, len(r["label"]))
+            for a, r in by_arm.items()
+        }
     after = {a: {k: v[keep[a]] for k, v in r.items()} for a, r in by_arm.items()}
     start = [int(r["ts"].min()) for r in after.values() if len(r["ts"])]
     return {

@@ -29,9 +29,12 @@ from model.features import Featurizer, FeaturizerConfig
 from model.scoring import probability
 from model.snapshot import LoadedModel, restore
 from ops.errors import EvaluationError
+from ops.evaluation.finality import Row
 from ops.evaluation.metrics import EPS
 from ops.store.database import Run, Snapshot
-from ops.store.snapshots import load_snapshot
+from ops.store.snapshot_files import load_snapshot
+
+SCORE_CHUNK = 4096  # rows per forward pass; a fixed size keeps the floats batch-independent
 
 
 @dataclass(frozen=True)
@@ -181,6 +184,25 @@ def predict(loaded: LoadedModel, batch: Batch) -> np.ndarray:
     if not np.all(np.isfinite(out)):
         raise EvaluationError(f"model {loaded.name!r} predicted a non-finite value")
     return out
+
+
+def predict_rows(models: ModelCache, run: str, known: Known, rows: Sequence[Row]) -> np.ndarray:
+    """The predictions of a run's serving snapshot for rows, SCORE_CHUNK at a time."""
+    loaded = models.get(run, known)
+    assert loaded.featurizer is not None
+    out = []
+    for start in range(0, len(rows), SCORE_CHUNK):
+        chunk = rows[start : start + SCORE_CHUNK]
+        features = {name: [r.feature(name) for r in chunk] for name in loaded.featurizer.fields}
+        batch = tensor_batch(
+            loaded,
+            features,
+            [r.conv_type for r in chunk],
+            [r.scenario for r in chunk],
+            models.featurizer(loaded),
+        )
+        out.append(predict(loaded, batch))
+    return np.concatenate(out)
 
 
 def window_start(ts: int, window_s: int) -> int:

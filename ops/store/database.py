@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Engine,
     ForeignKey,
@@ -38,14 +39,16 @@ from sqlalchemy import (
     func,
     inspect,
     select,
+    true,
 )
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from ops.errors import RegistryError
+from ops.store.defaults import DEFAULT_URL
 
-DEFAULT_URL = "sqlite:///runs/registry.db"
+__all__ = ["DEFAULT_URL"]  # re-exported: the registry's URL unless one is given
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 
@@ -92,6 +95,9 @@ class Snapshot(Base):
     watermark: event time (seconds of the log) the snapshot has trained up to.
     offsets: the next `minibatches` offset to read per partition, {"partition": offset}.
     metrics: the trainer's progressive-validation figures when it was taken (None: none kept).
+    path is the serving file (what scoring needs); checkpoint_path the resume checkpoint
+    beside it (optimizer state, gathered rows, dedupe keys), None when the serving file holds
+    everything or once the checkpoint is pruned; resumable: a trainer can resume from it.
     """
 
     __tablename__ = "snapshots"
@@ -110,6 +116,9 @@ class Snapshot(Base):
     offsets: Mapped[dict[str, int]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    checkpoint_path: Mapped[str | None] = mapped_column(String(1000), default=None)
+    checkpoint_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    resumable: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON form `mmn snapshots list --json` prints."""
@@ -123,6 +132,8 @@ class Snapshot(Base):
             "offsets": self.offsets,
             "created_at": self.created_at.isoformat(),
             "metrics": self.metrics,
+            "checkpoint_path": self.checkpoint_path,
+            "resumable": self.resumable,
         }
 
 
@@ -278,8 +289,11 @@ def add_snapshot(
     version: int | None = None,
     metrics: dict[str, Any] | None = None,
     examples_trained: int | None = None,
+    checkpoint_path: str | None = None,
+    checkpoint_sha256: str | None = None,
 ) -> Snapshot:
-    """Record a snapshot file and make it the run's latest, in the caller's transaction."""
+    """Record a snapshot file (and its checkpoint) and make it the run's latest, in the
+    caller's transaction."""
     snapshot = Snapshot(
         run_id=run.id,
         version=next_version(session, run) if version is None else version,
@@ -291,6 +305,9 @@ def add_snapshot(
         offsets=offsets,
         created_at=_now(),
         metrics=metrics,
+        checkpoint_path=checkpoint_path,
+        checkpoint_sha256=checkpoint_sha256,
+        resumable=True,
     )
     session.add(snapshot)
     session.flush()

@@ -9,7 +9,8 @@ Removal is one transaction per prune: each doomed file is first renamed aside
 (`*.pruned`), then its row deleted; only once the transaction commits are the set-aside
 files unlinked. A failure before the commit renames them back, so a row never loses its
 file; a crash after it leaves `*.pruned` files, which `SnapshotStore.reconcile()` deletes
-(they belong to no row).
+(they belong to no row). A pruned snapshot's checkpoint goes with it; `prune_checkpoints`
+removes the checkpoints of older snapshots that stay (they serve on, no longer resumable).
 """
 
 from __future__ import annotations
@@ -106,11 +107,9 @@ def prune(
             keep_ids = {r.id for r in rows[:keep]} | serving | {run.latest_snapshot_id}
             doomed = [r for r in rows if r.id not in keep_ids]
             for row in doomed:
-                path = Path(row.path)
-                if path.exists():
-                    aside = path.with_name(path.name + PRUNED_SUFFIX)
-                    os.replace(path, aside)
-                    moved.append((path, aside))
+                for file in (row.path, row.checkpoint_path):
+                    if file is not None:
+                        _set_aside(Path(file), moved)
                 session.delete(row)
             session.flush()
             versions = tuple(sorted(r.version for r in doomed))
@@ -135,3 +134,47 @@ def prune(
             "snapshots pruned run=%s versions=%s kept=%d", run_name, list(versions), result.kept
         )
     return result
+
+
+def prune_checkpoints(Session: sessionmaker[Session], run_name: str, keep: int) -> tuple[int, ...]:
+    """Delete the run's resume checkpoints beyond those of its `keep` newest snapshots; the
+    snapshots themselves serve on, no longer resumable. Returns the versions it pruned.
+
+    Crash-safe like `prune`: files set aside, rows updated in one transaction, then unlinked.
+    """
+    if keep < 1:
+        raise ConfigError(f"--keep-checkpoints must be at least 1, got {keep}")
+    moved: list[tuple[Path, Path]] = []
+    try:
+        with Session.begin() as session:
+            run = get_run(session, run_name)
+            rows = session.scalars(
+                select(Snapshot)
+                .where(Snapshot.run_id == run.id, Snapshot.checkpoint_path.is_not(None))
+                .order_by(Snapshot.version.desc())
+            ).all()
+            for row in rows[keep:]:
+                assert row.checkpoint_path is not None
+                _set_aside(Path(row.checkpoint_path), moved)
+                row.checkpoint_path = row.checkpoint_sha256 = None
+                row.resumable = False
+            versions = tuple(sorted(row.version for row in rows[keep:]))
+    except BaseException as exc:
+        for path, aside in moved:
+            os.replace(aside, path)
+        if isinstance(exc, OSError):
+            raise RegistryError(
+                f"cannot prune checkpoints of run {run_name!r}: {exc}; nothing was removed"
+            ) from exc
+        raise
+    for _, aside in moved:
+        aside.unlink(missing_ok=True)
+    return versions
+
+
+def _set_aside(path: Path, moved: list[tuple[Path, Path]]) -> None:
+    """Rename path to `*.pruned` (recorded in moved, to undo or unlink later), if it exists."""
+    if path.exists():
+        aside = path.with_name(path.name + PRUNED_SUFFIX)
+        os.replace(path, aside)
+        moved.append((path, aside))

@@ -1,28 +1,34 @@
 """The snapshot store: crash-safe snapshot files of a run, each recorded in the registry.
 
-A snapshot is one file holding everything a run needs to resume or to serve: the model's
-weights, config and vocabularies, the optimizer state, the event-time watermark, the
-number of examples seen and the consumer offsets (the payload is a plain dict of tensors
-and plain data, written with `torch.save` and read back with `weights_only=True`).
+A published snapshot is two files (plain dicts of tensors and plain data, `torch.save`d,
+read back with `weights_only=True`): the serving file `v{version:06d}.pt`, what scoring
+needs (the payload without its `checkpoint` part, `model.snapshot.serving_part`), which is
+all the evaluator loads; and the checkpoint `v{version:06d}.ckpt`, that part (optimizer
+state, gathered rows, dedupe keys) tied to its serving file by that file's sha256. The two
+together are the exact state to resume from, the weights stored once. Checkpoints are kept
+for the `keep_checkpoints` newest snapshots (`ops.store.retention.prune_checkpoints`). A
+payload without a checkpoint part, like every snapshot registered before checkpoints were
+kept apart, is one complete file.
 
 Publishing order, so that a crash at any point leaves a consistent state:
 
-1. the bytes go to a temporary file in the run's folder, which is fsynced,
-2. renamed to `v{version:06d}.pt`, and the folder fsynced (the file now survives a crash)
+1. each file's bytes go to a temporary file in the run's folder, which is fsynced,
+2. renamed to its name, and the folder fsynced (the file now survives a crash)
    (1 and 2 are `model.snapshot.write_atomically`),
-3. one transaction inserts the registry row with the file's sha256 and points the run's
+3. one transaction inserts the registry row with both files' sha256 and points the run's
    `latest_snapshot_id` at it.
 
-A crash before 3 leaves a file without a row; a crash before 2 a temporary file.
+A crash before 3 leaves files without a row; a crash before 2 a temporary file.
 `reconcile()` (run at every start) deletes both: the snapshot was never published, and the
 trainer redoes that work from the previous snapshot's offsets. A row whose file has
 disappeared (deleted by hand, a lost disk) is deleted too, and the run's latest pointer
 moves back to the newest remaining snapshot: the registry only ever lists files that exist.
 
 Loading verifies the sha256 the registry recorded. A file that does not verify is refused
-with `SnapshotCorruptError`; `load_latest()` then quarantines it (renamed to
-`*.corrupt`, its row deleted, so nobody else is served it) and falls back to the previous
-snapshot. Quarantined files are kept for inspection and ignored by `reconcile()`.
+with `SnapshotCorruptError`; `load_latest()` then quarantines the snapshot (its files
+renamed to `*.corrupt`, its row deleted, so nobody else is served it) and falls back to
+the previous resumable snapshot. Quarantined files are kept for inspection and ignored by
+`reconcile()`.
 
 The run's registry row is written with its first snapshot, in the same transaction: a
 trainer that fails to start leaves no row. A run that exists was started with a
@@ -38,8 +44,6 @@ instead of deleting the first one's temporary files.
 from __future__ import annotations
 
 import fcntl
-import hashlib
-import io
 import logging
 import re
 from collections.abc import Callable
@@ -47,50 +51,31 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from model.snapshot import encode_state, write_atomically
+from model.snapshot import CHECKPOINT, encode_state, serving_part
 from ops.errors import SnapshotCorruptError, SnapshotStoreError
 from ops.store.database import (
     Run,
     Snapshot,
     add_snapshot,
     ensure_run,
-    latest_snapshot,
     next_version,
     remove_snapshot,
 )
 from ops.store.names import check_name
-from ops.store.retention import prune
+from ops.store.retention import prune, prune_checkpoints
 from ops.store.run_options import check_run_options
+from ops.store.snapshot_config import SnapshotStoreConfig
+from ops.store.snapshot_files import load_snapshot, sha256_of, write_files
 
 log = logging.getLogger(__name__)
 
 SNAPSHOT_SUFFIX = ".pt"
+CHECKPOINT_SUFFIX = ".ckpt"
 CORRUPT_SUFFIX = ".corrupt"
-
-
-@dataclass(frozen=True, kw_only=True)
-class SnapshotStoreConfig:
-    """Where snapshot files live.
-
-    directory: root folder; each run writes into `directory/<run name>/`.
-    keep_snapshots: snapshots kept per run after each publish, the newest (None: all); the
-        latest and those serving a registered experiment are kept beyond it.
-    """
-
-    directory: Path = Path("runs/snapshots")
-    # 3 x ~116 MB (the demo's MMN with Adagrad state) + one serving: under 500 MB.
-    keep_snapshots: int | None = 3
-
-    def __post_init__(self) -> None:
-        if self.keep_snapshots is not None and self.keep_snapshots < 1:
-            raise SnapshotStoreError(
-                f"SnapshotStoreConfig.keep_snapshots must be at least 1, got {self.keep_snapshots}"
-            )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,6 +90,8 @@ class PublishedSnapshot:
     watermark: int | None
     offsets: dict[str, int]
     examples_trained: int | None = None  # None: registered before it was recorded
+    checkpoint_path: str | None = None  # None: path holds everything, or it was pruned
+    checkpoint_sha256: str | None = None
 
     @staticmethod
     def of(run: str, row: Snapshot) -> PublishedSnapshot:
@@ -117,6 +104,8 @@ class PublishedSnapshot:
             watermark=row.watermark,
             offsets=dict(row.offsets),
             examples_trained=row.examples_trained,
+            checkpoint_path=row.checkpoint_path,
+            checkpoint_sha256=row.checkpoint_sha256,
         )
 
 
@@ -128,28 +117,18 @@ class Reconciliation:
     files_removed: tuple[str, ...] = ()
 
 
-def sha256_of(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def load_snapshot(path: str | Path, sha256: str) -> dict[str, Any]:
-    """Read a snapshot file, verify it against the recorded sha256 and decode its payload."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise SnapshotStoreError(f"cannot read snapshot {path}: {exc}") from exc
-    actual = sha256_of(data)
-    if actual != sha256:
+def load_checkpoint(snapshot: PublishedSnapshot) -> dict[str, Any]:
+    """The whole payload a snapshot was published from: its serving file and its checkpoint
+    (verified, and checked to belong together); the serving file alone when it has none."""
+    payload = load_snapshot(snapshot.path, snapshot.sha256)
+    if snapshot.checkpoint_path is None or snapshot.checkpoint_sha256 is None:
+        return payload
+    checkpoint = load_snapshot(snapshot.checkpoint_path, snapshot.checkpoint_sha256)
+    if checkpoint.get("serving_sha256") != snapshot.sha256 or CHECKPOINT not in checkpoint:
         raise SnapshotCorruptError(
-            f"snapshot {path} is corrupt: its sha256 is {actual}, the registry recorded {sha256}; "
-            "it is not loaded (the previous snapshot is used instead)"
+            f"checkpoint {snapshot.checkpoint_path} does not belong to snapshot {snapshot.path}"
         )
-    try:
-        return torch.load(io.BytesIO(data), weights_only=True)
-    except Exception as exc:  # torch raises many types for undecodable bytes
-        raise SnapshotCorruptError(
-            f"snapshot {path} verifies but cannot be decoded: {exc}"
-        ) from exc
+    return {**payload, CHECKPOINT: checkpoint[CHECKPOINT]}
 
 
 class SnapshotStore:
@@ -248,7 +227,8 @@ class SnapshotStore:
         )
 
     def reconcile(self) -> Reconciliation:
-        """Make files and rows agree: delete rows without a file, and unregistered or temporary files."""
+        """Make files and rows agree: delete rows without a file, and unregistered or temporary
+        files; a snapshot whose checkpoint vanished serves on, no longer resumable."""
         with self._transaction() as session:
             rows = self._rows(session)
             missing = [row for row in rows if not Path(row.path).is_file()]
@@ -260,7 +240,20 @@ class SnapshotStore:
                     row.path,
                 )
                 remove_snapshot(session, row)
-            registered = {str(Path(row.path).resolve()) for row in rows if row not in missing}
+            for row in rows:
+                lost = row.checkpoint_path
+                if row not in missing and lost is not None and not Path(lost).is_file():
+                    log.warning("checkpoint without its file dropped run=%s version=%d path=%s",
+                                self.run, row.version, lost)  # fmt: skip
+                    row.checkpoint_path = row.checkpoint_sha256 = None
+                    row.resumable = False
+            registered = {
+                str(Path(path).resolve())
+                for row in rows
+                if row not in missing
+                for path in (row.path, row.checkpoint_path)
+                if path is not None
+            }
         removed_files = []
         for path in sorted(self.folder.iterdir()):
             if path.name == ".lock" or path.name.endswith(CORRUPT_SUFFIX):
@@ -284,21 +277,20 @@ class SnapshotStore:
         metrics: dict[str, Any] | None = None,
         examples_trained: int | None = None,
     ) -> PublishedSnapshot:
-        """Write payload as the run's next snapshot, then register it as the latest.
+        """Write payload as the run's next snapshot (serving file and checkpoint), then
+        register it as the latest.
 
         metrics: the trainer's progressive-validation figures, stored in the registry row.
         """
-        data = encode_state(payload)
+        data = encode_state(serving_part(payload))
         digest = sha256_of(data)
-        with self.Session() as session:
-            run = self._run(session)
-            first = 1 if run is None else next_version(session, run)
-            version = max(first, self._next_file_version())
+        checkpoint = None
+        if CHECKPOINT in payload:
+            checkpoint = encode_state({"serving_sha256": digest, CHECKPOINT: payload[CHECKPOINT]})
+        version = self._next_version()
         path = self.folder / f"v{version:06d}{SNAPSHOT_SUFFIX}"
-        try:
-            write_atomically(path, data)
-        except OSError as exc:
-            raise SnapshotStoreError(f"cannot write snapshot {path}: {exc}") from exc
+        checkpoint_path = self.folder / f"v{version:06d}{CHECKPOINT_SUFFIX}"
+        written = write_files({path: data, checkpoint_path: checkpoint})
         try:
             with self._transaction() as session:
                 # The run's row comes with its first snapshot, and takes accepted new options.
@@ -315,13 +307,17 @@ class SnapshotStore:
                     version=version,
                     metrics=metrics,
                     examples_trained=examples_trained,
+                    checkpoint_path=None if checkpoint is None else str(checkpoint_path),
+                    checkpoint_sha256=None if checkpoint is None else sha256_of(checkpoint),
                 )
                 published = PublishedSnapshot.of(self.run, row)
         except SQLAlchemyError as exc:
-            path.unlink(missing_ok=True)
+            for file in written:
+                file.unlink(missing_ok=True)
             raise SnapshotStoreError(f"cannot register snapshot {path}: {exc}") from exc
         if self.config.keep_snapshots is not None:
             prune(self.Session, self.run, self.config.keep_snapshots)
+        prune_checkpoints(self.Session, self.run, self.config.keep_checkpoints)
         log.info(
             "snapshot published run=%s version=%d examples_seen=%d watermark=%s sha256=%s",
             self.run,
@@ -331,6 +327,12 @@ class SnapshotStore:
             digest[:12],
         )
         return published
+
+    def _next_version(self) -> int:
+        with self.Session() as session:
+            run = self._run(session)
+            first = 1 if run is None else next_version(session, run)
+        return max(first, self._next_file_version())
 
     def _next_file_version(self) -> int:
         # Quarantined files keep their version: a new snapshot never reuses a number.
@@ -342,27 +344,36 @@ class SnapshotStore:
         return max(versions, default=0) + 1
 
     def load_latest(self) -> tuple[PublishedSnapshot, dict[str, Any]] | None:
-        """The newest snapshot that verifies and its payload; None when the run has none.
+        """The newest resumable snapshot that verifies and its whole payload (serving file
+        and checkpoint); None when the run has none.
 
-        A corrupt latest snapshot is quarantined and the previous one is tried, and so on.
+        A corrupt one is quarantined and the previous one is tried, and so on.
         """
         while True:
             with self.Session() as session:
                 run = self._run(session)
-                row = None if run is None else latest_snapshot(session, run)
+                row = None
+                if run is not None:
+                    row = session.scalars(
+                        select(Snapshot)
+                        .where(Snapshot.run_id == run.id, Snapshot.resumable.is_(True))
+                        .order_by(Snapshot.version.desc())
+                        .limit(1)
+                    ).one_or_none()
                 if row is None:
                     return None
                 published = PublishedSnapshot.of(self.run, row)
             try:
-                return published, load_snapshot(published.path, published.sha256)
+                return published, load_checkpoint(published)
             except SnapshotCorruptError as exc:
                 log.error("%s", exc)
                 self._quarantine(published)
 
     def _quarantine(self, snapshot: PublishedSnapshot) -> None:
         path = Path(snapshot.path)
-        if path.exists():
-            path.rename(path.with_name(path.name + CORRUPT_SUFFIX))
+        for file in (path, snapshot.checkpoint_path):
+            if file is not None and Path(file).exists():
+                Path(file).rename(Path(file).with_name(Path(file).name + CORRUPT_SUFFIX))
         with self._transaction() as session:
             row = session.scalars(
                 select(Snapshot)

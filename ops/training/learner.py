@@ -37,10 +37,11 @@ import torch
 
 from model import zoo as models
 from model.batch import Batch, Logits
+from model.errors import SnapshotError
 from model.features import Featurizer
 from model.optimizers import make_optimizer
 from model.scoring import ScoreRule, probability, rule_for, scored_logits
-from model.snapshot import restore, snapshot_state
+from model.snapshot import CHECKPOINT, restore, snapshot_state
 from model.vocab import DomainVocab
 from ops.errors import ConfigError
 from ops.training import delayed
@@ -234,11 +235,13 @@ class OnlineLearner:
             self.deduper.expire(self.watermark)
 
     def state(self, **extra: Any) -> dict[str, Any]:
-        """A `model.snapshot` state (servable as is) whose `extra` holds the training state.
+        """A `model.snapshot` state, servable as is: its `extra` holds the small training
+        facts, its `checkpoint` what only a resume needs (optimizer state, the gathered rows,
+        the dedupe keys, the delay model), which a serving file leaves out.
 
         extra: more plain data to keep beside it (the trainer's consumer offsets).
         """
-        return snapshot_state(
+        state = snapshot_state(
             self.model,
             name=self.config.model,
             config=self.config.model_config,
@@ -247,13 +250,6 @@ class OnlineLearner:
             score=self.score_rule,
             extra={
                 "learner": self.config.state(),
-                "optimizer": self.optimizer.state_dict(),
-                "sparse_optimizer": (
-                    None if self.sparse_optimizer is None else self.sparse_optimizer.state_dict()
-                ),
-                "aux": None if self.aux is None else self.aux.state(),
-                "dedupe": self.deduper.state(),
-                "pending": _pending_state(self.pending),
                 "examples_seen": self.examples_seen,
                 "examples_trained": self.examples_trained,
                 "batches": self.batches,
@@ -261,23 +257,40 @@ class OnlineLearner:
                 **extra,
             },
         )
+        state[CHECKPOINT] = {
+            "optimizer": self.optimizer.state_dict(),
+            "sparse_optimizer": (
+                None if self.sparse_optimizer is None else self.sparse_optimizer.state_dict()
+            ),
+            "aux": None if self.aux is None else self.aux.state(),
+            "dedupe": self.deduper.state(),
+            "pending": _pending_state(self.pending),
+        }
+        return state
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> OnlineLearner:
         """The learner whose `state()` this is, ready to continue training."""
         restored = restore(state)
         extra = restored.extra
+        # Snapshots from before checkpoints were kept apart hold the resume state in extra.
+        resume = state.get(CHECKPOINT) or extra
+        if "optimizer" not in resume:
+            raise SnapshotError(
+                "this snapshot is a serving file without its checkpoint: a run resumes only "
+                "from a checkpoint (`SnapshotStore.load_latest`)"
+            )
         learner = cls(LearnerConfig.from_state(extra["learner"]))
         learner.model.load_state_dict(restored.model.state_dict())
-        learner.optimizer.load_state_dict(extra["optimizer"])
+        learner.optimizer.load_state_dict(resume["optimizer"])
         if learner.sparse_optimizer is not None:
-            learner.sparse_optimizer.load_state_dict(extra["sparse_optimizer"])
+            learner.sparse_optimizer.load_state_dict(resume["sparse_optimizer"])
         if learner.aux is not None:
-            learner.aux.load_state(extra["aux"])
+            learner.aux.load_state(resume["aux"])
         learner.types = restored.vocabs["conv_type"]
         learner.scenarios = restored.vocabs["scenario"]
-        learner.deduper = Deduper.from_state(extra["dedupe"])
-        learner.pending = _pending_of(extra.get("pending"))
+        learner.deduper = Deduper.from_state(resume["dedupe"])
+        learner.pending = _pending_of(resume.get("pending"))
         learner.examples_seen = int(extra["examples_seen"])
         # Snapshots from before it was recorded: every row seen but those still gathered.
         learner.examples_trained = int(

@@ -1,5 +1,9 @@
 """How a learner learns: the model, its shape and features, the optimizer and rate, the
-delayed-feedback method; checked before anything is built."""
+delayed-feedback method; checked before anything is built.
+
+It imports without torch (`mmn train --help` derives its options from it): the checks that
+need the model registry import it when a config is made.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from model import zoo as models
 from model.config import ModelConfig
 from model.features import FeaturizerConfig
-from model.optimizers import OPTIMIZERS
 from model.vocab import MIN_COUNT
 from ops.errors import ConfigError
-from ops.training import delayed
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -27,8 +28,8 @@ class LearnerConfig:
     optimizer: adagrad (PyTorch's), adagrad-tf (TensorFlow's, the paper's), adam or sgd;
         none: the model's own (`ModelSpec.optimizer`, adagrad for every registered model).
     lr: its learning rate; none: the model's own (`ModelSpec.lr`: 0.005 for the MMN
-        variants, 0.01 for the others); auto: `mmn train` races a grid of rates during a
-        warm-up (`ops.training.lr_search`) and keeps the best.
+        variants with a dynamic weight, 0.01 for the others); auto: `mmn train` races a
+        grid of rates during a warm-up (`ops.training.lr_search`) and keeps the best.
     click_only: the stream has no non-clicked rows (the Criteo search log): the CTR logit is
         a constant, the CTR tower neither trained nor used, p_cvr the score (model.losses).
     method: delayed-feedback method: vanilla, wait, fnw, es-dfm or defer
@@ -61,6 +62,11 @@ class LearnerConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        # Imported here: the CLI shows these options (`mmn train --help`) without torch.
+        from model import zoo as models
+        from model.optimizers import OPTIMIZERS
+        from ops.training import delayed
+
         spec = models.get(self.model)
         # The model's own defaults are resolved here, so snapshots and the registry record
         # the rate a run really used.

@@ -245,7 +245,9 @@ class Trainer:
         if not progress.due(force):
             return
         last = self.last_snapshot
+        # The progressive-validation figures (their AUC is a sort) when shown, not per step.
         quality = self.validation.metrics()
+        self.metrics.show_validation(quality)
         overall = quality["domains"].get("overall", {})
         auc = overall.get("auc")
         rate = progress.emit(
@@ -332,7 +334,6 @@ class Trainer:
             self.learner.watermark,
         )
         self.learner.last_scored = None
-        self.metrics.show_validation(self.validation.metrics())
 
     def _maybe_snapshot(self) -> None:
         every_n = self.config.snapshot_every_examples

@@ -36,7 +36,7 @@ class DemoConfig:
 
     out: Path = Path("out/demo")
     data: Path | None = None
-    rows: int = 60_000
+    rows: int = 150_000
     seed: int = 0
     arms: tuple[str, ...] = ("mmn_dw_clip", "esmm")
     partitions: int = 4
