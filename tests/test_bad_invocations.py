@@ -79,6 +79,20 @@ FOUND = [
     (["report", "show", "e", "--db", "sqlite:///{tmp}/typo.db"], "no registry at"),
     (["report", "compare", "e", "f", "--db", "sqlite:///{tmp}/typo.db"], "no registry at"),
     (["report", "delete", "e", "--db", "sqlite:///{tmp}/typo.db"], "no registry at"),
+    # Files a command writes, checked before it works: a folder, a read-only folder (one
+    # even root cannot write), a file where a folder is expected.
+    *[
+        ([*argv, option, bad], option)
+        for argv, option in (
+            (["bench", "offline", "--data", "{log}"], "--json"),
+            (["report", "show", "e", "--db", "sqlite:///{tmp}/r.db"], "--html"),
+            (
+                ["evaluate", "--experiment", "e", "--arm", "control=r", "--bootstrap", NOWHERE],
+                "--export-predictions",
+            ),
+        )
+        for bad in ("{tmp}", "/proc/self/x.out", "{log}/x.out")
+    ],
     # Finding 3: a mistyped arm is refused at start, naming it.
     (
         [

@@ -16,10 +16,10 @@ import logging
 import signal
 import threading
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ops.cli.options import add_options, add_threads_option, build, port_number
+from ops.cli.outputs import output_file
 from ops.errors import ConfigError
 from ops.evaluation.experiment import EvaluatorConfig
 from ops.store.defaults import DEFAULT_URL
@@ -109,7 +109,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="serve Prometheus metrics on 127.0.0.1",
     )
     parser.add_argument(
-        "--export-predictions", type=Path, metavar="FILE",
+        "--export-predictions", type=output_file, metavar="FILE",
         help="write every scored example as CSV when the evaluator stops",
     )  # fmt: skip
     add_threads_option(parser)

@@ -17,9 +17,9 @@ import argparse
 import json
 import os
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from ops.cli.options import add_options, build
+from ops.cli.outputs import output_file
 from ops.errors import EvaluationError, RegistryError
 from ops.evaluation.report import json_safe, load_report
 from ops.evaluation.report_html import render_html
@@ -50,7 +50,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     actions = report.add_subparsers(dest="action", required=True, metavar="ACTION")
     show = actions.add_parser("show", help="the report of one experiment")
     show.add_argument("experiment", metavar="EXPERIMENT")
-    show.add_argument("--html", type=Path, metavar="FILE", help="also write a self-contained HTML")
+    show.add_argument(
+        "--html", type=output_file, metavar="FILE", help="also write a self-contained HTML"
+    )
     _common(show)
     show.set_defaults(func=run_show)
     compare = actions.add_parser("compare", help="two experiments side by side")
