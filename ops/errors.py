@@ -9,6 +9,7 @@ own root; this module gathers them:
     OpsError                          every error class of ops, all defined here:
     ├── ConfigError                   an invalid option or setting
     ├── RegistryError                 the registry database (ops.store.database)
+    │   └── LeaseError                a run another trainer holds, or a lease lost
     ├── SnapshotStoreError            a run's snapshot files (ops.store.snapshots)
     │   └── SnapshotCorruptError      a file that does not verify or decode
     ├── TrainerIOError                the trainer's Kafka input and announcements
@@ -37,6 +38,10 @@ class ConfigError(OpsError, ValueError):
 
 class RegistryError(OpsError):
     """The registry database cannot be opened, migrated or queried, or a run is unknown."""
+
+
+class LeaseError(RegistryError):
+    """Another live trainer holds the run's lease, or this trainer's lease was taken over."""
 
 
 class SnapshotStoreError(OpsError):

@@ -75,6 +75,39 @@ FOUND = [
     (["join", "--bootstrap", NOWHERE, "--log-dir", "{log}"], "--log-dir"),
     (["join", "--bootstrap", NOWHERE, "--log-dir", "/proc/self"], "--log-dir"),
     (["join", "--bootstrap", NOWHERE, "--log-dir", "/proc/no/such/dir"], "--log-dir"),
+    # Finding 7 again: commands that only read never create a registry at a mistyped --db.
+    (["report", "show", "e", "--db", "sqlite:///{tmp}/typo.db"], "no registry at"),
+    (["report", "compare", "e", "f", "--db", "sqlite:///{tmp}/typo.db"], "no registry at"),
+    (["report", "delete", "e", "--db", "sqlite:///{tmp}/typo.db"], "no registry at"),
+    # Files a command writes, checked before it works: a folder, a read-only folder (one
+    # even root cannot write), a file where a folder is expected.
+    *[
+        ([*argv, option, bad], option)
+        for argv, option in (
+            (["bench", "offline", "--data", "{log}"], "--json"),
+            (["report", "show", "e", "--db", "sqlite:///{tmp}/r.db"], "--html"),
+            (
+                ["evaluate", "--experiment", "e", "--arm", "control=r", "--bootstrap", NOWHERE],
+                "--export-predictions",
+            ),
+        )
+        for bad in ("{tmp}", "/proc/self/x.out", "{log}/x.out")
+    ],
+    # Finding 3: a mistyped arm is refused at start, naming it.
+    (
+        [
+            "evaluate",
+            "--experiment",
+            "e",
+            "--arm",
+            "control=no-such-run",
+            "--bootstrap",
+            NOWHERE,
+            "--db",
+            "sqlite:///{tmp}/r.db",
+        ],
+        "--arm control=no-such-run",
+    ),  # fmt: skip
 ]
 
 
@@ -128,6 +161,7 @@ def _assert_one_line(code: int, err: str, option: str) -> None:
 def test_each_bad_invocation_found_is_one_line(argv, option, log, tmp_path, capsys) -> None:
     code, err = _run(_fill(argv, log, tmp_path), capsys)
     _assert_one_line(code, err, option)
+    assert not (tmp_path / "typo.db").exists()
 
 
 @pytest.mark.parametrize(

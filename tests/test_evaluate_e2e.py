@@ -77,7 +77,7 @@ def pipeline(bootstrap: str, folder: Path, topic: str, pause_s: float, kills: in
                "treatment=mmn-a", "--shadow", "--window", "1d", "--bootstrap", bootstrap,
                "--topic", topic, "--db", db, "--until-end", "--flush-rows", "256",
                "--observation-window", "50", "--attribution-window", "1000",
-               "--snapshot-timeout", "240", "--progress-every", "1",
+               "--snapshot-timeout", "240", "--progress-every", "1", "--wait-for-runs", "240",
                "--export-predictions", str(export)]  # fmt: skip
     log = folder / "evaluate.log"
     # The experiment is registered before the trainers start, so their snapshot retention

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ops.evaluation.intervals import average_auc, paired_intervals, weighted_auc
 from ops.evaluation.metrics import exact_auc
+from simulator.columns import COLUMNS
 from simulator.synth import generate, write
 
 
@@ -114,3 +119,56 @@ def test_bench_offline_rejects_an_unknown_optimizer(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "ops.cli", "bench", "offline", "--data", str(tmp_path / "x")]
     done = subprocess.run(cmd + ["--optimizer", "rmsprop"], capture_output=True, text=True)
     assert done.returncode == 2 and "--optimizer" in done.stderr
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(min_value=0, max_value=40).flatmap(
+        lambda n: st.tuples(
+            st.lists(st.booleans(), min_size=n, max_size=n),
+            st.lists(st.integers(0, 5), min_size=n, max_size=n),  # ties
+            st.lists(st.lists(st.booleans(), min_size=n, max_size=n), min_size=1, max_size=5),
+        )
+    )
+)
+def test_average_auc_over_random_masks_is_the_mean_of_the_defined_domains(case) -> None:
+    labels, scores = (np.array(x, dtype=float) for x in case[:2])
+    masks = [np.array(m, dtype=bool) for m in case[2]]  # empty ones included
+    got = average_auc(labels, scores, masks, np.ones((1, len(labels))))
+    aucs = [exact_auc(labels[m], scores[m]) for m in masks]
+    defined = [a for a in aucs if not math.isnan(a)]
+    if defined:
+        assert got[0] == pytest.approx(np.mean(defined), rel=1e-12)
+    else:
+        assert math.isnan(got[0])
+    for m in masks:
+        assert weighted_auc(labels[m], scores[m], np.ones((3, int(m.sum())))).shape == (3,)
+
+
+def _drop_a_type_from_the_test_split(data: Path) -> str:
+    """Rewrite the log so that its most frequent conversion type has no test rows; that type."""
+    rows = [line.split("\t") for line in data.read_text().splitlines()]
+    time_col, type_col = COLUMNS.index("click_timestamp"), COLUMNS.index("product_category1")
+    rows.sort(key=lambda r: int(r[time_col]))
+    cut = int(len(rows) * 0.7)
+    counts = Counter(r[type_col] for r in rows[:cut]).most_common(2)
+    (gone, _), (other, _) = counts
+    for r in rows[cut - 50 :]:  # a margin: the split need not cut exactly here
+        if r[type_col] == gone:
+            r[type_col] = other
+    data.write_text("".join("\t".join(r) + "\n" for r in rows))
+    return gone
+
+
+def test_bench_offline_runs_on_a_log_with_a_domain_absent_from_the_test_split(tmp_path) -> None:
+    write(generate(3_000, seed=6), tmp_path)
+    _drop_a_type_from_the_test_split(tmp_path / "CriteoSearchData")
+    out = tmp_path / "offline.json"
+    cmd = [sys.executable, "-m", "ops.cli", "bench", "offline"]
+    cmd += ["--data", str(tmp_path / "CriteoSearchData"), "--models", "mmn,esmm"]
+    cmd += ["--seeds", "1", "--batch-size", "512", "--lr", "0.05", "--hidden", "8,4"]
+    cmd += ["--buckets", "256", "--replicates", "20", "--json", str(out)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    per_type = json.loads(out.read_text())["models"]["mmn"]["per_type"]
+    assert any(math.isnan(v) for v in per_type.values()), per_type  # a column with no figure

@@ -92,7 +92,7 @@ def test_each_row_shows_the_figures_of_its_components_last_progress_line(tmp_pat
         logging.getLogger("ops.evaluation.evaluator").setLevel(logging.INFO)
         try:
             monitor.show(scored={"mmn": 1200, "esmm": 1200}, open_clicks=5, sealed=0,
-                         watermark=T0, waiting=False)  # fmt: skip
+                         watermark=T0, waiting=None)  # fmt: skip
         finally:
             logging.getLogger("ops.evaluation.evaluator").removeHandler(handler)
             monitor.close()

@@ -265,3 +265,50 @@ def test_a_lost_broker_stops_the_training_of_a_full_buffer_at_the_next_batch(env
         trainer.run()
     assert len(steps) == 3  # not the 7 batches still buffered
     assert trainer.last_snapshot is None  # a crash: a restart resumes from the last snapshot
+
+
+class Outage(ListSource):
+    """A source whose partition 1 delivers nothing for its first `silent` polls (a paused broker)."""
+
+    def __init__(self, data, silent: int) -> None:
+        super().__init__(data)
+        self.silent = silent
+
+    def poll(self, timeout_s: float):
+        self.silent -= 1
+        held = self.position[1]
+        out = super().poll(timeout_s)
+        if self.silent >= 0:
+            self.position[1] = held  # nothing of partition 1 arrives, and nothing is lost
+        return [m for m in out if m.partition != 1 or self.silent < 0]
+
+
+def _order_under_outage(make, data, decoded, **config) -> list[int]:
+    trainer = make(data, decoded, snapshot_every_examples=None, until_end=True, **config)
+    trainer.source = Outage(data, silent=20)
+    order, inner = [], trainer.learner.step
+
+    def record(rows):
+        order.append(rows.watermark)
+        return inner(rows)
+
+    trainer.learner.step = record
+    trainer.run()
+    return order
+
+
+def test_by_default_a_silent_partition_is_waited_for_and_the_wait_is_shown(env, caplog) -> None:
+    make, _ = env
+    data, decoded = stream(8)
+    with caplog.at_level("INFO", logger="ops.training.trainer"):
+        order = _order_under_outage(make, data, decoded)
+    assert order == sorted(order) and len(order) == 8  # the outage changed nothing
+    waits = [r.getMessage() for r in caplog.records if "waiting=p1/" in r.getMessage()]
+    assert waits, "the progress line never showed the wait for partition 1"
+
+
+def test_training_past_a_silent_partition_is_an_explicit_option(env) -> None:
+    make, _ = env
+    data, decoded = stream(8)
+    order = _order_under_outage(make, data, decoded, partition_wait_s=0.0)
+    assert len(order) == 8 and order != sorted(order)  # p0 trained past the silent p1

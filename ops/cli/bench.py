@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-from pathlib import Path
+
+from ops.cli.outputs import output_file
 
 BENCH_MODULES: tuple[str, ...] = (
     "ops.benches.replay",
@@ -30,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         importlib.import_module(name).register(benches)
     for bench_parser in benches.choices.values():
         bench_parser.add_argument(
-            "--json", type=Path, metavar="FILE", help="also write the figures here"
+            "--json", type=output_file, metavar="FILE", help="also write the figures here"
         )
         bench_parser.set_defaults(func=_run_and_write(bench_parser.get_default("func")))
 

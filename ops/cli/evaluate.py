@@ -14,16 +14,20 @@ import argparse
 import contextlib
 import logging
 import signal
-from pathlib import Path
+import threading
+import time
 from typing import TYPE_CHECKING
 
 from ops.cli.options import add_options, add_threads_option, build, port_number
+from ops.cli.outputs import output_file
 from ops.errors import ConfigError
 from ops.evaluation.experiment import EvaluatorConfig
 from ops.store.defaults import DEFAULT_URL
 from streaming.topics import TopicNames
 
 if TYPE_CHECKING:  # imported where they run: `mmn evaluate --help` needs no torch
+    from sqlalchemy.orm import Session, sessionmaker
+
     from ops.evaluation.evaluator import StopRequest
 
 
@@ -56,6 +60,33 @@ def stop_on_signals() -> StopRequest:
     return stop
 
 
+def wait_for_runs(
+    Session: sessionmaker[Session], config: EvaluatorConfig, stop: threading.Event
+) -> None:
+    """Refuse arms whose run is not in the registry, after --wait-for-runs if given.
+
+    A mistyped run name would otherwise hold the evaluator with nothing scored.
+    """
+    from ops.store.database import list_runs
+
+    limit = config.wait_for_runs_s
+    deadline = time.monotonic() + (limit or 0.0)
+    while True:
+        with Session() as session:
+            known = [run.name for run in list_runs(session)]
+        missing = [f"{arm}={run}" for arm, run in config.arms if run not in known]
+        if not missing or stop.is_set():
+            return
+        if time.monotonic() >= deadline:
+            waited = "" if limit is None else f" after waiting {limit:g}s (--wait-for-runs)"
+            raise ConfigError(
+                f"--arm {', '.join(missing)}: no such run in the registry{waited}; known runs: "
+                f"{', '.join(known) or 'none yet'} (give --wait-for-runs DURATION for a "
+                "trainer that has not started yet)"
+            )
+        time.sleep(0.5)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "evaluate", help="score arms with their serving snapshots against final labels (A/B)"
@@ -78,7 +109,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="serve Prometheus metrics on 127.0.0.1",
     )
     parser.add_argument(
-        "--export-predictions", type=Path, metavar="FILE",
+        "--export-predictions", type=output_file, metavar="FILE",
         help="write every scored example as CSV when the evaluator stops",
     )  # fmt: skip
     add_threads_option(parser)
@@ -94,10 +125,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from ops.cli.outputs import open_daemon_registry
     from ops.evaluation.evaluator import Evaluator
     from ops.evaluation.export import export_predictions
     from ops.evaluation.monitoring import EvaluatorMonitor
-    from ops.store.database import open_registry
     from ops.training.kafka_io import KafkaSource
     from streaming.minibatch import decode_minibatch
 
@@ -111,7 +142,9 @@ def run(args: argparse.Namespace) -> int:
             "mmn evaluate needs --bootstrap HOST:PORT: the joiner's and trainers' broker"
         )
     stop = stop_on_signals()
-    Session = open_registry(args.db)
+    Session = open_daemon_registry(args.db, "evaluate")
+    if config.wait_for_runs_s is None:
+        wait_for_runs(Session, config, stop)  # refused before the experiment is registered
     with contextlib.ExitStack() as stack:
         source = KafkaSource(args.bootstrap, args.topic)
         stack.callback(source.close)
@@ -125,6 +158,8 @@ def run(args: argparse.Namespace) -> int:
             stop=stop,
             monitor=monitor,
         )
+        # Registered first, so that the trainers' retention keeps what its clicks will need.
+        wait_for_runs(Session, config, stop)
         outcome = evaluator.run()
     print(
         f"experiment {config.experiment}: stopped ({outcome.reason}), {outcome.rows_written} "

@@ -20,10 +20,16 @@ ops.errors.ConfigError: --out ...: holds files `mmn demo` did not make (made by 
 
 from __future__ import annotations
 
+import argparse
+import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ops.errors import ConfigError
+
+if TYPE_CHECKING:  # the registry's modules load where it is opened: `--help` stays light
+    from sqlalchemy.orm import Session, sessionmaker
 
 MARKER = ".mmn-output"
 
@@ -61,3 +67,62 @@ def output_owner(path: Path) -> str | None:
         return (path / MARKER).read_text().strip() or None
     except OSError:
         return None
+
+
+def open_daemon_registry(url: str, command: str) -> sessionmaker[Session]:
+    """Open the registry `mmn command` writes, creating it if new, and log which, and how.
+
+    The line is the command's first: a mistyped --db then shows at once as "created". A
+    SQLite file whose folder is missing is created with its folders (the default
+    `runs/registry.db` must work on a first run), and the line names the new folder.
+    """
+    from ops.store.database import open_registry, registry_exists, sqlite_file
+
+    existed = registry_exists(url)
+    database = sqlite_file(url)
+    new_folder = None
+    if database is not None and not database.parent.exists():
+        new_folder = database.parent.absolute()
+        while not new_folder.parent.exists():
+            new_folder = new_folder.parent  # the topmost folder that will be created
+    Session = open_registry(url)
+    how = "existing" if existed else "created now"
+    if new_folder is not None:
+        how += f", with the new folder {new_folder}"
+    logging.getLogger(f"ops.cli.{command}").info("registry %s (%s)", _shown(url), how)
+    return Session
+
+
+def _shown(url: str) -> str:
+    """url without its password."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+def output_file(text: str) -> Path:
+    """An argparse type for a file a command writes: checked before the command does any work.
+
+    Not a folder; its folder (created with its parents when missing, as the writers do)
+    must be creatable and writable: the nearest existing one a folder we can write.
+
+    >>> output_file("/proc/self/x.csv")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: /proc/self/x.csv: cannot write into /proc/self
+    """
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{path}: is a folder, not a file")
+    folder = path.parent.absolute()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise argparse.ArgumentTypeError(f"{path}: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK) or folder.parts[:2] == ("/", "proc"):
+        raise argparse.ArgumentTypeError(f"{path}: cannot write into {folder}")
+    return path

@@ -17,9 +17,9 @@ import argparse
 import json
 import os
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from ops.cli.options import add_options, build
+from ops.cli.outputs import output_file
 from ops.errors import EvaluationError, RegistryError
 from ops.evaluation.report import json_safe, load_report
 from ops.evaluation.report_html import render_html
@@ -50,7 +50,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     actions = report.add_subparsers(dest="action", required=True, metavar="ACTION")
     show = actions.add_parser("show", help="the report of one experiment")
     show.add_argument("experiment", metavar="EXPERIMENT")
-    show.add_argument("--html", type=Path, metavar="FILE", help="also write a self-contained HTML")
+    show.add_argument(
+        "--html", type=output_file, metavar="FILE", help="also write a self-contained HTML"
+    )
     _common(show)
     show.set_defaults(func=run_show)
     compare = actions.add_parser("compare", help="two experiments side by side")
@@ -93,7 +95,7 @@ def _settings(args: argparse.Namespace) -> ReportConfig:
 
 def run_show(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    report = load_report(open_registry(args.db), args.experiment, settings)
+    report = load_report(open_registry(args.db, create=False), args.experiment, settings)
     if args.html is not None:
         tmp = args.html.with_name(f".{args.html.name}.tmp-{os.getpid()}")
         try:
@@ -111,7 +113,7 @@ def run_show(args: argparse.Namespace) -> int:
 
 def run_compare(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    Session = open_registry(args.db)
+    Session = open_registry(args.db, create=False)
     a, b = (load_report(Session, name, settings) for name in args.experiments)
     if args.json:
         print(json.dumps(json_safe({"experiments": [a, b]}), indent=2))
@@ -121,7 +123,7 @@ def run_compare(args: argparse.Namespace) -> int:
 
 
 def run_delete(args: argparse.Namespace) -> int:
-    Session = open_registry(args.db)
+    Session = open_registry(args.db, create=False)
     with Session.begin() as session:
         experiment = get_experiment(session, args.experiment)
         silent = datetime.now(UTC) - last_heard(experiment)

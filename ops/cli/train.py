@@ -13,6 +13,8 @@ import argparse
 import contextlib
 import dataclasses
 import logging
+import signal
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -38,7 +40,10 @@ from streaming.topics import TopicNames
 
 # The rest is imported where it runs: `mmn train --help` needs neither torch nor SQLAlchemy.
 if TYPE_CHECKING:
-    from ops.store.snapshots import SnapshotStore
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from ops.store.leases import Lease
+    from ops.store.snapshots import PublishedSnapshot, Reconciliation, SnapshotStore
     from ops.training.learner import OnlineLearner
     from ops.training.lr_search import LearningRateSearch
     from ops.training.trainer import TrainerOutcome
@@ -49,6 +54,18 @@ _CAPACITIES = {
     "n_types": class_default(CriteoSearchConfig, "top_types") + 1,
     "n_scenarios": class_default(CriteoSearchConfig, "top_scenarios") + 1,
 }
+
+
+def stop_on_signals() -> threading.Event:
+    """An event that SIGTERM and SIGINT set (main thread only): pass it to the Trainer as `stop`.
+
+    Installed before the trainer starts, so a SIGTERM during start-up is not lost: the
+    trainer then stops at once, exit code 0.
+    """
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    return stop
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -182,10 +199,11 @@ def train(args: argparse.Namespace) -> TrainerOutcome:
     """Run the trainer against a broker until it stops; resources are released on the way out."""
     import torch
 
+    from ops.cli.outputs import open_daemon_registry
     from ops.training.kafka_io import KafkaAnnouncer, KafkaSource
     from ops.training.learner import OnlineLearner
     from ops.training.telemetry import TrainerMetrics
-    from ops.training.trainer import Trainer, stop_on_signals
+    from ops.training.trainer import Trainer
     from streaming.health import BrokerWatch
     from streaming.topics import create_topics
 
@@ -200,10 +218,10 @@ def train(args: argparse.Namespace) -> TrainerOutcome:
     store_config = build(args, args.options.store)
     config = learner_config(args)
     torch.set_num_threads(args.threads)
+    Session = open_daemon_registry(args.db, "train")
     with contextlib.ExitStack() as stack:
-        store = _store(args, store_config, config)  # the registry first, then the broker
-        stack.callback(store.close)
-        create_topics(bootstrap, {args.snapshots_topic: 1})
+        store = leased_store(stack, Session, args, store_config, config, daemon)
+        create_topics(bootstrap, {args.snapshots_topic: 1})  # the registry first, then the broker
         source = KafkaSource(bootstrap, args.topic)
         stack.callback(source.close)
         metrics = TrainerMetrics(args.run, args.metrics_port)
@@ -236,21 +254,51 @@ def train(args: argparse.Namespace) -> TrainerOutcome:
         return trainer.run()
 
 
-def _store(
-    args: argparse.Namespace, config: SnapshotStoreConfig, learner: LearnerConfig
-) -> SnapshotStore:
-    """The run's snapshot store (`ops.store.snapshots.SnapshotStore`), its folder locked."""
-    from ops.store.database import open_registry
+def leased_store(
+    stack: contextlib.ExitStack,
+    Session: sessionmaker[Session],
+    args: argparse.Namespace,
+    store_config: SnapshotStoreConfig,
+    config: LearnerConfig,
+    daemon: TrainerConfig,
+) -> LeasedStore:
+    """The run's lease, then its snapshot store, its folder locked (both released by stack)."""
+    from ops.store.leases import take_lease
     from ops.store.snapshots import SnapshotStore
 
-    return SnapshotStore(
-        config,
-        open_registry(args.db),
+    # The run's lease before its folder: a second trainer touches none of its files.
+    lease = take_lease(Session, args.run, timeout_s=daemon.lease_timeout_s)
+    stack.callback(lease.release)
+    lease.start_renewing()
+    snapshots = SnapshotStore(
+        store_config,
+        Session,
         run=args.run,
         model=args.model,
-        run_config=learner.state(),
+        run_config=config.state(),
         reconfigurable=(lambda key: key in RECONFIGURABLE) if args.reconfigure else None,
     )
+    stack.callback(snapshots.close)
+    return LeasedStore(snapshots, lease)
+
+
+class LeasedStore:
+    """The run's snapshot store, written only while this trainer still holds the run's lease
+    (one taken over after a stall must not publish: the new holder writes the run now)."""
+
+    def __init__(self, store: SnapshotStore, lease: Lease) -> None:
+        self.store, self.lease = store, lease
+
+    def reconcile(self) -> Reconciliation:
+        self.lease.check()
+        return self.store.reconcile()
+
+    def load_latest(self) -> tuple[PublishedSnapshot, dict[str, Any]] | None:
+        return self.store.load_latest()
+
+    def publish(self, payload: dict[str, Any], **kwargs: Any) -> PublishedSnapshot:
+        self.lease.check()
+        return self.store.publish(payload, **kwargs)
 
 
 def lr_search(

@@ -55,6 +55,7 @@ from ops.store.experiments import (
     record_status,
 )
 from streaming.errors import StreamingError
+from streaming.events import format_event_time
 from streaming.source import Message, Source
 
 log = logging.getLogger("ops.evaluation.evaluator")
@@ -134,6 +135,7 @@ class Evaluator:
         self._last_refresh = 0.0
         self._last_heartbeat = time.monotonic()
         self._waiting_since: float | None = None
+        self.waiting_for: str | None = None  # which arm has no serving snapshot, since when
         self.source.seek(offsets)
         log.info(
             "evaluator started experiment=%s arms=%s shadow=%s resume_offsets=%s decided=%d",
@@ -210,7 +212,7 @@ class Evaluator:
                 self._progress()
                 last_progress = time.monotonic()
             if time.monotonic() - self._last_heartbeat >= HEARTBEAT_S:
-                self._record_status("running", None)
+                self._record_status("running", self.waiting_for)
 
     def _consume(self, message: Message) -> None:
         part = self.parts[message.partition]
@@ -250,7 +252,7 @@ class Evaluator:
                 if not self._determined(finals):
                     self._wait(finals)
                     return
-                self._waiting_since = None
+                self._waiting_since = self.waiting_for = None
                 rows = self._score(finals)
                 # Off the backlog before the commit computes the offsets to resume from.
                 for _ in group:
@@ -280,15 +282,19 @@ class Evaluator:
 
     def _wait(self, batch: list[Final]) -> None:
         now = time.monotonic()
+        latest_ts = max(f.row.ts for f in batch)
         if self._waiting_since is None:
             self._waiting_since = now
+            ends = self.end_offsets if self._all_ended() else None
+            arms = [f"{arm} (run {run})" for arm, run in self.config.arms
+                    if not self.serving.determined(run, latest_ts, ends)]  # fmt: skip
+            self.waiting_for = (f"waiting for a serving snapshot of arm {', '.join(arms)} "
+                                f"since {format_event_time(int(time.time()))}")  # fmt: skip
+            self._record_status("running", self.waiting_for)  # the report shows it
         limit = self.config.snapshot_timeout_s
         if limit is not None and now - self._waiting_since > limit:
-            latest_ts = max(f.row.ts for f in batch)
-            raise EvaluationError(
-                f"no serving snapshot is determined for event time {latest_ts} after {limit:.0f}s "
-                f"(runs {sorted(self.runs.values())}); are their trainers running on this stream?"
-            )
+            raise EvaluationError(f"no serving snapshot is determined after {limit:.0f}s: "
+                                  f"{self.waiting_for} (event time {latest_ts})")  # fmt: skip
         time.sleep(0.05)
 
     def _score(self, batch: list[Final]) -> list[dict[str, Any]]:
@@ -384,7 +390,7 @@ class Evaluator:
             open_clicks=sum(len(p.labels.open) for p in self.parts.values()),
             sealed=self._backlog(),
             watermark=min(marks) if marks else None,
-            waiting=self._waiting_since is not None,
+            waiting=self.waiting_for,
         )
 
     def _stop(self, reason: str) -> EvaluatorOutcome:

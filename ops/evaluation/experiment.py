@@ -28,8 +28,11 @@ class EvaluatorConfig:
     flush_every_event_s: a batch is also written when event time enters a new window of this.
     until_end: stop after every partition's end marker, once every click is written.
     idle_timeout_s: stop after this many wall seconds without a message (none: never).
-    snapshot_timeout_s: give up when a serving snapshot stays undetermined this long
-        (none: wait for the trainers forever).
+    snapshot_timeout_s: exit non-zero, naming the arm, when an arm's serving snapshot stays
+        undetermined this long (while it waits, the progress line and the experiment's
+        status say which arm and since when); none: wait for the trainers forever.
+    wait_for_runs_s: at start, wait this long for arms whose run is not in the registry
+        yet (none: such an arm is refused at once, naming it and the known runs).
     poll_timeout_s: longest wait of one poll.
     progress_every_s: wall seconds between progress lines.
     """
@@ -47,7 +50,8 @@ class EvaluatorConfig:
     flush_every_event_s: int = 3600
     until_end: bool = False
     idle_timeout_s: float | None = None
-    snapshot_timeout_s: float | None = None
+    snapshot_timeout_s: float | None = 1800.0
+    wait_for_runs_s: float | None = None
     poll_timeout_s: float = 0.5
     progress_every_s: float = 5.0
 
@@ -76,7 +80,10 @@ class EvaluatorConfig:
                 f"EvaluatorConfig.attribution_window_s, got {self.observation_window_s} > "
                 f"{self.attribution_window_s}"
             )
-        seconds = ("idle_timeout_s", "snapshot_timeout_s", "poll_timeout_s", "progress_every_s")
+        seconds = (
+            "idle_timeout_s", "snapshot_timeout_s", "poll_timeout_s", "progress_every_s",
+            "wait_for_runs_s",
+        )  # fmt: skip
         for name in seconds:
             value = getattr(self, name)
             if value is not None and not 0 < value < math.inf:  # NaN fails too

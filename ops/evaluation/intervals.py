@@ -28,16 +28,23 @@ import numpy as np
 
 REPLICATES = 1000
 CHUNK = 100  # replicates per block: bounds the (replicates x rows) arrays in memory
+_NO_CI = (math.nan, math.nan)
 
 
 def weighted_auc(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """AUC of scores with row weights, (R,) for weights (R, n); NaN where a class has weight 0.
 
+    No rows at all (a domain absent from the test split) is NaN too, like one class.
+
     >>> y, s = np.array([0, 1, 0, 1]), np.array([0.1, 0.5, 0.5, 0.9])
     >>> weighted_auc(y, s, np.array([[1, 1, 1, 1], [2, 1, 0, 0]])).tolist()
     [0.875, 1.0]
+    >>> weighted_auc(y[:0], s[:0], np.ones((2, 0))).tolist()
+    [nan, nan]
     """
     labels = np.asarray(labels, dtype=bool)
+    if len(labels) == 0:  # reduceat needs at least one group
+        return np.full(np.shape(weights)[0], np.nan)
     order = np.argsort(scores, kind="mergesort")
     y, s, w = labels[order], np.asarray(scores)[order], np.asarray(weights, dtype=np.float64)
     w = w[:, order]
@@ -56,10 +63,17 @@ def weighted_auc(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray) ->
 def average_auc(
     labels: np.ndarray, scores: np.ndarray, domains: Sequence[np.ndarray], weights: np.ndarray
 ) -> np.ndarray:
-    """Per replicate, the mean over domains (boolean row masks) of the weighted AUC, (R,)."""
+    """Per replicate, the mean over domains (boolean row masks) of the weighted AUC, (R,).
+
+    Domains without an AUC in a replicate (no rows, or one class) are left out of its mean;
+    a replicate where no domain has one is NaN.
+    """
     per_domain = np.stack([weighted_auc(labels[m], scores[m], weights[:, m]) for m in domains])
-    with np.errstate(invalid="ignore"):
-        return np.nanmean(per_domain, axis=0)
+    defined = ~np.isnan(per_domain)
+    counts = defined.sum(axis=0)
+    sums = np.where(defined, per_domain, 0.0).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
 
 
 def paired_intervals(
@@ -96,7 +110,8 @@ def paired_intervals(
     out = {}
     for name in scores:
         diff = np.concatenate(draws[name]) - ref
-        lo, hi = (float(x) for x in np.nanpercentile(diff, [2.5, 97.5]))
+        diff = diff[~np.isnan(diff)]  # replicates where no domain had both classes
+        lo, hi = (float(x) for x in np.percentile(diff, [2.5, 97.5])) if len(diff) else _NO_CI
         out[name] = {
             "auc_diff_vs_mmn": point[name] - point[reference],
             "ci": [lo, hi],

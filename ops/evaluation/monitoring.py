@@ -44,9 +44,10 @@ class EvaluatorMonitor:
         open_clicks: int,
         sealed: int,
         watermark: int | None,
-        waiting: bool,
+        waiting: str | None,
     ) -> None:
-        """Update the gauges and log the progress line."""
+        """Update the gauges and log the progress line (waiting: which arm has no serving
+        snapshot, since when; None while none is missing)."""
         for arm, n in scored.items():
             self.scored.labels(experiment=self.experiment, arm=arm).set(n)
         self.open.labels(experiment=self.experiment).set(open_clicks)
@@ -59,7 +60,7 @@ class EvaluatorMonitor:
             open=open_clicks,
             sealed=sealed,
             watermark=format_event_time(watermark),
-            waiting="yes" if waiting else "no",
+            waiting="no" if waiting is None else f"yes ({waiting})",
         )
 
     def close(self) -> None:

@@ -228,6 +228,20 @@ def open_registry(
     return sessionmaker(engine, expire_on_commit=False)
 
 
+def registry_exists(url: str, *, schema: str | None = None) -> bool:
+    """Whether the database at url holds a registry already (its runs table); opens nothing new."""
+    database = sqlite_file(url)
+    if url.startswith("sqlite") and (database is None or not database.is_file()):
+        return False
+    engine = make_engine(url, schema=schema, create=False)
+    try:
+        return "runs" in inspect(engine).get_table_names()
+    except SQLAlchemyError as exc:
+        raise RegistryError(f"cannot open the registry at {url}: {exc}") from exc
+    finally:
+        engine.dispose()
+
+
 def ensure_run(session: Session, *, name: str, model: str, config: dict[str, Any]) -> Run:
     """The run called name, created if new; an existing run must train the same model."""
     run = session.scalars(select(Run).where(Run.name == name)).one_or_none()

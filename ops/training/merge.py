@@ -33,6 +33,10 @@ class PartitionMerge:
         """True when every expected partition has a mini-batch buffered."""
         return bool(expected) and all(self._queues.get(p) for p in expected)
 
+    def missing(self, expected: frozenset[int]) -> list[int]:
+        """The expected partitions with nothing buffered, in order."""
+        return sorted(p for p in expected if not self._queues.get(p))
+
     def full(self) -> bool:
         """True once some partition holds `depth` mini-batches: release without waiting."""
         return any(len(q) >= self.depth for q in self._queues.values())

@@ -12,6 +12,9 @@ source seeks every partition to its stored offset (partitions it does not name s
 the beginning). Every mini-batch is therefore in the persisted state exactly once, and
 duplicates the joiner itself re-emits are dropped by the learner's deduper.
 
+Order. A partition with nothing buffered is waited for (`partition_wait_s`, by default as
+long as it is silent), so an outage delays training and never reorders it.
+
 Stopping. SIGTERM (or SIGINT) lets the current mini-batch finish, publishes a snapshot and
 exits 0. For tests and the demo, the run also stops when every partition has delivered the
 stream's end (`until_end`: a mini-batch flagged `end`), after `idle_timeout_s` without a
@@ -23,7 +26,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import signal
 import threading
 import time
 from collections.abc import Callable
@@ -45,18 +47,6 @@ from streaming.progress import ProgressLine
 from streaming.source import Message, Source
 
 log = logging.getLogger("ops.training.trainer")
-
-
-def stop_on_signals() -> threading.Event:
-    """An event that SIGTERM and SIGINT set (main thread only): pass it to the Trainer as `stop`.
-
-    Installed before the trainer starts, so a SIGTERM during start-up is not lost: the
-    trainer then stops at once, exit code 0.
-    """
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    return stop
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -172,9 +162,9 @@ class Trainer:
                 reason = "idle-timeout"
                 break
             self._train_released(state, expected)
-            self._report(progress, state.loss)
+            self._report(progress, state)
         self._snapshot_if_new()
-        self._report(progress, state.loss, force=True)
+        self._report(progress, state, force=True)
         log.info(
             "trainer stopped run=%s reason=%s batches=%d examples_seen=%d duplicates_dropped=%d",
             self.config.run,
@@ -224,19 +214,19 @@ class Trainer:
     def _train_released(self, state: _RunState, expected: frozenset[int]) -> None:
         """Train the mini-batches the merge releases, in event-time order, and snapshot when due."""
         merge = self._merge
-        # Go on without a partition that has nothing buffered only once it has been silent
-        # for partition_wait_s (or the buffer is full): training partitions out of event-time
-        # order would let the watermark run ahead of what the others have trained.
+        # A partition with nothing buffered is waited for (by default, for as long as it is
+        # silent): training the others past it would make the model depend on timing.
         if merge.ready(expected) or not merge:
             state.unready_since = None
         elif state.unready_since is None:
             state.unready_since = time.monotonic()
+        limit = self.config.partition_wait_s
         waited_out = (
-            state.unready_since is not None
-            and time.monotonic() - state.unready_since >= self.config.partition_wait_s
+            limit is not None
+            and state.unready_since is not None
+            and (time.monotonic() - state.unready_since >= limit or merge.full())
         )
-        wait = not waited_out and not merge.full()
-        while (item := merge.pop(expected, wait_for_all=wait)) is not None:
+        while (item := merge.pop(expected, wait_for_all=not waited_out)) is not None:
             message, decoded = item
             if decoded is not None and len(decoded.impression_ids):
                 state.loss = self._train(decoded, state.loss)
@@ -250,7 +240,7 @@ class Trainer:
             if self.stop_requested.is_set() or self._batch_limit_reached(state):
                 break  # the rest stays buffered for a next run(); its offsets are unrecorded
 
-    def _report(self, progress: ProgressLine, loss: float, *, force: bool = False) -> None:
+    def _report(self, progress: ProgressLine, state: _RunState, *, force: bool = False) -> None:
         """The progress line, when one is due, and the throughput gauge."""
         if not progress.due(force):
             return
@@ -263,7 +253,7 @@ class Trainer:
         rate = progress.emit(
             self.learner.examples_seen,
             trained=self.learner.examples_trained,
-            loss=f"{loss:.4f}",
+            loss=f"{state.loss:.4f}",
             watermark=format_event_time(self.learner.watermark),
             lag=self.source.lag(self.offsets) if self._broker_up else None,
             last_snapshot=None if last is None else f"v{last.version}",
@@ -271,8 +261,17 @@ class Trainer:
             pv_logloss=f"{overall['log_loss']:.4f}" if overall else None,
             pv_auc=None if auc is None else f"{auc:.4f}",
             drifts=len(quality["drift_points"]),
+            waiting=self._waiting(state),
         )
         self.metrics.rate.set(rate)
+
+    def _waiting(self, state: _RunState) -> str | None:
+        """The silent partitions training waits for, and for how long: "p2,p3/31s"."""
+        if state.unready_since is None:
+            return None
+        silent = self._merge.missing(self.source.partitions() - self.ended)
+        waited = time.monotonic() - state.unready_since
+        return f"p{',p'.join(map(str, silent))}/{waited:.0f}s" if silent else None
 
     def _check_broker(self) -> None:
         """Keep the broker gauge; raise once the broker has been gone too long (the watch's

@@ -21,13 +21,20 @@ class TrainerConfig:
     max_batches: stop after this many mini-batches in this process (None: no limit).
     progress_every_s: wall seconds between progress lines.
     poll_timeout_s: longest wait of one poll.
-    partition_wait_s: how long to wait for a partition with nothing buffered before training
-        the others without it. Event-time order across partitions needs every partition's
-        next mini-batch; an empty poll does not mean a partition has nothing (its fetch may
-        be in flight), so only a partition silent this long (or a full buffer) is passed over.
-    buffer_depth: mini-batches buffered per partition before the others are passed over
-        (bounds memory; a backlog fetched one partition at a time must fit, or the training
-        order stops following event time).
+    partition_wait_s: train the other partitions past one that has had nothing buffered
+        for this long (or once a buffer is full), which makes the run depend on timing (an
+        outage or a slow fetch reorders training and changes the model); none, the default,
+        waits for a silent partition as long as it is silent and shows the wait in the
+        progress line. Event-time order across partitions needs every partition's next
+        mini-batch, and the joiner's heartbeats keep idle partitions moving, so by default
+        only an outage or a stalled joiner holds training, and the model is a function of
+        the stream alone.
+    buffer_depth: with a --partition-wait, mini-batches buffered per partition before the
+        others are passed over (bounds memory). While waiting for a silent partition by
+        default, the others' buffers are not bounded by it (they grow by what was fetched).
+    lease_timeout_s: a run's lease (one trainer per run, in the registry) whose holder has
+        not renewed it for this long may be taken over by another trainer; the holder
+        renews it every third of this.
     broker_timeout_s: how long the broker may not answer before the trainer exits non-zero
         (meanwhile it reports the outage and its clients reconnect by themselves).
     validation_window: rows per domain of the rolling AUC of progressive validation.
@@ -47,8 +54,9 @@ class TrainerConfig:
     max_batches: int | None = None
     progress_every_s: float = 5.0
     poll_timeout_s: float = 0.5
-    partition_wait_s: float = 5.0
+    partition_wait_s: float | None = None
     buffer_depth: int = 256
+    lease_timeout_s: float = 60.0
     broker_timeout_s: float = 300.0
     validation_window: int = 10_000
     min_train_examples: int = 4096
@@ -73,7 +81,7 @@ class TrainerConfig:
                 raise ConfigError(f"TrainerConfig.{name} must be at least 1, got {value}")
         seconds = (
             "idle_timeout_s", "progress_every_s", "poll_timeout_s", "partition_wait_s",
-            "broker_timeout_s", "lr_warmup_s",
+            "broker_timeout_s", "lr_warmup_s", "lease_timeout_s",
         )  # fmt: skip
         for name in seconds:
             value = getattr(self, name)
@@ -81,3 +89,7 @@ class TrainerConfig:
                 raise ConfigError(
                     f"TrainerConfig.{name} must be a number of seconds >= 0, got {value}"
                 )
+        if not self.lease_timeout_s > 0:
+            raise ConfigError(
+                f"TrainerConfig.lease_timeout_s must be seconds > 0, got {self.lease_timeout_s}"
+            )

@@ -119,15 +119,15 @@ def join_args(config: DemoConfig, bootstrap: str, folder: RunFolder) -> list[str
 
 def train_args(config: DemoConfig, arm: str, bootstrap: str, folder: RunFolder) -> list[str]:
     # One torch thread each: the arms, the joiner and the evaluator share the machine.
-    # A partition with nothing buffered is waited for as long as the run may last (every one
-    # ends with its end batch): the training order then follows event time across partitions
-    # however slow the joiner is, so the same seed trains the same models.
+    # The trainer's default waits for a partition with nothing buffered (every one ends with
+    # its end batch): the training order follows event time across partitions however slow
+    # the joiner is, so the same seed trains the same models.
     return [
         "train", "--run", run_name(arm), "--model", arm, "--bootstrap", bootstrap,
         "--db", folder.db, "--snapshot-dir", str(folder.snapshots),
         "--snapshot-every-event-time", str(config.snapshot_every_s),
         "--buckets", str(config.buckets), "--seed", str(config.seed), "--threads", "1",
-        "--until-end", "--progress-every", "1", "--partition-wait", str(config.timeout_s),
+        "--until-end", "--progress-every", "1",
     ]  # fmt: skip
 
 
@@ -147,6 +147,7 @@ def evaluate_args(config: DemoConfig, bootstrap: str, folder: RunFolder) -> list
     return [
         "evaluate", "--experiment", EXPERIMENT, *arms, "--control", config.control, "--shadow",
         "--bootstrap", bootstrap, "--db", folder.db, "--until-end", "--progress-every", "1",
+        "--wait-for-runs", str(config.timeout_s),  # it starts beside the trainers
     ]  # fmt: skip
 
 
