@@ -171,3 +171,24 @@ def test_every_numeric_option_refuses_a_bad_value(path, flag, value, log, tmp_pa
     argv = [*path, *_fill(BASE.get(path, []), log, tmp_path), f"{flag}={value}"]
     code, err = _run(argv, capsys)
     _assert_one_line(code, err, flag)
+
+
+@pytest.mark.parametrize(
+    "folder",
+    ["{log}", "{log}/below", "/proc/self/snapshots"],
+    ids=["file", "under a file", "read-only"],
+)
+def test_a_snapshot_folder_that_cannot_be_one_is_refused_before_the_registry(
+    folder, log, tmp_path, capsys
+) -> None:
+    argv = _fill([*TRAIN, "--run", "r", "--snapshot-dir", folder], log, tmp_path)
+    code, err = _run(argv, capsys)
+    _assert_one_line(code, err, "--snapshot-dir")
+    assert not (tmp_path / "r.db").exists()  # refused before the registry was created
+
+
+def test_an_empty_log_is_one_line_in_the_offline_bench(tmp_path, capsys) -> None:
+    empty = tmp_path / "CriteoSearchData"
+    empty.touch()
+    code, err = _run(["bench", "offline", "--data", str(empty)], capsys)
+    _assert_one_line(code, err, str(empty))

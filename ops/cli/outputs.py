@@ -126,3 +126,21 @@ def output_file(text: str) -> Path:
     if not os.access(folder, os.W_OK) or folder.parts[:2] == ("/", "proc"):
         raise argparse.ArgumentTypeError(f"{path}: cannot write into {folder}")
     return path
+
+
+def check_output_folder(path: Path, option: str) -> None:
+    """A folder a command will create and write into: refused (ConfigError naming the option)
+    when it is a file, or when the nearest existing folder on its way is a file or read-only.
+
+    >>> check_output_folder(Path("/proc/self/snapshots"), "--snapshot-dir")
+    Traceback (most recent call last):
+    ...
+    ops.errors.ConfigError: --snapshot-dir /proc/self/snapshots: cannot write into /proc/self
+    """
+    folder = path.absolute()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ConfigError(f"{option} {path}: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK) or folder.parts[:2] == ("/", "proc"):
+        raise ConfigError(f"{option} {path}: cannot write into {folder}")

@@ -199,7 +199,7 @@ def train(args: argparse.Namespace) -> TrainerOutcome:
     """Run the trainer against a broker until it stops; resources are released on the way out."""
     import torch
 
-    from ops.cli.outputs import open_daemon_registry
+    from ops.cli.outputs import check_output_folder, open_daemon_registry
     from ops.training.kafka_io import KafkaAnnouncer, KafkaSource
     from ops.training.learner import OnlineLearner
     from ops.training.telemetry import TrainerMetrics
@@ -218,6 +218,7 @@ def train(args: argparse.Namespace) -> TrainerOutcome:
     store_config = build(args, args.options.store)
     config = learner_config(args)
     torch.set_num_threads(args.threads)
+    check_output_folder(store_config.directory, "--snapshot-dir")  # before the registry line
     Session = open_daemon_registry(args.db, "train")
     with contextlib.ExitStack() as stack:
         store = leased_store(stack, Session, args, store_config, config, daemon)

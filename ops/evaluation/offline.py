@@ -137,6 +137,8 @@ class OfflineData:
 def load_data(path: Path, search: CriteoSearchConfig, config: OfflineConfig) -> OfflineData:
     """Read, sort and featurise the file; attach truth.tsv's probabilities when present."""
     cols = load_columns(path, search, rows=config.rows)
+    if len(cols) < 2:
+        raise ConfigError(f"{path}: {len(cols)} rows, too few to split into training and test")
     featurizer = Featurizer(FeaturizerConfig(buckets=config.buckets))
     ids = featurizer.columns(cols.features)
     # The reader puts "other" last; the models' vocabularies put it at 0 (model.vocab).
