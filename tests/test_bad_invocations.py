@@ -192,3 +192,27 @@ def test_an_empty_log_is_one_line_in_the_offline_bench(tmp_path, capsys) -> None
     empty.touch()
     code, err = _run(["bench", "offline", "--data", str(empty)], capsys)
     _assert_one_line(code, err, str(empty))
+
+
+# Every path a command reads or writes, given what cannot serve: (argv, text the line names).
+PATHS = [
+    (["replay", "--data", "{tmp}/missing", "--bootstrap", NOWHERE], "{tmp}/missing"),
+    (["bench", "stream", "--data", "{tmp}/missing"], "{tmp}/missing"),
+    (["bench", "offline", "--data", "{tmp}/missing"], "{tmp}/missing"),
+    (["data", "profile", "{tmp}/missing"], "{tmp}/missing"),
+    (["data", "synth", "--out", "{log}"], "--out"),
+    (["demo", "--out", "{log}"], "--out"),
+    (["demo", "--data", "{tmp}/missing"], "--data"),
+    (["join", "--bootstrap", NOWHERE, "--log-dir", "{log}"], "--log-dir"),
+    (["bench", "stream", "--data", "{log}", "--json", "{tmp}"], "--json"),
+    (["report", "show", "e", "--db", "sqlite:///{tmp}/missing.db"], "{tmp}/missing.db"),
+    (["runs", "list", "--db", "sqlite:///{tmp}/missing.db"], "{tmp}/missing.db"),
+    ([*TRAIN[:1], "--run", "r", "--bootstrap", NOWHERE, "--db", "sqlite:///{log}/x.db"], "x.db"),
+]
+
+
+@pytest.mark.parametrize("argv,text", PATHS, ids=[" ".join(a) for a, _ in PATHS])
+def test_every_path_that_cannot_serve_is_one_line(argv, text, log, tmp_path, capsys) -> None:
+    code, err = _run(_fill(argv, log, tmp_path), capsys)
+    _assert_one_line(code, err, text.format(log=log, tmp=tmp_path))
+    assert not (tmp_path / "missing.db").exists()
