@@ -422,7 +422,7 @@ def test_poisoned_timestamps_and_a_tombstone_are_dead_letters_and_poison_nothing
         sys.executable, "-m", "ops.cli", "train", "--run", "poison", "--bootstrap",
         broker.bootstrap, "--db", db, "--snapshot-dir", str(tmp_path / "snapshots"),
         "--until-end", "--idle-timeout", "60", "--buckets", "256", "--hidden", "16",
-        "--threads", "1",
+        "--threads", "1", "--min-train-examples", "0",
     ]  # fmt: skip
     trained = subprocess.run(train, capture_output=True, text=True, timeout=300)
     assert trained.returncode == 0, trained.stderr[-2000:]
