@@ -98,7 +98,10 @@ def test_the_same_seed_gives_the_same_models_and_report(tmp_path, capsys):
     first, second = _snapshots(tmp_path / "a"), _snapshots(tmp_path / "b")
     assert all(len(first[arm]) >= 3 for arm in first), first
     assert first == second
-    assert _report(tmp_path / "a", capsys) == _report(tmp_path / "b", capsys)
+    reports = [_report(tmp_path / run, capsys) for run in ("a", "b")]
+    for report in reports:  # when each evaluator finished is wall-clock time
+        report["status"] = report["status"]["state"]
+    assert reports[0] == reports[1]
 
 
 def test_a_folder_no_demo_made_is_refused(tmp_path, capsys):

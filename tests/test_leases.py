@@ -58,6 +58,18 @@ def test_a_stale_lease_is_taken_over_and_the_takeover_is_logged(registry, caplog
     assert holder(registry, "dup").owner == second.owner
 
 
+def test_a_lease_whose_process_is_gone_on_this_host_is_taken_over_at_once(registry, caplog) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a pid that no longer runs: a SIGKILLed trainer's
+    take_lease(registry, "dup", timeout_s=60)
+    with registry.begin() as session:
+        session.execute(update(RunLease).where(RunLease.run == "dup").values(pid=dead.pid))
+    with caplog.at_level(logging.WARNING, logger="ops.store.leases"):
+        fresh = take_lease(registry, "dup", timeout_s=60)  # well within the timeout
+    assert holder(registry, "dup").owner == fresh.owner
+    assert any("its process is gone" in r.getMessage() for r in caplog.records)
+
+
 def test_a_renewed_lease_is_not_stale(registry) -> None:
     lease = take_lease(registry, "dup", timeout_s=30)
     _age(registry, "dup", 31)

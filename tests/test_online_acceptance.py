@@ -28,12 +28,16 @@ import numpy as np
 import pytest
 import torch
 
+from model.scoring import probability
+from model.snapshot import restore
 from ops.evaluation.holdout import load_window
 from ops.evaluation.metrics import exact_auc
 from ops.evaluation.offline import OfflineConfig, OfflineData, load_data, train_and_score
+from ops.evaluation.serving import tensor_batch
 from ops.store.database import open_registry, snapshot_at
 from ops.store.snapshots import load_snapshot
 from ops.training.learner import OnlineLearner
+from ops.training.learner_config import LearnerConfig
 from simulator.criteo_search import CriteoSearchConfig, load_columns
 from streaming.minibatch import MiniBatch
 
@@ -98,21 +102,22 @@ def online_vs_offline(
         serving = snapshot_at(session, "online", split)
         assert serving is not None
         latest = serving.as_dict()
-    state = load_snapshot(latest["path"], latest["sha256"])
-    learner = OnlineLearner.from_state(state)
+    # A serving snapshot: scored as the evaluator scores it (its optimizer state is in the
+    # run's checkpoints, which this test does not need).
+    loaded = restore(load_snapshot(latest["path"], latest["sha256"]))
+    trained_with = LearnerConfig.from_state(loaded.extra["learner"])
     next_day = day_rows(log_file, split, end)
-    learner.model.eval()
+    batch = tensor_batch(loaded, next_day.features, next_day.conv_types, next_day.scenarios)
     with torch.no_grad():
-        logits = learner.model(learner.batch(next_day))
-    online = exact_auc(
-        next_day.conversion, (torch.sigmoid(logits.ctr) * torch.sigmoid(logits.cvr)).numpy()
-    )
+        online = exact_auc(
+            next_day.conversion, probability(loaded.model(batch), loaded.score).numpy()
+        )
 
     config = OfflineConfig(
         models=("mmn",),
         seeds=1,
         batch_size=1024,
-        lr=learner.config.lr,
+        lr=trained_with.lr,
         buckets=buckets,
         hidden=tuple(int(w) for w in hidden.split(",")),
     )
@@ -136,7 +141,7 @@ def online_vs_offline(
     # rows of a value before giving it a slot).
     same_input = OnlineLearner(
         dataclasses.replace(
-            learner.config, method="vanilla", nominal_rows=1, min_step_rows=1, vocab_min_count=1
+            trained_with, method="vanilla", nominal_rows=1, min_step_rows=1, vocab_min_count=1
         )
     )
     train_rows = day_rows(log_file, first, split)

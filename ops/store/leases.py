@@ -37,7 +37,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select, true, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -171,6 +171,17 @@ def take_lease(
     return _take_over(Session, run, row, now=now, timeout_s=timeout_s)
 
 
+def _alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
 def _take_over(
     Session: sessionmaker[Session],
     run: str,
@@ -192,7 +203,10 @@ def _take_over(
             heartbeat_at=_utc(current.heartbeat_at),
         )
         silent_s = (now - stale.heartbeat_at).total_seconds()
-        if silent_s <= timeout_s:
+        # A holder on this host whose process is gone (a SIGKILLed trainer) is stale at once:
+        # a restart need not wait out the timeout.
+        gone = stale.host == row["host"] and not _alive(stale.pid)
+        if silent_s <= timeout_s and not gone:
             raise LeaseError(
                 f"run {run!r} is being trained by {stale.describe()}; stop that trainer, choose "
                 f"another --run, or wait {timeout_s:g}s after it stops heartbeating"
@@ -200,7 +214,9 @@ def _take_over(
         taken = session.execute(
             update(RunLease)
             .where(RunLease.run == run, RunLease.owner == stale.owner)
-            .where(RunLease.heartbeat_at < now - timedelta(seconds=timeout_s))  # not back since
+            .where(  # not back since
+                true() if gone else RunLease.heartbeat_at < now - timedelta(seconds=timeout_s)
+            )
             .values(**row, acquired_at=now, heartbeat_at=now)
             .execution_options(synchronize_session=False)
         )
@@ -210,10 +226,11 @@ def _take_over(
                 "trainer, or renewed, while this one tried"
             )
     log.warning(
-        "lease of run %s taken over from %s: silent for %.0fs, past the %gs timeout",
+        "lease of run %s taken over from %s: %s",
         run,
         stale.describe(),
-        silent_s,
-        timeout_s,
+        "its process is gone"
+        if gone
+        else f"silent for {silent_s:.0f}s, past the {timeout_s:g}s timeout",
     )
     return Lease(Session, run, str(row["owner"]), timeout_s=timeout_s)
