@@ -85,7 +85,9 @@ def online_vs_offline(
     )  # fmt: skip
     db = f"sqlite:///{tmp / 'registry.db'}"
     mmn(
-        "train", "--run", "online", "--model", "mmn", "--bootstrap", bootstrap, "--db", db,
+        # At the offline experiment's rate (0.01), which the offline run below takes from it.
+        "train", "--run", "online", "--model", "mmn", "--lr", "0.01", "--bootstrap", bootstrap,
+        "--db", db,
         "--snapshot-dir", str(tmp / "snapshots"), "--snapshot-every-event-time", "7d",
         "--until-end", "--idle-timeout", "120", "--hidden", hidden, "--buckets", str(buckets),
         "--progress-every", "30",
