@@ -81,3 +81,11 @@ def registry_with_snapshots(tmp_path) -> sessionmaker[Session]:
     Session = open_registry(f"sqlite:///{tmp_path / 'registry.db'}")
     publish_snapshots(Session, tmp_path / "snapshots")
     return Session
+
+
+@pytest.fixture(scope="session")
+def big_log(tmp_path_factory: pytest.TempPathFactory) -> list:
+    """50,000 clicks over 20 days (tests/joiner_support.py synthetic_records), made once."""
+    from joiner_support import synthetic_records
+
+    return synthetic_records(tmp_path_factory.mktemp("big"), clicks=50_000, days=20)

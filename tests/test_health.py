@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_joiner_app import (
+from joiner_support import (
     assert_deduped_equal,
     command_labels,
     expected,

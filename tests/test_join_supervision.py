@@ -11,15 +11,14 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from test_joiner_app import (
-    DAY,
-    HOUR,
+from joiner_support import (
     assert_deduped_equal,
     command_labels,
     expected,
     join_outputs,
     replay_injecting,
     replay_log,
+    small_join_config,
     synthetic_records,
     wait_for_rows,
 )
@@ -28,10 +27,8 @@ from simulator.kafka_publisher import KafkaPublisher
 from streaming.broker import EmbeddedBroker, free_port
 from streaming.events import Impression, encode_event
 from streaming.joiner_app import JoinerConfig
-from streaming.joiner_process import JoinerWorkers, create_joiner_topics
-from streaming.labels import LabelConfig
+from streaming.joiner_process import JoinerWorkers
 from streaming.minibatch import decode_minibatch
-from streaming.segments import BatchConfig
 
 
 def worker_pids(parent: int) -> list[int]:
@@ -134,14 +131,8 @@ def test_an_agent_that_raises_ends_its_worker_which_restarts_and_loses_nothing(
 ) -> None:
     """Issue 19, finding 1: an exception in the agent left a live worker with a dead agent
     (restarts=0, nothing more joined)."""
-    labels = LabelConfig(observation_window_s=HOUR, attribution_window_s=30 * DAY)
-    config = JoinerConfig(
-        bootstrap=broker.bootstrap,
-        partitions=2,
-        labels=labels,
-        batches=BatchConfig(batch_size=256, max_span_s=DAY),
-    )
-    create_joiner_topics(config)
+    config = small_join_config(broker.bootstrap)
+    labels = config.labels
     records = synthetic_records(tmp_path / "log", clicks=5000, days=3)
 
     def boom(publisher: KafkaPublisher, ts: int) -> None:
