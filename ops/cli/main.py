@@ -19,7 +19,7 @@ from ops.errors import PROJECT_ERRORS
 # Every command, the module that registers it and its one-line help: `mmn --help` lists
 # them without importing any command module, and `mmn X` imports X's module alone (the
 # others pull in torch, Faust and SQLAlchemy: seconds of CPU for every process).
-# tests/test_cli_options.py checks that each help here is the one its module registers.
+# tests/ops/cli/test_cli_options.py checks that each help here is the one its module registers.
 COMMANDS: dict[str, tuple[str, str]] = {
     "broker": (
         "ops.cli.broker",

@@ -1,6 +1,6 @@
 """A joiner worker whose agent raises once, at the impression `boom`: what tests make crash.
 
-Run as `python tests/raising_worker.py CONFIG_JSON` in place of `streaming.joiner_app`.
+Run as `python tests/support/raising_worker.py CONFIG_JSON` in place of `streaming.joiner_app`.
 The first worker to meet `boom` leaves a flag file in its working folder (the log
 folder) and raises; a restarted worker finds the flag and joins `boom` like any event.
 """

@@ -121,7 +121,7 @@ class RaisingWorkers(JoinerWorkers):
     """Workers whose agent raises once (tests/raising_worker.py)."""
 
     def worker_argv(self) -> list[str]:
-        script = Path(__file__).with_name("raising_worker.py")
+        script = Path(__file__).parents[1] / "support" / "raising_worker.py"
         return [sys.executable, str(script), self.config.to_json()]
 
 

@@ -17,7 +17,7 @@ import yaml
 from ops.cli import build_parser
 from ops.cli.options import env_name
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
 PROJECT = sorted(name for name, service in SERVICES.items() if "build" in service)
