@@ -252,8 +252,9 @@ def pretrain(
     aux = DelayLearner(
         shape.n_fields,
         shape.buckets,
-        learner.optimizer.param_groups[0]["lr"],
-        learner.config.nominal_rows,
+        nominal_rows=learner.config.nominal_rows,
+        optimizer=learner.config.optimizer,  # type: ignore[arg-type]  # resolved by LearnerConfig
+        lr=learner.config.lr,  # type: ignore[arg-type]  # resolved by LearnerConfig
     )
     copies = emit(cols, rows, "es-dfm", labels)
     for start in range(0, len(copies.row), config.batch_size):
