@@ -34,6 +34,7 @@ from model.features import Featurizer, FeaturizerConfig
 from model.optimizers import OPTIMIZERS, make_optimizer
 from model.scoring import log_probability, rule_for, scored_logits
 from ops.errors import ConfigError
+from ops.evaluation.domains import COLUMNS, Masks, average_auc, by_domain
 from ops.evaluation.intervals import REPLICATES, paired_intervals
 from ops.evaluation.metrics import exact_auc
 from simulator.criteo_search import CriteoSearchConfig, load_columns
@@ -174,23 +175,9 @@ def load_data(path: Path, search: CriteoSearchConfig, config: OfflineConfig) -> 
 def table3(scores: np.ndarray, test: Batch, data: OfflineData) -> dict:
     """Per-type and per-scenario CVR AUC of scores on the clicked test rows, and their average."""
     clicked = test.click.numpy() == 1
-    z = test.conversion.numpy()[clicked]
-    s = scores[clicked]
-    t_idx, s_idx = test.conv_type.numpy()[clicked], test.scenario.numpy()[clicked]
-    per_type = {
-        _label("t", i): exact_auc(z[t_idx == i], s[t_idx == i]) for i in range(len(data.type_names))
-    }
-    per_scen = {
-        _label("s", i): exact_auc(z[s_idx == i], s[s_idx == i])
-        for i in range(len(data.scenario_names))
-    }
-    defined = [v for v in (*per_type.values(), *per_scen.values()) if not math.isnan(v)]
-    return {
-        "avg_auc": float(np.mean(defined)) if defined else math.nan,
-        "overall_auc": exact_auc(z, s),
-        "per_type": per_type,
-        "per_scenario": per_scen,
-    }
+    z, s = test.conversion.numpy()[clicked], scores[clicked]
+    table = by_domain(z, s, _domain_masks(test, data, clicked), exact_auc)
+    return {"avg_auc": average_auc(table), "overall_auc": exact_auc(z, s), **table}
 
 
 def _label(kind: str, i: int) -> str:
@@ -368,18 +355,20 @@ def _intervals(
     return paired_intervals(
         test.conversion.numpy()[clicked],
         {name: [s[clicked] for s in runs] for name, runs in test_scores.items()},
-        _domain_masks(test, data, clicked),
+        [m for key in COLUMNS for m in _domain_masks(test, data, clicked)[key].values()],
         REFERENCE,
         replicates=replicates,
     )
 
 
-def _domain_masks(test: Batch, data: OfflineData, clicked: np.ndarray) -> list[np.ndarray]:
-    """Row masks (over the clicked test rows) of Table 3's type then scenario columns."""
+def _domain_masks(test: Batch, data: OfflineData, clicked: np.ndarray) -> Masks:
+    """Row masks (over the clicked test rows) of Table 3's type and scenario columns, every
+    domain of the log named `_label` (one the test rows lack has an empty mask)."""
     t_idx, s_idx = test.conv_type.numpy()[clicked], test.scenario.numpy()[clicked]
-    return [t_idx == i for i in range(len(data.type_names))] + [
-        s_idx == i for i in range(len(data.scenario_names))
-    ]
+    return {
+        "per_type": {_label("t", i): t_idx == i for i in range(len(data.type_names))},
+        "per_scenario": {_label("s", i): s_idx == i for i in range(len(data.scenario_names))},
+    }
 
 
 def _mean_of(runs: list[dict]) -> dict:
