@@ -142,9 +142,7 @@ def learner_config(args: argparse.Namespace) -> LearnerConfig:
         model_config=ModelConfig(
             n_fields=len(CRITEO_FEATURE_FIELDS),
             buckets=args.buckets,
-            # A reader's top-K values and its OTHER_DOMAIN (slot 0 of the vocabularies).
-            n_types=SEARCH.top_types + 1,
-            n_scenarios=SEARCH.top_scenarios + 1,
+            **SEARCH.capacities,  # a reader's top-K values and its OTHER_DOMAIN
             hidden=tuple(int(w) for w in args.hidden.split(",")),
         ),
         featurizer=FeaturizerConfig(buckets=args.buckets),

@@ -50,10 +50,7 @@ if TYPE_CHECKING:
     from streaming.minibatch import MiniBatch
 
 # Capacities follow the readers' top-K: K values of their own plus the one "other" domain.
-_CAPACITIES = {
-    "n_types": class_default(CriteoSearchConfig, "top_types") + 1,
-    "n_scenarios": class_default(CriteoSearchConfig, "top_scenarios") + 1,
-}
+_CAPACITIES = CriteoSearchConfig().capacities
 
 
 def stop_on_signals() -> threading.Event:
