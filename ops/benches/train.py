@@ -37,7 +37,7 @@ from model.features import CRITEO_FEATURE_FIELDS, FeaturizerConfig
 from ops.cli.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
 from ops.cli.options import at_least, class_default
 from ops.store.snapshots import PublishedSnapshot, Reconciliation
-from ops.training.kafka_io import KafkaSource
+from ops.streams.kafka_source import KafkaSource
 from ops.training.learner import LearnerConfig, OnlineLearner, StepResult
 from ops.training.rows import LabeledRows
 from ops.training.trainer import Trainer, TrainerConfig
