@@ -32,7 +32,7 @@ from model.scoring import probability
 from model.snapshot import restore
 from ops.evaluation.holdout import window_rows
 from ops.evaluation.metrics import exact_auc
-from ops.evaluation.offline import OfflineConfig, OfflineData, load_data, train_and_score
+from ops.evaluation.offline import OfflineConfig, OfflineData, offline_data, train_and_score
 from ops.evaluation.serving import ServingIndex, tensor_batch
 from ops.store.database import open_registry
 from ops.store.snapshots import load_snapshot
@@ -125,7 +125,7 @@ def online_vs_offline(
         buckets=buckets,
         hidden=tuple(int(w) for w in hidden.split(",")),
     )
-    everything = load_data(log_file, CriteoSearchConfig(), config)
+    everything = offline_data(cols, config)
     n_train = int(np.searchsorted(np.sort(cols.click_ts), split))
     n_end = int(np.searchsorted(np.sort(cols.click_ts), end))
     until_end = OfflineData(

@@ -22,7 +22,6 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -37,9 +36,7 @@ from ops.errors import ConfigError
 from ops.evaluation.domains import COLUMNS, Masks, average_auc, by_domain
 from ops.evaluation.intervals import REPLICATES, paired_intervals
 from ops.evaluation.metrics import exact_auc
-from simulator.criteo_search import CriteoSearchConfig, load_columns
-from simulator.errors import SourceError
-from simulator.synth import read_truth
+from simulator.criteo_search import SearchColumns
 
 REFERENCE = "mmn"  # the model every interval is measured against
 
@@ -135,11 +132,13 @@ class OfflineData:
         return bool((self.batch.click >= 1).all())
 
 
-def load_data(path: Path, search: CriteoSearchConfig, config: OfflineConfig) -> OfflineData:
-    """Read, sort and featurise the file; attach truth.tsv's probabilities when present."""
-    cols = load_columns(path, search, rows=config.rows)
+def offline_data(
+    cols: SearchColumns, config: OfflineConfig, *, p_true: np.ndarray | None = None
+) -> OfflineData:
+    """A loaded log's columns (`simulator.criteo_search.load_columns`) as model inputs, with
+    the true probabilities of its rows if known (`simulator.synth.truth_of`)."""
     if len(cols) < 2:
-        raise ConfigError(f"{path}: {len(cols)} rows, too few to split into training and test")
+        raise ConfigError(f"{len(cols)} rows in the log, too few to split into training and test")
     featurizer = Featurizer(FeaturizerConfig(buckets=config.buckets))
     ids = featurizer.columns(cols.features)
     # The reader puts "other" last; the models' vocabularies put it at 0 (model.vocab).
@@ -154,16 +153,6 @@ def load_data(path: Path, search: CriteoSearchConfig, config: OfflineConfig) -> 
         click=torch.ones(len(sale)),
         conversion=sale,
     )
-    truth = Path(path).parent / "truth.tsv"
-    p_true = None
-    if truth.exists():
-        by_line = read_truth(truth)
-        if int(cols.impression_id.max(initial=0)) >= len(by_line):
-            raise SourceError(
-                f"{truth} holds {len(by_line) - 1:,} lines, fewer than {path}: it belongs to "
-                "another data file; move it away or regenerate both"
-            )
-        p_true = by_line[cols.impression_id]
     return OfflineData(
         batch=batch,
         type_names=(cols.types[-1], *cols.types[:-1]),
