@@ -38,7 +38,8 @@ def run(args: argparse.Namespace) -> dict:
     search = build(args, search_options)
     started = time.perf_counter()
     cols = load_columns(args.data, search, rows=config.rows)
-    data = offline_data(cols, config, p_true=truth_of(args.data, cols.impression_id))
+    p_true = truth_of(args.data, cols.impression_id)
+    data = offline_data(cols, config, p_true=p_true, source=str(args.data))
     print(f"loaded {len(data):,} rows in {time.perf_counter() - started:.0f}s", flush=True)
     result = run_offline(
         data, config, log=lambda line: print(line, flush=True), on_model=partial(args.json)

@@ -133,12 +133,19 @@ class OfflineData:
 
 
 def offline_data(
-    cols: SearchColumns, config: OfflineConfig, *, p_true: np.ndarray | None = None
+    cols: SearchColumns,
+    config: OfflineConfig,
+    *,
+    p_true: np.ndarray | None = None,
+    source: str = "the log",
 ) -> OfflineData:
     """A loaded log's columns (`simulator.criteo_search.load_columns`) as model inputs, with
-    the true probabilities of its rows if known (`simulator.synth.truth_of`)."""
+    the true probabilities of its rows if known (`simulator.synth.truth_of`).
+
+    source: where the columns were read (the file), for the message of a log too small.
+    """
     if len(cols) < 2:
-        raise ConfigError(f"{len(cols)} rows in the log, too few to split into training and test")
+        raise ConfigError(f"{source}: {len(cols)} rows, too few to split into training and test")
     featurizer = Featurizer(FeaturizerConfig(buckets=config.buckets))
     ids = featurizer.columns(cols.features)
     # The reader puts "other" last; the models' vocabularies put it at 0 (model.vocab).
