@@ -2,8 +2,9 @@
 
 Dependency direction: `model` and `streaming` import nothing else of the
 project; `simulator` imports only `streaming`'s event schemas and topic names; nothing imports
-`ops`; inside `ops`, cli -> everything, benches -> training, evaluation and store (and the
-CLI's option helpers, with which their `register` functions declare options), training and
+`ops`; inside `ops`, cli -> everything, benches -> research, training, evaluation and store
+(and the CLI's option helpers, with which their `register` functions declare options),
+research (protocols, apart from throughput benches) -> training, evaluation and store, training and
 evaluation -> streams (the Kafka source and the stop flag both read with) and store. Every import statement counts, also one inside a function or under
 TYPE_CHECKING: a hidden import is still a dependency.
 """
@@ -30,13 +31,22 @@ TRAINING_MAY_IMPORT = {"ops.evaluation.metrics"}
 OPS_MAY_IMPORT = {
     "ops.cli": {
         "ops.benches",
+        "ops.research",
         "ops.training",
         "ops.evaluation",
         "ops.streams",
         "ops.store",
         "ops.errors",
     },
-    "ops.benches": {"ops.training", "ops.evaluation", "ops.streams", "ops.store", "ops.errors"},
+    "ops.benches": {
+        "ops.research",
+        "ops.training",
+        "ops.evaluation",
+        "ops.streams",
+        "ops.store",
+        "ops.errors",
+    },
+    "ops.research": {"ops.training", "ops.evaluation", "ops.store", "ops.errors"},
     "ops.training": {"ops.streams", "ops.store", "ops.errors"},
     "ops.evaluation": {"ops.streams", "ops.store", "ops.errors"},
     "ops.streams": {"ops.errors"},
@@ -145,6 +155,9 @@ def test_the_rule_catches_what_it_forbids() -> None:
     assert not allowed("ops.evaluation.evaluator", "ops.training.kafka_io")
     assert not allowed("ops.streams.kafka_source", "ops.training.trainer")
     assert not allowed("ops.streams.kafka_source", "ops.store.snapshots")
+    assert allowed("ops.benches.stream", "ops.research.stream_protocol")
+    assert not allowed("ops.research.stream_protocol", "ops.benches.stream")
+    assert not allowed("ops.research.stream_protocol", "ops.cli.options")
     assert allowed("ops.cli.train", "ops.training.trainer")
     assert allowed("ops.benches.train", "ops.cli.options")
     assert not allowed("ops.benches.train", "ops.cli.train")
