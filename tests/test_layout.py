@@ -28,25 +28,12 @@ BENCHES_MAY_IMPORT = {"ops.cli.bootstrap", "ops.cli.options"}
 # The trainer's progressive validation scores with the project's one set of metrics, a leaf
 # module of plain functions that imports nothing else of ops.
 TRAINING_MAY_IMPORT = {"ops.evaluation.metrics"}
+# What a research protocol drives: a learner, the evaluation, the registry.
+PROTOCOL_PARTS = {"ops.training", "ops.evaluation", "ops.store", "ops.errors"}
 OPS_MAY_IMPORT = {
-    "ops.cli": {
-        "ops.benches",
-        "ops.research",
-        "ops.training",
-        "ops.evaluation",
-        "ops.streams",
-        "ops.store",
-        "ops.errors",
-    },
-    "ops.benches": {
-        "ops.research",
-        "ops.training",
-        "ops.evaluation",
-        "ops.streams",
-        "ops.store",
-        "ops.errors",
-    },
-    "ops.research": {"ops.training", "ops.evaluation", "ops.store", "ops.errors"},
+    "ops.cli": {"ops.benches", "ops.research", "ops.streams", *PROTOCOL_PARTS},
+    "ops.benches": {"ops.research", "ops.streams", *PROTOCOL_PARTS},
+    "ops.research": PROTOCOL_PARTS,
     "ops.training": {"ops.streams", "ops.store", "ops.errors"},
     "ops.evaluation": {"ops.streams", "ops.store", "ops.errors"},
     "ops.streams": {"ops.errors"},
