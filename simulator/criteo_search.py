@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 
@@ -42,6 +43,13 @@ _SALE, _AMOUNT, _DELAY, _TS = (INDEX[c] for c in COLUMNS[:4])
 _NB_CLICKS, _PRICE = INDEX["nb_clicks_1week"], INDEX["product_price"]
 _FEATURE_IDX = tuple(INDEX[f] for f in FEATURE_FIELDS)
 _CHUNK = 65_536
+
+
+class Capacities(TypedDict):
+    """A model's domain vocabulary sizes, as `model.config.ModelConfig` names them."""
+
+    n_types: int
+    n_scenarios: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,6 +74,16 @@ class CriteoSearchConfig:
                     f"domain column {name!r} is not a feature column of CriteoSearchData; "
                     f"choose one of {', '.join(FEATURE_FIELDS)}"
                 )
+
+    @property
+    def capacities(self) -> Capacities:
+        """The model's domain vocabulary sizes (`ModelConfig.n_types`, `n_scenarios`) for
+        these domains: the top values and "other".
+
+        >>> CriteoSearchConfig().capacities
+        {'n_types': 21, 'n_scenarios': 17}
+        """
+        return Capacities(n_types=self.top_types + 1, n_scenarios=self.top_scenarios + 1)
 
 
 def top_values(counts: Counter[str], k: int) -> tuple[str, ...]:
@@ -210,12 +228,6 @@ class SearchLog:
     def skipped(self) -> int:
         """Lines skipped because their click_timestamp is 0 (missing)."""
         return self._index.skipped
-
-    @property
-    def time_span(self) -> tuple[int, int]:
-        """First and last click time (0, 0 for an empty log)."""
-        ts = self._index.ts
-        return (int(ts[0]), int(ts[-1])) if len(ts) else (0, 0)
 
     def rows(self) -> Iterator[LogRecord]:
         """One record per kept line, in click_timestamp order (file order for ties)."""

@@ -375,3 +375,21 @@ def read_truth(path: Path) -> np.ndarray:
     by_line = np.full(int(lines.max()) + 1, np.nan)
     by_line[lines.astype(np.int64)] = table[:, 1]
     return by_line
+
+
+def truth_of(log: Path, impression_ids: np.ndarray) -> np.ndarray | None:
+    """The true sale probability of each of impression_ids (line numbers of the log file),
+    from the `truth.tsv` beside the log (a synthetic one); None where there is no such file.
+
+    A truth file with fewer lines than the log belongs to another log: a SourceError.
+    """
+    truth = Path(log).parent / "truth.tsv"
+    if not truth.exists():
+        return None
+    by_line = read_truth(truth)
+    if int(impression_ids.max(initial=0)) >= len(by_line):
+        raise SourceError(
+            f"{truth} holds {len(by_line) - 1:,} lines, fewer than {log}: it belongs to "
+            "another data file; move it away or regenerate both"
+        )
+    return by_line[impression_ids]

@@ -121,11 +121,6 @@ def encode_event(event: Event | Marker) -> bytes:
     return json.dumps(payload, separators=(",", ":")).encode()
 
 
-def event_key(event: Event) -> bytes:
-    """The message key: the impression id, which co-partitions an impression's events."""
-    return event.impression_id.encode()
-
-
 def _field(payload: dict[str, Any], kind: str, name: str, types: type | tuple[type, ...]) -> Any:
     if name not in payload:
         raise SchemaError(f"{kind} event: field {name!r} is missing")

@@ -2,9 +2,10 @@
 
 Dependency direction: `model` and `streaming` import nothing else of the
 project; `simulator` imports only `streaming`'s event schemas and topic names; nothing imports
-`ops`; inside `ops`, cli -> everything, benches -> training, evaluation and store (and the
-CLI's option helpers, with which their `register` functions declare options), training and
-evaluation -> store. Every import statement counts, also one inside a function or under
+`ops`; inside `ops`, cli -> everything, benches -> research, training, evaluation and store
+(and the CLI's option helpers, with which their `register` functions declare options),
+research (protocols, apart from throughput benches) -> training, evaluation and store, training and
+evaluation -> streams (the Kafka source and the stop flag both read with) and store. Every import statement counts, also one inside a function or under
 TYPE_CHECKING: a hidden import is still a dependency.
 """
 
@@ -27,11 +28,15 @@ BENCHES_MAY_IMPORT = {"ops.cli.bootstrap", "ops.cli.options"}
 # The trainer's progressive validation scores with the project's one set of metrics, a leaf
 # module of plain functions that imports nothing else of ops.
 TRAINING_MAY_IMPORT = {"ops.evaluation.metrics"}
+# What a research protocol drives: a learner, the evaluation, the registry.
+PROTOCOL_PARTS = {"ops.training", "ops.evaluation", "ops.store", "ops.errors"}
 OPS_MAY_IMPORT = {
-    "ops.cli": {"ops.benches", "ops.training", "ops.evaluation", "ops.store", "ops.errors"},
-    "ops.benches": {"ops.training", "ops.evaluation", "ops.store", "ops.errors"},
-    "ops.training": {"ops.store", "ops.errors"},
-    "ops.evaluation": {"ops.store", "ops.errors"},
+    "ops.cli": {"ops.benches", "ops.research", "ops.streams", *PROTOCOL_PARTS},
+    "ops.benches": {"ops.research", "ops.streams", *PROTOCOL_PARTS},
+    "ops.research": PROTOCOL_PARTS,
+    "ops.training": {"ops.streams", "ops.store", "ops.errors"},
+    "ops.evaluation": {"ops.streams", "ops.store", "ops.errors"},
+    "ops.streams": {"ops.errors"},
     "ops.store": {"ops.errors"},
     "ops.errors": set(),
     "ops": set(),
@@ -133,6 +138,13 @@ def test_the_rule_catches_what_it_forbids() -> None:
     assert allowed("simulator.replay", "streaming.events")
     assert not allowed("ops.store.snapshots", "ops.training.learner")
     assert not allowed("ops.evaluation.holdout", "ops.training.learner")
+    assert allowed("ops.evaluation.evaluator", "ops.streams.signals")
+    assert not allowed("ops.evaluation.evaluator", "ops.training.kafka_io")
+    assert not allowed("ops.streams.kafka_source", "ops.training.trainer")
+    assert not allowed("ops.streams.kafka_source", "ops.store.snapshots")
+    assert allowed("ops.benches.stream", "ops.research.stream_protocol")
+    assert not allowed("ops.research.stream_protocol", "ops.benches.stream")
+    assert not allowed("ops.research.stream_protocol", "ops.cli.options")
     assert allowed("ops.cli.train", "ops.training.trainer")
     assert allowed("ops.benches.train", "ops.cli.options")
     assert not allowed("ops.benches.train", "ops.cli.train")

@@ -1,8 +1,9 @@
 """`mmn bench evaluate`: the A/B evaluator's examples/s per arm next to the model's own forward pass.
 
-One synthetic stream of clicks (random Criteo-like raw features: 18 fields, 21 conversion
-types, 17 scenarios, the joiner's mini-batch encoding, one partition) is evaluated by the
-real evaluator (decode, final labels, assignment, read-only featurising and scoring,
+One synthetic stream of clicks (random Criteo-like raw features: 18 fields, the Criteo
+reader's default 20 conversion types and 16 scenarios and the model capacities that go
+with them, the joiner's mini-batch encoding, one partition) is evaluated by the real
+evaluator (decode, final labels, assignment, read-only featurising and scoring,
 writes to a SQLite registry) with two arms in shadow mode, both serving an MMN snapshot
 at the paper's sizes. Next to it, in the same run, the model's batched forward pass over
 the same examples, already featurised, in chunks of the evaluator's size. The ratio of
@@ -28,11 +29,13 @@ from ops.evaluation.serving import SCORE_CHUNK, ModelCache, predict, tensor_batc
 from ops.store.database import open_registry
 from ops.store.snapshots import SnapshotStore, SnapshotStoreConfig
 from ops.training.learner import LearnerConfig, OnlineLearner
+from simulator.criteo_search import CriteoSearchConfig
 from streaming.example import Example
 from streaming.minibatch import MiniBatch, decode_minibatch, encode_minibatch
 from streaming.source import Message
 
 ARMS = (("control", "bench-a"), ("treatment", "bench-b"))  # both serve an MMN snapshot
+SEARCH = CriteoSearchConfig()  # the domains of the stream: the Criteo reader's defaults
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -88,8 +91,8 @@ def stream(clicks: int, batch_size: int) -> list[bytes]:
             click=1,
             conversion=int(rng.random() < 0.05),
             kind="final",
-            conv_type=f"t{min(int(rng.zipf(1.6)), 21)}",
-            scenario=f"s{min(int(rng.zipf(1.6)), 17)}",
+            conv_type=f"t{min(int(rng.zipf(1.6)), SEARCH.top_types)}",
+            scenario=f"s{min(int(rng.zipf(1.6)), SEARCH.top_scenarios)}",
             features={f: f"{f[:4]}{vocab[f][i]}" for f in CRITEO_FEATURE_FIELDS},
         )  # fmt: skip
         for i in range(clicks)
@@ -104,12 +107,13 @@ def stream(clicks: int, batch_size: int) -> list[bytes]:
 
 
 def _snapshots(Session, folder: Path, messages: int) -> None:
-    config = LearnerConfig(model_config=ModelConfig(n_fields=18, n_types=22, n_scenarios=18))
+    shape = ModelConfig(n_fields=len(CRITEO_FEATURE_FIELDS), **SEARCH.capacities)
+    config = LearnerConfig(model_config=shape)
     for seed, (_, run) in enumerate(ARMS):
         learner = OnlineLearner(LearnerConfig(**{**vars(config), "seed": seed}))
-        for value in (f"t{i}" for i in range(1, 22)):
+        for value in (f"t{i}" for i in range(1, SEARCH.top_types + 1)):
             learner.types.add(value)
-        for value in (f"s{i}" for i in range(1, 18)):
+        for value in (f"s{i}" for i in range(1, SEARCH.top_scenarios + 1)):
             learner.scenarios.add(value)
         store = SnapshotStore(SnapshotStoreConfig(directory=folder), Session, run=run,
                               model="mmn", run_config={})  # fmt: skip

@@ -9,9 +9,10 @@ from pathlib import Path
 
 from model import zoo
 from ops.cli.options import add_options, build
-from ops.evaluation.offline import OfflineConfig, load_data, run_offline
+from ops.evaluation.offline import OfflineConfig, offline_data, run_offline
 from ops.evaluation.table import format_table
-from simulator.criteo_search import CriteoSearchConfig
+from simulator.criteo_search import CriteoSearchConfig, load_columns
+from simulator.synth import truth_of
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,7 +37,9 @@ def run(args: argparse.Namespace) -> dict:
     config = build(args, experiment_options)
     search = build(args, search_options)
     started = time.perf_counter()
-    data = load_data(args.data, search, config)
+    cols = load_columns(args.data, search, rows=config.rows)
+    p_true = truth_of(args.data, cols.impression_id)
+    data = offline_data(cols, config, p_true=p_true, source=str(args.data))
     print(f"loaded {len(data):,} rows in {time.perf_counter() - started:.0f}s", flush=True)
     result = run_offline(
         data, config, log=lambda line: print(line, flush=True), on_model=partial(args.json)

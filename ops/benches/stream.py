@@ -1,6 +1,6 @@
 """`mmn bench stream`: delayed-feedback methods under the streaming protocol (RI-AUC table).
 
-See `ops.benches.stream_protocol` for the protocol. Prints a row per model and method: AUC,
+See `ops.research.stream_protocol` for the protocol. Prints a row per model and method: AUC,
 PR-AUC, log loss, calibration, mean per-domain AUC (each averaged over the scored days),
 the AUCs of p_cvr alone and of p_ctr alone, and RI-AUC.
 """
@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 from ops.benches.offline import partial
-from ops.benches.stream_protocol import StreamConfig, run_stream
 from ops.cli.options import add_options, build
+from ops.research.stream_protocol import StreamConfig, run_stream
 from simulator.criteo_search import CriteoSearchConfig, load_columns
 
 COLUMNS = (

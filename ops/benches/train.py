@@ -37,7 +37,7 @@ from model.features import CRITEO_FEATURE_FIELDS, FeaturizerConfig
 from ops.cli.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
 from ops.cli.options import at_least, class_default
 from ops.store.snapshots import PublishedSnapshot, Reconciliation
-from ops.training.kafka_io import KafkaSource
+from ops.streams.kafka_source import KafkaSource
 from ops.training.learner import LearnerConfig, OnlineLearner, StepResult
 from ops.training.rows import LabeledRows
 from ops.training.trainer import Trainer, TrainerConfig
@@ -142,9 +142,7 @@ def learner_config(args: argparse.Namespace) -> LearnerConfig:
         model_config=ModelConfig(
             n_fields=len(CRITEO_FEATURE_FIELDS),
             buckets=args.buckets,
-            # A reader's top-K values and its OTHER_DOMAIN (slot 0 of the vocabularies).
-            n_types=SEARCH.top_types + 1,
-            n_scenarios=SEARCH.top_scenarios + 1,
+            **SEARCH.capacities,  # a reader's top-K values and its OTHER_DOMAIN
             hidden=tuple(int(w) for w in args.hidden.split(",")),
         ),
         featurizer=FeaturizerConfig(buckets=args.buckets),

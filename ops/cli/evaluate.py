@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import signal
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -27,8 +26,6 @@ from streaming.topics import TopicNames
 
 if TYPE_CHECKING:  # imported where they run: `mmn evaluate --help` needs no torch
     from sqlalchemy.orm import Session, sessionmaker
-
-    from ops.evaluation.evaluator import StopRequest
 
 
 def _arm(text: str) -> tuple[str, str]:
@@ -45,19 +42,6 @@ def _split(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(
             f"--split takes weights like 50/50, got {text!r}"
         ) from None
-
-
-def stop_on_signals() -> StopRequest:
-    """A stop flag that SIGTERM and SIGINT set, naming the signal (the experiment's status shows it).
-
-    Installed before the evaluator starts, so a signal during start-up is not lost.
-    """
-    from ops.evaluation.evaluator import StopRequest
-
-    stop = StopRequest()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda n, _: stop.request(f"signal {signal.Signals(n).name}"))
-    return stop
 
 
 def wait_for_runs(
@@ -129,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
     from ops.evaluation.evaluator import Evaluator
     from ops.evaluation.export import export_predictions
     from ops.evaluation.monitoring import EvaluatorMonitor
-    from ops.training.kafka_io import KafkaSource
+    from ops.streams.kafka_source import KafkaSource
+    from ops.streams.signals import stop_on_signals
     from streaming.minibatch import decode_minibatch
 
     torch.set_num_threads(args.threads)

@@ -13,8 +13,6 @@ import argparse
 import contextlib
 import dataclasses
 import logging
-import signal
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -50,22 +48,7 @@ if TYPE_CHECKING:
     from streaming.minibatch import MiniBatch
 
 # Capacities follow the readers' top-K: K values of their own plus the one "other" domain.
-_CAPACITIES = {
-    "n_types": class_default(CriteoSearchConfig, "top_types") + 1,
-    "n_scenarios": class_default(CriteoSearchConfig, "top_scenarios") + 1,
-}
-
-
-def stop_on_signals() -> threading.Event:
-    """An event that SIGTERM and SIGINT set (main thread only): pass it to the Trainer as `stop`.
-
-    Installed before the trainer starts, so a SIGTERM during start-up is not lost: the
-    trainer then stops at once, exit code 0.
-    """
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    return stop
+_CAPACITIES = CriteoSearchConfig().capacities
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -200,7 +183,9 @@ def train(args: argparse.Namespace) -> TrainerOutcome:
     import torch
 
     from ops.cli.outputs import check_output_folder, open_daemon_registry
-    from ops.training.kafka_io import KafkaAnnouncer, KafkaSource
+    from ops.streams.kafka_source import KafkaSource
+    from ops.streams.signals import stop_on_signals
+    from ops.training.kafka_io import KafkaAnnouncer
     from ops.training.learner import OnlineLearner
     from ops.training.telemetry import TrainerMetrics
     from ops.training.trainer import Trainer

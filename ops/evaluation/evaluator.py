@@ -54,6 +54,7 @@ from ops.store.experiments import (
     ensure_experiment,
     record_status,
 )
+from ops.streams.signals import StopRequest
 from streaming.errors import StreamingError
 from streaming.events import format_event_time
 from streaming.source import Message, Source
@@ -65,16 +66,6 @@ log = logging.getLogger("ops.evaluation.evaluator")
 # forward call measured on the demo's log), and a small call costs nearly what a large one does.
 SCORE_BATCHES = 24
 HEARTBEAT_S = 10.0  # wall seconds between `running` status writes while nothing else is written
-
-
-class StopRequest(threading.Event):
-    """A stop flag that remembers why it was set, for the experiment's status."""
-
-    reason = "stop requested"
-
-    def request(self, reason: str) -> None:
-        self.reason = reason
-        self.set()
 
 
 @dataclass

@@ -10,9 +10,7 @@ over sum of actual).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -21,8 +19,9 @@ from torch import nn
 
 from model.batch import Batch
 from model.scoring import ScoreRule, probability
+from ops.evaluation.domains import average_auc, by_domain, domain_masks
 from ops.evaluation.metrics import EPS, calibration, exact_auc, log_loss
-from simulator.criteo_search import CriteoSearchConfig, SearchColumns, load_columns
+from simulator.criteo_search import SearchColumns
 from streaming.minibatch import MiniBatch
 
 
@@ -45,11 +44,6 @@ def window_rows(cols: SearchColumns, start: int, end: int) -> MiniBatch:
         scenarios=[cols.scenarios[i] for i in cols.scenario_index[pick]],
         features={name: list(values[pick]) for name, values in cols.features.items()},
     )
-
-
-def load_window(path: Path, start: int, end: int, config: CriteoSearchConfig) -> MiniBatch:
-    """The clicks of [start, end) of a log file, with their final labels."""
-    return window_rows(load_columns(path, config), start, end)
 
 
 class Scorer(Protocol):
@@ -95,14 +89,11 @@ def figures(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
 def domain_report(
     labels: np.ndarray, scores: np.ndarray, conv_types: Sequence[str], scenarios: Sequence[str]
 ) -> dict:
-    """Overall figures, per conversion type and per display scenario, and the mean AUC over both."""
-    types, scens = np.asarray(conv_types), np.asarray(scenarios)
-    per_type = {t: figures(labels[types == t], scores[types == t]) for t in sorted(set(conv_types))}
-    per_scen = {s: figures(labels[scens == s], scores[scens == s]) for s in sorted(set(scenarios))}
-    aucs = [f["auc"] for f in (*per_type.values(), *per_scen.values()) if not math.isnan(f["auc"])]
+    """Overall figures, per conversion type and per display scenario, and the mean AUC over both
+    (`ops.evaluation.domains`)."""
+    table = by_domain(labels, scores, domain_masks(conv_types, scenarios), figures)
     return {
         "overall": figures(labels, scores),
-        "avg_domain_auc": float(np.mean(aucs)) if aucs else math.nan,
-        "per_type": per_type,
-        "per_scenario": per_scen,
+        "avg_domain_auc": average_auc(table, "auc"),
+        **table,
     }

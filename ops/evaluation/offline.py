@@ -22,7 +22,6 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -34,11 +33,10 @@ from model.features import Featurizer, FeaturizerConfig
 from model.optimizers import OPTIMIZERS, make_optimizer
 from model.scoring import log_probability, rule_for, scored_logits
 from ops.errors import ConfigError
+from ops.evaluation.domains import COLUMNS, Masks, average_auc, by_domain
 from ops.evaluation.intervals import REPLICATES, paired_intervals
 from ops.evaluation.metrics import exact_auc
-from simulator.criteo_search import CriteoSearchConfig, load_columns
-from simulator.errors import SourceError
-from simulator.synth import read_truth
+from simulator.criteo_search import SearchColumns
 
 REFERENCE = "mmn"  # the model every interval is measured against
 
@@ -134,11 +132,20 @@ class OfflineData:
         return bool((self.batch.click >= 1).all())
 
 
-def load_data(path: Path, search: CriteoSearchConfig, config: OfflineConfig) -> OfflineData:
-    """Read, sort and featurise the file; attach truth.tsv's probabilities when present."""
-    cols = load_columns(path, search, rows=config.rows)
+def offline_data(
+    cols: SearchColumns,
+    config: OfflineConfig,
+    *,
+    p_true: np.ndarray | None = None,
+    source: str = "the log",
+) -> OfflineData:
+    """A loaded log's columns (`simulator.criteo_search.load_columns`) as model inputs, with
+    the true probabilities of its rows if known (`simulator.synth.truth_of`).
+
+    source: where the columns were read (the file), for the message of a log too small.
+    """
     if len(cols) < 2:
-        raise ConfigError(f"{path}: {len(cols)} rows, too few to split into training and test")
+        raise ConfigError(f"{source}: {len(cols)} rows, too few to split into training and test")
     featurizer = Featurizer(FeaturizerConfig(buckets=config.buckets))
     ids = featurizer.columns(cols.features)
     # The reader puts "other" last; the models' vocabularies put it at 0 (model.vocab).
@@ -153,16 +160,6 @@ def load_data(path: Path, search: CriteoSearchConfig, config: OfflineConfig) -> 
         click=torch.ones(len(sale)),
         conversion=sale,
     )
-    truth = Path(path).parent / "truth.tsv"
-    p_true = None
-    if truth.exists():
-        by_line = read_truth(truth)
-        if int(cols.impression_id.max(initial=0)) >= len(by_line):
-            raise SourceError(
-                f"{truth} holds {len(by_line) - 1:,} lines, fewer than {path}: it belongs to "
-                "another data file; move it away or regenerate both"
-            )
-        p_true = by_line[cols.impression_id]
     return OfflineData(
         batch=batch,
         type_names=(cols.types[-1], *cols.types[:-1]),
@@ -174,23 +171,9 @@ def load_data(path: Path, search: CriteoSearchConfig, config: OfflineConfig) -> 
 def table3(scores: np.ndarray, test: Batch, data: OfflineData) -> dict:
     """Per-type and per-scenario CVR AUC of scores on the clicked test rows, and their average."""
     clicked = test.click.numpy() == 1
-    z = test.conversion.numpy()[clicked]
-    s = scores[clicked]
-    t_idx, s_idx = test.conv_type.numpy()[clicked], test.scenario.numpy()[clicked]
-    per_type = {
-        _label("t", i): exact_auc(z[t_idx == i], s[t_idx == i]) for i in range(len(data.type_names))
-    }
-    per_scen = {
-        _label("s", i): exact_auc(z[s_idx == i], s[s_idx == i])
-        for i in range(len(data.scenario_names))
-    }
-    defined = [v for v in (*per_type.values(), *per_scen.values()) if not math.isnan(v)]
-    return {
-        "avg_auc": float(np.mean(defined)) if defined else math.nan,
-        "overall_auc": exact_auc(z, s),
-        "per_type": per_type,
-        "per_scenario": per_scen,
-    }
+    z, s = test.conversion.numpy()[clicked], scores[clicked]
+    table = by_domain(z, s, _domain_masks(test, data, clicked), exact_auc)
+    return {"avg_auc": average_auc(table), "overall_auc": exact_auc(z, s), **table}
 
 
 def _label(kind: str, i: int) -> str:
@@ -368,18 +351,20 @@ def _intervals(
     return paired_intervals(
         test.conversion.numpy()[clicked],
         {name: [s[clicked] for s in runs] for name, runs in test_scores.items()},
-        _domain_masks(test, data, clicked),
+        [m for key in COLUMNS for m in _domain_masks(test, data, clicked)[key].values()],
         REFERENCE,
         replicates=replicates,
     )
 
 
-def _domain_masks(test: Batch, data: OfflineData, clicked: np.ndarray) -> list[np.ndarray]:
-    """Row masks (over the clicked test rows) of Table 3's type then scenario columns."""
+def _domain_masks(test: Batch, data: OfflineData, clicked: np.ndarray) -> Masks:
+    """Row masks (over the clicked test rows) of Table 3's type and scenario columns, every
+    domain of the log named `_label` (one the test rows lack has an empty mask)."""
     t_idx, s_idx = test.conv_type.numpy()[clicked], test.scenario.numpy()[clicked]
-    return [t_idx == i for i in range(len(data.type_names))] + [
-        s_idx == i for i in range(len(data.scenario_names))
-    ]
+    return {
+        "per_type": {_label("t", i): t_idx == i for i in range(len(data.type_names))},
+        "per_scenario": {_label("s", i): s_idx == i for i in range(len(data.scenario_names))},
+    }
 
 
 def _mean_of(runs: list[dict]) -> dict:

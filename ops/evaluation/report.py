@@ -25,6 +25,7 @@ import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
 from ops.errors import RegistryError
+from ops.evaluation.domains import average_auc, by_domain, domain_masks
 from ops.evaluation.metrics import average_precision, calibration, exact_auc, log_loss
 from ops.evaluation.report_verdict import (
     ReportConfig,
@@ -68,23 +69,11 @@ def figures(labels: np.ndarray, p: np.ndarray) -> dict[str, Any]:
     }
 
 
-def domains(table: Mapping[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
-    """Masks of every domain: {"per_type": {value: mask}, "per_scenario": {value: mask}}."""
-    return {
-        key: {v: table[column] == v for v in sorted(set(table[column].tolist()))}
-        for key, column in (("per_type", "conv_type"), ("per_scenario", "scenario"))
-    }
-
-
 def _slice(labels: np.ndarray, p: np.ndarray, rows: Mapping[str, np.ndarray]) -> dict[str, Any]:
-    """Overall, per-type and per-scenario figures of some rows, and the paper's average AUC."""
-    block: dict[str, Any] = {"overall": figures(labels, p)}
-    for key, masks in domains(rows).items():
-        block[key] = {v: figures(labels[m], p[m]) for v, m in masks.items()}
-    aucs = [f["auc"] for k in ("per_type", "per_scenario") for f in block[k].values()]
-    defined = [a for a in aucs if not math.isnan(a)]
-    block["avg_auc"] = float(np.mean(defined)) if defined else math.nan
-    return block
+    """Overall, per-type and per-scenario figures of some rows, and the paper's average AUC
+    (`ops.evaluation.domains`)."""
+    table = by_domain(labels, p, domain_masks(rows["conv_type"], rows["scenario"]), figures)
+    return {"overall": figures(labels, p), **table, "avg_auc": average_auc(table, "auc")}
 
 
 def _arm_block(rows: Mapping[str, np.ndarray], run: str) -> dict[str, Any]:

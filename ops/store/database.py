@@ -20,9 +20,10 @@ transaction (`with Session.begin() as session:`), so a snapshot row and the run'
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -58,6 +59,9 @@ def _now() -> datetime:
 
 class Base(DeclarativeBase):
     """Declarative base of the registry tables."""
+
+
+Named = TypeVar("Named", bound=Base)  # a registry row with a unique name
 
 
 class Run(Base):
@@ -242,19 +246,40 @@ def registry_exists(url: str, *, schema: str | None = None) -> bool:
         engine.dispose()
 
 
+def ensure_named(
+    session: Session,
+    cls: type[Named],
+    name: str,
+    *,
+    create: Callable[[], Named],
+    refuse: Callable[[Named], str | None],
+) -> Named:
+    """The row of cls called name: create() if there is none, else the existing one unless
+    refuse(row) names why it cannot be reused (raised as a RegistryError)."""
+    found = session.scalars(select(cls).filter_by(name=name)).one_or_none()
+    if found is None:
+        found = create()
+        session.add(found)
+        session.flush()
+    elif (why := refuse(found)) is not None:
+        raise RegistryError(why)
+    return found
+
+
 def ensure_run(session: Session, *, name: str, model: str, config: dict[str, Any]) -> Run:
     """The run called name, created if new; an existing run must train the same model."""
-    run = session.scalars(select(Run).where(Run.name == name)).one_or_none()
-    if run is None:
-        run = Run(name=name, model=model, config=config, created_at=_now())
-        session.add(run)
-        session.flush()
-    elif run.model != model:
-        raise RegistryError(
-            f"run {name!r} trains model {run.model!r}, not {model!r}; "
+    return ensure_named(
+        session,
+        Run,
+        name,
+        create=lambda: Run(name=name, model=model, config=config, created_at=_now()),
+        refuse=lambda run: (
+            None
+            if run.model == model
+            else f"run {name!r} trains model {run.model!r}, not {model!r}; "
             "choose another --run name for a different model"
-        )
-    return run
+        ),
+    )
 
 
 def get_run(session: Session, name: str) -> Run:
@@ -330,23 +355,6 @@ def latest_snapshot(session: Session, run: Run) -> Snapshot | None:
     if run.latest_snapshot_id is None:
         return None
     return session.get(Snapshot, run.latest_snapshot_id)
-
-
-def snapshot_at(session: Session, run_name: str, ts: int) -> Snapshot | None:
-    """The snapshot that serves event time ts: the newest whose watermark is <= ts.
-
-    A prediction at ts must come from a model that has seen only labels decided before ts;
-    the run's latest snapshot may have trained on later ones (at the end of a replayed
-    window, the delayed conversions of its last clicks arrive for up to the attribution
-    window after it).
-    """
-    run = get_run(session, run_name)
-    return session.scalars(
-        select(Snapshot)
-        .where(Snapshot.run_id == run.id, Snapshot.watermark <= ts)
-        .order_by(Snapshot.version.desc())
-        .limit(1)
-    ).one_or_none()
 
 
 def remove_snapshot(session: Session, snapshot: Snapshot) -> None:

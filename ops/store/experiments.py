@@ -48,7 +48,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ops.errors import RegistryError
-from ops.store.database import Base
+from ops.store.database import Base, ensure_named
 
 COLUMNS = (
     "arm",
@@ -126,19 +126,20 @@ class Prediction(Base):
 
 def ensure_experiment(session: Session, name: str, config: Mapping[str, Any]) -> Experiment:
     """The experiment called name, created if new; a restart must bring the same config."""
-    found = session.scalars(select(Experiment).where(Experiment.name == name)).one_or_none()
-    if found is None:
-        found = Experiment(
+    return ensure_named(
+        session,
+        Experiment,
+        name,
+        create=lambda: Experiment(
             name=name, config=dict(config), offsets={}, end_offsets={}, finished=False
-        )
-        session.add(found)
-        session.flush()
-    elif found.config != dict(config):
-        raise RegistryError(
-            f"experiment {name!r} exists with config {found.config}, not {dict(config)}; "
+        ),
+        refuse=lambda found: (
+            None
+            if found.config == dict(config)
+            else f"experiment {name!r} exists with config {found.config}, not {dict(config)}; "
             "resume it with the same options or choose another --experiment name"
-        )
-    return found
+        ),
+    )
 
 
 def get_experiment(session: Session, name: str) -> Experiment:

@@ -39,7 +39,7 @@ from model import zoo as models
 from model.batch import Batch, Logits
 from model.errors import SnapshotError
 from model.features import Featurizer
-from model.optimizers import make_optimizer
+from model.optimizers import model_optimizer
 from model.scoring import ScoreRule, probability, rule_for, scored_logits
 from model.snapshot import CHECKPOINT, restore, snapshot_state
 from model.vocab import DomainVocab
@@ -49,7 +49,6 @@ from ops.training.dedupe import Deduper
 from ops.training.delayed.aux import DelayLearner
 from ops.training.learner_config import LearnerConfig
 from ops.training.rows import LabeledRows
-from ops.training.sparse import sparse_optimizer, sparse_tables
 from streaming.events import OTHER_DOMAIN
 
 
@@ -72,21 +71,18 @@ class OnlineLearner:
         torch.manual_seed(config.seed)
         self.model = self.spec.build(config.model_config)
         self.model.train()
-        tables = sparse_tables(self.model) if config.sparse else []
-        sparse_ids = {id(t.weight) for t in tables}
         name, lr = config.optimizer, config.lr
         if lr == "auto":
             raise ConfigError("lr auto is a search over learners (mmn train), not one learner")
         assert name is not None and lr is not None  # LearnerConfig resolves both
-        self.optimizer = make_optimizer(
-            name, [p for p in self.model.parameters() if id(p) not in sparse_ids], lr=lr
-        )
-        self.sparse_optimizer = (
-            sparse_optimizer(name, [t.weight for t in tables], lr) if tables else None
-        )
+        self.optimizer = model_optimizer(name, self.model, lr=lr, sparse=config.sparse)
         self.aux = (
             DelayLearner(
-                config.model_config.n_fields, config.model_config.buckets, lr, config.nominal_rows
+                config.model_config.n_fields,
+                config.model_config.buckets,
+                nominal_rows=config.nominal_rows,
+                optimizer=name,
+                lr=lr,
             )
             if self.method.uses_aux
             else None
@@ -201,30 +197,21 @@ class OnlineLearner:
             len(batch) / max(len(batch), self.config.nominal_rows)
         )
         self.optimizer.zero_grad(set_to_none=True)
-        if self.sparse_optimizer is not None:
-            self.sparse_optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.sparse_optimizer.step()
-        else:
-            loss.backward()
+        loss.backward()
         self.optimizer.step()
         self.examples_trained += len(batch)
         return float(loss.detach())
 
     def optimizers(self) -> list[torch.optim.Optimizer]:
         """Every optimizer the learner steps: dense, sparse embeddings, the delay model's."""
-        found = [self.optimizer]
-        if self.sparse_optimizer is not None:
-            found.append(self.sparse_optimizer)
-        if self.aux is not None:
-            found += [self.aux.sparse, self.aux.dense]
-        return found
+        aux = [] if self.aux is None else self.aux.optimizer.parts
+        return [*self.optimizer.parts, *aux]
 
     def set_lr(self, lr: float) -> None:
         """Apply a new learning rate to every parameter group of every optimizer."""
-        for optimizer in self.optimizers():
-            for group in optimizer.param_groups:
-                group["lr"] = lr
+        self.optimizer.set_lr(lr)
+        if self.aux is not None:
+            self.aux.optimizer.set_lr(lr)
 
     def _advance(self, watermark: float | None) -> None:
         # The end-of-stream batch may carry an infinite watermark: it moves nothing.
@@ -257,11 +244,11 @@ class OnlineLearner:
                 **extra,
             },
         )
+        optimizer = self.optimizer.state_dict()
         state[CHECKPOINT] = {
-            "optimizer": self.optimizer.state_dict(),
-            "sparse_optimizer": (
-                None if self.sparse_optimizer is None else self.sparse_optimizer.state_dict()
-            ),
+            # The combined optimizer's parts under the keys snapshots have always used.
+            "optimizer": optimizer["dense"],
+            "sparse_optimizer": optimizer["sparse"],
             "aux": None if self.aux is None else self.aux.state(),
             "dedupe": self.deduper.state(),
             "pending": _pending_state(self.pending),
@@ -282,9 +269,9 @@ class OnlineLearner:
             )
         learner = cls(LearnerConfig.from_state(extra["learner"]))
         learner.model.load_state_dict(restored.model.state_dict())
-        learner.optimizer.load_state_dict(resume["optimizer"])
-        if learner.sparse_optimizer is not None:
-            learner.sparse_optimizer.load_state_dict(resume["sparse_optimizer"])
+        learner.optimizer.load_state_dict(
+            {"dense": resume["optimizer"], "sparse": resume["sparse_optimizer"]}
+        )
         if learner.aux is not None:
             learner.aux.load_state(resume["aux"])
         learner.types = restored.vocabs["conv_type"]

@@ -30,11 +30,11 @@ import torch
 
 from model.scoring import probability
 from model.snapshot import restore
-from ops.evaluation.holdout import load_window
+from ops.evaluation.holdout import window_rows
 from ops.evaluation.metrics import exact_auc
-from ops.evaluation.offline import OfflineConfig, OfflineData, load_data, train_and_score
-from ops.evaluation.serving import tensor_batch
-from ops.store.database import open_registry, snapshot_at
+from ops.evaluation.offline import OfflineConfig, OfflineData, offline_data, train_and_score
+from ops.evaluation.serving import ServingIndex, tensor_batch
+from ops.store.database import open_registry
 from ops.store.snapshots import load_snapshot
 from ops.training.learner import OnlineLearner
 from ops.training.learner_config import LearnerConfig
@@ -59,7 +59,7 @@ def mmn(*args: str, timeout: float = 900) -> str:
 
 def day_rows(path: Path, start: int, end: int) -> MiniBatch:
     """The clicks of [start, end) with their final labels, as a mini-batch for the learner."""
-    return load_window(path, start, end, CriteoSearchConfig())
+    return window_rows(load_columns(path, CriteoSearchConfig()), start, end)
 
 
 def online_vs_offline(
@@ -99,14 +99,16 @@ def online_vs_offline(
     first = int(cols.click_ts.min())
     split, end = first + train_days * DAY_S, first + (train_days + 1) * DAY_S
     # The snapshot that serves the next day: the newest trained on labels decided before it
-    # (the latest has also learned the replayed clicks' late conversions, decided later).
-    with open_registry(db).begin() as session:
-        serving = snapshot_at(session, "online", split)
-        assert serving is not None
-        latest = serving.as_dict()
+    # (the latest has also learned the replayed clicks' late conversions, decided later),
+    # chosen by the evaluator's rule (`ops.evaluation.serving`).
+    index = ServingIndex(open_registry(db), ["online"])
+    index.refresh()
+    serving = index.serving("online", split)
+    assert serving is not None
+    latest = next(s for s in snapshots if s["version"] == serving.version)
     # A serving snapshot: scored as the evaluator scores it (its optimizer state is in the
     # run's checkpoints, which this test does not need).
-    loaded = restore(load_snapshot(latest["path"], latest["sha256"]))
+    loaded = restore(load_snapshot(serving.path, serving.sha256))
     trained_with = LearnerConfig.from_state(loaded.extra["learner"])
     next_day = day_rows(log_file, split, end)
     batch = tensor_batch(loaded, next_day.features, next_day.conv_types, next_day.scenarios)
@@ -123,7 +125,7 @@ def online_vs_offline(
         buckets=buckets,
         hidden=tuple(int(w) for w in hidden.split(",")),
     )
-    everything = load_data(log_file, CriteoSearchConfig(), config)
+    everything = offline_data(cols, config)
     n_train = int(np.searchsorted(np.sort(cols.click_ts), split))
     n_end = int(np.searchsorted(np.sort(cols.click_ts), end))
     until_end = OfflineData(

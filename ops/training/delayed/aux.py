@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from model.layers import MLP, FieldEmbedding
+from model.optimizers import model_optimizer
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,6 @@ class DelayModel(nn.Module):
     def __init__(self, n_fields: int, buckets: int, dim: int = 8, hidden: int = 64) -> None:
         super().__init__()
         self.embedding = FieldEmbedding(n_fields, buckets, dim)
-        self.embedding.table.sparse = True  # updates touch only the batch's rows
         self.mlp = MLP(self.embedding.out_dim, (hidden,), out_dim=2)
 
     def forward(self, ids: Tensor) -> Tensor:
@@ -77,13 +77,15 @@ class DelayModel(nn.Module):
 
 
 class DelayLearner:
-    """The delay model and its optimizers (Adagrad: sparse for embeddings, dense for the MLP)."""
+    """The delay model and its optimizer (the main learner's: sparse for the embeddings, dense
+    for the MLP, from `model.optimizers`)."""
 
-    def __init__(self, n_fields: int, buckets: int, lr: float, nominal_rows: int) -> None:
+    def __init__(
+        self, n_fields: int, buckets: int, *, nominal_rows: int, optimizer: str, lr: float
+    ) -> None:
         self.model = DelayModel(n_fields, buckets)
         self.nominal_rows = nominal_rows
-        self.sparse = torch.optim.Adagrad(self.model.embedding.parameters(), lr=lr)
-        self.dense = torch.optim.Adagrad(self.model.mlp.parameters(), lr=lr)
+        self.optimizer = model_optimizer(optimizer, self.model, lr=lr, sparse=True)
 
     def predict(self, ids: Tensor) -> DelayPrediction:
         """dp and rn probabilities of rows, without a gradient."""
@@ -106,23 +108,19 @@ class DelayLearner:
             + rn_mask[pick]
             * F.binary_cross_entropy_with_logits(logits[:, 1], rn[pick], reduction="none")
         ).sum() / max(n, self.nominal_rows)
-        self.sparse.zero_grad(set_to_none=True)
-        self.dense.zero_grad(set_to_none=True)
+        self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        self.sparse.step()
-        self.dense.step()
+        self.optimizer.step()
         return n
 
     def state(self) -> dict[str, Any]:
         """Weights and optimizer states (snapshots keep them: ES-DFM and DEFER need them)."""
         return {
             "model": self.model.state_dict(),
-            "sparse": self.sparse.state_dict(),
-            "dense": self.dense.state_dict(),
+            **self.optimizer.state_dict(),  # "dense" and "sparse"
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Continue from a `state()`."""
         self.model.load_state_dict(state["model"])
-        self.sparse.load_state_dict(state["sparse"])
-        self.dense.load_state_dict(state["dense"])
+        self.optimizer.load_state_dict(state)

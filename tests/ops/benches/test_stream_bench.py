@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ops.benches.relative_improvement import relative_improvements
-from ops.benches.stream_protocol import StreamConfig, emit, run_stream
 from ops.cli import main
+from ops.research.relative_improvement import relative_improvements
+from ops.research.stream_protocol import StreamConfig, emit, run_stream
 from ops.training import delayed
 from simulator.criteo_search import CriteoSearchConfig, load_columns
 from simulator.synth import generate, write

@@ -11,11 +11,11 @@ from ab_stream import evaluate
 from ops.cli import main
 from ops.cli.evaluate import wait_for_runs
 from ops.errors import ConfigError, EvaluationError, RegistryError
-from ops.evaluation.evaluator import StopRequest
 from ops.evaluation.experiment import EvaluatorConfig
 from ops.evaluation.monitoring import EvaluatorMonitor
 from ops.store.database import open_registry
 from ops.store.experiments import get_experiment
+from ops.streams.signals import StopRequest
 
 
 def _config(**overrides) -> EvaluatorConfig:

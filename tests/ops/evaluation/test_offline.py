@@ -14,13 +14,13 @@ from ops.cli import main
 from ops.evaluation.offline import (
     OfflineConfig,
     OfflineData,
-    load_data,
+    offline_data,
     run_offline,
     tune_lr,
 )
 from ops.evaluation.table import format_table
-from simulator.criteo_search import CriteoSearchConfig
-from simulator.synth import generate, write
+from simulator.criteo_search import CriteoSearchConfig, load_columns
+from simulator.synth import generate, truth_of, write
 
 
 def test_tiny_run_reports_every_domain_and_the_oracle(tmp_path: Path) -> None:
@@ -28,9 +28,7 @@ def test_tiny_run_reports_every_domain_and_the_oracle(tmp_path: Path) -> None:
     config = OfflineConfig(
         models=("esmm", "mmn"), seeds=1, batch_size=512, buckets=256, hidden=(8, 4)
     )
-    data = load_data(
-        tmp_path / "CriteoSearchData", CriteoSearchConfig(top_types=3, top_scenarios=2), config
-    )
+    data = _load(tmp_path / "CriteoSearchData", config)
     assert data.p_true is not None and not np.isnan(data.p_true).any()
     result = run_offline(data, config, log=lambda _: None)
     mmn = result["models"]["mmn"]
@@ -67,9 +65,7 @@ def test_lr_grid_keeps_the_rate_that_validates_best(tmp_path: Path) -> None:
         hidden=(8, 4),
         lr_grid=(1e-9, 0.1),
     )
-    data = load_data(
-        tmp_path / "CriteoSearchData", CriteoSearchConfig(top_types=3, top_scenarios=2), config
-    )
+    data = _load(tmp_path / "CriteoSearchData", config)
     lr, scores = tune_lr("esmm", data, config, log=lambda _: None)
     # A rate of 1e-9 leaves the initial weights: validation AUC near 0.5, far below 0.1's.
     assert set(scores) == {"1e-09", "0.1"}
@@ -93,3 +89,8 @@ def test_bench_offline_with_a_foreign_truth_file_is_one_line(tmp_path, capsys, t
     assert main([*argv, "--epochs", "1", "--seeds", "1"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "truth.tsv" in err and "Traceback" not in err
+
+
+def _load(log: Path, config: OfflineConfig) -> OfflineData:
+    cols = load_columns(log, CriteoSearchConfig(top_types=3, top_scenarios=2))
+    return offline_data(cols, config, p_true=truth_of(log, cols.impression_id))

@@ -20,10 +20,11 @@ from ab_stream import config, encoded_stream, evaluate
 from kafka import KafkaProducer
 from learner_rows import ListSource
 
-from ops.evaluation.evaluator import Evaluator, StopRequest
+from ops.evaluation.evaluator import Evaluator
 from ops.evaluation.report import load_report
 from ops.evaluation.report_text import format_report
 from ops.store.experiments import get_experiment
+from ops.streams.signals import StopRequest
 from streaming.minibatch import decode_minibatch
 from streaming.topics import create_topics
 

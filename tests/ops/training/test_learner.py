@@ -206,3 +206,25 @@ def test_reconfigure_lr_reaches_every_optimizer_through_restore_with() -> None:
     rates = [g["lr"] for o in restored.optimizers() for g in o.param_groups]
     assert len(restored.optimizers()) == 4 and rates == [0.5] * len(rates)
     assert restored.config.lr == 0.5
+
+
+def test_every_optimizer_is_the_configured_one_and_takes_the_new_rate_after_a_restore() -> None:
+    from ops.cli.train import restore_with
+
+    config = learner_config(method="defer", sparse=True, optimizer="adam", lr=0.01)
+    learner = OnlineLearner(config)
+    learner.step(make_rows(0, 64, kind="final"))  # final rows teach the delay model too
+    restored = restore_with(dataclasses.replace(config, lr=0.2))(learner.state())
+    assert restored.aux is not None
+    optimizers = restored.optimizers()
+    # The main model's dense and sparse, then the delay model's: --optimizer reaches all.
+    assert sorted(type(o).__name__ for o in optimizers) == ["Adam", "Adam"] + ["SparseAdam"] * 2
+    for optimizer in optimizers:
+        assert [g["lr"] for g in optimizer.param_groups] == [0.2]
+    # The restored states are the trained ones (a step was taken), not fresh ones.
+    assert all(optimizer.state for optimizer in optimizers)
+    # The new rate is the one the next step uses: an Adam step moves a weight by about lr.
+    before = restored.aux.model.mlp.net[0].weight.detach().clone()
+    restored.step(make_rows(64, 64, kind="final"))
+    moved = (restored.aux.model.mlp.net[0].weight - before).abs().max().item()
+    assert 0.05 < moved <= 0.2 + 1e-6

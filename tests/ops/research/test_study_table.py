@@ -1,4 +1,4 @@
-"""ops/benches/study_table.py: the study's Markdown tables from `mmn bench offline --json` files."""
+"""ops/research/study_table.py: the study's Markdown tables from `mmn bench offline --json` files."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.benches.study_table import main
+from ops.research.study_table import main
 
 
 def cell(mmn: float, dnn: float, ci_high: float) -> dict:

@@ -1,6 +1,6 @@
-"""Markdown tables of ops/benches/study.sh's results: Table 3 per cell, and the matrix vs mmn.
+"""Markdown tables of ops/research/study.sh's results: Table 3 per cell, and the matrix vs mmn.
 
-Usage: python -m ops.benches.study_table OUT_DIR
+Usage: python -m ops.research.study_table OUT_DIR
 Cells are `<optimizer>_<pair|add>_<skew|unif>.json` files of `mmn bench offline --json`.
 """
 

@@ -2,11 +2,11 @@
 # MMN as the paper ran it: Table 3 under {PyTorch Adagrad, TensorFlow Adagrad} x {pair
 # effects off, on} x {domain skew as generated, uniform}, every model's learning rate chosen
 # on a validation split of its training rows. Synthetic data (mmn data synth), one process.
-# Usage: ops/benches/study.sh OUT_DIR   (sizes from the environment, defaults below;
+# Usage: ops/research/study.sh OUT_DIR   (sizes from the environment, defaults below;
 #        ONLY=REGEX runs only the cells whose name matches, e.g. ONLY='_pair_skew$')
-# Summary: python -m ops.benches.study_table OUT_DIR
+# Summary: python -m ops.research.study_table OUT_DIR
 set -euo pipefail
-OUT=${1:?usage: ops/benches/study.sh OUT_DIR}
+OUT=${1:?usage: ops/research/study.sh OUT_DIR}
 MMN=${MMN:-mmn}
 ROWS=${ROWS:-70000}
 SEEDS=${SEEDS:-2}

@@ -36,10 +36,10 @@ from model.config import ModelConfig
 from model.features import CRITEO_FEATURE_FIELDS, FeaturizerConfig
 from model.scoring import probability
 from model.snapshot import CHECKPOINT
-from ops.benches.relative_improvement import relative_improvements
 from ops.errors import ConfigError
 from ops.evaluation.holdout import domain_report, window_rows
 from ops.evaluation.metrics import average_precision, exact_auc
+from ops.research.relative_improvement import relative_improvements
 from ops.training import delayed
 from ops.training.delayed.aux import DelayLearner
 from ops.training.learner import LearnerConfig, OnlineLearner
@@ -252,8 +252,9 @@ def pretrain(
     aux = DelayLearner(
         shape.n_fields,
         shape.buckets,
-        learner.optimizer.param_groups[0]["lr"],
-        learner.config.nominal_rows,
+        nominal_rows=learner.config.nominal_rows,
+        optimizer=learner.config.optimizer,  # type: ignore[arg-type]  # resolved by LearnerConfig
+        lr=learner.config.lr,  # type: ignore[arg-type]  # resolved by LearnerConfig
     )
     copies = emit(cols, rows, "es-dfm", labels)
     for start in range(0, len(copies.row), config.batch_size):
