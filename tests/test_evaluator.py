@@ -14,7 +14,7 @@ from ops.evaluation.evaluator import Evaluator
 from ops.evaluation.serving import predict, tensor_batch
 from ops.store.database import list_snapshots, open_registry
 from ops.store.experiments import predictions
-from ops.store.snapshots import load_snapshot
+from ops.store.snapshot_chain import load_serving
 from streaming.minibatch import decode_minibatch
 
 
@@ -53,9 +53,9 @@ def test_labels_are_final_not_the_fake_negatives(registry_with_snapshots) -> Non
 def test_scoring_is_read_only_and_maps_unseen_domains_to_other(registry_with_snapshots) -> None:
     with registry_with_snapshots() as session:
         snap = list_snapshots(session, "run-a")[-1]
-    before = load_snapshot(snap.path, snap.sha256)
+    before = load_serving(registry_with_snapshots, "run-a", snap.version)
     table = evaluate(registry_with_snapshots)
-    after = restore(load_snapshot(snap.path, snap.sha256))  # the file still verifies
+    after = restore(load_serving(registry_with_snapshots, "run-a", snap.version))  # verifies
     assert after.vocabs["conv_type"].values == restore(before).vocabs["conv_type"].values
     assert "t-new" not in after.vocabs["conv_type"].values
     row = next(

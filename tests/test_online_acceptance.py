@@ -35,7 +35,7 @@ from ops.evaluation.metrics import exact_auc
 from ops.evaluation.offline import OfflineConfig, OfflineData, load_data, train_and_score
 from ops.evaluation.serving import tensor_batch
 from ops.store.database import open_registry, snapshot_at
-from ops.store.snapshots import load_snapshot
+from ops.store.snapshot_chain import load_serving
 from ops.training.learner import OnlineLearner
 from ops.training.learner_config import LearnerConfig
 from simulator.criteo_search import CriteoSearchConfig, load_columns
@@ -100,13 +100,14 @@ def online_vs_offline(
     split, end = first + train_days * DAY_S, first + (train_days + 1) * DAY_S
     # The snapshot that serves the next day: the newest trained on labels decided before it
     # (the latest has also learned the replayed clicks' late conversions, decided later).
-    with open_registry(db).begin() as session:
+    Session = open_registry(db)
+    with Session.begin() as session:
         serving = snapshot_at(session, "online", split)
         assert serving is not None
         latest = serving.as_dict()
     # A serving snapshot: scored as the evaluator scores it (its optimizer state is in the
     # run's checkpoints, which this test does not need).
-    loaded = restore(load_snapshot(latest["path"], latest["sha256"]))
+    loaded = restore(load_serving(Session, "online", latest["version"]))
     trained_with = LearnerConfig.from_state(loaded.extra["learner"])
     next_day = day_rows(log_file, split, end)
     batch = tensor_batch(loaded, next_day.features, next_day.conv_types, next_day.scenarios)

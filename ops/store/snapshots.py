@@ -21,8 +21,12 @@ Publishing order, so that a crash at any point leaves a consistent state:
 A crash before 3 leaves files without a row; a crash before 2 a temporary file.
 `reconcile()` (run at every start) deletes both: the snapshot was never published, and the
 trainer redoes that work from the previous snapshot's offsets. A row whose file has
-disappeared (deleted by hand, a lost disk) is deleted too, and the run's latest pointer
-moves back to the newest remaining snapshot: the registry only ever lists files that exist.
+disappeared (deleted by hand, a lost disk) is deleted too, with every delta snapshot whose
+chain it was a link of, and the run's latest pointer moves back to the newest remaining
+snapshot: the registry only ever lists snapshots that load.
+
+Serving files after the first are deltas of the previous one while that is cheaper
+(`ops.store.snapshot_chain`, `ops.store.deltas`); loading one applies its chain.
 
 Loading verifies the sha256 the registry recorded. A file that does not verify is refused
 with `SnapshotCorruptError`; `load_latest()` then quarantines the snapshot (its files
@@ -65,11 +69,13 @@ from ops.store.database import (
     next_version,
     remove_snapshot,
 )
+from ops.store.deltas import Link
 from ops.store.names import check_name
 from ops.store.retention import prune, prune_checkpoints
 from ops.store.run_options import check_run_options
+from ops.store.snapshot_chain import DeltaWriter, links_of, load_checkpoint, unloadable
 from ops.store.snapshot_config import SnapshotStoreConfig
-from ops.store.snapshot_files import load_snapshot, sha256_of, write_files
+from ops.store.snapshot_files import sha256_of, write_files
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +98,7 @@ class PublishedSnapshot:
     examples_trained: int | None = None  # None: registered before it was recorded
     checkpoint_path: str | None = None  # None: path holds everything, or it was pruned
     checkpoint_sha256: str | None = None
+    parent_version: int | None = None  # None: a full snapshot; else path holds a delta
 
     @staticmethod
     def of(run: str, row: Snapshot) -> PublishedSnapshot:
@@ -106,6 +113,7 @@ class PublishedSnapshot:
             examples_trained=row.examples_trained,
             checkpoint_path=row.checkpoint_path,
             checkpoint_sha256=row.checkpoint_sha256,
+            parent_version=row.parent_version,
         )
 
 
@@ -115,20 +123,6 @@ class Reconciliation:
 
     rows_removed: tuple[int, ...] = ()
     files_removed: tuple[str, ...] = ()
-
-
-def load_checkpoint(snapshot: PublishedSnapshot) -> dict[str, Any]:
-    """The whole payload a snapshot was published from: its serving file and its checkpoint
-    (verified, and checked to belong together); the serving file alone when it has none."""
-    payload = load_snapshot(snapshot.path, snapshot.sha256)
-    if snapshot.checkpoint_path is None or snapshot.checkpoint_sha256 is None:
-        return payload
-    checkpoint = load_snapshot(snapshot.checkpoint_path, snapshot.checkpoint_sha256)
-    if checkpoint.get("serving_sha256") != snapshot.sha256 or CHECKPOINT not in checkpoint:
-        raise SnapshotCorruptError(
-            f"checkpoint {snapshot.checkpoint_path} does not belong to snapshot {snapshot.path}"
-        )
-    return {**payload, CHECKPOINT: checkpoint[CHECKPOINT]}
 
 
 class SnapshotStore:
@@ -166,6 +160,7 @@ class SnapshotStore:
         self.run = check_name("--run", run)
         self.model = model
         self.run_config = run_config
+        self.deltas = DeltaWriter(config.delta_chain_max)
         self.folder = (config.directory / run).resolve()
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -231,14 +226,8 @@ class SnapshotStore:
         files; a snapshot whose checkpoint vanished serves on, no longer resumable."""
         with self._transaction() as session:
             rows = self._rows(session)
-            missing = [row for row in rows if not Path(row.path).is_file()]
+            missing = unloadable(self.run, rows)
             for row in missing:
-                log.warning(
-                    "snapshot row without a file removed run=%s version=%d path=%s",
-                    self.run,
-                    row.version,
-                    row.path,
-                )
                 remove_snapshot(session, row)
             for row in rows:
                 lost = row.checkpoint_path
@@ -282,7 +271,9 @@ class SnapshotStore:
 
         metrics: the trainer's progressive-validation figures, stored in the registry row.
         """
-        data = encode_state(serving_part(payload))
+        serving = serving_part(payload)
+        encoded = self.deltas.encode(serving)
+        data = encoded.data
         digest = sha256_of(data)
         checkpoint = None
         if CHECKPOINT in payload:
@@ -309,22 +300,29 @@ class SnapshotStore:
                     examples_trained=examples_trained,
                     checkpoint_path=None if checkpoint is None else str(checkpoint_path),
                     checkpoint_sha256=None if checkpoint is None else sha256_of(checkpoint),
+                    parent_version=encoded.parent_version,
+                    base_version=encoded.base_version,
                 )
                 published = PublishedSnapshot.of(self.run, row)
         except SQLAlchemyError as exc:
             for file in written:
                 file.unlink(missing_ok=True)
             raise SnapshotStoreError(f"cannot register snapshot {path}: {exc}") from exc
+        link = Link(version, str(path), digest, encoded.parent_version)
+        self.deltas.published(link, serving, encoded)
         if self.config.keep_snapshots is not None:
             prune(self.Session, self.run, self.config.keep_snapshots)
         prune_checkpoints(self.Session, self.run, self.config.keep_checkpoints)
         log.info(
-            "snapshot published run=%s version=%d examples_seen=%d watermark=%s sha256=%s",
+            "snapshot published run=%s version=%d examples_seen=%d watermark=%s sha256=%s "
+            "bytes=%d delta_of=%s",
             self.run,
             version,
             examples_seen,
             watermark,
             digest[:12],
+            len(data),
+            encoded.parent_version,
         )
         return published
 
@@ -364,10 +362,15 @@ class SnapshotStore:
                     return None
                 published = PublishedSnapshot.of(self.run, row)
             try:
-                return published, load_checkpoint(published)
+                payload = load_checkpoint(self.Session, published)
             except SnapshotCorruptError as exc:
                 log.error("%s", exc)
                 self._quarantine(published)
+                continue
+            with self.Session() as session:
+                links = links_of(session, self.run)
+            self.deltas.resumed(links, published.version, serving_part(payload))
+            return published, payload
 
     def _quarantine(self, snapshot: PublishedSnapshot) -> None:
         path = Path(snapshot.path)
