@@ -162,7 +162,7 @@ def resolve(
     while True:
         link = links.get(wanted)
         if link is None:
-            needed_by = f", a link of v{version}'s chain" if wanted != version else ""
+            needed_by = f", a link of v{version}'s chain," if wanted != version else ""
             raise SnapshotStoreError(
                 f"snapshot v{wanted} of run {run!r}{needed_by} is not registered: the delta "
                 f"chain of v{version} is broken and it cannot be loaded"

@@ -120,8 +120,8 @@ def prune(
                 )
             )
             serving = serving_ids(session, run) | {r.id for r in rows if r.version in also_keep}
-            keep_ids = {r.id for r in rows[:keep]} | serving | {run.latest_snapshot_id}
-            keep_ids = with_links(rows, {i for i in keep_ids if i is not None})
+            latest = {r.id for r in rows if r.id == run.latest_snapshot_id}
+            keep_ids = with_links(rows, {r.id for r in rows[:keep]} | serving | latest)
             doomed = [r for r in rows if r.id not in keep_ids]
             for row in doomed:
                 for file in (row.path, row.checkpoint_path):

@@ -23,6 +23,7 @@ from ops.errors import SnapshotCorruptError, SnapshotStoreError
 from ops.store.database import Run, Snapshot
 from ops.store.deltas import STATE_DICT, Link, StateCache, delta_payload, diff, resolve
 from ops.store.snapshot_files import load_snapshot
+from ops.store.zero_rows import unpack
 
 log = logging.getLogger("ops.store.snapshots")
 
@@ -63,7 +64,7 @@ def load_checkpoint(Session: sessionmaker[Session], snapshot: Any) -> dict[str, 
         raise SnapshotCorruptError(
             f"checkpoint {snapshot.checkpoint_path} does not belong to snapshot {snapshot.path}"
         )
-    return {**payload, CHECKPOINT: checkpoint[CHECKPOINT]}
+    return {**payload, CHECKPOINT: unpack(checkpoint[CHECKPOINT])}
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,7 @@ from ops.store.run_options import check_run_options
 from ops.store.snapshot_chain import DeltaWriter, links_of, load_checkpoint, unloadable
 from ops.store.snapshot_config import SnapshotStoreConfig
 from ops.store.snapshot_files import sha256_of, write_files
+from ops.store.zero_rows import pack
 
 log = logging.getLogger(__name__)
 
@@ -277,7 +278,8 @@ class SnapshotStore:
         digest = sha256_of(data)
         checkpoint = None
         if CHECKPOINT in payload:
-            checkpoint = encode_state({"serving_sha256": digest, CHECKPOINT: payload[CHECKPOINT]})
+            resume = pack(payload[CHECKPOINT])  # an optimizer's untouched rows are zeros
+            checkpoint = encode_state({"serving_sha256": digest, CHECKPOINT: resume})
         version = self._next_version()
         path = self.folder / f"v{version:06d}{SNAPSHOT_SUFFIX}"
         checkpoint_path = self.folder / f"v{version:06d}{CHECKPOINT_SUFFIX}"
