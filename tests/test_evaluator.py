@@ -119,3 +119,25 @@ def test_an_undetermined_serving_snapshot_is_waited_for_then_refused(tmp_path) -
     Session = open_registry(f"sqlite:///{tmp_path / 'registry.db'}")
     with pytest.raises(EvaluationError, match="no serving snapshot is determined"):
         evaluate(Session, snapshot_timeout_s=0.3)
+
+
+def test_the_low_water_mark_never_passes_a_click_written_later(
+    registry_with_snapshots, monkeypatch
+) -> None:
+    """What retention keeps for a running experiment: every row written after a commit has an
+    impression time at or after the low-water mark that commit recorded."""
+    monkeypatch.setattr(evaluator_module, "SCORE_BATCHES", 1)  # a commit per sealed batch
+    commits: list[tuple[int | None, list[int]]] = []
+    real = evaluator_module.commit_results
+
+    def recording(session, experiment, rows, **kwargs):
+        commits.append((kwargs.get("low_water"), [row["ts"] for row in rows]))
+        real(session, experiment, rows, **kwargs)
+
+    monkeypatch.setattr(evaluator_module, "commit_results", recording)
+    evaluate(registry_with_snapshots, chunk=1)
+    marks = [mark for mark, _ in commits if mark is not None]
+    assert len(marks) >= 3 and marks == sorted(marks) and marks[-1] > marks[0]
+    for k, (mark, _) in enumerate(commits):
+        later = [ts for _, written in commits[k + 1 :] for ts in written]
+        assert mark is None or all(ts >= mark for ts in later), (k, mark, min(later))

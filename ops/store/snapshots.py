@@ -3,12 +3,12 @@
 A published snapshot is two files (plain dicts of tensors and plain data, `torch.save`d,
 read back with `weights_only=True`): the serving file `v{version:06d}.pt`, what scoring
 needs (the payload without its `checkpoint` part, `model.snapshot.serving_part`), which is
-all the evaluator loads; and the checkpoint `v{version:06d}.ckpt`, that part (optimizer
-state, gathered rows, dedupe keys) tied to its serving file by that file's sha256. The two
-together are the exact state to resume from, the weights stored once. Checkpoints are kept
-for the `keep_checkpoints` newest snapshots (`ops.store.retention.prune_checkpoints`). A
-payload without a checkpoint part, like every snapshot registered before checkpoints were
-kept apart, is one complete file.
+all the evaluator loads, after the first a delta of the previous one while that is cheaper
+(`ops.store.snapshot_chain`); and the checkpoint `v{version:06d}.ckpt`, that part (optimizer
+state, gathered rows, dedupe keys; all-zero rows left out, `ops.store.zero_rows`) tied to
+its serving file by its sha256, kept for the `keep_checkpoints` newest snapshots. A payload
+without a checkpoint part, like every snapshot registered before checkpoints were kept
+apart, is one complete file.
 
 Publishing order, so that a crash at any point leaves a consistent state:
 
@@ -24,9 +24,6 @@ trainer redoes that work from the previous snapshot's offsets. A row whose file 
 disappeared (deleted by hand, a lost disk) is deleted too, with every delta snapshot whose
 chain it was a link of, and the run's latest pointer moves back to the newest remaining
 snapshot: the registry only ever lists snapshots that load.
-
-Serving files after the first are deltas of the previous one while that is cheaper
-(`ops.store.snapshot_chain`, `ops.store.deltas`); loading one applies its chain.
 
 Loading verifies the sha256 the registry recorded. A file that does not verify is refused
 with `SnapshotCorruptError`; `load_latest()` then quarantines the snapshot (its files
@@ -73,7 +70,7 @@ from ops.store.deltas import Link
 from ops.store.names import check_name
 from ops.store.retention import prune, prune_checkpoints
 from ops.store.run_options import check_run_options
-from ops.store.snapshot_chain import DeltaWriter, links_of, load_checkpoint, unloadable
+from ops.store.snapshot_chain import DeltaWriter, Encoded, links_of, load_checkpoint, unloadable
 from ops.store.snapshot_config import SnapshotStoreConfig
 from ops.store.snapshot_files import sha256_of, write_files
 from ops.store.zero_rows import pack
@@ -284,28 +281,12 @@ class SnapshotStore:
         path = self.folder / f"v{version:06d}{SNAPSHOT_SUFFIX}"
         checkpoint_path = self.folder / f"v{version:06d}{CHECKPOINT_SUFFIX}"
         written = write_files({path: data, checkpoint_path: checkpoint})
+        facts = dict(examples_seen=examples_seen, watermark=watermark, offsets=offsets,
+                     metrics=metrics, examples_trained=examples_trained)  # fmt: skip
         try:
-            with self._transaction() as session:
-                # The run's row comes with its first snapshot, and takes accepted new options.
-                run = ensure_run(session, name=self.run, model=self.model, config=self.run_config)
-                run.config = self.run_config
-                row = add_snapshot(
-                    session,
-                    run,
-                    path=str(path),
-                    sha256=digest,
-                    examples_seen=examples_seen,
-                    watermark=watermark,
-                    offsets=offsets,
-                    version=version,
-                    metrics=metrics,
-                    examples_trained=examples_trained,
-                    checkpoint_path=None if checkpoint is None else str(checkpoint_path),
-                    checkpoint_sha256=None if checkpoint is None else sha256_of(checkpoint),
-                    parent_version=encoded.parent_version,
-                    base_version=encoded.base_version,
-                )
-                published = PublishedSnapshot.of(self.run, row)
+            published = self._register(
+                version, path, digest, encoded, (checkpoint_path, checkpoint), facts
+            )
         except SQLAlchemyError as exc:
             for file in written:
                 file.unlink(missing_ok=True)
@@ -315,18 +296,39 @@ class SnapshotStore:
         if self.config.keep_snapshots is not None:
             prune(self.Session, self.run, self.config.keep_snapshots)
         prune_checkpoints(self.Session, self.run, self.config.keep_checkpoints)
-        log.info(
-            "snapshot published run=%s version=%d examples_seen=%d watermark=%s sha256=%s "
-            "bytes=%d delta_of=%s",
-            self.run,
-            version,
-            examples_seen,
-            watermark,
-            digest[:12],
-            len(data),
-            encoded.parent_version,
-        )
+        log.info("snapshot published run=%s version=%d examples_seen=%d watermark=%s sha256=%s "
+                 "bytes=%d delta_of=%s", self.run, version, examples_seen, watermark, digest[:12],
+                 len(data), encoded.parent_version)  # fmt: skip
         return published
+
+    def _register(
+        self,
+        version: int,
+        path: Path,
+        digest: str,
+        encoded: Encoded,
+        checkpoint: tuple[Path, bytes | None],
+        facts: dict[str, Any],
+    ) -> PublishedSnapshot:
+        """One transaction: the snapshot's row, made the run's latest."""
+        checkpoint_path, data = checkpoint
+        with self._transaction() as session:
+            # The run's row comes with its first snapshot, and takes accepted new options.
+            run = ensure_run(session, name=self.run, model=self.model, config=self.run_config)
+            run.config = self.run_config
+            row = add_snapshot(
+                session,
+                run,
+                path=str(path),
+                sha256=digest,
+                version=version,
+                checkpoint_path=None if data is None else str(checkpoint_path),
+                checkpoint_sha256=None if data is None else sha256_of(data),
+                parent_version=encoded.parent_version,
+                base_version=encoded.base_version,
+                **facts,
+            )
+            return PublishedSnapshot.of(self.run, row)
 
     def _next_version(self) -> int:
         with self.Session() as session:
