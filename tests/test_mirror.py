@@ -80,6 +80,7 @@ COVERED_BY: dict[str, str] = {
     "ops.store.defaults": "tests/ops/store/test_leases.py",
     "ops.store.names": "tests/ops/store/test_leases.py",
     "ops.store.run_options": "tests/ops/store/test_leases.py",
+    "ops.store.snapshot_chain": "tests/ops/store/test_deltas.py",
     "ops.store.snapshot_config": "tests/ops/store/test_leases.py",
     "ops.store.snapshot_files": "tests/ops/store/test_leases.py",
     "ops.streams.kafka_source": "tests/ops/cli/test_runs.py",

@@ -34,9 +34,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -45,7 +44,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ops.errors import EvaluationError
 from ops.evaluation.assignment import Split
 from ops.evaluation.experiment import EvaluatorConfig
-from ops.evaluation.finality import Final, FinalLabels, rows_of
+from ops.evaluation.finality import Final, FinalLabels, PartitionState, low_water_mark, rows_of
 from ops.evaluation.monitoring import EvaluatorMonitor
 from ops.evaluation.serving import ModelCache, ServingIndex, predict_rows, window_start
 from ops.store.experiments import (
@@ -66,17 +65,6 @@ log = logging.getLogger("ops.evaluation.evaluator")
 # forward call measured on the demo's log), and a small call costs nearly what a large one does.
 SCORE_BATCHES = 24
 HEARTBEAT_S = 10.0  # wall seconds between `running` status writes while nothing else is written
-
-
-@dataclass
-class _Partition:
-    """One partition's state: its open clicks, the final ones not sealed yet, sealed batches."""
-
-    labels: FinalLabels
-    queue: list[Final] = field(default_factory=list)
-    sealed: deque[list[Final]] = field(default_factory=deque)
-    next_offset: int = 0
-    watermark: int | None = None
 
 
 @dataclass(frozen=True)
@@ -110,7 +98,7 @@ class Evaluator:
         # A batch of final clicks spans the attribution window, so it is served by several
         # snapshots per arm, visited in version order: a cache smaller than that set reloads
         # every one of them for every batch (measured: 46 loads for 79 batches at 2 per arm).
-        self.models = ModelCache(size=8 * len(self.runs))
+        self.models = ModelCache(size=8 * len(self.runs), links=self.serving.links)
         with Session.begin() as session:
             experiment = ensure_experiment(session, config.experiment, config.record())
             record_status(session, experiment, "running", None)
@@ -137,13 +125,13 @@ class Evaluator:
             len(self.done),
         )
 
-    def _new_partition(self, offset: int) -> _Partition:
+    def _new_partition(self, offset: int) -> PartitionState:
         labels = FinalLabels(
             observation_window_s=self.config.observation_window_s,
             attribution_window_s=self.config.attribution_window_s,
         )
         labels.done = self.done  # one set: impression ids are unique across partitions
-        return _Partition(labels=labels, next_offset=offset)
+        return PartitionState(labels=labels, next_offset=offset)
 
     def run(self) -> EvaluatorOutcome:
         """Consume, finalise, score and write until a stop condition; record how it ended."""
@@ -250,7 +238,7 @@ class Evaluator:
                     part.sealed.popleft()
                 self._commit(rows)
 
-    def _ready(self, p: int, part: _Partition) -> bool:
+    def _ready(self, p: int, part: PartitionState) -> bool:
         """Whether the partition's next group of sealed batches is complete.
 
         Groups are counted from the first batch not written, so they are a function of the
@@ -360,6 +348,7 @@ class Evaluator:
                 watermark=min(watermarks) if watermarks else None,
                 end_offsets=self.end_offsets,
                 finished=finished,
+                low_water=self._low_water(),
             )
             record_status(session, experiment, "running", None)
         self._last_heartbeat = time.monotonic()
@@ -367,6 +356,14 @@ class Evaluator:
         if rows:
             log.info("batch written experiment=%s rows=%d resume_offsets=%s",
                      self.config.experiment, len(rows), experiment_offsets)  # fmt: skip
+
+    def _low_water(self) -> int | None:
+        """What retention must still serve (`ops.store.retention`): a click not read yet was
+        decided after the watermark, at most its attribution window after its impression
+        (the observation window more: a margin for how the joiner gathers decisions)."""
+        lookback = self.config.attribution_window_s + self.config.observation_window_s
+        parts = ((part, p in self.ended) for p, part in self.parts.items())
+        return low_water_mark(parts, lookback_s=lookback)
 
     def _backlog(self) -> int:
         return sum(len(p.sealed) for p in self.parts.values())

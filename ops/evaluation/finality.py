@@ -29,7 +29,9 @@ evaluator knows where to re-read from to rebuild the clicks still open.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Mapping, Sequence
+import itertools
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -138,3 +140,45 @@ def rows_of(batch: Any, offset: int) -> list[Row]:
         for i in range(len(batch.impression_ids))
         if batch.click[i]
     ]
+
+
+@dataclass
+class PartitionState:
+    """An evaluator's state of one partition: its open clicks, the final ones not sealed
+    yet, sealed batches, the next offset to read and the watermark read so far."""
+
+    labels: FinalLabels
+    queue: list[Final] = field(default_factory=list)
+    sealed: deque[list[Final]] = field(default_factory=deque)
+    next_offset: int = 0
+    watermark: int | None = None
+
+    def held_times(self) -> Iterator[int]:
+        """The impression times of every click read and not written yet."""
+        return itertools.chain(
+            (row.ts for row in self.labels.open.values()),
+            (final.row.ts for final in self.queue),
+            (final.row.ts for batch in self.sealed for final in batch),
+        )
+
+
+def low_water_mark(parts: Iterable[tuple[PartitionState, bool]], *, lookback_s: int) -> int | None:
+    """The oldest impression time an evaluator may still score: that of the oldest click it
+    holds, or, on a partition not ended, lookback_s before its watermark (where a click not
+    read yet may lie); None while a partition has no watermark, or nothing is left.
+
+    parts: each partition's state and whether it has ended.
+
+    >>> open_part = PartitionState(FinalLabels(observation_window_s=1, attribution_window_s=9))
+    >>> open_part.watermark = 100
+    >>> low_water_mark([(open_part, False)], lookback_s=30), low_water_mark([(open_part, True)], lookback_s=30)
+    (70, None)
+    """
+    marks = []
+    for part, ended in parts:
+        marks.append(min(part.held_times(), default=None))
+        if not ended:
+            if part.watermark is None:
+                return None
+            marks.append(part.watermark - lookback_s)
+    return min((m for m in marks if m is not None), default=None)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,20 +32,27 @@ from ops.errors import EvaluationError
 from ops.evaluation.finality import Row
 from ops.evaluation.metrics import EPS
 from ops.store.database import Run, Snapshot
-from ops.store.snapshot_files import load_snapshot
+from ops.store.deltas import Link, StateCache, resolve
+from ops.store.snapshot_chain import read_link
 
 SCORE_CHUNK = 4096  # rows per forward pass; a fixed size keeps the floats batch-independent
 
 
 @dataclass(frozen=True)
 class Known:
-    """One registered snapshot: version, watermark (None: trained on nothing), offsets, file."""
+    """One registered snapshot: version, watermark (None: trained on nothing), offsets, file,
+    and the version its file is a delta of (None: a full one)."""
 
     version: int
     watermark: int | None
     offsets: dict[str, int]
     path: str
     sha256: str
+    parent: int | None = None
+
+    @property
+    def link(self) -> Link:
+        return Link(self.version, self.path, self.sha256, self.parent)
 
 
 class ServingIndex:
@@ -66,8 +73,15 @@ class ServingIndex:
                     .order_by(Snapshot.version)
                 ).scalars()
                 self.known[run] = [
-                    Known(r.version, r.watermark, dict(r.offsets), r.path, r.sha256) for r in rows
+                    Known(
+                        r.version, r.watermark, dict(r.offsets), r.path, r.sha256, r.parent_version
+                    )  # fmt: skip
+                    for r in rows
                 ]
+
+    def links(self, run: str) -> dict[int, Link]:
+        """The run's known snapshots as delta-chain links, by version."""
+        return {k.version: k.link for k in self.known[run]}
 
     def determined(self, run: str, ts: int, end_offsets: Mapping[str, int] | None) -> bool:
         """True when no snapshot registered later can serve ts any more.
@@ -91,17 +105,30 @@ class ServingIndex:
 
 class ModelCache:
     """Loaded snapshots by (run, version), the few most recent kept in memory, and one
-    memoising featurizer per featurizer config (the ids of a value never change)."""
+    memoising featurizer per featurizer config (the ids of a value never change).
 
-    def __init__(self, size: int = 4) -> None:
+    links: a run's registered snapshots by version (`ServingIndex.links`), to load a delta
+    snapshot through its chain; None: only full snapshots load.
+    """
+
+    def __init__(
+        self, size: int = 4, links: Callable[[str], Mapping[int, Link]] | None = None
+    ) -> None:
         self.size = size
+        self.links = links
         self._models: OrderedDict[tuple[str, int], LoadedModel] = OrderedDict()
         self._featurizers: dict[FeaturizerConfig, MemoFeaturizer] = {}
+        # Resolved states, so that the next version applies one delta, not its whole chain.
+        self._states = StateCache(size)
 
     def get(self, run: str, snapshot: Known) -> LoadedModel:
         key = (run, snapshot.version)
         if key not in self._models:
-            self._models[key] = restore(load_snapshot(snapshot.path, snapshot.sha256))
+            links = {snapshot.version: snapshot.link}
+            if self.links is not None:
+                links = {**self.links(run), **links}
+            state = resolve(links, snapshot.version, read_link, run=run, cache=self._states)
+            self._models[key] = restore(state)
             if len(self._models) > self.size:
                 self._models.popitem(last=False)
         self._models.move_to_end(key)

@@ -123,6 +123,10 @@ class Snapshot(Base):
     checkpoint_path: Mapped[str | None] = mapped_column(String(1000), default=None)
     checkpoint_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
     resumable: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # A delta snapshot's file holds only what changed since its parent (`ops.store.deltas`);
+    # base_version is its chain's full snapshot. Both None: a full snapshot.
+    parent_version: Mapped[int | None] = mapped_column(Integer, default=None)
+    base_version: Mapped[int | None] = mapped_column(Integer, default=None)
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON form `mmn snapshots list --json` prints."""
@@ -138,6 +142,8 @@ class Snapshot(Base):
             "metrics": self.metrics,
             "checkpoint_path": self.checkpoint_path,
             "resumable": self.resumable,
+            "parent_version": self.parent_version,
+            "base_version": self.base_version,
         }
 
 
@@ -316,6 +322,8 @@ def add_snapshot(
     examples_trained: int | None = None,
     checkpoint_path: str | None = None,
     checkpoint_sha256: str | None = None,
+    parent_version: int | None = None,
+    base_version: int | None = None,
 ) -> Snapshot:
     """Record a snapshot file (and its checkpoint) and make it the run's latest, in the
     caller's transaction."""
@@ -333,6 +341,8 @@ def add_snapshot(
         checkpoint_path=checkpoint_path,
         checkpoint_sha256=checkpoint_sha256,
         resumable=True,
+        parent_version=parent_version,
+        base_version=base_version,
     )
     session.add(snapshot)
     session.flush()

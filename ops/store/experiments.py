@@ -89,6 +89,22 @@ class Experiment(Base):
     status: Mapped[str] = mapped_column(String(20), default="running", server_default="running")
     status_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     status_detail: Mapped[str | None] = mapped_column(Text, default=None)
+    # The oldest impression time its evaluator may still score (clicks it holds, and those
+    # it has not read yet); None until it says: retention keeps every snapshot then.
+    low_water: Mapped[int | None] = mapped_column(BigInteger, default=None)
+
+
+class ServedVersion(Base):
+    """A snapshot version that served stored predictions of an experiment's arm: what
+    retention keeps, read without scanning the predictions (`commit_results` writes it)."""
+
+    __tablename__ = "experiment_served_versions"
+
+    experiment_id: Mapped[int] = mapped_column(
+        ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True
+    )
+    arm: Mapped[str] = mapped_column(String(100), primary_key=True)
+    snapshot_version: Mapped[int] = mapped_column(Integer, primary_key=True)
 
 
 class Prediction(Base):
@@ -160,9 +176,14 @@ def commit_results(
     watermark: int | None,
     end_offsets: Mapping[str, int] | None = None,
     finished: bool = False,
+    low_water: int | None = None,
 ) -> None:
-    """Add scored rows and move the resume offsets, in the caller's transaction."""
+    """Add scored rows and move the resume offsets, in the caller's transaction; record the
+    versions the rows name (`ServedVersion`) and the evaluator's low-water mark (None: keep
+    the recorded one)."""
+    rows = list(rows)
     values = [(experiment.id, *(row[c] for c in COLUMNS)) for row in rows]
+    _record_served(session, experiment, {(r["arm"], r["snapshot_version"]) for r in rows})
     if values:
         # The driver's own executemany: SQLAlchemy's insert paths cost more per row than the
         # database does (measured: ~60 us a row through Core, ~100 us through the ORM).
@@ -178,7 +199,40 @@ def commit_results(
         experiment.end_offsets = dict(end_offsets)
     experiment.watermark = watermark
     experiment.finished = finished
+    if low_water is not None:
+        experiment.low_water = low_water
     experiment.updated_at = _now()
+
+
+def _record_served(session: Session, experiment: Experiment, used: set[tuple[str, Any]]) -> None:
+    """Add the (arm, version) pairs not recorded yet (a batch names a few)."""
+    used = {(arm, version) for arm, version in used if version is not None}
+    if not used:
+        return
+    known = set(
+        session.execute(
+            select(ServedVersion.arm, ServedVersion.snapshot_version).where(
+                ServedVersion.experiment_id == experiment.id,
+                ServedVersion.arm.in_({arm for arm, _ in used}),
+            )
+        )
+    )
+    session.add_all(
+        ServedVersion(experiment_id=experiment.id, arm=arm, snapshot_version=version)
+        for arm, version in sorted(used - known)
+    )
+    session.flush()
+
+
+def served_versions(session: Session, experiment_id: int, arms: Iterable[str]) -> set[int]:
+    """The snapshot versions that served stored predictions of these arms of an experiment."""
+    return set(
+        session.scalars(
+            select(ServedVersion.snapshot_version).where(
+                ServedVersion.experiment_id == experiment_id, ServedVersion.arm.in_(list(arms))
+            )
+        )
+    )
 
 
 STATES = ("running", "finished", "stopped", "failed")
@@ -208,6 +262,7 @@ def delete_experiment(session: Session, experiment: Experiment) -> int:
     mine = Prediction.experiment_id == experiment.id
     removed = session.scalar(select(func.count()).select_from(Prediction).where(mine)) or 0
     session.execute(delete(Prediction).where(mine))
+    session.execute(delete(ServedVersion).where(ServedVersion.experiment_id == experiment.id))
     session.delete(experiment)
     return removed
 

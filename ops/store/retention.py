@@ -1,9 +1,12 @@
 """Snapshot retention: which snapshots of a run may go, and removing file and row together.
 
-Kept whatever `keep` says: the run's latest snapshot, its `keep` newest, and every snapshot
-a registered experiment's window is served by (`serving_ids`): the versions its stored
-predictions name, and, while the experiment is unfinished, every snapshot of its runs (its
-evaluator may still score a held click with any of them); prune again once it finishes.
+Kept whatever `keep` says: the run's latest snapshot, its `keep` newest, every snapshot a
+registered experiment's window is served by (`serving_ids`): the versions that served its
+stored predictions (recorded as they are written, `experiment_served_versions`: no scan of
+the predictions), and, while the experiment is unfinished, those that can still serve a
+click at or after its evaluator's low-water mark (the oldest impression time it may still
+score; every snapshot of its runs before it records one); and every link of the delta
+chains of those kept (`with_links`): a kept snapshot always loads.
 
 Removal is one transaction per prune: each doomed file is first renamed aside
 (`*.pruned`), then its row deleted; only once the transaction commits are the set-aside
@@ -15,17 +18,18 @@ removes the checkpoints of older snapshots that stay (they serve on, no longer r
 
 from __future__ import annotations
 
-import json
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import inspect, select, text
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ops.errors import ConfigError, RegistryError
 from ops.store.database import Run, Snapshot, get_run
+from ops.store.experiments import Experiment, served_versions
 
 log = logging.getLogger(__name__)
 
@@ -43,40 +47,52 @@ class Pruned:
 
 
 def serving_ids(session: Session, run: Run) -> set[int]:
-    """Ids of the run's snapshots that serve a registered experiment's windows."""
-    bind = session.get_bind()
-    if not inspect(bind).has_table("experiments"):
+    """Ids of the run's snapshots that an experiment's windows are served by: those that
+    served its stored predictions, and, while it runs, those that can serve a click at or
+    after its evaluator's low-water mark (all of them before it records one)."""
+    if not inspect(session.get_bind()).has_table("experiments"):
         return set()
-    protected: set[int] = set()
-    experiments = session.execute(text("SELECT id, config, finished FROM experiments")).all()
     rows = session.scalars(
         select(Snapshot).where(Snapshot.run_id == run.id).order_by(Snapshot.version)
     ).all()
     by_version = {row.version: row.id for row in rows}
-    for exp_id, config, finished in experiments:
-        config = config if isinstance(config, dict) else _json(config)
-        arms = [arm for arm, name in (config.get("arms") or {}).items() if name == run.name]
+    protected: set[int] = set()
+    for experiment in session.scalars(select(Experiment)):
+        arms = [arm for arm, name in (experiment.config.get("arms") or {}).items()
+                if name == run.name]  # fmt: skip
         if not arms:
             continue
-        for arm in arms:
-            used = session.execute(
-                text(
-                    "SELECT DISTINCT snapshot_version FROM experiment_predictions "
-                    "WHERE experiment_id = :e AND arm = :a AND snapshot_version IS NOT NULL"
-                ),
-                {"e": exp_id, "a": arm},
-            ).scalars()
-            protected |= {by_version[v] for v in used if v in by_version}
-        if not finished:
-            # A running evaluator holds clicks until their labels are final and their serving
-            # snapshots are determined, and may be far behind what it has read: any snapshot
-            # of the run may still serve one of them, so none goes while it runs.
-            protected |= {r.id for r in rows}
+        used = served_versions(session, experiment.id, arms)
+        protected |= {by_version[v] for v in used if v in by_version}
+        if not experiment.finished:
+            protected |= {row.id for row in _from_low_water(rows, experiment.low_water)}
     return protected
 
 
-def _json(value: object) -> dict:
-    return json.loads(value) if isinstance(value, str | bytes) else {}
+def _from_low_water(rows: Sequence[Snapshot], low_water: int | None) -> Sequence[Snapshot]:
+    """The rows (in version order) that can serve an impression at or after low_water: the
+    newest whose watermark is <= it and every later one (all of them for None)."""
+    if low_water is None:
+        return rows
+    serving = [
+        i for i, row in enumerate(rows) if row.watermark is not None and row.watermark <= low_water
+    ]
+    return rows[serving[-1] :] if serving else rows
+
+
+def with_links(rows: Sequence[Snapshot], ids: set[int]) -> set[int]:
+    """ids and the ids of every snapshot a delta chain of theirs goes through."""
+    by_version = {row.version: row for row in rows}
+    out = set(ids)
+    for row in rows:
+        if row.id not in ids:
+            continue
+        parent = by_version.get(row.parent_version) if row.parent_version is not None else None
+        while parent is not None and parent.id not in out:
+            out.add(parent.id)
+            step = parent.parent_version
+            parent = by_version.get(step) if step is not None else None
+    return out
 
 
 def prune(
@@ -104,7 +120,8 @@ def prune(
                 )
             )
             serving = serving_ids(session, run) | {r.id for r in rows if r.version in also_keep}
-            keep_ids = {r.id for r in rows[:keep]} | serving | {run.latest_snapshot_id}
+            latest = {r.id for r in rows if r.id == run.latest_snapshot_id}
+            keep_ids = with_links(rows, {r.id for r in rows[:keep]} | serving | latest)
             doomed = [r for r in rows if r.id not in keep_ids]
             for row in doomed:
                 for file in (row.path, row.checkpoint_path):

@@ -3,12 +3,12 @@
 A published snapshot is two files (plain dicts of tensors and plain data, `torch.save`d,
 read back with `weights_only=True`): the serving file `v{version:06d}.pt`, what scoring
 needs (the payload without its `checkpoint` part, `model.snapshot.serving_part`), which is
-all the evaluator loads; and the checkpoint `v{version:06d}.ckpt`, that part (optimizer
-state, gathered rows, dedupe keys) tied to its serving file by that file's sha256. The two
-together are the exact state to resume from, the weights stored once. Checkpoints are kept
-for the `keep_checkpoints` newest snapshots (`ops.store.retention.prune_checkpoints`). A
-payload without a checkpoint part, like every snapshot registered before checkpoints were
-kept apart, is one complete file.
+all the evaluator loads, after the first a delta of the previous one while that is cheaper
+(`ops.store.snapshot_chain`); and the checkpoint `v{version:06d}.ckpt`, that part (optimizer
+state, gathered rows, dedupe keys; all-zero rows left out, `ops.store.zero_rows`) tied to
+its serving file by its sha256, kept for the `keep_checkpoints` newest snapshots. A payload
+without a checkpoint part, like every snapshot registered before checkpoints were kept
+apart, is one complete file.
 
 Publishing order, so that a crash at any point leaves a consistent state:
 
@@ -21,8 +21,9 @@ Publishing order, so that a crash at any point leaves a consistent state:
 A crash before 3 leaves files without a row; a crash before 2 a temporary file.
 `reconcile()` (run at every start) deletes both: the snapshot was never published, and the
 trainer redoes that work from the previous snapshot's offsets. A row whose file has
-disappeared (deleted by hand, a lost disk) is deleted too, and the run's latest pointer
-moves back to the newest remaining snapshot: the registry only ever lists files that exist.
+disappeared (deleted by hand, a lost disk) is deleted too, with every delta snapshot whose
+chain it was a link of, and the run's latest pointer moves back to the newest remaining
+snapshot: the registry only ever lists snapshots that load.
 
 Loading verifies the sha256 the registry recorded. A file that does not verify is refused
 with `SnapshotCorruptError`; `load_latest()` then quarantines the snapshot (its files
@@ -65,11 +66,14 @@ from ops.store.database import (
     next_version,
     remove_snapshot,
 )
+from ops.store.deltas import Link
 from ops.store.names import check_name
 from ops.store.retention import prune, prune_checkpoints
 from ops.store.run_options import check_run_options
+from ops.store.snapshot_chain import DeltaWriter, Encoded, links_of, load_checkpoint, unloadable
 from ops.store.snapshot_config import SnapshotStoreConfig
-from ops.store.snapshot_files import load_snapshot, sha256_of, write_files
+from ops.store.snapshot_files import sha256_of, write_files
+from ops.store.zero_rows import pack
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +96,7 @@ class PublishedSnapshot:
     examples_trained: int | None = None  # None: registered before it was recorded
     checkpoint_path: str | None = None  # None: path holds everything, or it was pruned
     checkpoint_sha256: str | None = None
+    parent_version: int | None = None  # None: a full snapshot; else path holds a delta
 
     @staticmethod
     def of(run: str, row: Snapshot) -> PublishedSnapshot:
@@ -106,6 +111,7 @@ class PublishedSnapshot:
             examples_trained=row.examples_trained,
             checkpoint_path=row.checkpoint_path,
             checkpoint_sha256=row.checkpoint_sha256,
+            parent_version=row.parent_version,
         )
 
 
@@ -115,20 +121,6 @@ class Reconciliation:
 
     rows_removed: tuple[int, ...] = ()
     files_removed: tuple[str, ...] = ()
-
-
-def load_checkpoint(snapshot: PublishedSnapshot) -> dict[str, Any]:
-    """The whole payload a snapshot was published from: its serving file and its checkpoint
-    (verified, and checked to belong together); the serving file alone when it has none."""
-    payload = load_snapshot(snapshot.path, snapshot.sha256)
-    if snapshot.checkpoint_path is None or snapshot.checkpoint_sha256 is None:
-        return payload
-    checkpoint = load_snapshot(snapshot.checkpoint_path, snapshot.checkpoint_sha256)
-    if checkpoint.get("serving_sha256") != snapshot.sha256 or CHECKPOINT not in checkpoint:
-        raise SnapshotCorruptError(
-            f"checkpoint {snapshot.checkpoint_path} does not belong to snapshot {snapshot.path}"
-        )
-    return {**payload, CHECKPOINT: checkpoint[CHECKPOINT]}
 
 
 class SnapshotStore:
@@ -166,6 +158,7 @@ class SnapshotStore:
         self.run = check_name("--run", run)
         self.model = model
         self.run_config = run_config
+        self.deltas = DeltaWriter(config.delta_chain_max)
         self.folder = (config.directory / run).resolve()
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -231,14 +224,8 @@ class SnapshotStore:
         files; a snapshot whose checkpoint vanished serves on, no longer resumable."""
         with self._transaction() as session:
             rows = self._rows(session)
-            missing = [row for row in rows if not Path(row.path).is_file()]
+            missing = unloadable(self.run, rows)
             for row in missing:
-                log.warning(
-                    "snapshot row without a file removed run=%s version=%d path=%s",
-                    self.run,
-                    row.version,
-                    row.path,
-                )
                 remove_snapshot(session, row)
             for row in rows:
                 lost = row.checkpoint_path
@@ -282,51 +269,66 @@ class SnapshotStore:
 
         metrics: the trainer's progressive-validation figures, stored in the registry row.
         """
-        data = encode_state(serving_part(payload))
+        serving = serving_part(payload)
+        encoded = self.deltas.encode(serving)
+        data = encoded.data
         digest = sha256_of(data)
         checkpoint = None
         if CHECKPOINT in payload:
-            checkpoint = encode_state({"serving_sha256": digest, CHECKPOINT: payload[CHECKPOINT]})
+            resume = pack(payload[CHECKPOINT])  # an optimizer's untouched rows are zeros
+            checkpoint = encode_state({"serving_sha256": digest, CHECKPOINT: resume})
         version = self._next_version()
         path = self.folder / f"v{version:06d}{SNAPSHOT_SUFFIX}"
         checkpoint_path = self.folder / f"v{version:06d}{CHECKPOINT_SUFFIX}"
         written = write_files({path: data, checkpoint_path: checkpoint})
+        facts = dict(examples_seen=examples_seen, watermark=watermark, offsets=offsets,
+                     metrics=metrics, examples_trained=examples_trained)  # fmt: skip
         try:
-            with self._transaction() as session:
-                # The run's row comes with its first snapshot, and takes accepted new options.
-                run = ensure_run(session, name=self.run, model=self.model, config=self.run_config)
-                run.config = self.run_config
-                row = add_snapshot(
-                    session,
-                    run,
-                    path=str(path),
-                    sha256=digest,
-                    examples_seen=examples_seen,
-                    watermark=watermark,
-                    offsets=offsets,
-                    version=version,
-                    metrics=metrics,
-                    examples_trained=examples_trained,
-                    checkpoint_path=None if checkpoint is None else str(checkpoint_path),
-                    checkpoint_sha256=None if checkpoint is None else sha256_of(checkpoint),
-                )
-                published = PublishedSnapshot.of(self.run, row)
+            published = self._register(
+                version, path, digest, encoded, (checkpoint_path, checkpoint), facts
+            )
         except SQLAlchemyError as exc:
             for file in written:
                 file.unlink(missing_ok=True)
             raise SnapshotStoreError(f"cannot register snapshot {path}: {exc}") from exc
+        link = Link(version, str(path), digest, encoded.parent_version)
+        self.deltas.published(link, serving, encoded)
         if self.config.keep_snapshots is not None:
             prune(self.Session, self.run, self.config.keep_snapshots)
         prune_checkpoints(self.Session, self.run, self.config.keep_checkpoints)
-        log.info(
-            "snapshot published run=%s version=%d examples_seen=%d watermark=%s sha256=%s",
-            self.run,
-            version,
-            examples_seen,
-            watermark,
-            digest[:12],
-        )
+        log.info("snapshot published run=%s version=%d examples_seen=%d watermark=%s sha256=%s "
+                 "bytes=%d delta_of=%s", self.run, version, examples_seen, watermark, digest[:12],
+                 len(data), encoded.parent_version)  # fmt: skip
         return published
+
+    def _register(
+        self,
+        version: int,
+        path: Path,
+        digest: str,
+        encoded: Encoded,
+        checkpoint: tuple[Path, bytes | None],
+        facts: dict[str, Any],
+    ) -> PublishedSnapshot:
+        """One transaction: the snapshot's row, made the run's latest."""
+        checkpoint_path, data = checkpoint
+        with self._transaction() as session:
+            # The run's row comes with its first snapshot, and takes accepted new options.
+            run = ensure_run(session, name=self.run, model=self.model, config=self.run_config)
+            run.config = self.run_config
+            row = add_snapshot(
+                session,
+                run,
+                path=str(path),
+                sha256=digest,
+                version=version,
+                checkpoint_path=None if data is None else str(checkpoint_path),
+                checkpoint_sha256=None if data is None else sha256_of(data),
+                parent_version=encoded.parent_version,
+                base_version=encoded.base_version,
+                **facts,
+            )
+            return PublishedSnapshot.of(self.run, row)
 
     def _next_version(self) -> int:
         with self.Session() as session:
@@ -364,10 +366,15 @@ class SnapshotStore:
                     return None
                 published = PublishedSnapshot.of(self.run, row)
             try:
-                return published, load_checkpoint(published)
+                payload = load_checkpoint(self.Session, published)
             except SnapshotCorruptError as exc:
                 log.error("%s", exc)
                 self._quarantine(published)
+                continue
+            with self.Session() as session:
+                links = links_of(session, self.run)
+            self.deltas.resumed(links, published.version, serving_part(payload))
+            return published, payload
 
     def _quarantine(self, snapshot: PublishedSnapshot) -> None:
         path = Path(snapshot.path)

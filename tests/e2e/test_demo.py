@@ -19,7 +19,7 @@ from ops.cli import main
 from ops.cli.demo.plan import DemoConfig, RunFolder, run_name
 from ops.cli.options import class_default
 from ops.store.database import get_run, list_snapshots, open_registry
-from ops.store.retention import serving_ids
+from ops.store.retention import serving_ids, with_links
 from ops.store.snapshots import SnapshotStoreConfig
 from simulator.sources import open_source
 
@@ -253,7 +253,7 @@ def test_a_running_demo_listens_on_127_0_0_1_only_and_leaves_few_snapshots(tmp_p
     assert seen, "the demo's broker was never seen listening"
     assert {address for address, _ in seen} == {"127.0.0.1"}, seen
     # Retention: per run, the --keep-snapshots newest plus those that served the experiment's
-    # scored clicks; every registry row has its file and every file its row.
+    # scored clicks (with their chains' links); every registry row has its file and every file its row.
     keep = class_default(SnapshotStoreConfig, "keep_snapshots")
     folder = RunFolder(out)
     with open_registry(folder.db, create=False)() as session:
@@ -263,4 +263,5 @@ def test_a_running_demo_listens_on_127_0_0_1_only_and_leaves_few_snapshots(tmp_p
             assert {Path(s.path).name for s in rows} == files
             served = serving_ids(session, get_run(session, run_name(arm)))
             newest = {s.id for s in sorted(rows, key=lambda s: s.version)[-keep:]}
-            assert len(files) >= 1 and {s.id for s in rows} <= newest | served
+            kept = with_links(rows, newest | served)  # and the links of their delta chains
+            assert len(files) >= 1 and {s.id for s in rows} <= kept

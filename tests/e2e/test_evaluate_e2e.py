@@ -28,8 +28,8 @@ from kafka import KafkaProducer
 from model.snapshot import restore
 from ops.evaluation.report import load_report
 from ops.evaluation.serving import tensor_batch
-from ops.store.database import list_snapshots, open_registry
-from ops.store.snapshots import load_snapshot
+from ops.store.database import open_registry
+from ops.store.snapshot_chain import load_serving
 from streaming.topics import create_topics
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
@@ -148,8 +148,6 @@ def test_a_click_only_run_is_scored_by_its_p_cvr_end_to_end(broker, tmp_path: Pa
                      "--snapshot-timeout", "60", "--export-predictions", str(export)],
                     folder / "evaluate.log")  # fmt: skip
     assert evaluator.wait(300) == 0, (folder / "evaluate.log").read_text()[-3000:]
-    with Session() as session:
-        paths = {s.version: (s.path, s.sha256) for s in list_snapshots(session, "clicks")}
     rows = {e.impression_id: e for e in decisions(CLICKS)}
     exported = list(csv.DictReader(export.open()))
     assert len(exported) > CLICKS // 2
@@ -159,7 +157,7 @@ def test_a_click_only_run_is_scored_by_its_p_cvr_end_to_end(broker, tmp_path: Pa
         key=lambda r: int(r["snapshot_version"]),
     ):
         group = list(grouped)
-        loaded = restore(load_snapshot(*paths[version]))
+        loaded = restore(load_serving(Session, "clicks", version))
         assert loaded.score == "cvr"
         examples = [rows[r["impression_id"]] for r in group]
         batch = tensor_batch(

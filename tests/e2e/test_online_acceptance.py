@@ -35,7 +35,7 @@ from ops.evaluation.metrics import exact_auc
 from ops.evaluation.offline import OfflineConfig, OfflineData, offline_data, train_and_score
 from ops.evaluation.serving import ServingIndex, tensor_batch
 from ops.store.database import open_registry
-from ops.store.snapshots import load_snapshot
+from ops.store.snapshot_chain import load_serving
 from ops.training.learner import OnlineLearner
 from ops.training.learner_config import LearnerConfig
 from simulator.criteo_search import CriteoSearchConfig, load_columns
@@ -101,14 +101,15 @@ def online_vs_offline(
     # The snapshot that serves the next day: the newest trained on labels decided before it
     # (the latest has also learned the replayed clicks' late conversions, decided later),
     # chosen by the evaluator's rule (`ops.evaluation.serving`).
-    index = ServingIndex(open_registry(db), ["online"])
+    Session = open_registry(db)
+    index = ServingIndex(Session, ["online"])
     index.refresh()
     serving = index.serving("online", split)
     assert serving is not None
     latest = next(s for s in snapshots if s["version"] == serving.version)
-    # A serving snapshot: scored as the evaluator scores it (its optimizer state is in the
-    # run's checkpoints, which this test does not need).
-    loaded = restore(load_snapshot(serving.path, serving.sha256))
+    # A serving snapshot: scored as the evaluator scores it, through its delta chain (its
+    # optimizer state is in the run's checkpoints, which this test does not need).
+    loaded = restore(load_serving(Session, "online", serving.version))
     trained_with = LearnerConfig.from_state(loaded.extra["learner"])
     next_day = day_rows(log_file, split, end)
     batch = tensor_batch(loaded, next_day.features, next_day.conv_types, next_day.scenarios)

@@ -22,7 +22,9 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from ops.store.database import get_run, latest_snapshot, list_snapshots, open_registry
-from ops.store.snapshots import PublishedSnapshot, load_checkpoint, load_snapshot
+from ops.store.snapshot_chain import load_checkpoint
+from ops.store.snapshot_files import load_snapshot
+from ops.store.snapshots import PublishedSnapshot
 from streaming.example import Example
 from streaming.minibatch import MiniBatch, encode_minibatch
 from streaming.topics import create_topics
@@ -183,7 +185,7 @@ def test_sigkill_three_times_then_sigterm_then_finish(broker, tmp_path: Path) ->
         rows = list_snapshots(session, "kill-test")
     assert latest.examples_seen == total
     assert latest.offsets == {str(p): n for p, n in messages.items()}
-    payload = load_checkpoint(PublishedSnapshot.of("kill-test", latest))
+    payload = load_checkpoint(Session, PublishedSnapshot.of("kill-test", latest))
     # Every row of every re-emitted copy was dropped, once: the persisted state is that of
     # one uninterrupted pass, whatever was re-read after the kills.
     assert payload["checkpoint"]["dedupe"]["dropped"] == len(REEMITTED) * ROWS

@@ -14,7 +14,7 @@ from ops.evaluation.evaluator import Evaluator
 from ops.evaluation.serving import predict, tensor_batch
 from ops.store.database import list_snapshots, open_registry
 from ops.store.experiments import predictions
-from ops.store.snapshots import load_snapshot
+from ops.store.snapshot_chain import load_serving
 from streaming.minibatch import decode_minibatch
 
 
@@ -53,9 +53,9 @@ def test_labels_are_final_not_the_fake_negatives(registry_with_snapshots) -> Non
 def test_scoring_is_read_only_and_maps_unseen_domains_to_other(registry_with_snapshots) -> None:
     with registry_with_snapshots() as session:
         snap = list_snapshots(session, "run-a")[-1]
-    before = load_snapshot(snap.path, snap.sha256)
+    before = load_serving(registry_with_snapshots, "run-a", snap.version)
     table = evaluate(registry_with_snapshots)
-    after = restore(load_snapshot(snap.path, snap.sha256))  # the file still verifies
+    after = restore(load_serving(registry_with_snapshots, "run-a", snap.version))  # verifies
     assert after.vocabs["conv_type"].values == restore(before).vocabs["conv_type"].values
     assert "t-new" not in after.vocabs["conv_type"].values
     row = next(
@@ -119,3 +119,25 @@ def test_an_undetermined_serving_snapshot_is_waited_for_then_refused(tmp_path) -
     Session = open_registry(f"sqlite:///{tmp_path / 'registry.db'}")
     with pytest.raises(EvaluationError, match="no serving snapshot is determined"):
         evaluate(Session, snapshot_timeout_s=0.3)
+
+
+def test_the_low_water_mark_never_passes_a_click_written_later(
+    registry_with_snapshots, monkeypatch
+) -> None:
+    """What retention keeps for a running experiment: every row written after a commit has an
+    impression time at or after the low-water mark that commit recorded."""
+    monkeypatch.setattr(evaluator_module, "SCORE_BATCHES", 1)  # a commit per sealed batch
+    commits: list[tuple[int | None, list[int]]] = []
+    real = evaluator_module.commit_results
+
+    def recording(session, experiment, rows, **kwargs):
+        commits.append((kwargs.get("low_water"), [row["ts"] for row in rows]))
+        real(session, experiment, rows, **kwargs)
+
+    monkeypatch.setattr(evaluator_module, "commit_results", recording)
+    evaluate(registry_with_snapshots, chunk=1)
+    marks = [mark for mark, _ in commits if mark is not None]
+    assert len(marks) >= 3 and marks == sorted(marks) and marks[-1] > marks[0]
+    for k, (mark, _) in enumerate(commits):
+        later = [ts for _, written in commits[k + 1 :] for ts in written]
+        assert mark is None or all(ts >= mark for ts in later), (k, mark, min(later))

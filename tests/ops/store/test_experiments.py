@@ -91,3 +91,51 @@ def test_a_restart_must_bring_the_same_config(registry) -> None:
         ensure_experiment(session, "exp", {**CONFIG, "shadow": True})
     with pytest.raises(RegistryError, match="unknown experiment 'nope'"), registry() as session:
         get_experiment(session, "nope")
+
+
+def test_migration_0005_records_the_versions_that_stored_predictions_name(registry) -> None:
+    """The served versions of predictions stored before the table existed are filled in once."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    from ops.store.database import MIGRATIONS_DIR
+    from ops.store.experiments import served_versions
+
+    engine = registry.kw["bind"]
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0004_checkpoints")
+        connection.execute(text(
+            "INSERT INTO experiments (id, name, config, offsets, end_offsets, finished, "
+            "created_at, updated_at) VALUES (1, 'old', '{}', '{}', '{}', :f, :t, :t)"
+        ), {"f": False, "t": "2026-01-01"})  # fmt: skip
+        for i, (arm, version) in enumerate([("a", 2), ("a", 2), ("a", 3), ("a", None), ("b", 5)]):
+            connection.execute(text(
+                "INSERT INTO experiment_predictions (experiment_id, arm, impression_id, user_id, "
+                "conv_type, scenario, ts, final_ts, window_start, assigned, snapshot_version, "
+                "prediction, label) VALUES (1, :a, :i, 'u', 't', 's', 1, 1, 0, :y, :v, 0.5, 0)"
+            ), {"a": arm, "i": str(i), "y": True, "v": version})  # fmt: skip
+    migrate(engine)
+    with registry() as session:
+        assert served_versions(session, 1, ["a"]) == {2, 3}
+        assert served_versions(session, 1, ["b"]) == {5}
+        assert get_experiment(session, "old").low_water is None
+
+
+def test_written_rows_record_their_versions_and_the_low_water_mark(registry) -> None:
+    from ops.store.experiments import served_versions
+
+    with registry.begin() as session:
+        exp = ensure_experiment(session, "exp", CONFIG)
+        rows = [_row("control", "1", 0.2, 0, 100), _row("treatment", "1", None, 0, 100)]
+        commit_results(session, exp, rows, offsets={"0": 1}, watermark=100, low_water=40)
+        commit_results(session, exp, [_row("control", "2", 0.3, 1, 150)], offsets={"0": 2},
+                       watermark=200)  # fmt: skip
+    with registry() as session:
+        exp = get_experiment(session, "exp")
+        assert served_versions(session, exp.id, ["control"]) == {3}
+        assert served_versions(session, exp.id, ["treatment"]) == set()
+        assert exp.low_water == 40  # a commit without one keeps it

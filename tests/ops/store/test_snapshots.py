@@ -9,12 +9,12 @@ import torch
 
 from ops.errors import ConfigError, SnapshotCorruptError, SnapshotStoreError
 from ops.store.database import get_run, latest_snapshot, list_runs, list_snapshots, open_registry
+from ops.store.snapshot_files import load_snapshot
 from ops.store.snapshots import (
     CORRUPT_SUFFIX,
     Reconciliation,
     SnapshotStore,
     SnapshotStoreConfig,
-    load_snapshot,
     sha256_of,
 )
 

@@ -11,7 +11,8 @@ from learner_rows import ListSource, learner_config, make_rows
 
 from ops.cli.train import restore_with
 from ops.store.database import list_snapshots, open_registry
-from ops.store.snapshots import SnapshotStore, SnapshotStoreConfig, load_snapshot
+from ops.store.snapshot_chain import load_serving
+from ops.store.snapshots import SnapshotStore, SnapshotStoreConfig
 from ops.training.learner import OnlineLearner
 from ops.training.lr_search import LearningRateSearch, grid
 from ops.training.trainer import Trainer, TrainerConfig
@@ -78,7 +79,7 @@ def final_weights(folder: Path) -> dict[str, torch.Tensor]:
     Session = open_registry(f"sqlite:///{folder / 'registry.db'}")
     with Session() as session:
         last = list_snapshots(session, "r")[-1]
-    return load_snapshot(last.path, last.sha256)["state_dict"]
+    return load_serving(Session, "r", last.version)["state_dict"]
 
 
 def test_the_grid_is_the_models_rate_times_each_factor() -> None:

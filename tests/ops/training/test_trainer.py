@@ -9,7 +9,8 @@ import pytest
 from learner_rows import ListSource, learner_config, make_rows
 
 from ops.store.database import list_snapshots, open_registry
-from ops.store.snapshots import SnapshotStore, SnapshotStoreConfig, load_snapshot
+from ops.store.snapshot_files import load_snapshot
+from ops.store.snapshots import SnapshotStore, SnapshotStoreConfig
 from ops.training.learner import OnlineLearner
 from ops.training.trainer import Trainer, TrainerConfig
 from streaming.errors import BrokerError, SchemaError
@@ -129,7 +130,11 @@ def test_no_snapshot_before_the_minimum_of_trained_examples(env) -> None:
     ]
     with Session() as session:
         kept = list_snapshots(session, "r1")
-    assert [r.examples_trained for r in kept] == [9 * BATCH] * 3
+    # The store keeps the newest 3, and the links their delta chains go through.
+    assert [r.examples_trained for r in kept[-3:]] == [9 * BATCH] * 3
+    parents = {r.version: r.parent_version for r in kept}
+    links = {parents[v] for v in parents if parents[v] is not None}
+    assert {r.version for r in kept[:-3]} <= links
 
 
 def test_a_run_stopped_before_the_minimum_publishes_nothing_and_restarts_from_the_start(
