@@ -21,6 +21,7 @@ BENCH_MODULES: tuple[str, ...] = (
     "ops.benches.train",
     "ops.benches.evaluate",
     "ops.benches.stream",
+    "ops.benches.pipeline",
 )
 
 
