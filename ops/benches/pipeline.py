@@ -173,10 +173,11 @@ def figures(
     for name, child in supervisor.children.items():
         if child.cpu_s is None:
             raise OpsError(f"bench pipeline: {name} was not reaped here: its CPU is unknown")
+        cpu_s = round(child.cpu_s, 3)
         components[name] = {
-            "cpu_s": round(child.cpu_s, 3),
-            "us_per_click": round(child.cpu_s * 1e6 / clicks, 1),
-            "us_per_event": round(child.cpu_s * 1e6 / events, 1),
+            "cpu_s": cpu_s,
+            "us_per_click": round(cpu_s * 1e6 / clicks, 1),
+            "us_per_event": round(cpu_s * 1e6 / events, 1),
             "rss_mb": round(peaks.mb(name), 1),
         }
     total = sum(c["us_per_click"] for c in components.values())
