@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,7 @@ def test_bench_pipeline_reports_every_process_and_totals_that_add_up(
     components = figures["components"]
     assert components["replay"]["rss_mb"] < components[f"train-{DemoConfig().arms[0]}"]["rss_mb"]
     assert "ratio total / model step" in printed
+    shutil.rmtree(tmp_path / "run")  # gigabytes of snapshots: not left to pytest's tmp dirs
 
 
 def test_the_process_tree_and_its_peak_rss_are_read_from_proc() -> None:

@@ -6,7 +6,8 @@ speed, the joiner, a trainer per arm, the shadow evaluator) on a synthetic log o
 rows, and reads each process's own figures: its CPU seconds (user + system) as the kernel
 accounted them when it was reaped (`wait4`, ops.cli.demo.supervisor.Child.cpu_s), and its
 peak RSS (`PeakRss`). The broker, which runs until stopped, is stopped and reaped once the
-others have finished.
+others have finished. This module measures and reports; ops.cli.demo.bench runs the
+pipeline with the demo's supervisor and registers the command.
 
 Per component: CPU-us per click (every row of the log is one click) and per event (the
 impressions, clicks and conversions the replay sends), peak RSS in MB; then their totals.
@@ -22,44 +23,18 @@ divided by it (the target of issue 20: <= 3).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
-import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ops.cli.demo.live_view import LiveView
-from ops.cli.demo.pipeline import (
-    pipeline_supervisor,
-    prepare_folder,
-    sigterm_interrupts,
-    start_pipeline,
-    synthesise,
-    view_rows,
-)
-from ops.cli.demo.plan import DemoConfig, RunFolder
-from ops.cli.demo.supervisor import ComponentFailed, Supervisor
-from ops.cli.options import add_options, build, class_default
+from ops.cli.options import class_default
 from ops.errors import OpsError
-from ops.store.database import open_registry
 from simulator.sources import open_source
 from streaming.segments import BatchConfig
 
 STEP_BATCHES = 20  # mini-batches of the model-step measurement per arm
 STEP_ROUNDS = 3  # their timed shares, after a warm-up share
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "pipeline", help="CPU-us per click of each process of the demo's pipeline vs the model step"
-    )
-    options = add_options(
-        parser,
-        DemoConfig,
-        only=("rows", "seed", "arms", "out", "timeout_s", "force"),
-        defaults={"out": Path("out/bench-pipeline")},
-    )
-    parser.set_defaults(func=run, options=options)
 
 
 def count_events(data: Path) -> tuple[int, int]:
@@ -73,7 +48,7 @@ def count_events(data: Path) -> tuple[int, int]:
     return clicks, events
 
 
-def model_step_us(config: DemoConfig) -> dict[str, float]:
+def model_step_us(arms: Sequence[str], buckets: int) -> dict[str, float]:
     """us per example of each arm's model step, `mmn bench train`'s in-memory figure."""
     import torch
 
@@ -82,9 +57,8 @@ def model_step_us(config: DemoConfig) -> dict[str, float]:
     torch.set_num_threads(1)  # as the demo's trainers (`--threads 1`)
     batches = synthetic_minibatches(STEP_BATCHES, class_default(BatchConfig, "batch_size"))
     return {
-        arm: 1e6
-        / memory_examples_per_s(learner_config(arm, buckets=config.buckets), batches, STEP_ROUNDS)
-        for arm in config.arms
+        arm: 1e6 / memory_examples_per_s(learner_config(arm, buckets=buckets), batches, STEP_ROUNDS)
+        for arm in arms
     }
 
 
@@ -117,81 +91,59 @@ def vm_hwm_kb(pid: int) -> int:
 
 
 class PeakRss:
-    """The peak RSS of each child, with its descendants, sampled while they run.
+    """The peak RSS of each component, with its descendants, sampled while they run.
 
-    A process's VmHWM (its high-water mark since its exec), summed over the child and every
-    descendant seen. Not wait4's ru_maxrss: a process started by fork and exec inherits
-    there its parent's resident set (this bench's, hundreds of MB). Growth in the last
-    sampling interval before a process exits is missed.
+    A process's VmHWM (its high-water mark since its exec), summed over the component's
+    process and every descendant seen. Not wait4's ru_maxrss: a process started by fork and
+    exec inherits there its parent's resident set (this bench's, hundreds of MB). Growth in
+    the last sampling interval before a process exits is missed.
     """
 
-    def __init__(self, supervisor: Supervisor) -> None:
-        self.supervisor = supervisor
+    def __init__(self) -> None:
         self.peaks: dict[str, dict[int, int]] = {}
 
-    def sample(self) -> None:
-        for name, child in self.supervisor.children.items():
-            if child.process.returncode is not None:
-                continue
+    def sample(self, running: Mapping[str, int]) -> None:
+        """Read the peaks of the running components, given as name -> PID."""
+        for name, pid in running.items():
             peaks = self.peaks.setdefault(name, {})
-            for pid in descendants(child.process.pid):
-                peaks[pid] = max(peaks.get(pid, 0), vm_hwm_kb(pid))
+            for process in descendants(pid):
+                peaks[process] = max(peaks.get(process, 0), vm_hwm_kb(process))
 
     def mb(self, name: str) -> float:
         return sum(self.peaks.get(name, {}).values()) / 1024
 
 
-def run_pipeline(config: DemoConfig, folder: RunFolder, data: Path) -> tuple[Supervisor, PeakRss]:
-    """The pipeline to its end, the broker stopped last: its reaped children and their peak RSS."""
-    with sigterm_interrupts(), pipeline_supervisor(folder) as supervisor:
-        peaks = PeakRss(supervisor)
-        try:
-            start_pipeline(supervisor, config, folder, data)
-            view = LiveView(supervisor, view_rows(config), stream=sys.stdout)
-            finite = [name for name, child in supervisor.children.items() if not child.daemon]
-
-            def tick() -> None:
-                peaks.sample()
-                view.tick()
-
-            supervisor.wait(finite, timeout_s=config.timeout_s, tick=tick)
-            peaks.sample()
-            for name in supervisor.children:
-                supervisor.stop_child(name)
-        except ComponentFailed as exc:
-            print(f"\n{exc.child.name} failed; the end of {exc.child.log_path}:", file=sys.stderr)
-            print(exc.child.tail(), file=sys.stderr)
-            raise
-    return supervisor, peaks
-
-
 def figures(
-    supervisor: Supervisor, peaks: PeakRss, clicks: int, events: int, step_us: dict[str, float]
+    cpu_s: Mapping[str, float | None],
+    peaks: PeakRss,
+    clicks: int,
+    events: int,
+    step_us: Mapping[str, float],
 ) -> dict:
-    """The bench's figures from the reaped children (see the module docstring)."""
+    """The bench's figures from each component's CPU seconds and peak RSS (module docstring)."""
     components = {}
-    for name, child in supervisor.children.items():
-        if child.cpu_s is None:
+    for name, seconds in cpu_s.items():
+        if seconds is None:
             raise OpsError(f"bench pipeline: {name} was not reaped here: its CPU is unknown")
-        cpu_s = round(child.cpu_s, 3)
+        cpu = round(seconds, 3)
         components[name] = {
-            "cpu_s": cpu_s,
-            "us_per_click": round(cpu_s * 1e6 / clicks, 1),
-            "us_per_event": round(cpu_s * 1e6 / events, 1),
+            "cpu_s": cpu,
+            "us_per_click": round(cpu * 1e6 / clicks, 1),
+            "us_per_event": round(cpu * 1e6 / events, 1),
             "rss_mb": round(peaks.mb(name), 1),
         }
-    total = sum(c["us_per_click"] for c in components.values())
-    model_step = sum(step_us.values())
+    total = round(sum(c["us_per_click"] for c in components.values()), 1)
+    model_step = round(sum(step_us.values()), 1)
     return {
         "clicks": clicks,
         "events": events,
         "components": components,
         "total_cpu_s": round(sum(c["cpu_s"] for c in components.values()), 3),
-        "total_us_per_click": round(total, 1),
+        "total_us_per_click": total,
         "total_us_per_event": round(sum(c["us_per_event"] for c in components.values()), 1),
         "total_rss_mb": round(sum(c["rss_mb"] for c in components.values()), 1),
         "model_step_us_per_example": {arm: round(us, 1) for arm, us in step_us.items()},
-        "model_step_us_per_click": round(model_step, 1),
+        "model_step_us_per_click": model_step,
         "ratio": round(total / model_step, 2),
         "load_average": list(os.getloadavg()),
     }
@@ -215,18 +167,3 @@ def print_table(result: dict) -> None:
         f"example); ratio total / model step {result['ratio']:.2f} (target <= 3); load "
         f"average {' '.join(f'{x:.2f}' for x in result['load_average'])}"
     )
-
-
-def run(args: argparse.Namespace) -> dict:
-    config = build(args, args.options)
-    folder = RunFolder(config.out.resolve())  # absolute: the children work in it
-    prepare_folder(folder.root, command="bench pipeline", force=config.force)
-    data = synthesise(config, folder)
-    clicks, events = count_events(data)
-    print(f"synthetic log: {config.rows:,} rows in {data}; measuring the model steps")
-    step_us = model_step_us(config)
-    open_registry(folder.db)  # migrated once here: trainers starting together would race
-    supervisor, peaks = run_pipeline(config, folder, data)
-    result = figures(supervisor, peaks, clicks, events, step_us)
-    print_table(result)
-    return result
