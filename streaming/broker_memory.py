@@ -2,10 +2,11 @@
 
 The embedded broker (Tansu 0.6.0, `memory://` storage) keeps every record of every topic
 in RAM until it stops, and nothing bounds it: its memory engine answers the Kafka
-protocol's DeleteRecords with `todo!()` (the connection drops, nothing is deleted), and it
-applies no topic retention (`retention.ms`, `retention.bytes` and segment settings are
-stored, never enforced). A replay through the pipeline therefore leaves in it the source
-events and what the joiner derives from them (examples, mini-batches) until the end.
+protocol's DeleteRecords with `todo!()` (the connection drops, nothing is deleted), and
+nothing in it enforces topic retention (`retention.ms`, `retention.bytes`, segments): its
+periodic maintenance only feeds an optional lake house. A replay through the pipeline
+therefore leaves in it the source events and what the joiner derives from them (examples,
+mini-batches) until the end.
 
 The cost per event is measured by `mmn bench pipeline` at two log sizes (the broker's peak
 RSS during the whole pipeline, docs/benchmarks.md): `BROKER_BASE_BYTES` plus
