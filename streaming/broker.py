@@ -17,6 +17,10 @@ from types import TracebackType
 from streaming.errors import BrokerError
 from streaming.processes import stop_processes
 
+# The cluster id the embedded broker announces: how a client tells it from a real Kafka
+# (`is_embedded`), whose memory is bounded by retention.
+EMBEDDED_CLUSTER_ID = "mmn-embedded-in-memory"
+
 
 @dataclass(frozen=True, kw_only=True)
 class BrokerConfig:
@@ -78,6 +82,28 @@ def wait_for_port(host: str, port: int, timeout_s: float) -> bool:
     return False
 
 
+def is_embedded(bootstrap: str, timeout_s: float = 15.0) -> bool:
+    """True when the broker at `bootstrap` is an embedded one (by the cluster id it announces)."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    try:
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap,
+            client_id="mmn-admin",
+            request_timeout_ms=int(timeout_s * 1000),
+            bootstrap_timeout_ms=int(min(timeout_s, 5.0) * 1000),
+        )
+    except KafkaError as exc:
+        raise BrokerError(f"cannot reach the broker at {bootstrap}: {exc!r}") from exc
+    try:
+        return admin.describe_cluster()["cluster_id"] == EMBEDDED_CLUSTER_ID
+    except KafkaError:
+        return False  # a Kafka older than DescribeCluster (2.8); the embedded one answers it
+    finally:
+        admin.close()
+
+
 class EmbeddedBroker:
     """A Tansu broker process on 127.0.0.1; a context manager that starts and stops it.
 
@@ -111,6 +137,8 @@ class EmbeddedBroker:
                 url,
                 "--storage-engine",
                 "memory://tansu/",
+                "--cluster-id",
+                EMBEDDED_CLUSTER_ID,
                 "--silent",
             ],
             stdin=subprocess.DEVNULL,

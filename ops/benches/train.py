@@ -136,16 +136,19 @@ def synthetic_minibatches(count: int, rows: int, seed: int = 0) -> list[MiniBatc
     return batches
 
 
-def learner_config(args: argparse.Namespace) -> LearnerConfig:
+def learner_config(
+    model: str, *, buckets: int, hidden: tuple[int, ...] = class_default(ModelConfig, "hidden")
+) -> LearnerConfig:
+    """The learner of a registered model over the Criteo fields, at `mmn train`'s defaults."""
     return LearnerConfig(
-        model=args.model,
+        model=model,
         model_config=ModelConfig(
             n_fields=len(CRITEO_FEATURE_FIELDS),
-            buckets=args.buckets,
+            buckets=buckets,
             **SEARCH.capacities,  # a reader's top-K values and its OTHER_DOMAIN
-            hidden=tuple(int(w) for w in args.hidden.split(",")),
+            hidden=hidden,
         ),
-        featurizer=FeaturizerConfig(buckets=args.buckets),
+        featurizer=FeaturizerConfig(buckets=buckets),
     )
 
 
@@ -242,9 +245,7 @@ def measure(
                 learner = memory if side == "memory" else timed
                 start, seen = time.perf_counter(), learner.examples_seen
                 if side == "memory":
-                    for batch in decoded[r * share : (r + 1) * share]:
-                        memory.step(batch)
-                    end = time.perf_counter()
+                    end = start + step_through(memory, decoded[r * share : (r + 1) * share])
                 else:
                     trainer.run()
                     end = timed.last_end
@@ -259,6 +260,26 @@ def measure(
         source.close()
 
 
+def step_through(learner: OnlineLearner, batches: list[MiniBatch]) -> float:
+    """Seconds `learner` takes to step through decoded batches in order (the memory side)."""
+    start = time.perf_counter()
+    for batch in batches:
+        learner.step(batch)
+    return time.perf_counter() - start
+
+
+def memory_examples_per_s(config: LearnerConfig, batches: list[MiniBatch], rounds: int) -> float:
+    """The memory side of `measure` alone: examples/s over `rounds` equal shares of batches
+    (decoded as a consumer decodes them), after a first share that warms up untimed."""
+    decoded = [decode_minibatch(encode_minibatch(batch)) for batch in batches]
+    share = len(decoded) // (rounds + 1)
+    learner = OnlineLearner(config)
+    step_through(learner, decoded[:share])
+    seen = learner.examples_seen
+    seconds = step_through(learner, decoded[share : (rounds + 1) * share])
+    return (learner.examples_seen - seen) / seconds
+
+
 def measure_small(
     config: LearnerConfig, small: list[MiniBatch], full: list[MiniBatch], rounds: int
 ) -> tuple[float, float]:
@@ -271,11 +292,9 @@ def measure_small(
         for side in ("small", "full") if r % 2 == 0 else ("full", "small"):
             share = len(streams[side]) // (rounds + 1)
             learner, seen = learners[side], learners[side].examples_seen
-            start = time.perf_counter()
-            for batch in streams[side][r * share : (r + 1) * share]:
-                learner.step(batch)
+            elapsed = step_through(learner, streams[side][r * share : (r + 1) * share])
             if r:
-                seconds[side] += time.perf_counter() - start
+                seconds[side] += elapsed
                 rows[side] += learner.examples_seen - seen
     return rows["small"] / seconds["small"], rows["full"] / seconds["full"]
 
@@ -304,7 +323,8 @@ def run_sparse(args: argparse.Namespace, config: LearnerConfig) -> dict:
 
 
 def run(args: argparse.Namespace) -> dict:
-    config = learner_config(args)
+    hidden = tuple(int(w) for w in args.hidden.split(","))
+    config = learner_config(args.model, buckets=args.buckets, hidden=hidden)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.sparse:

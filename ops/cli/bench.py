@@ -2,7 +2,9 @@
 
 Each benchmark lives in a module of `ops.benches` exposing `register(subparsers)`; its
 parser gets `--json FILE` here, and its `func` returns a dict of figures that is written
-there.
+there. `bench pipeline` registers from ops.cli.demo.bench, which runs the demo's
+supervised processes (benches may not import the CLI's demo) for ops.benches.pipeline to
+measure.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ BENCH_MODULES: tuple[str, ...] = (
     "ops.benches.train",
     "ops.benches.evaluate",
     "ops.benches.stream",
+    "ops.cli.demo.bench",
 )
 
 

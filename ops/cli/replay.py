@@ -14,6 +14,8 @@ from simulator.kafka_publisher import KafkaPublisher, PublisherConfig
 from simulator.records import LogSource
 from simulator.replay import ReplayConfig, ReplayProgress, ReplaySummary, replay
 from simulator.sources import SOURCES, open_source
+from streaming.broker import is_embedded
+from streaming.broker_memory import MemoryCheck, available_bytes
 from streaming.health import BrokerWatch
 from streaming.joiner_app import JoinerConfig
 from streaming.progress import LogProgress, TerminalProgress
@@ -42,6 +44,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress line")
     publishing = add_options(parser, PublisherConfig, only=("broker_timeout_s",))
     parser.set_defaults(func=run, options=(pace, publishing))
+
+
+# Events each record of a log makes at least: its impression, and on every line of a search
+# log its click (conversions come on top).
+LEAST_EVENTS_PER_RECORD = {"criteo-search": 2, "synthetic": 2}
+
+
+def refuse_what_cannot_fit(
+    args: argparse.Namespace, source: LogSource, bootstrap: str, *, timeout_s: float
+) -> None:
+    """Refuse a whole-log replay into an embedded broker that would not hold it (one line).
+
+    The embedded broker keeps every event in memory (streaming.broker_memory); a replay of a
+    window (--start-day, --days) is not estimated.
+    """
+    if args.start_day or args.days is not None or not is_embedded(bootstrap, timeout_s):
+        return
+    events = len(source) * LEAST_EVENTS_PER_RECORD.get(args.source, 1)
+    check = MemoryCheck(events=events, available=available_bytes())
+    if not check.fits:
+        raise ReplayError(f"{args.data}: {check.refusal()}")
 
 
 def topic_names(args: argparse.Namespace) -> TopicNames:
@@ -100,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
     )
     pace, publishing = args.options
     config = build(args, pace, topics=topic_names(args))
+    publishing_config = build(args, publishing)  # its bad values exit 2 before any connection
     if args.max_speed:
         config = dataclasses.replace(config, speed=None)
     print(
@@ -107,13 +131,16 @@ def run(args: argparse.Namespace) -> int:
         f"{len(source.scenarios)} display scenarios"
     )
     with bootstrap_or_embedded(args.bootstrap) as bootstrap:
+        refuse_what_cannot_fit(
+            args, source, bootstrap, timeout_s=publishing_config.broker_timeout_s
+        )
         summary = replay_to(
             bootstrap,
             source,
             config,
             args.partitions,
             quiet=args.quiet,
-            publishing=build(args, publishing),
+            publishing=publishing_config,
         )
     if summary.records == 0:
         window = f"--start-day {args.start_day:g}" + (f" --days {args.days:g}" if args.days else "")

@@ -39,3 +39,17 @@ def test_a_daemon_that_exits_is_a_failure_even_with_code_0(tmp_path):
         assert child.process.returncode == 0
         with pytest.raises(ComponentFailed, match="runs exited with code 0"):
             supervisor.check()
+
+
+@pytest.mark.broker
+def test_a_reaped_child_keeps_its_cpu_seconds_and_stop_child_reaps_a_daemon(tmp_path):
+    port = free_port()
+    with Supervisor(tmp_path, grace_s=10) as supervisor:
+        helped = supervisor.start("help", ["runs", "list", "--help"])
+        broker = supervisor.start("broker", ["broker", "--port", str(port)], daemon=True)
+        supervisor.wait(["help"], timeout_s=60)
+        assert helped.cpu_s is not None and helped.cpu_s > 0  # an interpreter's start-up
+        assert wait_for_port("127.0.0.1", port, 30)
+        assert broker.cpu_s is None  # running
+        assert supervisor.stop_child("broker") is broker
+        assert broker.process.returncode == 0 and broker.cpu_s is not None and broker.cpu_s > 0

@@ -49,12 +49,13 @@ from streaming.broker import free_port, wait_for_port
 from streaming.topics import TopicNames, create_topics
 
 
-def prepare_folder(root: Path, *, force: bool = False) -> None:
-    """Claim the run folder (ops.cli.outputs): a previous demo's is emptied first; another
-    non-empty folder is refused unless `force`, and then nothing in it is deleted."""
-    previous_demo = output_owner(root) == "demo"
-    claim_output(root, "demo", force=force)
-    if previous_demo:
+def prepare_folder(root: Path, *, command: str = "demo", force: bool = False) -> None:
+    """Claim the run folder for `mmn command` (ops.cli.outputs): a previous run's is emptied
+    first; another non-empty folder is refused unless `force`, and then nothing in it is
+    deleted."""
+    previous_run = output_owner(root) == command
+    claim_output(root, command, force=force)
+    if previous_run:
         for path in root.iterdir():
             if path.name == MARKER:
                 continue
@@ -107,22 +108,36 @@ def view_rows(config: DemoConfig) -> list[Row]:
     ]
 
 
-def run_components(config: DemoConfig, folder: RunFolder, data: Path, out: TextIO) -> None:
-    """Start every component under a supervisor, show the live view, wait for all to finish."""
+def pipeline_supervisor(folder: RunFolder) -> Supervisor:
+    """The supervisor of a run's components, logging into the run folder."""
     # The children work in the run folder: what they write beside them (Faust's table
     # state) stays in the run, not in the user's folder. One thread of intra-op parallelism
     # each: they share the machine's cores, and torch's default (one thread per core) makes
     # every process slower when the cores are busy.
-    with Supervisor(folder.logs, cwd=folder.root, env={"OMP_NUM_THREADS": "1"}) as supervisor:
+    return Supervisor(folder.logs, cwd=folder.root, env={"OMP_NUM_THREADS": "1"})
+
+
+def start_pipeline(
+    supervisor: Supervisor, config: DemoConfig, folder: RunFolder, data: Path
+) -> str:
+    """Start the broker, the shared topics, the joiner, a trainer per arm, the evaluator and
+    the replay of `data`, as children of `supervisor`; the broker's bootstrap address."""
+    bootstrap = start_broker(supervisor)
+    create_topics(bootstrap, shared_topics(config.partitions))
+    supervisor.start("join", join_args(config, bootstrap, folder))
+    for arm in config.arms:
+        supervisor.start(f"train-{arm}", train_args(config, arm, bootstrap, folder))
+    supervisor.start("evaluate", evaluate_args(config, bootstrap, folder))
+    supervisor.start("replay", replay_args(config, bootstrap, data))
+    return bootstrap
+
+
+def run_components(config: DemoConfig, folder: RunFolder, data: Path, out: TextIO) -> None:
+    """Start every component under a supervisor, show the live view, wait for all to finish."""
+    with pipeline_supervisor(folder) as supervisor:
         try:
-            bootstrap = start_broker(supervisor)
-            create_topics(bootstrap, shared_topics(config.partitions))
+            bootstrap = start_pipeline(supervisor, config, folder, data)
             print(f"broker at {bootstrap}; component logs in {folder.logs}/", file=out, flush=True)
-            supervisor.start("join", join_args(config, bootstrap, folder))
-            for arm in config.arms:
-                supervisor.start(f"train-{arm}", train_args(config, arm, bootstrap, folder))
-            supervisor.start("evaluate", evaluate_args(config, bootstrap, folder))
-            supervisor.start("replay", replay_args(config, bootstrap, data))
             view = LiveView(supervisor, view_rows(config), stream=out)
             finite = [name for name, child in supervisor.children.items() if not child.daemon]
             supervisor.wait(finite, timeout_s=config.timeout_s, tick=view.tick)

@@ -9,6 +9,10 @@ SIGTERM to every running child by PID, then SIGKILL to those still running after
 period (`streaming.processes.stop_processes`); the daemons (the broker) go last, so that a
 trainer stopping on SIGTERM can still publish its last snapshot.
 
+A child reaped by `Child.poll` keeps the CPU seconds the kernel accounted for it (user +
+system, its own and those of the descendants it waited for), which `mmn bench pipeline`
+reports per component.
+
 Children get the parent's environment without its `MMN_*` variables: the demo passes
 every setting it means on the command line, and a variable meant for a user's own
 deployment must not change the demo's children (or its report).
@@ -16,7 +20,9 @@ deployment must not change the demo's children (or its report).
 
 from __future__ import annotations
 
+import math
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -42,10 +48,17 @@ class Child:
     daemon: bool
     started: float = field(default_factory=time.monotonic)
     ended: float | None = None
+    cpu_s: float | None = None
 
     def poll(self) -> int | None:
-        """The exit code once it has exited (noting when it was first seen so), else None."""
-        code = self.process.poll()
+        """The exit code once it has exited (noting when, and its CPU seconds), else None."""
+        if self.process.returncode is None:
+            # wait4 rather than Popen.poll: reaping it is the one chance to read its rusage.
+            pid, status, rusage = os.wait4(self.process.pid, os.WNOHANG)
+            if pid:
+                self.process.returncode = os.waitstatus_to_exitcode(status)
+                self.cpu_s = rusage.ru_utime + rusage.ru_stime
+        code = self.process.returncode
         if code is not None and self.ended is None:
             self.ended = time.monotonic()
         return code
@@ -169,6 +182,19 @@ class Supervisor:
                     f"see their logs in {self.log_dir}"
                 )
             time.sleep(tick_s)
+
+    def stop_child(self, name: str) -> Child:
+        """Stop one child by PID and reap it (its CPU noted): SIGTERM, SIGKILL after grace_s."""
+        child = self.children[name]
+        if child.poll() is None:
+            os.kill(child.process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.grace_s
+        while child.poll() is None:
+            if time.monotonic() > deadline:
+                os.kill(child.process.pid, signal.SIGKILL)
+                deadline = math.inf
+            time.sleep(0.05)
+        return child
 
     def stop(self) -> None:
         """Stop every running child by PID, daemons last: SIGTERM, then SIGKILL after grace_s."""

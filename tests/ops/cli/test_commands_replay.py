@@ -53,3 +53,31 @@ def test_an_empty_replay_and_mismatched_partitions_exit_2_with_one_line(broker, 
     assert main([*join, "--timeout", "60", "--log-dir", str(tmp_path / "logs")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "'impressions' has 2, expected 4" in err
+
+
+@pytest.mark.broker
+def test_a_log_the_embedded_broker_cannot_hold_is_refused_in_one_line(
+    broker, tmp_path, capsys, monkeypatch
+):
+    write(generate(500, seed=3), tmp_path)
+    base = ["replay", "--data", str(tmp_path), "--bootstrap", broker.bootstrap, "--quiet"]
+    monkeypatch.setattr("ops.cli.replay.available_bytes", lambda: 1 << 20)  # 1 MiB free
+    assert main([*base, "--impressions-topic", "refused"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("mmn replay: error: ")
+    assert "at least 1,000 events" in err and "embedded broker" in err and "Kafka" in err
+    assert "refused" not in broker_topics(broker.bootstrap)  # refused before anything was sent
+    # A replay of a window is not estimated; with the memory there, the whole log goes.
+    assert main([*base, "--days", "5", "--impressions-topic", "window"]) == 0
+    monkeypatch.undo()
+    assert main([*base, "--impressions-topic", "whole"]) == 0
+
+
+def broker_topics(bootstrap: str) -> set[str]:
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        return set(admin.list_topics())
+    finally:
+        admin.close()
