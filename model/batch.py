@@ -57,6 +57,10 @@ class Batch:
             click_weight=torch.ones(n) if click_weight is None else click_weight,
         )
 
+    def to(self, device: torch.device | str) -> Batch:
+        """The batch with every tensor on device."""
+        return Batch(*(t.to(device) for t in self.__dict__.values()))
+
     def slice(self, start: int, stop: int) -> Batch:
         """Rows [start, stop) of the batch."""
         return Batch(*(t[start:stop] for t in self.__dict__.values()))

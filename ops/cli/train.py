@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from model.config import ModelConfig
 from model.features import FeaturizerConfig
 from ops.cli.bootstrap import add_bootstrap_argument
+from ops.cli.device import add_device_option, resolve_device
 from ops.cli.options import (
     ConfigOptions,
     add_options,
@@ -40,6 +41,7 @@ from streaming.topics import TopicNames
 
 # The rest is imported where it runs: `mmn train --help` needs neither torch nor SQLAlchemy.
 if TYPE_CHECKING:
+    import torch
     from sqlalchemy.orm import Session, sessionmaker
 
     from ops.store.leases import Lease
@@ -85,6 +87,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="serve Prometheus metrics on 127.0.0.1",
     )
     add_threads_option(parser)
+    add_device_option(parser)
     parser.add_argument(
         "--reconfigure",
         action="store_true",
@@ -154,13 +157,15 @@ def trainer_config(args: argparse.Namespace) -> TrainerConfig:
 RECONFIGURABLE = ("lr",)
 
 
-def restore_with(config: LearnerConfig) -> Callable[[dict[str, Any]], OnlineLearner]:
-    """Restores a snapshot's learner, then applies config's RECONFIGURABLE values to it."""
+def restore_with(
+    config: LearnerConfig, device: torch.device | str = "cpu"
+) -> Callable[[dict[str, Any]], OnlineLearner]:
+    """Restores a snapshot's learner on device, then applies config's RECONFIGURABLE values to it."""
 
     from ops.training.learner import OnlineLearner
 
     def restore(payload: dict[str, Any]) -> OnlineLearner:
-        learner = OnlineLearner.from_state(payload)
+        learner = OnlineLearner.from_state(payload, device)
         # With --lr auto the rate the run's race chose stays.
         rate = learner.config.lr if config.lr == "auto" else config.lr
         learner.config = dataclasses.replace(config, lr=rate)
@@ -218,6 +223,7 @@ def train(args: argparse.Namespace) -> TrainerOutcome:
     store_config = build(args, args.options.store)
     config = learner_config(args)
     torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
     check_output_folder(store_config.directory, "--snapshot-dir")  # before the registry line
     Session = open_daemon_registry(args.db, "train")
     with contextlib.ExitStack() as stack:
@@ -241,8 +247,8 @@ def train(args: argparse.Namespace) -> TrainerOutcome:
         stack.callback(announcer.close)
         trainer = Trainer(
             daemon,
-            new_learner=lambda: OnlineLearner(config),
-            restore=restore_with(config),
+            new_learner=lambda: OnlineLearner(config, device),
+            restore=restore_with(config, device),
             store=store,
             source=source,
             decode=checked_decoder(config.featurizer.fields),
@@ -250,7 +256,7 @@ def train(args: argparse.Namespace) -> TrainerOutcome:
             metrics=metrics,
             stop=stop,
             health=watch,
-            search=lr_search(config, daemon),
+            search=lr_search(config, daemon, device),
         )
         return trainer.run()
 
@@ -303,17 +309,22 @@ class LeasedStore:
 
 
 def lr_search(
-    config: LearnerConfig, daemon: TrainerConfig
+    config: LearnerConfig, daemon: TrainerConfig, device: torch.device | str = "cpu"
 ) -> Callable[[], LearningRateSearch] | None:
-    """With --lr auto: the race of rates around the model's own (None otherwise)."""
+    """With --lr auto: the race of rates around the model's own, on device (None otherwise)."""
     from model import zoo as models
+    from ops.training.learner import OnlineLearner
     from ops.training.lr_search import LearningRateSearch, grid
 
     if config.lr != "auto":
         return None
     own = models.get(config.model).lr
     return lambda: LearningRateSearch(
-        config, rates=grid(own), follow=own, warmup_s=daemon.lr_warmup_s
+        config,
+        rates=grid(own),
+        follow=own,
+        warmup_s=daemon.lr_warmup_s,
+        make=lambda c: OnlineLearner(c, device),
     )
 
 

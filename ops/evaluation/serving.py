@@ -90,18 +90,22 @@ class ServingIndex:
 
 
 class ModelCache:
-    """Loaded snapshots by (run, version), the few most recent kept in memory, and one
-    memoising featurizer per featurizer config (the ids of a value never change)."""
+    """Loaded snapshots by (run, version), the few most recent kept in memory (their models
+    on `device`), and one memoising featurizer per featurizer config (the ids of a value
+    never change)."""
 
-    def __init__(self, size: int = 4) -> None:
+    def __init__(self, size: int = 4, device: torch.device | str = "cpu") -> None:
         self.size = size
+        self.device = torch.device(device)
         self._models: OrderedDict[tuple[str, int], LoadedModel] = OrderedDict()
         self._featurizers: dict[FeaturizerConfig, MemoFeaturizer] = {}
 
     def get(self, run: str, snapshot: Known) -> LoadedModel:
         key = (run, snapshot.version)
         if key not in self._models:
-            self._models[key] = restore(load_snapshot(snapshot.path, snapshot.sha256))
+            loaded = restore(load_snapshot(snapshot.path, snapshot.sha256))
+            loaded.model.to(self.device)
+            self._models[key] = loaded
             if len(self._models) > self.size:
                 self._models.popitem(last=False)
         self._models.move_to_end(key)
@@ -178,9 +182,10 @@ def predict(loaded: LoadedModel, batch: Batch) -> np.ndarray:
     Clipped into [EPS, 1 - EPS] here, so that a stored prediction is exactly what every
     figure is computed from (a log loss of 0 or 1 would be infinite).
     """
+    device = next(loaded.model.parameters()).device  # where ModelCache put it
     with torch.no_grad():
-        p = probability(loaded.model(batch), loaded.score)
-    out = np.clip(p.numpy().astype(np.float64), EPS, 1 - EPS)
+        p = probability(loaded.model(batch.to(device)), loaded.score)
+    out = np.clip(p.cpu().numpy().astype(np.float64), EPS, 1 - EPS)
     if not np.all(np.isfinite(out)):
         raise EvaluationError(f"model {loaded.name!r} predicted a non-finite value")
     return out

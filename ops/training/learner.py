@@ -41,7 +41,7 @@ from model.errors import SnapshotError
 from model.features import Featurizer
 from model.optimizers import make_optimizer
 from model.scoring import ScoreRule, probability, rule_for, scored_logits
-from model.snapshot import CHECKPOINT, restore, snapshot_state
+from model.snapshot import CHECKPOINT, on_cpu, restore, snapshot_state
 from model.vocab import DomainVocab
 from ops.errors import ConfigError
 from ops.training import delayed
@@ -63,14 +63,20 @@ class StepResult:
 
 
 class OnlineLearner:
-    """A model, its optimizers, featurizer, domain vocabularies and deduper, stepped per mini-batch."""
+    """A model, its optimizers, featurizer, domain vocabularies and deduper, stepped per mini-batch.
 
-    def __init__(self, config: LearnerConfig) -> None:
+    device: where the model lives and its steps run; batches are built on the CPU (the
+    gathered rows, the delay model and snapshots stay there) and moved for the forward pass.
+    """
+
+    def __init__(self, config: LearnerConfig, device: torch.device | str = "cpu") -> None:
         self.config = config
+        self.device = torch.device(device)
         self.spec = models.get(config.model)
         self.method = delayed.get(config.method)
         torch.manual_seed(config.seed)
-        self.model = self.spec.build(config.model_config)
+        # Initialised on the CPU (the same weights for a seed on every device), then moved.
+        self.model = self.spec.build(config.model_config).to(self.device)
         self.model.train()
         tables = sparse_tables(self.model) if config.sparse else []
         sparse_ids = {id(t.weight) for t in tables}
@@ -180,8 +186,9 @@ class OnlineLearner:
             aux = None if aux is None else aux.rows(torch.from_numpy(np.flatnonzero(main)))
         if len(batch) == 0:
             return math.nan
-        logits = self.logits(batch)
-        p = probability(logits, self.score_rule).detach()
+        on_device = batch.to(self.device)
+        logits = self.logits(on_device)
+        p = probability(logits, self.score_rule).detach().cpu()
         # The predictions of this forward pass, made before the step (progressive validation).
         self.last_scored = {
             "click": batch.click.numpy(),
@@ -191,13 +198,13 @@ class OnlineLearner:
             "p": p.numpy(),
         }
         weight = self.method.weights(kinds, batch.click * batch.conversion, p, aux)
-        batch = dataclasses.replace(
-            batch,
-            weight=batch.weight * weight,
-            click_weight=batch.click_weight * self.method.click_weights(kinds),
+        on_device = dataclasses.replace(
+            on_device,
+            weight=(batch.weight * weight).to(self.device),
+            click_weight=(batch.click_weight * self.method.click_weights(kinds)).to(self.device),
         )
         # The registered losses are means over the rows: rescale to sum / max(rows, nominal).
-        loss = self.spec.loss(logits, batch) * (
+        loss = self.spec.loss(logits, on_device) * (
             len(batch) / max(len(batch), self.config.nominal_rows)
         )
         self.optimizer.zero_grad(set_to_none=True)
@@ -258,9 +265,11 @@ class OnlineLearner:
             },
         )
         state[CHECKPOINT] = {
-            "optimizer": self.optimizer.state_dict(),
+            "optimizer": on_cpu(self.optimizer.state_dict()),
             "sparse_optimizer": (
-                None if self.sparse_optimizer is None else self.sparse_optimizer.state_dict()
+                None
+                if self.sparse_optimizer is None
+                else on_cpu(self.sparse_optimizer.state_dict())
             ),
             "aux": None if self.aux is None else self.aux.state(),
             "dedupe": self.deduper.state(),
@@ -269,8 +278,10 @@ class OnlineLearner:
         return state
 
     @classmethod
-    def from_state(cls, state: Mapping[str, Any]) -> OnlineLearner:
-        """The learner whose `state()` this is, ready to continue training."""
+    def from_state(
+        cls, state: Mapping[str, Any], device: torch.device | str = "cpu"
+    ) -> OnlineLearner:
+        """The learner whose `state()` this is, ready to continue training on device."""
         restored = restore(state)
         extra = restored.extra
         # Snapshots from before checkpoints were kept apart hold the resume state in extra.
@@ -280,7 +291,7 @@ class OnlineLearner:
                 "this snapshot is a serving file without its checkpoint: a run resumes only "
                 "from a checkpoint (`SnapshotStore.load_latest`)"
             )
-        learner = cls(LearnerConfig.from_state(extra["learner"]))
+        learner = cls(LearnerConfig.from_state(extra["learner"]), device)
         learner.model.load_state_dict(restored.model.state_dict())
         learner.optimizer.load_state_dict(resume["optimizer"])
         if learner.sparse_optimizer is not None:
