@@ -57,7 +57,7 @@ def segment_mm(h: Tensor, w: Tensor, offs: Tensor) -> Tensor:
 
     What `torch._grouped_mm(h, w, offs=offs)` computes, by one matmul per non-empty group.
 
-    >>> h, w = torch.randn(5, 4), torch.randn(3, 4, 2)
+    >>> h, w = torch.randn(5, 4), torch.randn(3, 4, 4)
     >>> offs = torch.tensor([2, 2, 5], dtype=torch.int32)
     >>> torch.allclose(segment_mm(h, w, offs), torch._grouped_mm(h, w, offs=offs), atol=1e-6)
     True

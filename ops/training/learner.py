@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from model import zoo as models
-from model.batch import Batch, Logits
+from model.batch import Batch, BatchShare, Logits
 from model.errors import SnapshotError
 from model.features import Featurizer
 from model.optimizers import make_optimizer
@@ -139,7 +139,7 @@ class OnlineLearner:
         or the stream ends; advance the watermark."""
         keep = self.deduper.admit(rows.impression_ids, rows.kinds, rows.label_ts)
         dropped = int((~keep).sum())
-        self._advance(rows.watermark)
+        self.advance(rows.watermark)
         if keep.any():
             kinds = np.asarray(rows.kinds, dtype=object)[keep]
             self.pending.append((self.batch(rows, keep, grow=True), kinds))
@@ -155,7 +155,7 @@ class OnlineLearner:
             return math.nan
         batches, kinds = zip(*self.pending, strict=True)
         self.pending = []
-        return self.train_batch(_concat(batches), np.concatenate(kinds))
+        return self.train_batch(concat_batches(batches), np.concatenate(kinds))
 
     @property
     def score_rule(self) -> ScoreRule:
@@ -186,6 +186,26 @@ class OnlineLearner:
             aux = None if aux is None else aux.rows(torch.from_numpy(np.flatnonzero(main)))
         if len(batch) == 0:
             return math.nan
+        loss = self.loss(batch, kinds, aux)
+        self.zero_grad()
+        loss.backward()
+        self.optimizer_step()
+        self.examples_trained += len(batch)
+        return float(loss.detach())
+
+    def loss(
+        self,
+        batch: Batch,
+        kinds: np.ndarray,
+        aux: Any = None,
+        share: BatchShare | None = None,
+    ) -> torch.Tensor:
+        """The loss of a step on rows (the forward pass), as the optimizer takes it.
+
+        The registered losses are means over the rows: rescaled to sum / max(rows, nominal).
+        share: the rows are part of a step split across processes (`ops.training.
+        data_parallel`): the loss is their share of the whole step's.
+        """
         on_device = batch.to(self.device)
         logits = self.logits(on_device)
         p = probability(logits, self.score_rule).detach().cpu()
@@ -203,20 +223,21 @@ class OnlineLearner:
             weight=(batch.weight * weight).to(self.device),
             click_weight=(batch.click_weight * self.method.click_weights(kinds)).to(self.device),
         )
-        # The registered losses are means over the rows: rescale to sum / max(rows, nominal).
-        loss = self.spec.loss(logits, on_device) * (
-            len(batch) / max(len(batch), self.config.nominal_rows)
-        )
+        rows = len(batch) if share is None else len(share)
+        loss = self.spec.loss(logits, on_device, share=share)
+        return loss * (rows / max(rows, self.config.nominal_rows))
+
+    def zero_grad(self) -> None:
+        """Clear the gradients of every parameter the model's optimizers step."""
         self.optimizer.zero_grad(set_to_none=True)
         if self.sparse_optimizer is not None:
             self.sparse_optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+
+    def optimizer_step(self) -> None:
+        """Step the model's optimizers (dense, and sparse embeddings) on the gradients."""
+        if self.sparse_optimizer is not None:
             self.sparse_optimizer.step()
-        else:
-            loss.backward()
         self.optimizer.step()
-        self.examples_trained += len(batch)
-        return float(loss.detach())
 
     def optimizers(self) -> list[torch.optim.Optimizer]:
         """Every optimizer the learner steps: dense, sparse embeddings, the delay model's."""
@@ -233,7 +254,8 @@ class OnlineLearner:
             for group in optimizer.param_groups:
                 group["lr"] = lr
 
-    def _advance(self, watermark: float | None) -> None:
+    def advance(self, watermark: float | None) -> None:
+        """Move the watermark forward to watermark (never back), expiring dedupe keys."""
         # The end-of-stream batch may carry an infinite watermark: it moves nothing.
         if watermark is None or not math.isfinite(watermark):
             return
@@ -323,7 +345,7 @@ def _indices(vocab: DomainVocab, values: Sequence[str], grow: bool) -> np.ndarra
     return np.fromiter(map(codes.__getitem__, values), dtype=np.int64, count=len(values))
 
 
-def _concat(batches: Sequence[Batch]) -> Batch:
+def concat_batches(batches: Sequence[Batch]) -> Batch:
     if len(batches) == 1:
         return batches[0]
     return Batch(**{name: torch.cat([vars(b)[name] for b in batches]) for name in vars(batches[0])})
@@ -333,7 +355,7 @@ def _pending_state(pending: list[tuple[Batch, np.ndarray]]) -> dict[str, Any] | 
     if not pending:
         return None
     batches, kinds = zip(*pending, strict=True)
-    return {"batch": dict(vars(_concat(batches))), "kinds": np.concatenate(kinds).tolist()}
+    return {"batch": dict(vars(concat_batches(batches))), "kinds": np.concatenate(kinds).tolist()}
 
 
 def _pending_of(state: Mapping[str, Any] | None) -> list[tuple[Batch, np.ndarray]]:
