@@ -3,7 +3,6 @@ step on the union of the same mini-batches ends, for mmn and esmm with sparse em
 
 from __future__ import annotations
 
-import dataclasses
 import socket
 from pathlib import Path
 
@@ -133,11 +132,10 @@ def test_two_ranks_equal_one_process_on_the_union(overrides, tmp_path: Path) -> 
 
 def test_methods_with_a_delay_model_and_lr_auto_are_refused() -> None:
     with pytest.raises(ConfigError, match="--nproc: the delayed-feedback method 'es-dfm'"):
-        check_parallel(OnlineLearner(learner_config(method="es-dfm")))
-    learner = OnlineLearner(learner_config())
-    learner.config = dataclasses.replace(learner.config, lr="auto")
+        check_parallel(learner_config(method="es-dfm"))
     with pytest.raises(ConfigError, match="--lr auto"):
-        check_parallel(learner)
+        check_parallel(learner_config(lr="auto"))
+    check_parallel(learner_config(method="fnw"))
 
 
 def test_streams_cover_every_partition_once() -> None:

@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import logging
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,12 @@ from ops.cli.options import (
     class_default,
     port_number,
 )
+from ops.cli.train_group import (
+    add_group_options,
+    group_of_environment,
+    join_group,
+    supervise,
+)
 from ops.errors import ConfigError
 from ops.store.defaults import DEFAULT_URL
 from ops.store.snapshot_config import SnapshotStoreConfig
@@ -46,9 +53,10 @@ if TYPE_CHECKING:
 
     from ops.store.leases import Lease
     from ops.store.snapshots import PublishedSnapshot, Reconciliation, SnapshotStore
+    from ops.training.data_parallel import GroupLink
     from ops.training.learner import OnlineLearner
     from ops.training.lr_search import LearningRateSearch
-    from ops.training.trainer import TrainerOutcome
+    from ops.training.trainer import Trainer, TrainerOutcome
     from streaming.minibatch import MiniBatch
 
 # Capacities follow the readers' top-K: K values of their own plus the one "other" domain.
@@ -88,6 +96,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_threads_option(parser)
     add_device_option(parser)
+    add_group_options(parser)
     parser.add_argument(
         "--reconfigure",
         action="store_true",
@@ -201,14 +210,14 @@ def checked_decoder(fields: tuple[str, ...]) -> Callable[[bytes], MiniBatch]:
 
 
 def train(args: argparse.Namespace) -> TrainerOutcome:
-    """Run the trainer against a broker until it stops; resources are released on the way out."""
+    """Run the trainer (or one rank of a data-parallel run) against a broker until it stops;
+    resources are released on the way out."""
     import torch
 
     from ops.cli.outputs import check_output_folder, open_daemon_registry
+    from ops.training.data_parallel import check_parallel
     from ops.training.kafka_io import KafkaAnnouncer, KafkaSource
-    from ops.training.learner import OnlineLearner
     from ops.training.telemetry import TrainerMetrics
-    from ops.training.trainer import Trainer
     from streaming.health import BrokerWatch
     from streaming.topics import create_topics
 
@@ -224,14 +233,23 @@ def train(args: argparse.Namespace) -> TrainerOutcome:
     config = learner_config(args)
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    check_output_folder(store_config.directory, "--snapshot-dir")  # before the registry line
-    Session = open_daemon_registry(args.db, "train")
+    group = group_of_environment()  # (rank, world) of a data-parallel run, or None
+    if group is not None:
+        check_parallel(config)
+    lead = group is None or group[0] == 0  # the rank that holds the lease and writes
+    if lead:
+        check_output_folder(store_config.directory, "--snapshot-dir")  # before the registry line
+    Session = open_daemon_registry(args.db, "train") if lead else None
     with contextlib.ExitStack() as stack:
-        store = leased_store(stack, Session, args, store_config, config, daemon)
-        create_topics(bootstrap, {args.snapshots_topic: 1})  # the registry first, then the broker
-        source = KafkaSource(bootstrap, args.topic)
+        link = _joined(stack, device) if group is not None else None
+        store = (
+            leased_store(stack, Session, args, store_config, config, daemon) if Session else None
+        )
+        if lead:  # the registry first, then the broker
+            create_topics(bootstrap, {args.snapshots_topic: 1})
+        source = KafkaSource(bootstrap, args.topic, share=group)
         stack.callback(source.close)
-        metrics = TrainerMetrics(args.run, args.metrics_port)
+        metrics = TrainerMetrics(args.run, args.metrics_port if lead else None)
         stack.callback(metrics.close)
         # Told from the watch's own thread: a loop blocked on the broker still says so in time.
         watch = BrokerWatch(
@@ -242,23 +260,50 @@ def train(args: argparse.Namespace) -> TrainerOutcome:
             ),
         ).start()
         stack.callback(watch.close)
-        # A snapshot due in an outage waits for the broker, up to --broker-timeout.
-        announcer = KafkaAnnouncer(bootstrap, args.snapshots_topic, health=watch)
-        stack.callback(announcer.close)
-        trainer = Trainer(
-            daemon,
-            new_learner=lambda: OnlineLearner(config, device),
-            restore=restore_with(config, device),
-            store=store,
-            source=source,
-            decode=checked_decoder(config.featurizer.fields),
-            announcer=announcer,
-            metrics=metrics,
-            stop=stop,
-            health=watch,
-            search=lr_search(config, daemon, device),
-        )
-        return trainer.run()
+        announcer = None
+        if lead:  # a snapshot due in an outage waits for the broker, up to --broker-timeout
+            announcer = KafkaAnnouncer(bootstrap, args.snapshots_topic, health=watch)
+            stack.callback(announcer.close)
+        parts = {"source": source, "announcer": announcer, "metrics": metrics, "health": watch}
+        return _trainer(daemon, config, device, store, link, stop, parts).run()
+
+
+def _joined(stack: contextlib.ExitStack, device: torch.device) -> GroupLink:
+    """This process joined to its data-parallel group (left when the stack closes)."""
+    import torch.distributed as dist
+
+    from ops.training.data_parallel import GroupLink
+
+    join_group(device)
+    stack.callback(dist.destroy_process_group)
+    return GroupLink()
+
+
+def _trainer(
+    daemon: TrainerConfig,
+    config: LearnerConfig,
+    device: torch.device,
+    store: LeasedStore | None,
+    link: GroupLink | None,
+    stop: threading.Event,
+    parts: dict[str, Any],
+) -> Trainer:
+    """The daemon alone, or one rank of a data-parallel run (link: its group)."""
+    from ops.training.learner import OnlineLearner
+    from ops.training.parallel_trainer import GroupStore, ParallelTrainer
+    from ops.training.trainer import Trainer
+
+    common = {
+        "new_learner": lambda: OnlineLearner(config, device),
+        "restore": restore_with(config, device),
+        "decode": checked_decoder(config.featurizer.fields),
+        "stop": stop,
+        **parts,
+    }
+    if link is None:
+        assert store is not None
+        return Trainer(daemon, store=store, search=lr_search(config, daemon, device), **common)
+    return ParallelTrainer(daemon, store=GroupStore(link, store), link=link, **common)
 
 
 def leased_store(
@@ -335,7 +380,12 @@ def run(args: argparse.Namespace) -> int:
     for chatty in ("kafka", "alembic"):  # connection and migration chatter at INFO
         logging.getLogger(chatty).setLevel(logging.WARNING)
     quiet_repeats(("kafka",))  # a broker outage: one line per kind of error, not thousands
+    if args.nproc > 1 and group_of_environment() is None:
+        return supervise(sys.argv[1:], args.nproc, args.max_restarts)
     outcome = train(args)
+    group = group_of_environment()
+    if group is not None and group[0] != 0:
+        return 0  # rank 0 tells how the run ended
     last = outcome.last_snapshot
     print(
         f"run {args.run}: stopped ({outcome.reason}) after {outcome.batches} mini-batches, "

@@ -36,19 +36,47 @@ import torch.distributed as dist
 
 from model.batch import BatchShare
 from ops.errors import ConfigError
+from ops.training import delayed
 from ops.training.learner import OnlineLearner, StepResult, concat_batches
+from ops.training.learner_config import LearnerConfig
 from ops.training.rows import LabeledRows
 
 
-def check_parallel(learner: OnlineLearner) -> None:
+def check_parallel(config: LearnerConfig) -> None:
     """Refuse a learner whose training cannot be split across ranks (see the module docstring)."""
-    if learner.aux is not None:
+    if delayed.get(config.method).uses_aux:
         raise ConfigError(
-            f"--nproc: the delayed-feedback method {learner.config.method!r} steps an auxiliary "
+            f"--nproc: the delayed-feedback method {config.method!r} steps an auxiliary "
             "delay model per process; use vanilla, wait or fnw with several ranks"
         )
-    if learner.config.lr == "auto":
+    if config.lr == "auto":
         raise ConfigError("--nproc: --lr auto races learners in one process; give --lr a number")
+
+
+class GroupLink:
+    """The ranks of torch.distributed's default group, as the trainer talks to them.
+
+    Every rank must make the same calls in the same order (collectives pair them up).
+    """
+
+    def __init__(self) -> None:
+        self.rank, self.world = dist.get_rank(), dist.get_world_size()
+
+    def gather(self, value: Any) -> list[Any]:
+        """Every rank's value (plain data), in rank order."""
+        out: list[Any] = [None] * self.world
+        dist.all_gather_object(out, value)
+        return out
+
+    def any(self, flag: bool) -> bool:
+        """Whether any rank's flag is set (every rank gets the same answer)."""
+        return any(self.gather(bool(flag)))
+
+    def broadcast(self, value: Any) -> Any:
+        """Rank 0's value, on every rank."""
+        box = [value]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
 
 
 class ParallelLearner:
@@ -57,22 +85,16 @@ class ParallelLearner:
     Every rank must call step the same number of times (the collectives pair them up).
     """
 
-    def __init__(self, learner: OnlineLearner) -> None:
-        check_parallel(learner)
+    def __init__(self, learner: OnlineLearner, link: GroupLink | None = None) -> None:
+        check_parallel(learner.config)
         self.learner = learner
-        self.rank, self.world = dist.get_rank(), dist.get_world_size()
-        self.gathered = sum(len(kinds) for _, kinds in learner.pending)  # rows, all ranks
-        self.gathered = int(sum(self.gather(self.gathered)))
+        self.link = link or GroupLink()
+        self.rank = self.link.rank
+        # Rows gathered for the next step, all ranks together.
+        self.gathered = sum(self.link.gather(sum(len(k) for _, k in learner.pending)))
 
     def gather(self, value: Any) -> list[Any]:
-        """Every rank's value, in rank order."""
-        out: list[Any] = [None] * self.world
-        dist.all_gather_object(out, value)
-        return out
-
-    def any(self, flag: bool) -> bool:
-        """Whether any rank's flag is set (every rank gets the same answer)."""
-        return any(self.gather(bool(flag)))
+        return self.link.gather(value)
 
     def step(self, rows: LabeledRows | None) -> StepResult:
         """Take in this rank's rows (None: nothing this step); one optimizer step, on every
@@ -133,13 +155,11 @@ class ParallelLearner:
         if not sum(sizes):
             return math.nan
         learner.batches += 1
-        share = BatchShare(
-            *(
-                torch.from_numpy(np.concatenate([c[i] for c in every])).to(learner.device)
-                for i in range(3)
-            ),  # fmt: skip
-            start=sum(sizes[: self.rank]),
+        conv_type, scenario, click = (
+            torch.from_numpy(np.concatenate([c[i] for c in every])).to(learner.device)
+            for i in range(3)
         )
+        share = BatchShare(conv_type, scenario, click, start=sum(sizes[: self.rank]))
         learner.zero_grad()
         loss = torch.zeros((), device=learner.device)
         if batch is not None and len(batch):
@@ -192,7 +212,9 @@ def _sum_sparse(p: torch.Tensor) -> torch.Tensor | None:
         return None
     every_rows = _gather_padded(rows, sizes)
     every_values = _gather_padded(values, sizes)
-    return torch.sparse_coo_tensor(every_rows.unsqueeze(0), every_values, p.shape).coalesce()
+    return torch.sparse_coo_tensor(
+        every_rows.unsqueeze(0), every_values, p.shape, check_invariants=True
+    ).coalesce()
 
 
 def _gather_tensor(t: torch.Tensor) -> torch.Tensor:
