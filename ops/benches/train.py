@@ -15,6 +15,8 @@ fifth of the training throughput). The broker side is timed from the start of ea
 `Trainer.run` to the end of its last step, and its store keeps nothing: the snapshot a
 run closes with (hundreds of MB at the paper's sizes) is not what is measured.
 
+With `--nproc N`, no broker: N data-parallel ranks against one (`ops.benches.train_parallel`).
+
 With `--sparse`, no broker: the learner's examples/s on mini-batches of `--sparse-rows`
 (5: what a sparse stream through the default joiner makes) against mini-batches of
 `--batch-size`, alternating in rounds in the same run; `sparse_to_dense_ratio` is their
@@ -37,6 +39,7 @@ from model.features import CRITEO_FEATURE_FIELDS, FeaturizerConfig
 from ops.cli.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
 from ops.cli.device import add_device_option, resolve_device
 from ops.cli.options import at_least, class_default
+from ops.errors import ConfigError
 from ops.store.snapshots import PublishedSnapshot, Reconciliation
 from ops.training.kafka_io import KafkaSource
 from ops.training.learner import LearnerConfig, OnlineLearner, StepResult
@@ -92,6 +95,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--sparse-rows", type=at_least(1), default=5, help="rows per tiny mini-batch (--sparse)"
+    )
+    parser.add_argument(
+        "--nproc",
+        type=at_least(1),
+        default=1,
+        help="measure N data-parallel ranks against one instead (no broker; one thread each)",
     )
     add_device_option(parser)
     add_bootstrap_argument(parser)
@@ -320,6 +329,14 @@ def run(args: argparse.Namespace) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
+    if args.nproc > 1:
+        if device.type != "cpu":
+            raise ConfigError(
+                "--nproc: this bench runs its ranks on the CPU (gloo); use --device cpu"
+            )
+        from ops.benches.train_parallel import run_parallel
+
+        return run_parallel(args, config)
     if args.sparse:
         return run_sparse(args, config, device)
     batches = synthetic_minibatches(args.batches, args.batch_size)

@@ -188,7 +188,7 @@ def all_reduce_gradients(learner: OnlineLearner, loss: torch.Tensor) -> float:
     offset = 0
     for p, has in zip(dense, flat[-1 - len(dense) : -1].tolist(), strict=True):
         n = p.numel()
-        p.grad = flat[offset : offset + n].view_as(p).clone() if has else None
+        p.grad = flat[offset : offset + n].view_as(p) if has else None
         offset += n
     if learner.sparse_optimizer is not None:
         for group in learner.sparse_optimizer.param_groups:
