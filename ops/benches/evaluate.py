@@ -129,7 +129,11 @@ def _evaluate(
     config = EvaluatorConfig(experiment="bench", arms=arms, control=arms[0][0], shadow=True,
                              until_end=True, progress_every_s=3600, flush_rows=SCORE_CHUNK)  # fmt: skip
     evaluator = Evaluator(
-        config, Session=Session, source=_Messages(values), decode=decode_minibatch, device=device
+        config,
+        Session=Session,
+        source=_Messages(values),
+        decode=decode_minibatch,
+        device=str(device),
     )
     # Loading a snapshot (read, sha256, torch.load) happens once per snapshot: not timed here.
     evaluator.serving.refresh()

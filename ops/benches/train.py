@@ -36,6 +36,7 @@ from kafka import KafkaProducer
 
 from model.config import ModelConfig
 from model.features import CRITEO_FEATURE_FIELDS, FeaturizerConfig
+from ops.benches.train_parallel import run_parallel
 from ops.cli.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
 from ops.cli.device import add_device_option, resolve_device
 from ops.cli.options import at_least, class_default
@@ -334,9 +335,7 @@ def run(args: argparse.Namespace) -> dict:
             raise ConfigError(
                 "--nproc: this bench runs its ranks on the CPU (gloo); use --device cpu"
             )
-        from ops.benches.train_parallel import run_parallel
-
-        return run_parallel(args, config)
+        return run_parallel(args, config, synthetic_minibatches)
     if args.sparse:
         return run_sparse(args, config, device)
     batches = synthetic_minibatches(args.batches, args.batch_size)

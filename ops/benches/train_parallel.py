@@ -21,6 +21,7 @@ import os
 import socket
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -32,12 +33,10 @@ from ops.training.learner import LearnerConfig, OnlineLearner
 from streaming.minibatch import MiniBatch, decode_minibatch, encode_minibatch
 
 
-def _share(batches: int, rows: int, nproc: int, r: int, rounds: int) -> list[MiniBatch]:
+def _share(job: dict, nproc: int, r: int) -> list[MiniBatch]:
     """Round r's mini-batches (decoded, as the trainer gets them), as many for each side."""
-    from ops.benches.train import synthetic_minibatches
-
-    per_round = batches // rounds
-    stream = synthetic_minibatches(batches, rows)[r * per_round : (r + 1) * per_round]
+    per_round = job["batches"] // job["rounds"]
+    stream = job["stream"](job["batches"], job["rows"])[r * per_round : (r + 1) * per_round]
     return [decode_minibatch(encode_minibatch(b)) for b in stream[: len(stream) // nproc * nproc]]
 
 
@@ -48,7 +47,7 @@ def _rank_main(rank: int, nproc: int, port: int, job: dict, out: str) -> None:
         "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=nproc
     )
     try:
-        stream = _share(job["batches"], job["rows"], nproc, job["round"], job["rounds"])
+        stream = _share(job, nproc, job["round"])
         mine = stream[rank::nproc]
         learner = ParallelLearner(OnlineLearner(job["config"]))
         learner.step(mine[0])  # warm-up: allocations, the first all-reduce
@@ -81,9 +80,18 @@ def _free_port() -> int:
 
 
 def measure_parallel(
-    config: LearnerConfig, batches: int, rows: int, nproc: int, rounds: int
+    config: LearnerConfig,
+    stream: Callable[[int, int], list[MiniBatch]],
+    batches: int,
+    rows: int,
+    nproc: int,
+    rounds: int,
 ) -> tuple[float, float]:
-    """Examples/s of (one rank, nproc ranks), alternating in rounds; one thread per process."""
+    """Examples/s of (one rank, nproc ranks), alternating in rounds; one thread per process.
+
+    stream: (count, rows) -> the mini-batches (a module-level function: ranks call it too).
+    """
+    job = {"config": config, "stream": stream, "batches": batches, "rows": rows, "rounds": rounds}
     seconds, examples = {"one": 0.0, "group": 0.0}, {"one": 0, "group": 0}
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -92,14 +100,11 @@ def measure_parallel(
             for r in range(rounds):
                 for side in ("one", "group") if r % 2 == 0 else ("group", "one"):
                     if side == "one":
-                        n, s = _one_rank(config, _share(batches, rows, nproc, r, rounds))
+                        n, s = _one_rank(config, _share(job, nproc, r))
                     else:
-                        job = {"config": config, "batches": batches, "rows": rows,
-                               "round": r, "rounds": rounds}  # fmt: skip
                         out = Path(tmp) / f"round{r}"
-                        mp.spawn(
-                            _rank_main, args=(nproc, _free_port(), job, str(out)), nprocs=nproc
-                        )
+                        args = (nproc, _free_port(), {**job, "round": r}, str(out))
+                        mp.spawn(_rank_main, args=args, nprocs=nproc)
                         n_text, s_text = out.read_text().split()
                         n, s = int(n_text), float(s_text)
                     examples[side] += n
@@ -109,9 +114,15 @@ def measure_parallel(
     return examples["one"] / seconds["one"], examples["group"] / seconds["group"]
 
 
-def run_parallel(args: argparse.Namespace, config: LearnerConfig) -> dict:
-    """`--nproc N`: the figures of N ranks against one."""
-    one, group = measure_parallel(config, args.batches, args.batch_size, args.nproc, args.rounds)
+def run_parallel(
+    args: argparse.Namespace,
+    config: LearnerConfig,
+    stream: Callable[[int, int], list[MiniBatch]],
+) -> dict:
+    """`--nproc N`: the figures of N ranks against one on stream's mini-batches."""
+    one, group = measure_parallel(
+        config, stream, args.batches, args.batch_size, args.nproc, args.rounds
+    )
     efficiency = group / (args.nproc * one)
     load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else []
     print(

@@ -160,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
             decode=decode_minibatch,
             stop=stop,
             monitor=monitor,
-            device=device,
+            device=str(device),
         )
         # Registered first, so that the trainers' retention keeps what its clicks will need.
         wait_for_runs(Session, config, stop)
