@@ -142,3 +142,19 @@ def test_streams_cover_every_partition_once() -> None:
     ids = [i for r in range(WORLD) for rows in rank_stream(r) for i in rows.impression_ids]
     assert len(ids) == len(set(ids))
     assert np.all(np.diff([rows.watermark for rows in rank_stream(0)]) >= 0)
+
+
+@pytest.mark.parametrize(
+    ("options", "told"),
+    [(["--method", "es-dfm"], "'es-dfm' steps an auxiliary"), (["--lr", "auto"], "--lr auto")],
+)
+def test_mmn_train_nproc_refuses_what_ranks_cannot_share_in_one_line(
+    options, told, tmp_path: Path, capsys
+) -> None:
+    from ops.cli.main import main
+
+    argv = ["train", "--run", "r", "--bootstrap", "127.0.0.1:1", "--nproc", "2",
+            "--db", f"sqlite:///{tmp_path / 'r.db'}", "--snapshot-dir", str(tmp_path), *options]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and told in err[0], err

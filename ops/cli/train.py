@@ -35,7 +35,7 @@ from ops.cli.options import (
 from ops.cli.train_group import (
     add_group_options,
     group_of_environment,
-    join_group,
+    joined_group,
     supervise,
 )
 from ops.errors import ConfigError
@@ -209,39 +209,47 @@ def checked_decoder(fields: tuple[str, ...]) -> Callable[[bytes], MiniBatch]:
     return decode
 
 
-def train(args: argparse.Namespace) -> TrainerOutcome:
-    """Run the trainer (or one rank of a data-parallel run) against a broker until it stops;
-    resources are released on the way out."""
-    import torch
-
-    from ops.cli.outputs import check_output_folder, open_daemon_registry
+def checked_options(
+    args: argparse.Namespace,
+) -> tuple[TrainerConfig, SnapshotStoreConfig, LearnerConfig, torch.device]:
+    """Every option checked, before anything starts (ranks too: before they are started)."""
     from ops.training.data_parallel import check_parallel
-    from ops.training.kafka_io import KafkaAnnouncer, KafkaSource
-    from ops.training.telemetry import TrainerMetrics
-    from streaming.health import BrokerWatch
-    from streaming.topics import create_topics
 
     if args.bootstrap is None:
         raise ConfigError(
             "mmn train needs --bootstrap HOST:PORT: an embedded broker started for the trainer "
             "alone would hold no mini-batches (run `mmn broker` or `mmn demo`)"
         )
-    stop = stop_on_signals()
-    bootstrap = args.bootstrap
-    daemon = trainer_config(args)  # every option is checked before anything starts
+    daemon = trainer_config(args)
     store_config = build(args, args.options.store)
     config = learner_config(args)
-    torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
-    group = group_of_environment()  # (rank, world) of a data-parallel run, or None
-    if group is not None:
+    if args.nproc > 1 or group_of_environment() is not None:
         check_parallel(config)
+    return daemon, store_config, config, resolve_device(args.device)
+
+
+def train(args: argparse.Namespace) -> TrainerOutcome:
+    """Run the trainer (or one rank of a data-parallel run) against a broker until it stops;
+    resources are released on the way out."""
+    import torch
+
+    from ops.cli.outputs import check_output_folder, open_daemon_registry
+    from ops.training.kafka_io import KafkaAnnouncer, KafkaSource
+    from ops.training.telemetry import TrainerMetrics
+    from streaming.health import BrokerWatch
+    from streaming.topics import create_topics
+
+    stop = stop_on_signals()
+    bootstrap = args.bootstrap
+    daemon, store_config, config, device = checked_options(args)
+    torch.set_num_threads(args.threads)
+    group = group_of_environment()  # (rank, world) of a data-parallel run, or None
     lead = group is None or group[0] == 0  # the rank that holds the lease and writes
     if lead:
         check_output_folder(store_config.directory, "--snapshot-dir")  # before the registry line
     Session = open_daemon_registry(args.db, "train") if lead else None
     with contextlib.ExitStack() as stack:
-        link = _joined(stack, device) if group is not None else None
+        link = joined_group(stack, device) if group is not None else None
         store = (
             leased_store(stack, Session, args, store_config, config, daemon) if Session else None
         )
@@ -266,17 +274,6 @@ def train(args: argparse.Namespace) -> TrainerOutcome:
             stack.callback(announcer.close)
         parts = {"source": source, "announcer": announcer, "metrics": metrics, "health": watch}
         return _trainer(daemon, config, device, store, link, stop, parts).run()
-
-
-def _joined(stack: contextlib.ExitStack, device: torch.device) -> GroupLink:
-    """This process joined to its data-parallel group (left when the stack closes)."""
-    import torch.distributed as dist
-
-    from ops.training.data_parallel import GroupLink
-
-    join_group(device)
-    stack.callback(dist.destroy_process_group)
-    return GroupLink()
 
 
 def _trainer(
@@ -381,6 +378,7 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger(chatty).setLevel(logging.WARNING)
     quiet_repeats(("kafka",))  # a broker outage: one line per kind of error, not thousands
     if args.nproc > 1 and group_of_environment() is None:
+        checked_options(args)  # a bad option is told once, not once per rank
         return supervise(sys.argv[1:], args.nproc, args.max_restarts)
     outcome = train(args)
     group = group_of_environment()

@@ -14,6 +14,7 @@ passed to every rank, which stop together after a last snapshot (exit 0).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -28,6 +29,8 @@ from ops.cli.options import at_least
 
 if TYPE_CHECKING:
     import torch
+
+    from ops.training.data_parallel import GroupLink
 
 log = logging.getLogger("ops.cli.train")
 
@@ -71,6 +74,17 @@ def join_group(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo", init_method="env://")
+
+
+def joined_group(stack: contextlib.ExitStack, device: torch.device) -> GroupLink:
+    """This process joined to the group the environment describes (left when stack closes)."""
+    import torch.distributed as dist
+
+    from ops.training.data_parallel import GroupLink
+
+    join_group(device)
+    stack.callback(dist.destroy_process_group)
+    return GroupLink()
 
 
 def free_port() -> int:
