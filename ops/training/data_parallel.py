@@ -100,12 +100,13 @@ class ParallelLearner:
         """Take in this rank's rows (None: nothing this step); one optimizer step, on every
         rank, once the union has gathered min_step_rows rows or a rank's stream ended."""
         learner = self.learner
+        given = rows if rows is not None and len(rows.impression_ids) else None
         keep = None
-        if rows is not None and len(rows.impression_ids):
-            keep = learner.deduper.admit(rows.impression_ids, rows.kinds, rows.label_ts)
+        if given is not None:
+            keep = learner.deduper.admit(given.impression_ids, given.kinds, given.label_ts)
         mine = {
-            "types": [] if keep is None else list(rows.conv_types),  # type: ignore[union-attr]
-            "scenarios": [] if keep is None else list(rows.scenarios),  # type: ignore[union-attr]
+            "types": [] if given is None else list(given.conv_types),
+            "scenarios": [] if given is None else list(given.scenarios),
             "kept": 0 if keep is None else int(keep.sum()),
             "dropped": 0 if keep is None else int((~keep).sum()),
             "watermark": None if rows is None else rows.watermark,
@@ -118,10 +119,9 @@ class ParallelLearner:
             learner.scenarios.observe([v for c in every for v in c["scenarios"]])
         finite = [c["watermark"] for c in every if _finite(c["watermark"])]
         learner.advance(max(finite) if finite else None)
-        if keep is not None and keep.any():
-            assert rows is not None
-            kinds = np.asarray(rows.kinds, dtype=object)[keep]
-            learner.pending.append((learner.batch(rows, keep, grow=False), kinds))
+        if given is not None and keep is not None and keep.any():
+            kinds = np.asarray(given.kinds, dtype=object)[keep]
+            learner.pending.append((learner.batch(given, keep, grow=False), kinds))
         learner.examples_seen += kept
         self.gathered += kept
         dropped = sum(c["dropped"] for c in every)
@@ -152,9 +152,9 @@ class ParallelLearner:
         )
         every = self.gather(columns)
         sizes = [len(c[0]) for c in every]
+        learner.batches += 1  # as one process counts a step whose rows its method all skips
         if not sum(sizes):
             return math.nan
-        learner.batches += 1
         conv_type, scenario, click = (
             torch.from_numpy(np.concatenate([c[i] for c in every])).to(learner.device)
             for i in range(3)

@@ -29,7 +29,7 @@ from ops.store.snapshots import PublishedSnapshot, Reconciliation
 from ops.training.data_parallel import GroupLink, ParallelLearner
 from ops.training.rows import LabeledRows
 from ops.training.seams import Snapshots
-from ops.training.trainer import Trainer, TrainerOutcome, _RunState
+from ops.training.trainer import RunState, Trainer, TrainerOutcome
 from streaming.progress import ProgressLine
 
 log = logging.getLogger("ops.training.trainer")
@@ -118,7 +118,7 @@ class ParallelTrainer(Trainer):
 
     def run(self) -> TrainerOutcome:
         """Step in lockstep with the other ranks until the group agrees to stop."""
-        state = _RunState(idle_since=time.monotonic())
+        state = RunState(idle_since=time.monotonic())
         progress = ProgressLine(
             lambda line: log.info(
                 "progress run=%s rank=%d %s", self.config.run, self.link.rank, line
@@ -160,7 +160,7 @@ class ParallelTrainer(Trainer):
             last_snapshot=self.last_snapshot,
         )
 
-    def _wait_for_next(self, state: _RunState) -> bool:
+    def _wait_for_next(self, state: RunState) -> bool:
         """Fetch until this rank's next mini-batch is known (or its partitions all ended);
         True once idle for idle_timeout_s, or on a stop request."""
         while True:
@@ -171,7 +171,7 @@ class ParallelTrainer(Trainer):
             if not self._fetch(state, expected):
                 return True
 
-    def _local_stop(self, state: _RunState, idle: bool) -> str | None:
+    def _local_stop(self, state: RunState, idle: bool) -> str | None:
         """Why this rank would stop now (None: it would go on); the group stops on any."""
         if self.stop_requested.is_set():
             return "signal"
@@ -179,7 +179,7 @@ class ParallelTrainer(Trainer):
             return "max-batches"
         return "idle-timeout" if idle else None
 
-    def _step(self, state: _RunState, rows: LabeledRows | None) -> None:
+    def _step(self, state: RunState, rows: LabeledRows | None) -> None:
         result = self.parallel.step(rows)
         if rows is not None:
             state.batches += 1
