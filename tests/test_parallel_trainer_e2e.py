@@ -18,6 +18,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -107,7 +108,9 @@ def reference(values: dict[int, list[bytes]]) -> OnlineLearner:
     return learner
 
 
-def start(bootstrap: str, tmp_path: Path, run: str, log: Path) -> subprocess.Popen:
+def start(
+    bootstrap: str, tmp_path: Path, run: str, log: Path, *, until_end: bool = True
+) -> subprocess.Popen:
     command = [sys.executable, "-m", "ops.cli", "train", "--nproc", str(WORLD), "--run", run,
                "--model", "mmn", "--optimizer", OPTIMIZER, "--bootstrap", bootstrap,
                "--db", f"sqlite:///{tmp_path / 'registry.db'}",
@@ -116,6 +119,8 @@ def start(bootstrap: str, tmp_path: Path, run: str, log: Path) -> subprocess.Pop
                "--idle-timeout", "120", "--fields", ",".join(FIELDS), "--buckets", "64",
                "--hidden", "64,32", "--n-types", "4", "--n-scenarios", "3", "--threads", "1",
                "--progress-every", "1"]  # fmt: skip
+    if not until_end:  # then it waits for more until --idle-timeout
+        command.remove("--until-end")
     handle = open(log, "ab")  # noqa: SIM115 (the child owns it)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env)
@@ -170,3 +175,29 @@ def test_a_rank_sigkilled_mid_run_restarts_the_group_exactly(
     assert "restarting the group from the last snapshot" in text
     assert "resumed run=killed" in text
     check_against_reference(*final_state(tmp_path, "killed"), values)
+
+
+def test_ranks_die_with_their_supervisor(broker, tmp_path: Path) -> None:
+    publish(broker.bootstrap)
+    log = tmp_path / "train.log"
+    # Without --until-end the ranks would train on, waiting for more, for --idle-timeout.
+    process = start(broker.bootstrap, tmp_path, "orphans", log, until_end=False)
+    assert wait_for(log, "snapshot published", 1, process, 180), log.read_text()[-3000:]
+    ranks = children(process.pid)
+    assert len(ranks) == WORLD
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(30)
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in ranks) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    # Reaped by init, or zombies until then: none may still be running.
+    alive = [pid for pid in ranks if _running(pid)]
+    assert not alive, alive
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"

@@ -116,7 +116,11 @@ def _run_group(argv: list[str], nproc: int, stop: threading.Event) -> int:
     for rank in range(nproc):
         env = {**os.environ, "RANK": str(rank), "LOCAL_RANK": str(rank),
                "WORLD_SIZE": str(nproc), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port}  # fmt: skip
-        ranks.append(subprocess.Popen([sys.executable, "-m", "ops.cli", *argv], env=env))
+        ranks.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "ops.cli", *argv], env=env, preexec_fn=_die_with_parent
+            )
+        )
     stopping_since: float | None = None
     while True:
         codes = [p.poll() for p in ranks]
@@ -134,6 +138,15 @@ def _run_group(argv: list[str], nproc: int, stop: threading.Event) -> int:
             _kill(ranks)
             return 1
         time.sleep(0.2)
+
+
+def _die_with_parent() -> None:
+    """In a rank, before it runs: SIGKILL it if this supervisor dies (even by SIGKILL), so
+    no orphaned group trains on beside the one a restarted supervisor starts (Linux)."""
+    if sys.platform == "linux":
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def _kill(ranks: list[subprocess.Popen]) -> None:
