@@ -57,9 +57,36 @@ class Batch:
             click_weight=torch.ones(n) if click_weight is None else click_weight,
         )
 
+    def to(self, device: torch.device | str) -> Batch:
+        """The batch with every tensor on device."""
+        return Batch(*(t.to(device) for t in self.__dict__.values()))
+
     def slice(self, start: int, stop: int) -> Batch:
         """Rows [start, stop) of the batch."""
         return Batch(*(t[start:stop] for t in self.__dict__.values()))
+
+
+@dataclass(frozen=True)
+class BatchShare:
+    """A batch as rows [start, start + B) of a whole batch split across processes
+    (data-parallel training): the whole's domain and click columns, (N,) each.
+
+    A loss given a share returns this part's share of the whole's loss (its rows' terms
+    over the whole's row counts and domain weights), so the shares' gradients sum to the
+    gradient of the whole batch's loss.
+    """
+
+    conv_type: Tensor
+    scenario: Tensor
+    click: Tensor
+    start: int
+
+    def __len__(self) -> int:
+        return self.conv_type.shape[0]
+
+    def rows(self, n: int) -> slice:
+        """The whole's rows that are this part's n rows."""
+        return slice(self.start, self.start + n)
 
 
 class Logits(NamedTuple):

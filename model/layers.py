@@ -29,7 +29,9 @@ class FieldEmbedding(nn.Module):
         """Per-field embeddings: (B, F) ids -> (B, F, E)."""
         # The first row of each field's block, made per call rather than kept as a buffer: a
         # model built on the meta device and loaded with assign=True has nothing left to fill.
-        offsets = torch.arange(0, self.n_fields * self.buckets, self.buckets)  # (F,)
+        offsets = torch.arange(
+            0, self.n_fields * self.buckets, self.buckets, device=ids.device
+        )  # (F,)
         return self.table(ids + offsets)
 
     def forward(self, ids: Tensor) -> Tensor:

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from model.batch import Batch, Logits
+from model.batch import Batch, BatchShare, Logits
 
 DEFAULT_ALPHA = 1.0
 
@@ -77,6 +77,7 @@ def weighted_loss(
     *,
     domain_weight: WeightFn | None = None,
     alpha: float = DEFAULT_ALPHA,
+    share: BatchShare | None = None,
 ) -> Tensor:
     """The one training loss of every ESMM-style model: mean CTR + alpha * mean CTCVR.
 
@@ -84,20 +85,28 @@ def weighted_loss(
     times `domain_weight(conv_type, scenario)` (none: ESMM's Eq. 2; N / N_c: MMN's Eq. 3;
     the ablations of `model.dynamic_weights` another function). Every variant goes through
     here, so the terms' sample weights cannot drift apart between them.
+
+    share: the batch is part of a whole (`BatchShare`): the means are over the whole's
+    rows and the domain weights those of the whole, so the parts' losses sum to its loss.
     """
-    ctr = (batch.click_weight * ctr_log_loss(logits, batch)).mean()
+    whole = share or BatchShare(batch.conv_type, batch.scenario, batch.click, 0)
+    ctr = (batch.click_weight * ctr_log_loss(logits, batch)).sum() / len(whole)
     weight = batch.weight
     if domain_weight is not None:
-        weight = weight * domain_weight(batch.conv_type, batch.scenario)
-    ctcvr = (weight * ctcvr_log_loss(logits, batch)).mean()
+        weight = weight * domain_weight(whole.conv_type, whole.scenario)[whole.rows(len(batch))]
+    ctcvr = (weight * ctcvr_log_loss(logits, batch)).sum() / len(whole)
     return ctr + alpha * ctcvr
 
 
-def esmm_loss(logits: Logits, batch: Batch, *, alpha: float = DEFAULT_ALPHA) -> Tensor:
+def esmm_loss(
+    logits: Logits, batch: Batch, *, alpha: float = DEFAULT_ALPHA, share: BatchShare | None = None
+) -> Tensor:
     """ESMM's loss (paper Eq. 2): mean CTR loss + alpha * mean CTCVR loss, sample-weighted."""
-    return weighted_loss(logits, batch, alpha=alpha)
+    return weighted_loss(logits, batch, alpha=alpha, share=share)
 
 
-def mmn_loss(logits: Logits, batch: Batch, *, alpha: float = DEFAULT_ALPHA) -> Tensor:
+def mmn_loss(
+    logits: Logits, batch: Batch, *, alpha: float = DEFAULT_ALPHA, share: BatchShare | None = None
+) -> Tensor:
     """MMN's dynamically weighted loss (paper Eq. 3): the CTCVR term weighted by N / N_c."""
-    return weighted_loss(logits, batch, domain_weight=domain_weights, alpha=alpha)
+    return weighted_loss(logits, batch, domain_weight=domain_weights, alpha=alpha, share=share)

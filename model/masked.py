@@ -23,7 +23,7 @@ class MaskedTower(ComposedTower):
         x = self.padded(x)
         n_types = self.linears[0].type_w.shape[0]
         n_scen = self.linears[0].scen_w.shape[0]
-        out = torch.zeros(len(x))
+        out = x.new_zeros(len(x))
         for t in range(n_types):
             for s in range(n_scen):
                 h = x

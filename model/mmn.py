@@ -13,6 +13,11 @@ second `_grouped_mm` over the rows sorted by scenario; the 1-unit output layer (
 with gathered, composed vectors. Gathers use index_select / embedding, whose backward is
 index_add_, never `param[idx]` (index_put_ backward, ~30x slower on CPU).
 
+`torch._grouped_mm` takes float32 on the CPU only (on CUDA it wants bf16 and a recent
+GPU): elsewhere `segment_mm` computes the same products one group at a time (the
+parameters unbound once, so the backward stacks the pieces' gradients instead of
+materialising a full zero gradient per group).
+
 A single request runs only its own domain's tower (`MMN.request`), composed once per
 (t, s) and cached until the parameters change. Scoring a batch in eval mode without
 autograd (a loaded snapshot) likewise composes `W_base + W_type` for every type once and
@@ -44,6 +49,34 @@ from model.losses import esmm_loss, mmn_loss
 from model.spec import MMN_ONLINE_LR, ModelSpec
 
 _ALIGN = 4  # _grouped_mm wants row strides of 16 bytes: float32 widths in multiples of 4
+GROUPED_MM_DEVICES = frozenset({"cpu"})  # where torch._grouped_mm takes float32
+
+
+def segment_mm(h: Tensor, w: Tensor, offs: Tensor) -> Tensor:
+    """Rows [offs[g-1], offs[g]) of h (B, in) times w[g] (G, in, out): (B, out).
+
+    What `torch._grouped_mm(h, w, offs=offs)` computes, by one matmul per non-empty group.
+
+    >>> h, w = torch.randn(5, 4), torch.randn(3, 4, 4)
+    >>> offs = torch.tensor([2, 2, 5], dtype=torch.int32)
+    >>> torch.allclose(segment_mm(h, w, offs), torch._grouped_mm(h, w, offs=offs), atol=1e-6)
+    True
+    """
+    ends = offs.tolist()
+    starts = [0, *ends[:-1]]
+    pieces = [
+        h[start:end] @ wg
+        for start, end, wg in zip(starts, ends, w.unbind(0), strict=True)
+        if end > start
+    ]
+    return torch.cat(pieces) if pieces else h.new_zeros(0, w.shape[-1])
+
+
+def grouped_mm(h: Tensor, w: Tensor, offs: Tensor) -> Tensor:
+    """torch._grouped_mm where it takes h's device and dtype, segment_mm elsewhere."""
+    if h.device.type in GROUPED_MM_DEVICES and h.dtype == torch.float32:
+        return torch._grouped_mm(h, w, offs=offs)
+    return segment_mm(h, w, offs)
 
 
 class ComposedLinear(nn.Module):
@@ -141,7 +174,7 @@ class GroupedTower(ComposedTower):
         # Rows in type order; the scenario term needs them in scenario order, and back.
         by_scen = torch.argsort(s, stable=True)
         from_scen = torch.empty_like(by_scen)
-        from_scen[by_scen] = torch.arange(len(by_scen))
+        from_scen[by_scen] = torch.arange(len(by_scen), device=by_scen.device)
         type_ends = torch.bincount(t, minlength=n_types).cumsum(0).to(torch.int32)
         scen_ends = torch.bincount(s, minlength=n_scen).cumsum(0).to(torch.int32)
 
@@ -153,8 +186,8 @@ class GroupedTower(ComposedTower):
                 bias = layer.base_b + F.embedding(t, layer.type_b)
             else:
                 w, bias = typed[i][0], F.embedding(t, typed[i][1])
-            by_t = torch._grouped_mm(h, w, offs=type_ends)
-            by_s = torch._grouped_mm(h.index_select(0, by_scen), layer.scen_w, offs=scen_ends)
+            by_t = grouped_mm(h, w, type_ends)
+            by_s = grouped_mm(h.index_select(0, by_scen), layer.scen_w, scen_ends)
             bias = bias + F.embedding(s, layer.scen_b)
             h = torch.relu(by_t + by_s.index_select(0, from_scen) + bias)
         out = self.linears[-1]

@@ -97,12 +97,28 @@ def snapshot_state(
         "version": VERSION,
         "model": name,
         "config": config_state,
-        "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
+        # Copied to the CPU: a snapshot of a model trained on a GPU loads on any machine.
+        "state_dict": {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()},
         "vocabs": {k: v.state() for k, v in (vocabs or {}).items()},
         "featurizer": featurizer.state() if featurizer is not None else None,
         "score": score,
         "extra": dict(extra or {}),
     }
+
+
+def on_cpu(value: Any) -> Any:
+    """Plain data with every tensor in it copied to the CPU (an optimizer's state_dict, say).
+
+    >>> on_cpu({"state": {0: {"sum": torch.ones(1)}}, "groups": [1]})
+    {'state': {0: {'sum': tensor([1.])}}, 'groups': [1]}
+    """
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        return {k: on_cpu(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(on_cpu(v) for v in value)
+    return value
 
 
 def serving_part(state: Mapping[str, Any]) -> dict[str, Any]:

@@ -9,13 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from torch import Tensor, nn
 
-from model.batch import Batch, Logits
+from model.batch import Batch, BatchShare, Logits
 from model.config import ModelConfig
 
-LossFn = Callable[[Logits, Batch], Tensor]
+
+class LossFn(Protocol):
+    """A training loss: (logits, batch) -> scalar; with `share`, the batch's share of the
+    whole batch's loss (`model.batch.BatchShare`, data-parallel training)."""
+
+    def __call__(self, logits: Logits, batch: Batch, *, share: BatchShare | None = None) -> Tensor:
+        """The loss of the batch, or of its share of the whole."""
 
 
 DEFAULT_LR = 0.01

@@ -24,7 +24,7 @@ MAX_FUNCTION_LINES = 60
 # Which parts of the project each part may import (a part is a top-level package, or an
 # ops sub-package); a part may always import itself.
 SIMULATOR_MAY_IMPORT = {"streaming.events", "streaming.topics"}
-BENCHES_MAY_IMPORT = {"ops.cli.bootstrap", "ops.cli.options"}
+BENCHES_MAY_IMPORT = {"ops.cli.bootstrap", "ops.cli.options", "ops.cli.device"}
 # The trainer's progressive validation scores with the project's one set of metrics, a leaf
 # module of plain functions that imports nothing else of ops.
 TRAINING_MAY_IMPORT = {"ops.evaluation.metrics"}

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from model.batch import Batch, Logits
+from model.batch import Batch, BatchShare, Logits
 
 
 class ClickRate(nn.Module):
@@ -27,7 +27,7 @@ class ClickRate(nn.Module):
         return self.bias.expand(rows)  # (B,)
 
 
-def clicked_cvr_loss(logits: Logits, batch: Batch) -> Tensor:
+def clicked_cvr_loss(logits: Logits, batch: Batch, *, share: BatchShare | None = None) -> Tensor:
     """CTR log loss over all rows (weighted by Batch.click_weight) plus CVR log loss over clicked rows (by Batch.weight).
 
     Each term is averaged over the rows it covers (the CVR term over clicked rows; a batch with no
@@ -41,7 +41,9 @@ def clicked_cvr_loss(logits: Logits, batch: Batch) -> Tensor:
     >>> round(loss.item(), 4)  # 2 * log 2: the unclicked row's CVR logit is ignored
     1.3863
     """
-    ctr = F.binary_cross_entropy_with_logits(logits.ctr, batch.click, weight=batch.click_weight)
+    whole = share or BatchShare(batch.conv_type, batch.scenario, batch.click, 0)
+    ctr_rows = F.binary_cross_entropy_with_logits(logits.ctr, batch.click, reduction="none")
+    ctr = (batch.click_weight * ctr_rows).sum() / len(whole)
     clicked = batch.click * batch.weight
     cvr_rows = F.binary_cross_entropy_with_logits(logits.cvr, batch.conversion, reduction="none")
-    return ctr + (clicked * cvr_rows).sum() / batch.click.sum().clamp(min=1.0)
+    return ctr + (clicked * cvr_rows).sum() / whole.click.sum().clamp(min=1.0)

@@ -22,6 +22,7 @@ import torch
 
 from model.config import ModelConfig
 from model.features import CRITEO_FEATURE_FIELDS
+from ops.cli.device import add_device_option, resolve_device
 from ops.cli.options import at_least
 from ops.evaluation.evaluator import Evaluator
 from ops.evaluation.experiment import EvaluatorConfig
@@ -49,6 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--threads", type=at_least(1), help="torch intra-op threads (default: torch's)"
     )
+    add_device_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -122,7 +124,7 @@ def _snapshots(Session, folder: Path, messages: int) -> None:
 
 
 def _evaluate(
-    values: list[bytes], arms: tuple[tuple[str, str], ...], folder: Path
+    values: list[bytes], arms: tuple[tuple[str, str], ...], folder: Path, device: torch.device
 ) -> tuple[float, int, Evaluator]:
     """Wall seconds of the evaluator over the whole stream (snapshots loaded before), rows
     written, and the evaluator."""
@@ -131,7 +133,11 @@ def _evaluate(
     config = EvaluatorConfig(experiment="bench", arms=arms, control=arms[0][0], shadow=True,
                              until_end=True, progress_every_s=3600, flush_rows=SCORE_CHUNK)  # fmt: skip
     evaluator = Evaluator(
-        config, Session=Session, source=_Messages(values), decode=decode_minibatch
+        config,
+        Session=Session,
+        source=_Messages(values),
+        decode=decode_minibatch,
+        device=str(device),
     )
     # Loading a snapshot (read, sha256, torch.load) happens once per snapshot: not timed here.
     evaluator.serving.refresh()
@@ -146,7 +152,7 @@ def _forward_seconds(evaluator: Evaluator, values: list[bytes]) -> float:
     """Seconds of the served model's forward pass alone over the same clicks, featurised before."""
     run = evaluator.runs["control"]
     known = evaluator.serving.known[run][-1]
-    loaded = ModelCache().get(run, known)
+    loaded = ModelCache(device=evaluator.models.device).get(run, known)
     batches = []
     for value in values:
         rows = decode_minibatch(value)
@@ -167,11 +173,12 @@ def _forward_seconds(evaluator: Evaluator, values: list[bytes]) -> float:
 def run(args: argparse.Namespace) -> dict:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
     values = stream(args.clicks, args.batch_size)
     with tempfile.TemporaryDirectory() as tmp:
-        one_s, _, evaluator = _evaluate(values, ARMS[:1], Path(tmp) / "one")
+        one_s, _, evaluator = _evaluate(values, ARMS[:1], Path(tmp) / "one", device)
         forward_after = _forward_seconds(evaluator, values)
-        two_s, rows, _ = _evaluate(values, ARMS, Path(tmp) / "two")
+        two_s, rows, _ = _evaluate(values, ARMS, Path(tmp) / "two", device)
         # Timed on both sides of the second evaluator run, so that the load of a shared
         # machine falls on both figures alike.
         forward_s = (forward_after + _forward_seconds(evaluator, values)) / 2
@@ -184,6 +191,7 @@ def run(args: argparse.Namespace) -> dict:
         "forward_examples_per_s": forward,
         "ratio": per_arm / forward,
         "threads": torch.get_num_threads(),
+        "device": str(device),
         "data": "synthetic random features (not Criteo); MMN at the paper's sizes, untrained",
     }
     print(f"evaluator, one arm: {per_arm:,.0f} examples/s (decode, final labels, assignment, "

@@ -23,6 +23,7 @@ from model import zoo
 from model.batch import Batch
 from model.config import ModelConfig
 from model.optimizers import OPTIMIZERS, make_optimizer
+from ops.cli.device import add_device_option, resolve_device
 from ops.cli.options import at_least
 
 SLOW_MODELS = {"mmn_masked": 1}  # timed steps (no warm-up) of models too slow for the default
@@ -50,6 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=at_least(1),
         help="torch intra-op threads (default: torch's); 1 avoids oversubscription on a busy machine",
     )
+    add_device_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -64,8 +66,19 @@ def _random_batch(config: ModelConfig, rows: int, g: torch.Generator) -> Batch:
     )
 
 
+def synchronize(device: torch.device | str) -> None:
+    """Wait for the device's queued work (a GPU runs asynchronously: time what it did)."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def train_throughput(
-    names: list[str], config: ModelConfig, batch: Batch, steps: int, optimizer: str = "adagrad"
+    names: list[str],
+    config: ModelConfig,
+    batch: Batch,
+    steps: int,
+    optimizer: str = "adagrad",
+    device: torch.device | str = "cpu",
 ) -> dict:
     """Examples/s of full training steps (median step time) per model, after one warm-up step.
 
@@ -76,8 +89,9 @@ def train_throughput(
     for name in names:
         spec = zoo.get(name)
         torch.manual_seed(0)
-        model = spec.build(config)
+        model = spec.build(config).to(device)
         runners[name] = (spec, model, make_optimizer(optimizer, model.parameters(), lr=0.05))
+    batch = batch.to(device)
     times: dict[str, list[float]] = {name: [] for name in names}
 
     def step(name: str) -> float:
@@ -86,6 +100,7 @@ def train_throughput(
         optimizer.zero_grad(set_to_none=True)
         spec.loss(model(batch), batch).backward()
         optimizer.step()
+        synchronize(device)
         return time.perf_counter() - started
 
     regular = [n for n in names if n not in SLOW_MODELS]
@@ -100,21 +115,26 @@ def train_throughput(
     return {name: len(batch) / float(np.median(t)) for name, t in times.items()}
 
 
-def request_latency_us(names: list[str], config: ModelConfig, requests: int) -> dict:
+def request_latency_us(
+    names: list[str],
+    config: ModelConfig,
+    requests: int,
+    device: torch.device | str = "cpu",
+) -> dict:
     """p50, p99 of one request's prediction per model, in microseconds.
 
     Requests go to the models in turns (like the training steps) so that load spikes on
     the machine fall on all of them alike.
     """
     g = torch.Generator().manual_seed(1)
-    rows = _random_batch(config, requests, g)
+    rows = _random_batch(config, requests, g).to(device)
     ids = list(rows.ids)
     domains = list(zip(rows.conv_type.tolist(), rows.scenario.tolist(), strict=True))
     singles = [rows.slice(i, i + 1) for i in range(requests)]
     predictors = {}
     for name in names:
         torch.manual_seed(0)
-        model = zoo.get(name).build(config).eval()
+        model = zoo.get(name).build(config).to(device).eval()
         request = getattr(model, "request", None)
         if request is not None:
             for t in range(config.n_types):  # warm the composed-tower cache, as in serving
@@ -132,6 +152,7 @@ def request_latency_us(names: list[str], config: ModelConfig, requests: int) -> 
             for name, predict in predictors.items():
                 started = time.perf_counter_ns()
                 predict(i)
+                synchronize(device)
                 times[name].append((time.perf_counter_ns() - started) / 1000)
     return {
         name: (float(np.percentile(t, 50)), float(np.percentile(t, 99)))
@@ -142,11 +163,12 @@ def request_latency_us(names: list[str], config: ModelConfig, requests: int) -> 
 def run(args: argparse.Namespace) -> dict:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
     config = ModelConfig(n_fields=18, n_types=21, n_scenarios=17)
     names = args.models.split(",") if args.models else zoo.names()
     batch = _random_batch(config, args.batch_size, torch.Generator().manual_seed(0))
-    throughput = train_throughput(names, config, batch, args.steps, args.optimizer)
-    latency = request_latency_us(names, config, args.requests)
+    throughput = train_throughput(names, config, batch, args.steps, args.optimizer, device)
+    latency = request_latency_us(names, config, args.requests, device)
     figures = {
         name: {
             "train_examples_per_s": throughput[name],
@@ -172,4 +194,5 @@ def run(args: argparse.Namespace) -> dict:
         "batch_size": args.batch_size,
         "steps": args.steps,
         "threads": torch.get_num_threads(),
+        "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
     }

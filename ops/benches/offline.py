@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
 
 from model import zoo
+from ops.cli.device import add_device_option, resolve_device
 from ops.cli.options import add_options, build
 from ops.evaluation.offline import OfflineConfig, offline_data, run_offline
 from ops.evaluation.table import format_table
@@ -29,6 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         OfflineConfig,
         defaults={"models": tuple(n for n in zoo.names() if n != "mmn_masked")},
     )
+    add_device_option(parser)
     parser.set_defaults(func=run, options=(search, experiment))
 
 
@@ -36,13 +39,17 @@ def run(args: argparse.Namespace) -> dict:
     search_options, experiment_options = args.options
     config = build(args, experiment_options)
     search = build(args, search_options)
+    device = resolve_device(args.device)
     started = time.perf_counter()
     cols = load_columns(args.data, search, rows=config.rows)
     p_true = truth_of(args.data, cols.impression_id)
     data = offline_data(cols, config, p_true=p_true, source=str(args.data))
     print(f"loaded {len(data):,} rows in {time.perf_counter() - started:.0f}s", flush=True)
     result = run_offline(
-        data, config, log=lambda line: print(line, flush=True), on_model=partial(args.json)
+        dataclasses.replace(data, device=device),
+        config,
+        log=lambda line: print(line, flush=True),
+        on_model=partial(args.json),
     )
     print(format_table(result))
     return result

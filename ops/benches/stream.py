@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from ops.benches.offline import partial
+from ops.cli.device import add_device_option, resolve_device
 from ops.cli.options import add_options, build
 from ops.research.stream_protocol import StreamConfig, run_stream
 from simulator.criteo_search import CriteoSearchConfig, load_columns
@@ -41,6 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     search = add_options(parser, CriteoSearchConfig, only=("type_field", "scenario_field"))
     experiment = add_options(parser, StreamConfig, skip=("seed",))
+    add_device_option(parser)
     parser.set_defaults(func=run, options=(search, experiment))
 
 
@@ -81,11 +83,16 @@ def run(args: argparse.Namespace) -> dict:
     search_options, experiment_options = args.options
     config = build(args, experiment_options)
     search = build(args, search_options)
+    device = resolve_device(args.device)
     started = time.perf_counter()
     cols = load_columns(args.data, search, rows=config.rows)
     print(f"loaded {len(cols):,} rows in {time.perf_counter() - started:.0f}s", flush=True)
     result = run_stream(
-        cols, config, log=lambda line: print(line, flush=True), on_model=partial(args.json)
+        cols,
+        config,
+        log=lambda line: print(line, flush=True),
+        on_model=partial(args.json),
+        device=device,
     )
     result["rows"] = len(cols)
     result["data"] = str(args.data)

@@ -15,6 +15,8 @@ fifth of the training throughput). The broker side is timed from the start of ea
 `Trainer.run` to the end of its last step, and its store keeps nothing: the snapshot a
 run closes with (hundreds of MB at the paper's sizes) is not what is measured.
 
+With `--nproc N`, no broker: N data-parallel ranks against one (`ops.benches.train_parallel`).
+
 With `--sparse`, no broker: the learner's examples/s on mini-batches of `--sparse-rows`
 (5: what a sparse stream through the default joiner makes) against mini-batches of
 `--batch-size`, alternating in rounds in the same run; `sparse_to_dense_ratio` is their
@@ -34,8 +36,11 @@ from kafka import KafkaProducer
 
 from model.config import ModelConfig
 from model.features import CRITEO_FEATURE_FIELDS, FeaturizerConfig
+from ops.benches.train_parallel import run_parallel
 from ops.cli.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
+from ops.cli.device import add_device_option, resolve_device
 from ops.cli.options import at_least, class_default
+from ops.errors import ConfigError
 from ops.store.snapshots import PublishedSnapshot, Reconciliation
 from ops.streams.kafka_source import KafkaSource
 from ops.training.learner import LearnerConfig, OnlineLearner, StepResult
@@ -92,6 +97,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--sparse-rows", type=at_least(1), default=5, help="rows per tiny mini-batch (--sparse)"
     )
+    parser.add_argument(
+        "--nproc",
+        type=at_least(1),
+        default=1,
+        help="measure N data-parallel ranks against one instead (no broker; one thread each)",
+    )
+    add_device_option(parser)
     add_bootstrap_argument(parser)
     parser.set_defaults(func=run)
 
@@ -211,7 +223,11 @@ def _publish(batches: list[MiniBatch], bootstrap: str) -> str:
 
 
 def measure(
-    config: LearnerConfig, batches: list[MiniBatch], bootstrap: str, rounds: int
+    config: LearnerConfig,
+    batches: list[MiniBatch],
+    bootstrap: str,
+    rounds: int,
+    device: torch.device | str = "cpu",
 ) -> tuple[float, float]:
     """Examples/s (memory, broker), the two alternating in rounds over equal shares of batches.
 
@@ -220,7 +236,7 @@ def measure(
     topic = _publish(batches, bootstrap)
     decoded = [decode_minibatch(encode_minibatch(batch)) for batch in batches]
     share = len(batches) // (rounds + 1)
-    timed, memory = _TimedLearner(config), OnlineLearner(config)
+    timed, memory = _TimedLearner(config, device), OnlineLearner(config, device)
     source = KafkaSource(bootstrap, topic)
     try:
         trainer = Trainer(
@@ -281,10 +297,14 @@ def memory_examples_per_s(config: LearnerConfig, batches: list[MiniBatch], round
 
 
 def measure_small(
-    config: LearnerConfig, small: list[MiniBatch], full: list[MiniBatch], rounds: int
+    config: LearnerConfig,
+    small: list[MiniBatch],
+    full: list[MiniBatch],
+    rounds: int,
+    device: torch.device | str = "cpu",
 ) -> tuple[float, float]:
     """Examples/s (small, full) of one learner each, alternating over equal shares; round 0 warms up."""
-    learners = {"small": OnlineLearner(config), "full": OnlineLearner(config)}
+    learners = {"small": OnlineLearner(config, device), "full": OnlineLearner(config, device)}
     streams = {"small": small, "full": full}
     seconds = {"small": 0.0, "full": 0.0}
     rows = {"small": 0, "full": 0}
@@ -299,12 +319,12 @@ def measure_small(
     return rows["small"] / seconds["small"], rows["full"] / seconds["full"]
 
 
-def run_sparse(args: argparse.Namespace, config: LearnerConfig) -> dict:
+def run_sparse(args: argparse.Namespace, config: LearnerConfig, device: torch.device) -> dict:
     """`--sparse`: tiny mini-batches against full ones, in one run."""
     full = synthetic_minibatches(args.batches, args.batch_size)
     n_small = args.batches * args.batch_size // args.sparse_rows
     small = synthetic_minibatches(n_small, args.sparse_rows, seed=1)
-    small_rate, full_rate = measure_small(config, small, full, args.rounds)
+    small_rate, full_rate = measure_small(config, small, full, args.rounds, device)
     ratio = small_rate / full_rate
     print(
         f"learner {args.model}: mini-batches of {args.sparse_rows} rows {small_rate:,.0f} "
@@ -327,11 +347,18 @@ def run(args: argparse.Namespace) -> dict:
     config = learner_config(args.model, buckets=args.buckets, hidden=hidden)
     if args.threads:
         torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    if args.nproc > 1:
+        if device.type != "cpu":
+            raise ConfigError(
+                "--nproc: this bench runs its ranks on the CPU (gloo); use --device cpu"
+            )
+        return run_parallel(args, config, synthetic_minibatches)
     if args.sparse:
-        return run_sparse(args, config)
+        return run_sparse(args, config, device)
     batches = synthetic_minibatches(args.batches, args.batch_size)
     with bootstrap_or_embedded(args.bootstrap) as bootstrap:
-        memory, broker = measure(config, batches, bootstrap, args.rounds)
+        memory, broker = measure(config, batches, bootstrap, args.rounds, device)
     figures = {
         "model": args.model,
         "batches": args.batches,

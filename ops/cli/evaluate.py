@@ -17,6 +17,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+from ops.cli.device import add_device_option, resolve_device
 from ops.cli.options import add_options, add_threads_option, build, port_number
 from ops.cli.outputs import output_file
 from ops.errors import ConfigError
@@ -97,6 +98,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="write every scored example as CSV when the evaluator stops",
     )  # fmt: skip
     add_threads_option(parser)
+    add_device_option(parser)
     options = add_options(
         parser,
         EvaluatorConfig,
@@ -118,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
     from streaming.minibatch import decode_minibatch
 
     torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     for chatty in ("kafka", "alembic"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
@@ -142,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
             decode=decode_minibatch,
             stop=stop,
             monitor=monitor,
+            device=str(device),
         )
         # Registered first, so that the trainers' retention keeps what its clicks will need.
         wait_for_runs(Session, config, stop)

@@ -13,6 +13,8 @@ import argparse
 import contextlib
 import dataclasses
 import logging
+import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from model.config import ModelConfig
 from model.features import FeaturizerConfig
 from ops.cli.bootstrap import add_bootstrap_argument
+from ops.cli.device import add_device_option, resolve_device
 from ops.cli.options import (
     ConfigOptions,
     add_options,
@@ -27,6 +30,12 @@ from ops.cli.options import (
     build,
     class_default,
     port_number,
+)
+from ops.cli.train_group import (
+    add_group_options,
+    group_of_environment,
+    joined_group,
+    supervise,
 )
 from ops.errors import ConfigError
 from ops.store.defaults import DEFAULT_URL
@@ -38,13 +47,15 @@ from streaming.topics import TopicNames
 
 # The rest is imported where it runs: `mmn train --help` needs neither torch nor SQLAlchemy.
 if TYPE_CHECKING:
+    import torch
     from sqlalchemy.orm import Session, sessionmaker
 
     from ops.store.leases import Lease
     from ops.store.snapshots import PublishedSnapshot, Reconciliation, SnapshotStore
+    from ops.training.data_parallel import GroupLink
     from ops.training.learner import OnlineLearner
     from ops.training.lr_search import LearningRateSearch
-    from ops.training.trainer import TrainerOutcome
+    from ops.training.trainer import Trainer, TrainerOutcome
     from streaming.minibatch import MiniBatch
 
 # Capacities follow the readers' top-K: K values of their own plus the one "other" domain.
@@ -68,6 +79,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="serve Prometheus metrics on 127.0.0.1",
     )
     add_threads_option(parser)
+    add_device_option(parser)
+    add_group_options(parser)
     parser.add_argument(
         "--reconfigure",
         action="store_true",
@@ -137,13 +150,15 @@ def trainer_config(args: argparse.Namespace) -> TrainerConfig:
 RECONFIGURABLE = ("lr",)
 
 
-def restore_with(config: LearnerConfig) -> Callable[[dict[str, Any]], OnlineLearner]:
-    """Restores a snapshot's learner, then applies config's RECONFIGURABLE values to it."""
+def restore_with(
+    config: LearnerConfig, device: torch.device | str = "cpu"
+) -> Callable[[dict[str, Any]], OnlineLearner]:
+    """Restores a snapshot's learner on device, then applies config's RECONFIGURABLE values to it."""
 
     from ops.training.learner import OnlineLearner
 
     def restore(payload: dict[str, Any]) -> OnlineLearner:
-        learner = OnlineLearner.from_state(payload)
+        learner = OnlineLearner.from_state(payload, device)
         # With --lr auto the rate the run's race chose stays.
         rate = learner.config.lr if config.lr == "auto" else config.lr
         learner.config = dataclasses.replace(config, lr=rate)
@@ -178,39 +193,57 @@ def checked_decoder(fields: tuple[str, ...]) -> Callable[[bytes], MiniBatch]:
     return decode
 
 
-def train(args: argparse.Namespace) -> TrainerOutcome:
-    """Run the trainer against a broker until it stops; resources are released on the way out."""
-    import torch
-
-    from ops.cli.outputs import check_output_folder, open_daemon_registry
-    from ops.streams.kafka_source import KafkaSource
-    from ops.streams.signals import stop_on_signals
-    from ops.training.kafka_io import KafkaAnnouncer
-    from ops.training.learner import OnlineLearner
-    from ops.training.telemetry import TrainerMetrics
-    from ops.training.trainer import Trainer
-    from streaming.health import BrokerWatch
-    from streaming.topics import create_topics
+def checked_options(
+    args: argparse.Namespace,
+) -> tuple[TrainerConfig, SnapshotStoreConfig, LearnerConfig, torch.device]:
+    """Every option checked, before anything starts (ranks too: before they are started)."""
+    from ops.training.data_parallel import check_parallel
 
     if args.bootstrap is None:
         raise ConfigError(
             "mmn train needs --bootstrap HOST:PORT: an embedded broker started for the trainer "
             "alone would hold no mini-batches (run `mmn broker` or `mmn demo`)"
         )
-    stop = stop_on_signals()
-    bootstrap = args.bootstrap
-    daemon = trainer_config(args)  # every option is checked before anything starts
+    daemon = trainer_config(args)
     store_config = build(args, args.options.store)
     config = learner_config(args)
+    if args.nproc > 1 or group_of_environment() is not None:
+        check_parallel(config)
+    return daemon, store_config, config, resolve_device(args.device)
+
+
+def train(args: argparse.Namespace) -> TrainerOutcome:
+    """Run the trainer (or one rank of a data-parallel run) against a broker until it stops;
+    resources are released on the way out."""
+    import torch
+
+    from ops.cli.outputs import check_output_folder, open_daemon_registry
+    from ops.streams.kafka_source import KafkaSource
+    from ops.streams.signals import stop_on_signals
+    from ops.training.kafka_io import KafkaAnnouncer
+    from ops.training.telemetry import TrainerMetrics
+    from streaming.health import BrokerWatch
+    from streaming.topics import create_topics
+
+    stop = stop_on_signals()
+    bootstrap = args.bootstrap
+    daemon, store_config, config, device = checked_options(args)
     torch.set_num_threads(args.threads)
-    check_output_folder(store_config.directory, "--snapshot-dir")  # before the registry line
-    Session = open_daemon_registry(args.db, "train")
+    group = group_of_environment()  # (rank, world) of a data-parallel run, or None
+    lead = group is None or group[0] == 0  # the rank that holds the lease and writes
+    if lead:
+        check_output_folder(store_config.directory, "--snapshot-dir")  # before the registry line
+    Session = open_daemon_registry(args.db, "train") if lead else None
     with contextlib.ExitStack() as stack:
-        store = leased_store(stack, Session, args, store_config, config, daemon)
-        create_topics(bootstrap, {args.snapshots_topic: 1})  # the registry first, then the broker
-        source = KafkaSource(bootstrap, args.topic)
+        link = joined_group(stack, device) if group is not None else None
+        store = (
+            leased_store(stack, Session, args, store_config, config, daemon) if Session else None
+        )
+        if lead:  # the registry first, then the broker
+            create_topics(bootstrap, {args.snapshots_topic: 1})
+        source = KafkaSource(bootstrap, args.topic, share=group)
         stack.callback(source.close)
-        metrics = TrainerMetrics(args.run, args.metrics_port)
+        metrics = TrainerMetrics(args.run, args.metrics_port if lead else None)
         stack.callback(metrics.close)
         # Told from the watch's own thread: a loop blocked on the broker still says so in time.
         watch = BrokerWatch(
@@ -221,23 +254,39 @@ def train(args: argparse.Namespace) -> TrainerOutcome:
             ),
         ).start()
         stack.callback(watch.close)
-        # A snapshot due in an outage waits for the broker, up to --broker-timeout.
-        announcer = KafkaAnnouncer(bootstrap, args.snapshots_topic, health=watch)
-        stack.callback(announcer.close)
-        trainer = Trainer(
-            daemon,
-            new_learner=lambda: OnlineLearner(config),
-            restore=restore_with(config),
-            store=store,
-            source=source,
-            decode=checked_decoder(config.featurizer.fields),
-            announcer=announcer,
-            metrics=metrics,
-            stop=stop,
-            health=watch,
-            search=lr_search(config, daemon),
-        )
-        return trainer.run()
+        announcer = None
+        if lead:  # a snapshot due in an outage waits for the broker, up to --broker-timeout
+            announcer = KafkaAnnouncer(bootstrap, args.snapshots_topic, health=watch)
+            stack.callback(announcer.close)
+        parts = {"source": source, "announcer": announcer, "metrics": metrics, "health": watch}
+        return _trainer(daemon, config, device, store, link, stop, parts).run()
+
+
+def _trainer(
+    daemon: TrainerConfig,
+    config: LearnerConfig,
+    device: torch.device,
+    store: LeasedStore | None,
+    link: GroupLink | None,
+    stop: threading.Event,
+    parts: dict[str, Any],
+) -> Trainer:
+    """The daemon alone, or one rank of a data-parallel run (link: its group)."""
+    from ops.training.learner import OnlineLearner
+    from ops.training.parallel_trainer import GroupStore, ParallelTrainer
+    from ops.training.trainer import Trainer
+
+    common = {
+        "new_learner": lambda: OnlineLearner(config, device),
+        "restore": restore_with(config, device),
+        "decode": checked_decoder(config.featurizer.fields),
+        "stop": stop,
+        **parts,
+    }
+    if link is None:
+        assert store is not None
+        return Trainer(daemon, store=store, search=lr_search(config, daemon, device), **common)
+    return ParallelTrainer(daemon, store=GroupStore(link, store), link=link, **common)
 
 
 def leased_store(
@@ -288,17 +337,22 @@ class LeasedStore:
 
 
 def lr_search(
-    config: LearnerConfig, daemon: TrainerConfig
+    config: LearnerConfig, daemon: TrainerConfig, device: torch.device | str = "cpu"
 ) -> Callable[[], LearningRateSearch] | None:
-    """With --lr auto: the race of rates around the model's own (None otherwise)."""
+    """With --lr auto: the race of rates around the model's own, on device (None otherwise)."""
     from model import zoo as models
+    from ops.training.learner import OnlineLearner
     from ops.training.lr_search import LearningRateSearch, grid
 
     if config.lr != "auto":
         return None
     own = models.get(config.model).lr
     return lambda: LearningRateSearch(
-        config, rates=grid(own), follow=own, warmup_s=daemon.lr_warmup_s
+        config,
+        rates=grid(own),
+        follow=own,
+        warmup_s=daemon.lr_warmup_s,
+        make=lambda c: OnlineLearner(c, device),
     )
 
 
@@ -309,7 +363,13 @@ def run(args: argparse.Namespace) -> int:
     for chatty in ("kafka", "alembic"):  # connection and migration chatter at INFO
         logging.getLogger(chatty).setLevel(logging.WARNING)
     quiet_repeats(("kafka",))  # a broker outage: one line per kind of error, not thousands
+    if args.nproc > 1 and group_of_environment() is None:
+        checked_options(args)  # a bad option is told once, not once per rank
+        return supervise(sys.argv[1:], args.nproc, args.max_restarts)
     outcome = train(args)
+    group = group_of_environment()
+    if group is not None and group[0] != 0:
+        return 0  # rank 0 tells how the run ended
     last = outcome.last_snapshot
     print(
         f"run {args.run}: stopped ({outcome.reason}) after {outcome.batches} mini-batches, "

@@ -85,6 +85,7 @@ class Evaluator:
         decode: Callable[[bytes], Any],
         stop: threading.Event | None = None,
         monitor: EvaluatorMonitor | None = None,
+        device: str = "cpu",  # where the arms' snapshots are loaded and score
     ) -> None:
         self.config = config
         self.monitor = monitor or EvaluatorMonitor(config.experiment)
@@ -95,10 +96,9 @@ class Evaluator:
         self.split = Split(config.weights, salt=config.record()["salt"])
         self.runs = dict(config.arms)
         self.serving = ServingIndex(Session, list(self.runs.values()))
-        # A batch of final clicks spans the attribution window, so it is served by several
-        # snapshots per arm, visited in version order: a cache smaller than that set reloads
-        # every one of them for every batch (measured: 46 loads for 79 batches at 2 per arm).
-        self.models = ModelCache(size=8 * len(self.runs), links=self.serving.links)
+        # A batch of final clicks spans the attribution window: several snapshots per arm serve
+        # it, in version order, and a smaller cache reloads each per batch (46 loads, 79 batches).
+        self.models = ModelCache(size=8 * len(self.runs), links=self.serving.links, device=device)
         with Session.begin() as session:
             experiment = ensure_experiment(session, config.experiment, config.record())
             record_status(session, experiment, "running", None)

@@ -116,12 +116,14 @@ class OfflineConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class OfflineData:
-    """A log as model inputs: the whole file in click order, with domains "other" at index 0."""
+    """A log as model inputs: the whole file in click order, with domains "other" at index 0;
+    its models train and score on `device` (the rows stay on the CPU, moved a batch at a time)."""
 
     batch: Batch
     type_names: tuple[str, ...]
     scenario_names: tuple[str, ...]
     p_true: np.ndarray | None = field(default=None)
+    device: torch.device = field(default=torch.device("cpu"))
 
     def __len__(self) -> int:
         return len(self.batch)
@@ -193,12 +195,13 @@ def fit(
         hidden=config.hidden,
     )
     torch.manual_seed(seed)
-    model = spec.build(model_config)
+    model = spec.build(model_config).to(data.device)  # initialised on the CPU: same weights
     optimizer = make_optimizer(config.optimizer, model.parameters(), lr=lr)
     model.train()
     for _ in range(config.epochs):
         for start in range(0, train_end, config.batch_size):
             batch = data.batch.slice(start, min(start + config.batch_size, train_end))
+            batch = batch.to(data.device)
             optimizer.zero_grad(set_to_none=True)
             spec.loss(forward(model, data, batch), batch).backward()
             optimizer.step()
@@ -231,9 +234,9 @@ def train_and_score(
     out = []
     with torch.no_grad():
         for start in range(score_start, score_end, 16384):
-            logits = forward(model, data, data.batch.slice(start, min(start + 16384, score_end)))
-            out.append(log_probability(logits, rule_for(data.click_only)))
-    return torch.cat(out).numpy()
+            chunk = data.batch.slice(start, min(start + 16384, score_end)).to(data.device)
+            out.append(log_probability(forward(model, data, chunk), rule_for(data.click_only)))
+    return torch.cat(out).cpu().numpy()
 
 
 def tune_lr(

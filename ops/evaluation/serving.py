@@ -104,18 +104,23 @@ class ServingIndex:
 
 
 class ModelCache:
-    """Loaded snapshots by (run, version), the few most recent kept in memory, and one
-    memoising featurizer per featurizer config (the ids of a value never change).
+    """Loaded snapshots by (run, version), the few most recent kept in memory (their models
+    on `device`), and one memoising featurizer per featurizer config (the ids of a value
+    never change).
 
     links: a run's registered snapshots by version (`ServingIndex.links`), to load a delta
     snapshot through its chain; None: only full snapshots load.
     """
 
     def __init__(
-        self, size: int = 4, links: Callable[[str], Mapping[int, Link]] | None = None
+        self,
+        size: int = 4,
+        links: Callable[[str], Mapping[int, Link]] | None = None,
+        device: torch.device | str = "cpu",
     ) -> None:
         self.size = size
         self.links = links
+        self.device = torch.device(device)
         self._models: OrderedDict[tuple[str, int], LoadedModel] = OrderedDict()
         self._featurizers: dict[FeaturizerConfig, MemoFeaturizer] = {}
         # Resolved states, so that the next version applies one delta, not its whole chain.
@@ -128,7 +133,9 @@ class ModelCache:
             if self.links is not None:
                 links = {**self.links(run), **links}
             state = resolve(links, snapshot.version, read_link, run=run, cache=self._states)
-            self._models[key] = restore(state)
+            loaded = restore(state)
+            loaded.model.to(self.device)
+            self._models[key] = loaded
             if len(self._models) > self.size:
                 self._models.popitem(last=False)
         self._models.move_to_end(key)
@@ -205,9 +212,10 @@ def predict(loaded: LoadedModel, batch: Batch) -> np.ndarray:
     Clipped into [EPS, 1 - EPS] here, so that a stored prediction is exactly what every
     figure is computed from (a log loss of 0 or 1 would be infinite).
     """
+    device = next(loaded.model.parameters()).device  # where ModelCache put it
     with torch.no_grad():
-        p = probability(loaded.model(batch), loaded.score)
-    out = np.clip(p.numpy().astype(np.float64), EPS, 1 - EPS)
+        p = probability(loaded.model(batch.to(device)), loaded.score)
+    out = np.clip(p.cpu().numpy().astype(np.float64), EPS, 1 - EPS)
     if not np.all(np.isfinite(out)):
         raise EvaluationError(f"model {loaded.name!r} predicted a non-finite value")
     return out

@@ -212,7 +212,8 @@ def day_figures(learner: OnlineLearner, day: MiniBatch) -> dict[str, float]:
     """
     learner.model.eval()
     with torch.no_grad():
-        logits = learner.model(learner.batch(day))
+        logits = learner.model(learner.batch(day).to(learner.device))
+        logits = type(logits)(logits.ctr.cpu(), logits.cvr.cpu())
         p = probability(logits, learner.score_rule).numpy()
     learner.model.train()
     labels = np.asarray(day.conversion, dtype=np.float64)
@@ -238,12 +239,16 @@ def learn(
 
 
 def pretrain(
-    cols: SearchColumns, rows: np.ndarray, model: str, config: StreamConfig
+    cols: SearchColumns,
+    rows: np.ndarray,
+    model: str,
+    config: StreamConfig,
+    device: torch.device | str = "cpu",
 ) -> tuple[OnlineLearner, dict | None]:
-    """The model trained on rows' final labels in click order; and the auxiliary delay model's
-    state trained on their delays (None if no method of config needs it)."""
+    """The model trained on device on rows' final labels in click order; and the auxiliary
+    delay model's state trained on their delays (None if no method of config needs it)."""
     labels = config.labels()
-    learner = OnlineLearner(config.learner(model, "oracle"))
+    learner = OnlineLearner(config.learner(model, "oracle"), device)
     final = emit(cols, rows, "oracle", labels)
     learn(learner, cols, final, 0, len(final.row), config.batch_size)
     if not any(delayed.get(m).uses_aux for m in config.methods):
@@ -271,7 +276,7 @@ def fork(pretrained: OnlineLearner, method: str, aux: dict | None) -> OnlineLear
     extra = state["extra"]
     state["extra"] = {**extra, "learner": {**extra["learner"], "method": method}}
     state[CHECKPOINT] = {**state[CHECKPOINT], "aux": aux}
-    return OnlineLearner.from_state(state)
+    return OnlineLearner.from_state(state, pretrained.device)
 
 
 def run_stream(
@@ -279,8 +284,10 @@ def run_stream(
     config: StreamConfig,
     log: Callable[[str], None] = print,
     on_model: Callable[[dict], None] | None = None,
+    device: torch.device | str = "cpu",
 ) -> dict:
-    """Every model x method through the protocol; figures averaged over the scored days.
+    """Every model x method through the protocol, trained on device; figures averaged over
+    the scored days.
 
     on_model: called with the result so far after each model (long runs keep partial results).
     """
@@ -306,7 +313,7 @@ def run_stream(
     result: dict = {"models": {}, "days_scored": scored, "config": _config_dict(config)}
     for model in config.models:
         started = time.perf_counter()
-        pretrained, aux = pretrain(cols, order[:split], model, config)
+        pretrained, aux = pretrain(cols, order[:split], model, config, device)
         log(f"{model}: pretrained on {split:,} clicks in {time.perf_counter() - started:.0f}s")
         frozen = frozen_figures(pretrained, days)
         log(f"{model} frozen (no stream learning): AUC {frozen['auc']:.4f}")

@@ -32,7 +32,7 @@ def load_snapshot(path: str | Path, sha256: str) -> dict[str, Any]:
             "it is not loaded (the previous snapshot is used instead)"
         )
     try:
-        return torch.load(io.BytesIO(data), weights_only=True)
+        return torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
     except Exception as exc:  # torch raises many types for undecodable bytes
         raise SnapshotCorruptError(
             f"snapshot {path} verifies but cannot be decoded: {exc}"

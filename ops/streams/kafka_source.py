@@ -22,7 +22,12 @@ from streaming.source import Message
 
 
 class KafkaSource:
-    """All partitions of one topic, read by kafka-python from the offsets the run stored."""
+    """All partitions of one topic (or one rank's share of them), read by kafka-python from
+    the offsets the run stored.
+
+    share: (rank, world): only the partitions p with p % world == rank (data-parallel
+    training, `ops.training.data_parallel`); None: every partition.
+    """
 
     def __init__(
         self,
@@ -31,6 +36,7 @@ class KafkaSource:
         *,
         metadata_timeout_s: float = 30.0,
         max_poll_records: int = 64,
+        share: tuple[int, int] | None = None,
     ) -> None:
         self.topic = topic
         try:
@@ -59,6 +65,8 @@ class KafkaSource:
                 f"topic {topic!r} has no partitions on {bootstrap} after {metadata_timeout_s:.0f}s; "
                 "is the joiner running (it creates the topic)?"
             )
+        if share is not None:
+            partitions = {p for p in partitions if p % share[1] == share[0]}
         self._partitions = frozenset(partitions)
         self._assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
         self.consumer.assign(self._assigned)

@@ -36,12 +36,12 @@ import numpy as np
 import torch
 
 from model import zoo as models
-from model.batch import Batch, Logits
+from model.batch import Batch, BatchShare, Logits
 from model.errors import SnapshotError
 from model.features import Featurizer
 from model.optimizers import model_optimizer
 from model.scoring import ScoreRule, probability, rule_for, scored_logits
-from model.snapshot import CHECKPOINT, restore, snapshot_state
+from model.snapshot import CHECKPOINT, on_cpu, restore, snapshot_state
 from model.vocab import DomainVocab
 from ops.errors import ConfigError
 from ops.training import delayed
@@ -62,14 +62,20 @@ class StepResult:
 
 
 class OnlineLearner:
-    """A model, its optimizers, featurizer, domain vocabularies and deduper, stepped per mini-batch."""
+    """A model, its optimizers, featurizer, domain vocabularies and deduper, stepped per mini-batch.
 
-    def __init__(self, config: LearnerConfig) -> None:
+    device: where the model lives and its steps run; batches are built on the CPU (the
+    gathered rows, the delay model and snapshots stay there) and moved for the forward pass.
+    """
+
+    def __init__(self, config: LearnerConfig, device: torch.device | str = "cpu") -> None:
         self.config = config
+        self.device = torch.device(device)
         self.spec = models.get(config.model)
         self.method = delayed.get(config.method)
         torch.manual_seed(config.seed)
-        self.model = self.spec.build(config.model_config)
+        # Initialised on the CPU (the same weights for a seed on every device), then moved.
+        self.model = self.spec.build(config.model_config).to(self.device)
         self.model.train()
         name, lr = config.optimizer, config.lr
         if lr == "auto":
@@ -129,7 +135,7 @@ class OnlineLearner:
         or the stream ends; advance the watermark."""
         keep = self.deduper.admit(rows.impression_ids, rows.kinds, rows.label_ts)
         dropped = int((~keep).sum())
-        self._advance(rows.watermark)
+        self.advance(rows.watermark)
         if keep.any():
             kinds = np.asarray(rows.kinds, dtype=object)[keep]
             self.pending.append((self.batch(rows, keep, grow=True), kinds))
@@ -145,7 +151,7 @@ class OnlineLearner:
             return math.nan
         batches, kinds = zip(*self.pending, strict=True)
         self.pending = []
-        return self.train_batch(_concat(batches), np.concatenate(kinds))
+        return self.train_batch(concat_batches(batches), np.concatenate(kinds))
 
     @property
     def score_rule(self) -> ScoreRule:
@@ -176,8 +182,29 @@ class OnlineLearner:
             aux = None if aux is None else aux.rows(torch.from_numpy(np.flatnonzero(main)))
         if len(batch) == 0:
             return math.nan
-        logits = self.logits(batch)
-        p = probability(logits, self.score_rule).detach()
+        loss = self.loss(batch, kinds, aux)
+        self.zero_grad()
+        loss.backward()
+        self.optimizer_step()
+        self.examples_trained += len(batch)
+        return float(loss.detach())
+
+    def loss(
+        self,
+        batch: Batch,
+        kinds: np.ndarray,
+        aux: Any = None,
+        share: BatchShare | None = None,
+    ) -> torch.Tensor:
+        """The loss of a step on rows (the forward pass), as the optimizer takes it.
+
+        The registered losses are means over the rows: rescaled to sum / max(rows, nominal).
+        share: the rows are part of a step split across processes (`ops.training.
+        data_parallel`): the loss is their share of the whole step's.
+        """
+        on_device = batch.to(self.device)
+        logits = self.logits(on_device)
+        p = probability(logits, self.score_rule).detach().cpu()
         # The predictions of this forward pass, made before the step (progressive validation).
         self.last_scored = {
             "click": batch.click.numpy(),
@@ -187,20 +214,22 @@ class OnlineLearner:
             "p": p.numpy(),
         }
         weight = self.method.weights(kinds, batch.click * batch.conversion, p, aux)
-        batch = dataclasses.replace(
-            batch,
-            weight=batch.weight * weight,
-            click_weight=batch.click_weight * self.method.click_weights(kinds),
+        on_device = dataclasses.replace(
+            on_device,
+            weight=(batch.weight * weight).to(self.device),
+            click_weight=(batch.click_weight * self.method.click_weights(kinds)).to(self.device),
         )
-        # The registered losses are means over the rows: rescale to sum / max(rows, nominal).
-        loss = self.spec.loss(logits, batch) * (
-            len(batch) / max(len(batch), self.config.nominal_rows)
-        )
+        rows = len(batch) if share is None else len(share)
+        loss = self.spec.loss(logits, on_device, share=share)
+        return loss * (rows / max(rows, self.config.nominal_rows))
+
+    def zero_grad(self) -> None:
+        """Clear the gradients of every parameter the model's optimizers step."""
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+
+    def optimizer_step(self) -> None:
+        """Step the model's optimizers (dense, and sparse embeddings) on the gradients."""
         self.optimizer.step()
-        self.examples_trained += len(batch)
-        return float(loss.detach())
 
     def optimizers(self) -> list[torch.optim.Optimizer]:
         """Every optimizer the learner steps: dense, sparse embeddings, the delay model's."""
@@ -213,7 +242,8 @@ class OnlineLearner:
         if self.aux is not None:
             self.aux.optimizer.set_lr(lr)
 
-    def _advance(self, watermark: float | None) -> None:
+    def advance(self, watermark: float | None) -> None:
+        """Move the watermark forward to watermark (never back), expiring dedupe keys."""
         # The end-of-stream batch may carry an infinite watermark: it moves nothing.
         if watermark is None or not math.isfinite(watermark):
             return
@@ -247,8 +277,8 @@ class OnlineLearner:
         optimizer = self.optimizer.state_dict()
         state[CHECKPOINT] = {
             # The combined optimizer's parts under the keys snapshots have always used.
-            "optimizer": optimizer["dense"],
-            "sparse_optimizer": optimizer["sparse"],
+            "optimizer": on_cpu(optimizer["dense"]),
+            "sparse_optimizer": on_cpu(optimizer["sparse"]),
             "aux": None if self.aux is None else self.aux.state(),
             "dedupe": self.deduper.state(),
             "pending": _pending_state(self.pending),
@@ -256,8 +286,10 @@ class OnlineLearner:
         return state
 
     @classmethod
-    def from_state(cls, state: Mapping[str, Any]) -> OnlineLearner:
-        """The learner whose `state()` this is, ready to continue training."""
+    def from_state(
+        cls, state: Mapping[str, Any], device: torch.device | str = "cpu"
+    ) -> OnlineLearner:
+        """The learner whose `state()` this is, ready to continue training on device."""
         restored = restore(state)
         extra = restored.extra
         # Snapshots from before checkpoints were kept apart hold the resume state in extra.
@@ -267,7 +299,7 @@ class OnlineLearner:
                 "this snapshot is a serving file without its checkpoint: a run resumes only "
                 "from a checkpoint (`SnapshotStore.load_latest`)"
             )
-        learner = cls(LearnerConfig.from_state(extra["learner"]))
+        learner = cls(LearnerConfig.from_state(extra["learner"]), device)
         learner.model.load_state_dict(restored.model.state_dict())
         learner.optimizer.load_state_dict(
             {"dense": resume["optimizer"], "sparse": resume["sparse_optimizer"]}
@@ -299,7 +331,7 @@ def _indices(vocab: DomainVocab, values: Sequence[str], grow: bool) -> np.ndarra
     return np.fromiter(map(codes.__getitem__, values), dtype=np.int64, count=len(values))
 
 
-def _concat(batches: Sequence[Batch]) -> Batch:
+def concat_batches(batches: Sequence[Batch]) -> Batch:
     if len(batches) == 1:
         return batches[0]
     return Batch(**{name: torch.cat([vars(b)[name] for b in batches]) for name in vars(batches[0])})
@@ -309,7 +341,7 @@ def _pending_state(pending: list[tuple[Batch, np.ndarray]]) -> dict[str, Any] | 
     if not pending:
         return None
     batches, kinds = zip(*pending, strict=True)
-    return {"batch": dict(vars(_concat(batches))), "kinds": np.concatenate(kinds).tolist()}
+    return {"batch": dict(vars(concat_batches(batches))), "kinds": np.concatenate(kinds).tolist()}
 
 
 def _pending_of(state: Mapping[str, Any] | None) -> list[tuple[Batch, np.ndarray]]:

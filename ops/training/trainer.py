@@ -61,7 +61,7 @@ class TrainerOutcome:
 
 
 @dataclass(kw_only=True)
-class _RunState:
+class RunState:
     """What one `Trainer.run()` keeps between turns of its loop."""
 
     idle_since: float  # wall time of the last message
@@ -148,7 +148,7 @@ class Trainer:
 
     def run(self) -> TrainerOutcome:
         """Consume and train until a stop condition; always ends with a snapshot of new work."""
-        state = _RunState(idle_since=time.monotonic())
+        state = RunState(idle_since=time.monotonic())
         progress = ProgressLine(
             lambda line: log.info("progress run=%s %s", self.config.run, line),
             unit="examples",
@@ -181,7 +181,7 @@ class Trainer:
             last_snapshot=self.last_snapshot,
         )
 
-    def _stop_reason(self, state: _RunState) -> str | None:
+    def _stop_reason(self, state: RunState) -> str | None:
         if self.stop_requested.is_set():
             return "signal"
         if self._batch_limit_reached(state):
@@ -190,10 +190,10 @@ class Trainer:
             return "end-of-stream"
         return None
 
-    def _batch_limit_reached(self, state: _RunState) -> bool:
+    def _batch_limit_reached(self, state: RunState) -> bool:
         return self.config.max_batches is not None and state.batches >= self.config.max_batches
 
-    def _fetch(self, state: _RunState, expected: frozenset[int]) -> bool:
+    def _fetch(self, state: RunState, expected: frozenset[int]) -> bool:
         """Buffer what the source has; False once idle for idle_timeout_s with nothing buffered."""
         merge = self._merge
         # Poll only when some partition has nothing buffered: when every one has, the
@@ -211,7 +211,7 @@ class Trainer:
             or time.monotonic() - state.idle_since < idle_timeout_s
         )
 
-    def _train_released(self, state: _RunState, expected: frozenset[int]) -> None:
+    def _train_released(self, state: RunState, expected: frozenset[int]) -> None:
         """Train the mini-batches the merge releases, in event-time order, and snapshot when due."""
         merge = self._merge
         # A partition with nothing buffered is waited for (by default, for as long as it is
@@ -240,7 +240,7 @@ class Trainer:
             if self.stop_requested.is_set() or self._batch_limit_reached(state):
                 break  # the rest stays buffered for a next run(); its offsets are unrecorded
 
-    def _report(self, progress: ProgressLine, state: _RunState, *, force: bool = False) -> None:
+    def _report(self, progress: ProgressLine, state: RunState, *, force: bool = False) -> None:
         """The progress line, when one is due, and the throughput gauge."""
         if not progress.due(force):
             return
@@ -265,7 +265,7 @@ class Trainer:
         )
         self.metrics.rate.set(rate)
 
-    def _waiting(self, state: _RunState) -> str | None:
+    def _waiting(self, state: RunState) -> str | None:
         """The silent partitions training waits for, and for how long: "p2,p3/31s"."""
         if state.unready_since is None:
             return None

@@ -23,6 +23,7 @@ from kafka import KafkaProducer
 from test_trainer_e2e import FIELDS, ROWS, _examples
 
 from ops.store.database import get_run, latest_snapshot, open_registry
+from ops.store.snapshot_chain import load_serving
 from streaming.minibatch import MiniBatch, encode_minibatch
 from streaming.topics import create_topics
 
@@ -89,8 +90,8 @@ def _final_tensors(Session, run: str) -> dict[str, torch.Tensor]:
     with Session() as session:
         snapshot = latest_snapshot(session, get_run(session, run))
         assert snapshot is not None
-        path = snapshot.path
-    return _tensors(torch.load(path, weights_only=False))
+        version = snapshot.version
+    return _tensors(load_serving(Session, run, version))  # a delta's chain applied
 
 
 def test_a_paused_broker_does_not_change_the_model(broker, tmp_path: Path) -> None:
