@@ -130,7 +130,7 @@ def final_state(tmp_path: Path, run: str) -> tuple[dict, PublishedSnapshot]:
     Session = open_registry(f"sqlite:///{tmp_path / 'registry.db'}")
     with Session() as session:
         published = PublishedSnapshot.of(run, latest_snapshot(session, get_run(session, run)))
-    return load_checkpoint(published), published
+    return load_checkpoint(Session, published), published
 
 
 def check_against_reference(payload: dict, published: PublishedSnapshot, values) -> None:
