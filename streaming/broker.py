@@ -84,18 +84,11 @@ def wait_for_port(host: str, port: int, timeout_s: float) -> bool:
 
 def is_embedded(bootstrap: str, timeout_s: float = 15.0) -> bool:
     """True when the broker at `bootstrap` is an embedded one (by the cluster id it announces)."""
-    from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
-    try:
-        admin = KafkaAdminClient(
-            bootstrap_servers=bootstrap,
-            client_id="mmn-admin",
-            request_timeout_ms=int(timeout_s * 1000),
-            bootstrap_timeout_ms=int(min(timeout_s, 5.0) * 1000),
-        )
-    except KafkaError as exc:
-        raise BrokerError(f"cannot reach the broker at {bootstrap}: {exc!r}") from exc
+    from streaming.topics import admin_client
+
+    admin = admin_client(bootstrap, timeout_s)
     try:
         return admin.describe_cluster()["cluster_id"] == EMBEDDED_CLUSTER_ID
     except KafkaError:

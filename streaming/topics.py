@@ -30,6 +30,19 @@ class TopicNames:
         return (self.impressions, self.clicks, self.conversions)
 
 
+def admin_client(bootstrap: str, timeout_s: float) -> KafkaAdminClient:
+    """An admin client of the broker at bootstrap (close it); a BrokerError if unreachable."""
+    try:
+        return KafkaAdminClient(
+            bootstrap_servers=bootstrap,
+            client_id="mmn-admin",
+            request_timeout_ms=int(timeout_s * 1000),
+            bootstrap_timeout_ms=int(min(timeout_s, 5.0) * 1000),
+        )
+    except KafkaError as exc:
+        raise BrokerError(f"cannot reach the broker at {bootstrap}: {exc!r}") from exc
+
+
 def create_topics(bootstrap: str, partitions: dict[str, int], *, timeout_s: float = 15.0) -> None:
     """Create each topic with its partition count, or check the count of one that exists.
 
@@ -39,15 +52,7 @@ def create_topics(bootstrap: str, partitions: dict[str, int], *, timeout_s: floa
     for name, count in partitions.items():
         if count < 1:
             raise BrokerError(f"topic {name!r}: --partitions is {count}; it must be at least 1")
-    try:
-        admin = KafkaAdminClient(
-            bootstrap_servers=bootstrap,
-            client_id="mmn-admin",
-            request_timeout_ms=int(timeout_s * 1000),
-            bootstrap_timeout_ms=int(min(timeout_s, 5.0) * 1000),
-        )
-    except KafkaError as exc:
-        raise BrokerError(f"cannot reach the broker at {bootstrap}: {exc!r}") from exc
+    admin = admin_client(bootstrap, timeout_s)
     try:
         existing = set(admin.list_topics())
         missing = [
