@@ -172,3 +172,14 @@ def test_named_modules_exist() -> None:
     assert names, "no dotted module name found"
     missing = [f"{page}: {name}" for page, name in sorted(names) if not resolves(name)]
     assert not missing, missing
+
+
+def test_readme_and_pages_stay_within_their_length() -> None:
+    """The README is a front door (<= 250 lines); each page of docs/ one topic (<= 400)."""
+    long = [
+        f"{page.relative_to(ROOT)}: {lines} lines"
+        for page in PAGES
+        if (lines := len(page.read_text().splitlines()))
+        > (250 if page.name == "README.md" else 400)
+    ]
+    assert long == []
