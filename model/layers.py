@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
@@ -75,7 +76,10 @@ class ParameterCache:
     """
 
     def __init__(self, module: nn.Module, *, size: int | None = None) -> None:
-        self.module = module
+        # Weakly: the module holds its cache, and a cycle between them would keep a dropped
+        # model's weights and compositions alive until a full garbage collection, which
+        # tensor allocations never trigger (an evaluator reached gigabytes that way).
+        self._module = weakref.ref(module)
         self.size = size  # entries kept, least recently used dropped first (None: all)
         self._values: OrderedDict[Hashable, Any] = OrderedDict()
         self._seen: list[tuple[nn.Parameter, int]] = []
@@ -86,7 +90,9 @@ class ParameterCache:
 
     def get(self, key: Hashable, compute: Callable[[], T]) -> T:
         """The value under key, computed (without autograd) if absent or stale."""
-        params = list(self.module.parameters())
+        module = self._module()
+        assert module is not None, "a ParameterCache outlived its module"
+        params = list(module.parameters())
         if len(params) != len(self._seen) or any(
             p is not q or p._version != v for p, (q, v) in zip(params, self._seen, strict=True)
         ):

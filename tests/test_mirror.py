@@ -32,7 +32,6 @@ COVERED_BY: dict[str, str] = {
     "model.batch": "tests/model/test_dnn.py",
     "model.config": "tests/model/test_dnn.py",
     "model.errors": "tests/model/test_mmn.py",
-    "model.layers": "tests/model/test_dnn.py",
     "model.masked": "tests/model/test_mmn.py",
     "model.scoring": "tests/model/test_snapshot.py",
     "model.spec": "tests/model/test_dnn.py",
