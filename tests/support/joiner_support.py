@@ -68,6 +68,8 @@ def read_topic(bootstrap: str, topic: str, partitions: int, idle_s: float = 3.0)
     tps = [TopicPartition(topic, p) for p in range(partitions)]
     consumer.assign(tps)
     consumer.seek_to_beginning(*tps)
+    for tp in tps:  # connected and positioned before the idle clock starts (slow under load)
+        consumer.position(tp)
     out, last = [], time.monotonic()
     while time.monotonic() - last < idle_s:
         for records in consumer.poll(timeout_ms=300).values():
@@ -146,7 +148,12 @@ def assert_deduped_equal(examples: list, want: set) -> None:
     by_key: dict = {}
     for ex in examples:
         assert by_key.setdefault(ex.dedupe_key, ex) == ex, f"copy differs: {ex}"
-    assert {(e.impression_id, e.kind, e.conversion) for e in by_key.values()} == want
+    got = {(e.impression_id, e.kind, e.conversion) for e in by_key.values()}
+    missing, extra = sorted(want - got), sorted(got - want)
+    assert not missing and not extra, (
+        f"{len(examples)} examples read, {len(by_key)} distinct; {len(missing)} missing "
+        f"(first: {missing[:5]}), {len(extra)} unexpected (first: {extra[:5]})"
+    )
 
 
 def run_join(
