@@ -116,7 +116,7 @@ COVERED_BY: dict[str, str] = {
     "streaming.joiner_process": "tests/streaming/test_supervisor.py",
     "streaming.plausibility": "tests/streaming/test_supervisor.py",
     "streaming.processes": "tests/streaming/test_broker.py",
-    "streaming.segments": "tests/streaming/test_partition_joiner.py",
+    "streaming.segments": "tests/streaming/test_partition_joiner_faults.py",
     "streaming.source": "tests/streaming/test_supervisor.py",
     "streaming.topics": "tests/streaming/test_broker.py",
 }
