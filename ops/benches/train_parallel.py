@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import tempfile
 import time
 from collections.abc import Callable
@@ -40,12 +39,10 @@ def _share(job: dict, nproc: int, r: int) -> list[MiniBatch]:
     return [decode_minibatch(encode_minibatch(b)) for b in stream[: len(stream) // nproc * nproc]]
 
 
-def _rank_main(rank: int, nproc: int, port: int, job: dict, out: str) -> None:
+def _rank_main(rank: int, nproc: int, init: str, job: dict, out: str) -> None:
     torch.set_num_threads(1)
     os.environ["OMP_NUM_THREADS"] = "1"
-    dist.init_process_group(
-        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=nproc
-    )
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=nproc)
     try:
         stream = _share(job, nproc, job["round"])
         mine = stream[rank::nproc]
@@ -73,12 +70,6 @@ def _one_rank(config: LearnerConfig, stream: list[MiniBatch]) -> tuple[int, floa
     return learner.examples_seen - before, time.perf_counter() - started
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def measure_parallel(
     config: LearnerConfig,
     stream: Callable[[int, int], list[MiniBatch]],
@@ -103,7 +94,10 @@ def measure_parallel(
                         n, s = _one_rank(config, _share(job, nproc, r))
                     else:
                         out = Path(tmp) / f"round{r}"
-                        args = (nproc, _free_port(), {**job, "round": r}, str(out))
+                        # A file rendezvous: no port picked free and taken by another
+                        # process before the group binds it.
+                        init = f"file://{Path(tmp) / f'rendezvous{r}'}"
+                        args = (nproc, init, {**job, "round": r}, str(out))
                         mp.spawn(_rank_main, args=args, nprocs=nproc)
                         n_text, s_text = out.read_text().split()
                         n, s = int(n_text), float(s_text)
