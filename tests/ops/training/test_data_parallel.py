@@ -3,7 +3,6 @@ step on the union of the same mini-batches ends, for mmn and esmm with sparse em
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import numpy as np
@@ -19,12 +18,6 @@ from ops.training.learner import OnlineLearner
 
 WORLD = 2
 PARTITIONS = 4  # rank r consumes partitions r and r + 2
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def partition_stream(partition: int) -> list[Rows]:
@@ -60,11 +53,9 @@ def union(parts: list[Rows | None]) -> Rows:
     )
 
 
-def _rank_main(rank: int, port: int, overrides: dict, out: str) -> None:
+def _rank_main(rank: int, init: str, overrides: dict, out: str) -> None:
     torch.set_num_threads(1)
-    dist.init_process_group(
-        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD
-    )
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=WORLD)
     try:
         learner = ParallelLearner(OnlineLearner(learner_config(**overrides)))
         stream = rank_stream(rank)
@@ -109,7 +100,8 @@ CASES = {
 
 @pytest.mark.parametrize("overrides", CASES.values(), ids=CASES.keys())
 def test_two_ranks_equal_one_process_on_the_union(overrides, tmp_path: Path) -> None:
-    mp.spawn(_rank_main, args=(free_port(), overrides, str(tmp_path)), nprocs=WORLD, join=True)
+    init = f"file://{tmp_path / 'rendezvous'}"  # no free port to race for
+    mp.spawn(_rank_main, args=(init, overrides, str(tmp_path)), nprocs=WORLD, join=True)
     expected = reference(overrides)
     steps = sum(len(partition_stream(p)) for p in range(PARTITIONS))
     assert expected.examples_seen == sum(len(r.impression_ids) for p in range(PARTITIONS)
