@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol, cast
 
 import numpy as np
 
@@ -141,8 +142,8 @@ class Featurizer:
     def columns(
         self, columns: Mapping[str, Sequence[str] | np.ndarray], *, n_rows: int | None = None
     ) -> np.ndarray:
-        """(B, F) ids from column-wise raw values (lists, or numpy arrays of str objects);
-        each distinct value is hashed once.
+        """(B, F) ids from column-wise raw values (lists, numpy arrays of str objects, or
+        dictionary-coded columns: see `Coded`); each distinct value is hashed once.
 
         A field missing from `columns` is all-missing; then n_rows must say B if no column is given.
         """
@@ -162,7 +163,46 @@ class Featurizer:
                 raise ModelConfigError(
                     f"column {field!r} has {len(column)} values, expected {n} like the others"
                 )
-            # Real logs repeat values heavily: hash each distinct one once, then look up.
-            codes = {value: self.id(field, value) for value in set(column)}
-            out[:, j] = np.fromiter(map(codes.__getitem__, column), dtype=np.int64, count=n)
+            # Real logs repeat values heavily: hash each distinct one once, then index.
+            distinct, codes = coded(column)
+            out[:, j] = self.table(field, distinct)[codes]
         return out
+
+    def table(self, field: str, values: Sequence[str]) -> np.ndarray:
+        """The ids of values of one field, in their order (`id` of each, computed faster)."""
+        if field in self._numeric:
+            ids = (self.id(field, v) for v in values)
+            return np.fromiter(ids, dtype=np.int64, count=len(values))
+        # BLAKE2b of "field=" then the value is that of the concatenation: hash the prefix once.
+        prefix = hashlib.blake2b(f"{field}=".encode(), digest_size=8)
+        buckets = self.config.buckets
+        out = np.empty(len(values), dtype=np.int64)
+        for i, value in enumerate(values):
+            digest = prefix.copy()
+            digest.update(value.encode())
+            out[i] = int.from_bytes(digest.digest(), "little") % buckets
+        return out
+
+
+class Coded(Protocol):
+    """A dictionary-coded column (`streaming.columns.CodedStrings`): row i is distinct[codes[i]]."""
+
+    distinct: Sequence[str]
+    codes: np.ndarray
+
+
+def coded(column: Sequence[str] | np.ndarray | Coded) -> tuple[Sequence[str], np.ndarray]:
+    """A column's distinct values and its rows' codes into them.
+
+    >>> distinct, codes = coded(["b", "a", "b"])
+    >>> distinct, codes.tolist()
+    (['b', 'a'], [0, 1, 0])
+    """
+    if hasattr(column, "codes"):  # cheaper than isinstance of a Protocol, per column
+        found = cast(Coded, column)
+        return found.distinct, found.codes
+    index: dict[str, int] = {}
+    codes = np.fromiter(
+        (index.setdefault(v, len(index)) for v in column), dtype=np.intp, count=len(column)
+    )
+    return list(index), codes

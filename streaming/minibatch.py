@@ -40,6 +40,7 @@ a row without the field holds ""). The domain of a row is (conv_type, scenario).
 
 from __future__ import annotations
 
+import itertools
 import json
 import struct
 from collections.abc import Sequence
@@ -47,6 +48,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from streaming.columns import CodedStrings
 from streaming.errors import SchemaError
 from streaming.example import KINDS, Example
 
@@ -74,7 +76,8 @@ class MiniBatch:
     kinds: list[str]
     conv_types: list[str]
     scenarios: list[str]
-    features: dict[str, list[str]] = field(default_factory=dict)
+    # Decoded: each a CodedStrings (distinct values and codes, as on the wire).
+    features: dict[str, Sequence[str]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.impression_ids)
@@ -125,7 +128,7 @@ class MiniBatch:
         ]
 
 
-def _encode_strings(values: list[str]) -> bytes:
+def _encode_strings(values: Sequence[str]) -> bytes:
     distinct = list(dict.fromkeys(values))
     index = {value: code for code, value in enumerate(distinct)}
     encoded = [value.encode() for value in distinct]
@@ -137,14 +140,22 @@ def _encode_strings(values: list[str]) -> bytes:
     )
 
 
-def _decode_strings(blob: memoryview, rows: int) -> list[str]:
+def _decode_strings(blob: memoryview, rows: int) -> CodedStrings:
     (count,) = struct.unpack_from("<I", blob, 0)
-    offsets = np.frombuffer(blob, dtype="<u4", count=count + 1, offset=4)
+    offsets = np.frombuffer(blob, dtype="<u4", count=count + 1, offset=4).tolist()
     start = 4 + 4 * (count + 1)
-    text = bytes(blob[start : start + int(offsets[-1])])
-    distinct = [text[offsets[k] : offsets[k + 1]].decode() for k in range(count)]
-    codes = np.frombuffer(blob, dtype="<u4", count=rows, offset=start + int(offsets[-1]))
-    return [distinct[c] for c in codes.tolist()]
+    raw = bytes(blob[start : start + offsets[-1]])
+    text = raw.decode()
+    if len(text) == len(raw):  # ASCII, as ids and hashes are: byte offsets are str offsets
+        distinct = [text[a:b] for a, b in itertools.pairwise(offsets)]
+    else:
+        distinct = [raw[a:b].decode() for a, b in itertools.pairwise(offsets)]
+    codes = np.frombuffer(blob, dtype="<u4", count=rows, offset=start + offsets[-1])
+    if rows and int(codes.max()) >= len(distinct):
+        raise SchemaError(
+            f"a string column's code {int(codes.max())} is past its {len(distinct)} values"
+        )
+    return CodedStrings(distinct, codes.astype(np.intp))
 
 
 def encode_minibatch(batch: MiniBatch) -> bytes:
@@ -302,7 +313,7 @@ def decode_minibatch(value: bytes) -> MiniBatch:
         header = json.loads(value[_PREAMBLE.size : _PREAMBLE.size + header_len])
         body = memoryview(value)[_PREAMBLE.size + header_len :]
         rows = header["rows"]
-        strings: dict[str, list[str]] = {}
+        strings: dict[str, CodedStrings] = {}
         numbers: dict[str, np.ndarray] = {}
         for col in header["columns"]:
             blob = body[col["offset"] : col["offset"] + col["length"]]
@@ -317,15 +328,15 @@ def decode_minibatch(value: bytes) -> MiniBatch:
             seq=header["seq"],
             watermark=header["watermark"],
             end=header["end"],
-            impression_ids=strings["impression_id"],
-            user_ids=strings["user_id"],
+            impression_ids=strings["impression_id"].values(),
+            user_ids=strings["user_id"].values(),
             ts=numbers["ts"].astype(np.int64),
             label_ts=numbers["label_ts"].astype(np.int64),
             click=numbers["click"],
             conversion=numbers["conversion"],
             kinds=[kinds[k] for k in numbers["kind"].tolist()],
-            conv_types=strings["conv_type"],
-            scenarios=strings["scenario"],
+            conv_types=strings["conv_type"].values(),
+            scenarios=strings["scenario"].values(),
             features={name: strings[f"f:{name}"] for name in header["fields"]},
         )
     except (ValueError, KeyError, IndexError, TypeError, struct.error) as exc:

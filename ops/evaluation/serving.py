@@ -29,6 +29,7 @@ from model.features import Featurizer, FeaturizerConfig
 from model.scoring import probability
 from model.snapshot import LoadedModel, restore
 from ops.errors import EvaluationError
+from ops.evaluation.featurizing import MemoFeaturizer
 from ops.evaluation.finality import Row
 from ops.evaluation.metrics import EPS
 from ops.store.database import Run, Snapshot
@@ -97,10 +98,25 @@ class ServingIndex:
         latest = known[-1].offsets
         return all(latest.get(p, 0) > offset for p, offset in end_offsets.items())
 
-    def serving(self, run: str, ts: int) -> Known | None:
-        """The newest snapshot whose watermark is <= ts (None: the run had none yet)."""
-        eligible = [k for k in self.known[run] if k.watermark is not None and k.watermark <= ts]
-        return max(eligible, key=lambda k: k.version, default=None)
+    def serving(self, run: str, ts: np.ndarray) -> np.ndarray:
+        """The version of the serving snapshot of each impression time in ts: the newest
+        snapshot whose watermark is <= ts, -1 where the run had none yet.
+
+        >>> index = ServingIndex(None, ["r"])
+        >>> index.known["r"] = [Known(1, None, {}, "", ""), Known(2, 100, {}, "", ""),
+        ...                     Known(3, 200, {}, "", "")]
+        >>> index.serving("r", np.array([99, 100, 250])).tolist()
+        [-1, 2, 3]
+        """
+        eligible = sorted(
+            (k.watermark, k.version) for k in self.known[run] if k.watermark is not None
+        )
+        if not eligible:
+            return np.full(len(ts), -1, dtype=np.int64)
+        marks = np.array([watermark for watermark, _ in eligible], dtype=np.int64)
+        newest = np.maximum.accumulate(np.array([v for _, v in eligible], dtype=np.int64))
+        taken = np.searchsorted(marks, ts, side="right")  # how many have watermark <= ts
+        return np.where(taken > 0, newest[np.maximum(taken - 1, 0)], -1)
 
 
 class ModelCache:
@@ -141,7 +157,7 @@ class ModelCache:
         self._models.move_to_end(key)
         return self._models[key]
 
-    def featurizer(self, loaded: LoadedModel) -> Featurizer:
+    def featurizer(self, loaded: LoadedModel) -> MemoFeaturizer:
         """The featurizer of a loaded snapshot, shared by every snapshot with the same config."""
         if loaded.featurizer is None:
             raise EvaluationError(
@@ -151,38 +167,6 @@ class ModelCache:
         if found is None:
             found = self._featurizers[loaded.featurizer] = MemoFeaturizer(loaded.featurizer)
         return found
-
-
-class MemoFeaturizer(Featurizer):
-    """A featurizer that remembers the id of every value of every field it hashed (bounded)."""
-
-    def __init__(self, config: FeaturizerConfig, size: int = 1_000_000) -> None:
-        super().__init__(config)
-        self.size = size  # values remembered per field
-        self._ids: dict[str, dict[str, int]] = {f: {} for f in config.fields}
-
-    def columns(
-        self, columns: Mapping[str, Sequence[str] | np.ndarray], *, n_rows: int | None = None
-    ) -> np.ndarray:
-        """(B, F) ids, as Featurizer.columns; only values not seen before are hashed."""
-        present = [c for f in self.config.fields if (c := columns.get(f)) is not None]
-        n = len(present[0]) if present else n_rows
-        if n is None or any(len(c) != n for c in present):
-            return super().columns(columns, n_rows=n_rows)  # its errors, word for word
-        out = np.empty((n, self.n_fields), dtype=np.int64)
-        for j, field in enumerate(self.config.fields):
-            known = self._ids[field]
-            column = columns.get(field)
-            if column is None:
-                out[:, j] = self.id(field, "-1")
-                continue
-            new = set(column).difference(known)
-            if len(known) + len(new) > self.size:
-                known.clear()
-                new = set(column)
-            known.update((value, self.id(field, value)) for value in new)
-            out[:, j] = np.fromiter(map(known.__getitem__, column), dtype=np.int64, count=n)
-        return out
 
 
 def tensor_batch(
@@ -196,10 +180,18 @@ def tensor_batch(
 
     featurizer: one built from the snapshot's featurizer config (None: a fresh one).
     """
-    n = len(conv_types)
     if loaded.featurizer is None:
         raise EvaluationError(f"snapshot of {loaded.name!r} has no featurizer config; cannot score")
-    ids = (featurizer or Featurizer(loaded.featurizer)).columns(features, n_rows=n)
+    featurizer = featurizer or Featurizer(loaded.featurizer)
+    return ids_batch(
+        loaded, featurizer.columns(features, n_rows=len(conv_types)), conv_types, scenarios
+    )
+
+
+def ids_batch(
+    loaded: LoadedModel, ids: np.ndarray, conv_types: Sequence[str], scenarios: Sequence[str]
+) -> Batch:
+    """The model's input for rows whose features are hashed already (ids: (B, F))."""
     types = loaded.vocabs["conv_type"].indices(conv_types)
     scens = loaded.vocabs["scenario"].indices(scenarios)
     return Batch.of(torch.from_numpy(ids), torch.from_numpy(types), torch.from_numpy(scens))
@@ -224,17 +216,15 @@ def predict(loaded: LoadedModel, batch: Batch) -> np.ndarray:
 def predict_rows(models: ModelCache, run: str, known: Known, rows: Sequence[Row]) -> np.ndarray:
     """The predictions of a run's serving snapshot for rows, SCORE_CHUNK at a time."""
     loaded = models.get(run, known)
-    assert loaded.featurizer is not None
+    featurizer = models.featurizer(loaded)
     out = []
     for start in range(0, len(rows), SCORE_CHUNK):
         chunk = rows[start : start + SCORE_CHUNK]
-        features = {name: [r.feature(name) for r in chunk] for name in loaded.featurizer.fields}
-        batch = tensor_batch(
+        batch = ids_batch(
             loaded,
-            features,
+            featurizer.row_ids(chunk),
             [r.conv_type for r in chunk],
             [r.scenario for r in chunk],
-            models.featurizer(loaded),
         )
         out.append(predict(loaded, batch))
     return np.concatenate(out)

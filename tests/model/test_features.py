@@ -85,3 +85,29 @@ def test_200k_rows_by_18_fields_hash_fast() -> None:
     ids = Featurizer().columns(columns)
     assert ids.shape == (n, 18)
     assert time.perf_counter() - start < 8.0
+
+
+class _Coded:
+    """A dictionary-coded column as `streaming.columns.CodedStrings` is (model imports no streaming)."""
+
+    def __init__(self, distinct: list[str], codes: list[int]) -> None:
+        self.distinct, self.codes = distinct, np.array(codes, dtype=np.intp)
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+
+def test_coded_columns_get_the_ids_of_their_values() -> None:
+    f = Featurizer(FeaturizerConfig(fields=("a", "n"), numeric_fields=("n",), buckets=97))
+    plain = {"a": ["x", "y", "x", ""], "n": ["3", "-1", "3", "70"]}
+    coded = {"a": _Coded(["y", "x", "", "unused"], [1, 0, 1, 2]),
+             "n": _Coded(["70", "3", "-1"], [1, 2, 1, 0])}  # fmt: skip
+    assert f.columns(coded).tolist() == f.columns(plain).tolist() == f.rows(
+        [dict(zip(plain, values, strict=True)) for values in zip(*plain.values(), strict=True)]
+    ).tolist()
+
+
+def test_a_field_table_equals_the_id_of_each_value() -> None:
+    f = Featurizer(FeaturizerConfig(fields=("a", "n"), numeric_fields=("n",), buckets=1 << 17))
+    for field, values in (("a", ["x", "", "ü", "-1"]), ("n", ["0", "5", "-1", "z"])):
+        assert f.table(field, values).tolist() == [f.id(field, v) for v in values]

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from streaming.columns import CodedStrings
 from streaming.errors import SchemaError
 from streaming.example import KINDS, Example
 from streaming.minibatch import (
@@ -84,3 +85,28 @@ def test_dictionary_encoding_stores_a_repeated_string_once() -> None:
 def test_foreign_payloads_are_rejected(value: bytes, message: str) -> None:
     with pytest.raises(SchemaError, match=message):
         decode_minibatch(value)
+
+
+def test_feature_columns_decode_as_their_distinct_values_and_codes() -> None:
+    rows = [
+        Example(impression_id=str(i), user_id="u", ts=i, label_ts=i, click=1, conversion=0,
+                kind="negative", conv_type="t", scenario="s", features={"f": "xy"[i % 2]})
+        for i in range(5)
+    ]  # fmt: skip
+    batch = MiniBatch.from_examples(rows, partition=0, seq=0, watermark=0, end=False)
+    column = decode_minibatch(encode_minibatch(batch)).features["f"]
+    assert isinstance(column, CodedStrings)
+    assert column.distinct == ["x", "y"] and column.codes.tolist() == [0, 1, 0, 1, 0]
+
+
+def test_a_code_past_the_column_values_is_rejected_at_decoding() -> None:
+    rows = [
+        Example(impression_id="1", user_id="u", ts=1, label_ts=1, click=1, conversion=0,
+                kind="negative", conv_type="t", scenario="s", features={"f": "x"})
+    ]  # fmt: skip
+    value = bytearray(encode_minibatch(MiniBatch.from_examples(rows, partition=0, seq=0,
+                                                               watermark=0, end=False)))  # fmt: skip
+    # The last column is f:f, its last 4 bytes the one row's code: point it past "x".
+    value[-4:] = struct.pack("<I", 7)
+    with pytest.raises(SchemaError, match="code 7 is past its 1 values"):
+        decode_minibatch(bytes(value))
