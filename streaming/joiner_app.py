@@ -255,9 +255,9 @@ class _Partitions:
         return await self.app.producer.send(topic, key, value, partition, None, None)
 
 
-async def _publish(app: faust.App, topics: TopicNames, segment: Segment) -> list[Awaitable[Any]]:
+async def _publish(app: faust.App, config: JoinerConfig, segment: Segment) -> list[Awaitable[Any]]:
     """Hand a segment's messages to the producer; the futures resolve on delivery."""
-    send = app.producer.send
+    send, topics, labels = app.producer.send, config.topics, config.labels
     pending = [
         await send(topics.examples, ex.impression_id.encode(), encode_example(ex), None, None, None)
         for ex in segment.examples
@@ -273,6 +273,7 @@ async def _publish(app: faust.App, topics: TopicNames, segment: Segment) -> list
             seq=segment.seq,
             watermark=segment.watermark,
             end=segment.end,
+            label_windows=(labels.observation_window_s, labels.attribution_window_s),
         )
         key = str(segment.partition).encode()
         value = encode_minibatch(batch)
@@ -326,7 +327,7 @@ def build_app(config: JoinerConfig) -> faust.App:
                         config.topics.deadletter, None, encode_deadletter(letter), None, None, None
                     )
                 for segment in step.segments:
-                    pending += await _publish(app, config.topics, segment)
+                    pending += await _publish(app, config, segment)
                     cut.append((segment, joiner))
             # One delivery wait per chunk; only then may the progress entries say so.
             await asyncio.gather(*pending)

@@ -16,8 +16,10 @@ Header keys: `partition`, `seq` (mini-batch number on that partition, from 0), `
 (event time the batch reaches: every decision of the partition with label_ts < watermark
 is in this batch or an earlier one), `end` (the partition's stream is over; the end batch
 may have 0 rows), `rows`, `kinds` (names of the kind codes), `fields` (feature field
-names, sorted), and `columns`: a list of {name, type, offset, length} with offsets
-relative to the body.
+names, sorted), `columns`: a list of {name, type, offset, length} with offsets relative
+to the body, and, from the joiner, `observation_window_s` and `attribution_window_s`: the
+label windows O and A it decided with (the A/B evaluator reads them to know when a
+negative is final; absent in a batch made by anything else).
 
 Column types: `i64` (rows x int64), `u8` (rows x uint8), `str` (dictionary-encoded
 strings: u32 K distinct values, u32 offsets[K + 1] into the UTF-8 blob that follows
@@ -78,6 +80,7 @@ class MiniBatch:
     scenarios: list[str]
     # Decoded: each a CodedStrings (distinct values and codes, as on the wire).
     features: dict[str, Sequence[str]] = field(default_factory=dict)
+    label_windows: tuple[int, int] | None = None  # the joiner's (O, A) in seconds
 
     def __len__(self) -> int:
         return len(self.impression_ids)
@@ -88,9 +91,16 @@ class MiniBatch:
 
     @classmethod
     def from_examples(
-        cls, examples: Sequence[Example], *, partition: int, seq: int, watermark: int, end: bool
+        cls,
+        examples: Sequence[Example],
+        *,
+        partition: int,
+        seq: int,
+        watermark: int,
+        end: bool,
+        label_windows: tuple[int, int] | None = None,
     ) -> MiniBatch:
-        """Columns of `examples`, in their order."""
+        """Columns of `examples`, in their order (label_windows: the joiner's (O, A))."""
         fields = sorted({name for ex in examples for name in ex.features})
         return cls(
             partition=partition,
@@ -107,6 +117,7 @@ class MiniBatch:
             conv_types=[ex.conv_type for ex in examples],
             scenarios=[ex.scenario for ex in examples],
             features={name: [ex.features.get(name, "") for ex in examples] for name in fields},
+            label_windows=label_windows,
         )
 
     def examples(self) -> list[Example]:
@@ -177,6 +188,10 @@ def encode_minibatch(batch: MiniBatch) -> bytes:
     for name, kind, blob in columns:
         described.append({"name": name, "type": kind, "offset": offset, "length": len(blob)})
         offset += len(blob)
+    windows = {}
+    if batch.label_windows is not None:
+        observation, attribution = batch.label_windows
+        windows = {"observation_window_s": observation, "attribution_window_s": attribution}
     header = json.dumps(
         {
             "partition": batch.partition,
@@ -187,6 +202,7 @@ def encode_minibatch(batch: MiniBatch) -> bytes:
             "kinds": list(KINDS),
             "fields": sorted(batch.features),
             "columns": described,
+            **windows,
         },
         separators=(",", ":"),
     ).encode()
@@ -211,6 +227,8 @@ _HEADER_BASE = len(
                 {"name": name, "type": "i64", "offset": _WIDEST, "length": _WIDEST}
                 for name in (*_STR_COLUMNS, *_NUMBER_COLUMNS)
             ],
+            "observation_window_s": _WIDEST,
+            "attribution_window_s": _WIDEST,
         },
         separators=(",", ":"),
     )
@@ -338,6 +356,18 @@ def decode_minibatch(value: bytes) -> MiniBatch:
             conv_types=strings["conv_type"].values(),
             scenarios=strings["scenario"].values(),
             features={name: strings[f"f:{name}"] for name in header["fields"]},
+            label_windows=_label_windows(header),
         )
     except (ValueError, KeyError, IndexError, TypeError, struct.error) as exc:
         raise SchemaError(f"malformed mini-batch payload: {exc!r}") from exc
+
+
+def _label_windows(header: dict) -> tuple[int, int] | None:
+    """The joiner's (O, A) from a header, None where it does not say them."""
+    if "observation_window_s" not in header and "attribution_window_s" not in header:
+        return None
+    observation, attribution = header["observation_window_s"], header["attribution_window_s"]
+    if not all(isinstance(w, int) and not isinstance(w, bool) for w in (observation, attribution)):
+        raise SchemaError(f"mini-batch label windows must be integer seconds, got "
+                          f"{observation!r} and {attribution!r}")  # fmt: skip
+    return observation, attribution

@@ -32,11 +32,13 @@ from ops.store.snapshots import SnapshotStore, SnapshotStoreConfig
 from ops.training.learner import LearnerConfig, OnlineLearner
 from simulator.criteo_search import CriteoSearchConfig
 from streaming.example import Example
+from streaming.labels import LabelConfig
 from streaming.minibatch import MiniBatch, decode_minibatch, encode_minibatch
 from streaming.source import Message
 
 ARMS = (("control", "bench-a"), ("treatment", "bench-b"))  # both serve an MMN snapshot
 SEARCH = CriteoSearchConfig()  # the domains of the stream: the Criteo reader's defaults
+WINDOWS = (LabelConfig().observation_window_s, LabelConfig().attribution_window_s)  # the joiner's
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -102,9 +104,11 @@ def stream(clicks: int, batch_size: int) -> list[bytes]:
     out = []
     for seq, start in enumerate(range(0, clicks, batch_size)):
         chunk = examples[start : start + batch_size]
-        batch = MiniBatch.from_examples(chunk, partition=0, seq=seq, watermark=chunk[-1].ts + 1, end=False)  # fmt: skip
+        batch = MiniBatch.from_examples(chunk, partition=0, seq=seq, watermark=chunk[-1].ts + 1,
+                                        end=False, label_windows=WINDOWS)  # fmt: skip
         out.append(encode_minibatch(batch))
-    end = MiniBatch.from_examples([], partition=0, seq=len(out), watermark=clicks + 1, end=True)
+    end = MiniBatch.from_examples([], partition=0, seq=len(out), watermark=clicks + 1, end=True,
+                                  label_windows=WINDOWS)  # fmt: skip
     return [*out, encode_minibatch(end)]
 
 

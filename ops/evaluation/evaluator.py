@@ -45,7 +45,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from ops.errors import EvaluationError
 from ops.evaluation.assignment import Split
 from ops.evaluation.experiment import EvaluatorConfig
-from ops.evaluation.finality import Final, FinalLabels, PartitionState, low_water_mark, rows_of
+from ops.evaluation.finality import (
+    Final,
+    FinalLabels,
+    PartitionState,
+    agreed_windows,
+    low_water_mark,
+    rows_of,
+)
 from ops.evaluation.monitoring import EvaluatorMonitor
 from ops.evaluation.serving import ModelCache, ServingIndex, predict_rows, window_start
 from ops.store.experiments import (
@@ -116,6 +123,7 @@ class Evaluator:
         self._last_heartbeat = time.monotonic()
         self._waiting_since: float | None = None
         self.waiting_for: str | None = None  # which arm has no serving snapshot, since when
+        self.label_windows: tuple[int, int] | None = None  # the joiner's (O, A), as read
         self.source.seek(offsets)
         log.info(
             "evaluator started experiment=%s arms=%s shadow=%s resume_offsets=%s decided=%d",
@@ -127,10 +135,7 @@ class Evaluator:
         )
 
     def _new_partition(self, offset: int) -> PartitionState:
-        labels = FinalLabels(
-            observation_window_s=self.config.observation_window_s,
-            attribution_window_s=self.config.attribution_window_s,
-        )
+        labels = FinalLabels()  # the windows come with the mini-batches
         labels.done = self.done  # one set: impression ids are unique across partitions
         return PartitionState(labels=labels, next_offset=offset)
 
@@ -206,6 +211,9 @@ class Evaluator:
                       message.partition, message.offset, exc)  # fmt: skip
             part.next_offset = message.offset + 1
             return
+        where = f"the mini-batch at partition {message.partition} offset {message.offset}"
+        self.label_windows = agreed_windows(self.label_windows, batch.label_windows, where)
+        part.labels.windows = self.label_windows
         part.queue += part.labels.add(rows_of(batch, message.offset))
         watermark = batch.watermark
         if watermark is not None and np.isfinite(watermark):
@@ -368,7 +376,9 @@ class Evaluator:
         """What retention must still serve (`ops.store.retention`): a click not read yet was
         decided after the watermark, at most its attribution window after its impression
         (the observation window more: a margin for how the joiner gathers decisions)."""
-        lookback = self.config.attribution_window_s + self.config.observation_window_s
+        if self.label_windows is None:  # nothing read yet: no watermark either
+            return None
+        lookback = sum(self.label_windows)
         parts = ((part, p in self.ended) for p, part in self.parts.items())
         return low_water_mark(parts, lookback_s=lookback)
 

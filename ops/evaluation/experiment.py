@@ -8,7 +8,6 @@ from typing import Any
 
 from ops.errors import ConfigError
 from ops.store.names import check_name
-from streaming.labels import LabelConfig
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -22,8 +21,6 @@ class EvaluatorConfig:
     shadow: every arm also scores all traffic, so that arms compare on the same clicks.
     window_s: event-time window of the report (by impression time).
     salt: salt of the user hash (none: the experiment name).
-    observation_window_s: the joiner's observation window O.
-    attribution_window_s: the joiner's attribution window A (a negative is final after it).
     flush_rows: final clicks per written batch at most.
     flush_every_event_s: a batch is also written when event time enters a new window of this.
     until_end: stop after every partition's end marker, once every click is written.
@@ -44,8 +41,6 @@ class EvaluatorConfig:
     shadow: bool = False
     window_s: int = 86_400
     salt: str | None = None
-    observation_window_s: int = LabelConfig().observation_window_s
-    attribution_window_s: int = LabelConfig().attribution_window_s
     flush_rows: int = 4096
     flush_every_event_s: int = 3600
     until_end: bool = False
@@ -71,15 +66,6 @@ class EvaluatorConfig:
         for name in ("window_s", "flush_rows", "flush_every_event_s"):
             if not getattr(self, name) >= 1:
                 raise ConfigError(f"EvaluatorConfig.{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("observation_window_s", "attribution_window_s"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"EvaluatorConfig.{name} must be >= 0, got {getattr(self, name)}")
-        if self.observation_window_s > self.attribution_window_s:
-            raise ConfigError(
-                "EvaluatorConfig.observation_window_s must be <= "
-                f"EvaluatorConfig.attribution_window_s, got {self.observation_window_s} > "
-                f"{self.attribution_window_s}"
-            )
         seconds = (
             "idle_timeout_s", "snapshot_timeout_s", "poll_timeout_s", "progress_every_s",
             "wait_for_runs_s",
@@ -102,8 +88,6 @@ class EvaluatorConfig:
             "shadow": self.shadow,
             "window_s": self.window_s,
             "salt": self.salt if self.salt is not None else self.experiment,
-            "observation_window_s": self.observation_window_s,
-            "attribution_window_s": self.attribution_window_s,
             "flush_rows": self.flush_rows,
             "flush_every_event_s": self.flush_every_event_s,
         }

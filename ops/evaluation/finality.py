@@ -17,7 +17,7 @@ a function of the example alone. Non-clicked impressions are not CVR examples an
 skipped. Each click remembers the offset of its first decision, so that a restarted
 evaluator knows where to re-read from to rebuild the clicks still open.
 
->>> labels = FinalLabels(observation_window_s=10, attribution_window_s=100)
+>>> labels = FinalLabels((10, 100))
 >>> rows = [Row(impression_id="a", ts=0, label_ts=10, kind="negative", conversion=0, offset=0),
 ...         Row(impression_id="b", ts=5, label_ts=8, kind="positive", conversion=1, offset=0)]
 >>> [(f.row.impression_id, f.label, f.final_ts) for f in labels.add(rows)]
@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from ops.errors import EvaluationError
 
 POSITIVE_KINDS = ("positive", "delayed-positive")
 
@@ -77,13 +79,25 @@ class Final:
 
 
 class FinalLabels:
-    """The open clicks of one partition, released as their labels become final."""
+    """The open clicks of one partition, released as their labels become final.
 
-    def __init__(self, *, observation_window_s: int, attribution_window_s: int) -> None:
-        self.hold_s = attribution_window_s - observation_window_s
+    windows: the joiner's label windows (O, A) in seconds, as its mini-batches say them
+    (None until the first mini-batch is read; set before its rows are added).
+    """
+
+    def __init__(self, windows: tuple[int, int] | None = None) -> None:
+        self.windows = windows
         self.open: dict[str, Row] = {}
         self._deadlines: list[tuple[int, str]] = []
         self.done: set[str] = set()  # impression ids decided already (never counted twice)
+
+    @property
+    def hold_s(self) -> int:
+        """How long after its decision a negative may still turn positive: A - O."""
+        if self.windows is None:
+            raise ValueError("FinalLabels needs the joiner's label windows before any row")
+        observation_window_s, attribution_window_s = self.windows
+        return attribution_window_s - observation_window_s
 
     def add(self, rows: Iterable[Row]) -> list[Final]:
         """Take decisions in order; the clicks they make final, in (final_ts, impression_id) order."""
@@ -122,6 +136,32 @@ class FinalLabels:
     def _close(self, impression_id: str) -> None:
         self.open.pop(impression_id, None)
         self.done.add(impression_id)
+
+
+def agreed_windows(
+    known: tuple[int, int] | None, windows: tuple[int, int] | None, where: str
+) -> tuple[int, int]:
+    """The joiner's label windows (O, A) a mini-batch says, which every mini-batch must say
+    alike (known: those read before; where: the mini-batch, for the error).
+
+    >>> agreed_windows(None, (10, 100), "batch 1"), agreed_windows((10, 100), (10, 100), "batch 2")
+    ((10, 100), (10, 100))
+    >>> agreed_windows((10, 100), (10, 50), "batch 3")
+    Traceback (most recent call last):
+    ops.errors.EvaluationError: batch 3 says label windows (O, A) = (10, 50) s, earlier ones said (10, 100) s: the joiner changed its windows mid-stream
+    """
+    if windows is None:
+        raise EvaluationError(
+            f"{where} does not say the label windows its joiner decided with (written by an "
+            "older mmn join, or not by mmn join); the evaluator cannot tell when a negative is "
+            "final: rerun the joiner into a new topic"
+        )
+    if known is not None and windows != known:
+        raise EvaluationError(
+            f"{where} says label windows (O, A) = {windows} s, earlier ones said {known} s: "
+            "the joiner changed its windows mid-stream"
+        )
+    return windows
 
 
 def rows_of(batch: Any, offset: int) -> list[Row]:
@@ -176,7 +216,7 @@ def low_water_mark(parts: Iterable[tuple[PartitionState, bool]], *, lookback_s: 
 
     parts: each partition's state and whether it has ended.
 
-    >>> open_part = PartitionState(FinalLabels(observation_window_s=1, attribution_window_s=9))
+    >>> open_part = PartitionState(FinalLabels((1, 9)))
     >>> open_part.watermark = 100
     >>> low_water_mark([(open_part, False)], lookback_s=30), low_water_mark([(open_part, True)], lookback_s=30)
     (70, None)

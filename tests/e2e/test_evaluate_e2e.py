@@ -76,7 +76,6 @@ def pipeline(bootstrap: str, folder: Path, topic: str, pause_s: float, kills: in
     command = ["evaluate", "--experiment", "exp", "--arm", "control=esmm-a", "--arm",
                "treatment=mmn-a", "--shadow", "--window", "1d", "--bootstrap", bootstrap,
                "--topic", topic, "--db", db, "--until-end", "--flush-rows", "256",
-               "--observation-window", "50", "--attribution-window", "1000",
                "--snapshot-timeout", "240", "--progress-every", "1", "--wait-for-runs", "240",
                "--export-predictions", str(export)]  # fmt: skip
     log = folder / "evaluate.log"
@@ -144,7 +143,6 @@ def test_a_click_only_run_is_scored_by_its_p_cvr_end_to_end(broker, tmp_path: Pa
     assert trainer.wait(300) == 0, (folder / "train.log").read_text()[-3000:]
     evaluator = mmn(["evaluate", "--experiment", "co", "--arm", "a=clicks", "--control", "a", "--bootstrap",
                      bootstrap, "--topic", topic, "--db", db, "--until-end",
-                     "--observation-window", "50", "--attribution-window", "1000",
                      "--snapshot-timeout", "60", "--export-predictions", str(export)],
                     folder / "evaluate.log")  # fmt: skip
     assert evaluator.wait(300) == 0, (folder / "evaluate.log").read_text()[-3000:]

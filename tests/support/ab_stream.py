@@ -56,11 +56,13 @@ def encoded_stream(size: int = 16, n: int = N) -> list[bytes]:
     for seq, start in enumerate(range(0, len(rows), size)):
         chunk = rows[start : start + size]
         after = rows[start + size].label_ts if start + size < len(rows) else chunk[-1].label_ts + 1
-        batch = MiniBatch.from_examples(chunk, partition=0, seq=seq, watermark=after, end=False)
+        batch = MiniBatch.from_examples(chunk, partition=0, seq=seq, watermark=after, end=False,
+                                        label_windows=(OBS, ATT))  # fmt: skip
         out.append(encode_minibatch(batch))
     end = MiniBatch.from_examples(
-        [], partition=0, seq=len(out), watermark=rows[-1].label_ts + 1, end=True
-    )
+        [], partition=0, seq=len(out), watermark=rows[-1].label_ts + 1, end=True,
+        label_windows=(OBS, ATT),
+    )  # fmt: skip
     return [*out, encode_minibatch(end)]
 
 
@@ -86,8 +88,7 @@ def publish_snapshots(Session, directory: Path) -> None:
 
 def config(**overrides) -> EvaluatorConfig:
     settings = dict(
-        experiment="exp", arms=ARMS, shadow=True, until_end=True, observation_window_s=OBS,
-        attribution_window_s=ATT, flush_rows=10, flush_every_event_s=1_500, snapshot_timeout_s=5,
+        experiment="exp", arms=ARMS, shadow=True, until_end=True, flush_rows=10, flush_every_event_s=1_500, snapshot_timeout_s=5,
         progress_every_s=60, salt="same-users-in-every-experiment",
     )  # fmt: skip
     return EvaluatorConfig(**{**settings, **overrides})

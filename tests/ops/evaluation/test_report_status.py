@@ -86,7 +86,6 @@ def test_evaluator_process_records_finished_and_stopped(registry_with_snapshots,
     producer.close()
     common = ["evaluate", "--arm", "control=run-a", "--arm", "treatment=run-b", "--shadow",
               "--bootstrap", broker.bootstrap, "--topic", topic, "--db", url,
-              "--observation-window", "50", "--attribution-window", "1000",
               "--flush-rows", "10", "--snapshot-timeout", "60"]  # fmt: skip
 
     done = _mmn(*common, "--experiment", "exp-end", "--until-end")

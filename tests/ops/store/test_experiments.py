@@ -139,3 +139,26 @@ def test_written_rows_record_their_versions_and_the_low_water_mark(registry) -> 
         assert served_versions(session, exp.id, ["control"]) == {3}
         assert served_versions(session, exp.id, ["treatment"]) == set()
         assert exp.low_water == 40  # a commit without one keeps it
+
+
+def test_migration_0006_takes_the_label_windows_out_of_recorded_configs(registry) -> None:
+    """An experiment recorded with the windows as options resumes with today's config."""
+    from alembic import command
+    from alembic.config import Config
+
+    from ops.store.database import MIGRATIONS_DIR
+
+    engine = registry.kw["bind"]
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0005_delta_snapshots")
+    with registry.begin() as session:  # recorded by an older evaluator
+        old = {**CONFIG, "observation_window_s": 3600, "attribution_window_s": 86400}
+        ensure_experiment(session, "old", old)
+        ensure_experiment(session, "other", {"arms": {"control": "run-c"}})
+    migrate(engine)
+    with registry.begin() as session:
+        assert ensure_experiment(session, "old", CONFIG).config == CONFIG
+        assert get_experiment(session, "other").config == {"arms": {"control": "run-c"}}
