@@ -338,21 +338,9 @@ class Evaluator:
             "label": final.label,
         }
 
-    def _resume_offsets(self) -> dict[str, int]:
-        """Per partition: the first decision of any click not yet written, else the next offset."""
-        out = {}
-        for p, part in self.parts.items():
-            unwritten = [f.row.offset for batch in part.sealed for f in batch]
-            unwritten += [f.row.offset for f in part.queue]
-            first_open = part.labels.first_open_offset()
-            if first_open is not None:
-                unwritten.append(first_open)
-            out[str(p)] = min([*unwritten, part.next_offset])
-        return out
-
     def _commit(self, rows: list[dict[str, Any]], *, finished: bool = False) -> None:
         watermarks = [p.watermark for p in self.parts.values() if p.watermark is not None]
-        experiment_offsets = self._resume_offsets()
+        experiment_offsets = {str(p): part.resume_offset() for p, part in self.parts.items()}
         with self.Session.begin() as session:
             experiment = ensure_experiment(session, self.config.experiment, self.config.record())
             commit_results(

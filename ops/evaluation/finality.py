@@ -200,6 +200,15 @@ class PartitionState:
     next_offset: int = 0
     watermark: int | None = None
 
+    def resume_offset(self) -> int:
+        """The first decision of any click not yet written, else the next offset to read."""
+        unwritten = [f.row.offset for batch in self.sealed for f in batch]
+        unwritten += [f.row.offset for f in self.queue]
+        first_open = self.labels.first_open_offset()
+        if first_open is not None:
+            unwritten.append(first_open)
+        return min([*unwritten, self.next_offset])
+
     def held_times(self) -> Iterator[int]:
         """The impression times of every click read and not written yet."""
         return itertools.chain(
