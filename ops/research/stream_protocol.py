@@ -38,7 +38,7 @@ from model.scoring import probability
 from model.snapshot import CHECKPOINT
 from ops.errors import ConfigError
 from ops.evaluation.holdout import domain_report, window_rows
-from ops.evaluation.metrics import average_precision, exact_auc
+from ops.metrics import average_precision, exact_auc
 from ops.research.relative_improvement import relative_improvements
 from ops.training import delayed
 from ops.training.delayed.aux import DelayLearner

@@ -13,7 +13,7 @@ from model.config import ModelConfig
 from model.features import FeaturizerConfig
 from model.snapshot import restore
 from ops.errors import ConfigError
-from ops.evaluation.offline import exact_auc
+from ops.metrics import exact_auc
 from ops.training.delayed.fnw import fnw_weights
 from ops.training.learner import LearnerConfig, OnlineLearner
 from streaming.events import OTHER_DOMAIN

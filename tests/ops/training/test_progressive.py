@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from learner_rows import ListSource, learner_config, make_rows
 
-from ops.evaluation.metrics import exact_auc, log_loss
+from ops.metrics import exact_auc, log_loss
 from ops.store.database import list_snapshots, open_registry
 from ops.store.snapshots import SnapshotStore, SnapshotStoreConfig
 from ops.training.learner import OnlineLearner
