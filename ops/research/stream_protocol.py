@@ -265,7 +265,7 @@ def pretrain(
     for start in range(0, len(copies.row), config.batch_size):
         stop = min(start + config.batch_size, len(copies.row))
         batch = rows_of(cols, copies, start, stop)
-        ids = torch.from_numpy(learner.featurizer.columns(batch.features))
+        ids = torch.from_numpy(learner.featurize.featurizer.columns(batch.features))
         aux.learn(ids, copies.kind[start:stop], copies.conversion[start:stop])
     return learner, aux.state()
 
