@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from model.batch import Batch, BatchShare, Logits
+from model.batch import Batch, BatchShare
 from model.errors import SnapshotError
 from model.scoring import ScoreRule, probability, rule_for
 from model.snapshot import CHECKPOINT, restore, snapshot_state
@@ -102,10 +102,6 @@ class OnlineLearner:
     ) -> Batch:
         """The tensor batch of rows (`Featurize.batch`; grow: training's, counts domain values)."""
         return self.featurize.batch(rows, keep, grow=grow)
-
-    def logits(self, batch: Batch) -> Logits:
-        """The model's logits as trained and scored (the constant CTR logit if click-only)."""
-        return self.update.logits(batch)
 
     def step(self, rows: LabeledRows) -> StepResult:
         """Take in the rows not seen before; one optimizer step once min_step_rows are gathered

@@ -102,6 +102,28 @@ def test_a_resumed_learner_continues_exactly_where_the_snapshot_was_taken() -> N
     )  # servable as is
 
 
+def test_the_state_keeps_the_layout_snapshots_have_always_had() -> None:
+    # Old snapshots and the registry's delta chains are read by these keys, in this order.
+    learner = OnlineLearner(learner_config(method="es-dfm", min_step_rows=100))
+    learner.step(make_rows(0, 40))
+    state = learner.state(offsets={"0": 1})
+    assert list(state) == [
+        *("format", "version", "model", "config", "state_dict", "vocabs", "featurizer"),
+        *("score", "extra", "checkpoint"),
+    ]
+    assert list(state["vocabs"]) == ["conv_type", "scenario"]
+    assert list(state["extra"]) == [
+        *("learner", "examples_seen", "examples_trained", "batches", "watermark", "offsets")
+    ]
+    checkpoint = state["checkpoint"]
+    assert list(checkpoint) == ["optimizer", "sparse_optimizer", "aux", "dedupe", "pending"]
+    assert list(checkpoint["aux"]) == ["model", "dense", "sparse"]
+    assert (
+        list(checkpoint["pending"]) == ["batch", "kinds"]
+        and len(checkpoint["pending"]["kinds"]) == 40
+    )
+
+
 def test_a_mismatched_featurizer_is_refused() -> None:
     with pytest.raises(ConfigError, match="n_fields is 4 but the featurizer has 3"):
         LearnerConfig(
