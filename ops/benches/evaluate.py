@@ -118,9 +118,9 @@ def _snapshots(Session, folder: Path, messages: int) -> None:
     for seed, (_, run) in enumerate(ARMS):
         learner = OnlineLearner(LearnerConfig(**{**vars(config), "seed": seed}))
         for value in (f"t{i}" for i in range(1, SEARCH.top_types + 1)):
-            learner.types.add(value)
+            learner.featurize.types.add(value)
         for value in (f"s{i}" for i in range(1, SEARCH.top_scenarios + 1)):
-            learner.scenarios.add(value)
+            learner.featurize.scenarios.add(value)
         store = SnapshotStore(SnapshotStoreConfig(directory=folder), Session, run=run,
                               model="mmn", run_config={})  # fmt: skip
         store.publish(learner.state(), examples_seen=0, watermark=0, offsets={"0": messages})

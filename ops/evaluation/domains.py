@@ -6,7 +6,7 @@ the stream bench share: the columns are the types then the scenarios, each colum
 figure is computed on its rows alone, and the average is the plain mean of the columns'
 AUCs, a column whose rows hold one class only (no AUC) left out.
 
->>> from ops.evaluation.metrics import exact_auc
+>>> from ops.metrics import exact_auc
 >>> labels, scores = np.array([0, 1, 0, 1, 1]), np.array([0.1, 0.9, 0.8, 0.2, 0.7])
 >>> masks = domain_masks(np.array(["a", "a", "b", "b", "c"]), np.array(["x"] * 5))
 >>> table = by_domain(labels, scores, masks, exact_auc)

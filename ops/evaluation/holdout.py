@@ -20,7 +20,7 @@ from torch import nn
 from model.batch import Batch
 from model.scoring import ScoreRule, probability
 from ops.evaluation.domains import average_auc, by_domain, domain_masks
-from ops.evaluation.metrics import EPS, calibration, exact_auc, log_loss
+from ops.metrics import EPS, calibration, exact_auc, log_loss
 from simulator.criteo_search import SearchColumns
 from streaming.minibatch import MiniBatch
 

@@ -16,7 +16,7 @@ each model gets a 95% interval of its difference to the reference (`mmn`):
 
 AUC with integer row weights is computed exactly from one sort per (model, seed, domain):
 a positive of weight w scores w times the weighted negatives below it, plus half of those
-tied with it, the same ties rule as `ops.evaluation.metrics.exact_auc`.
+tied with it, the same ties rule as `ops.metrics.exact_auc`.
 """
 
 from __future__ import annotations

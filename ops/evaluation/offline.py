@@ -35,7 +35,7 @@ from model.scoring import log_probability, rule_for, scored_logits
 from ops.errors import ConfigError
 from ops.evaluation.domains import COLUMNS, Masks, average_auc, by_domain
 from ops.evaluation.intervals import REPLICATES, paired_intervals
-from ops.evaluation.metrics import exact_auc
+from ops.metrics import exact_auc
 from simulator.criteo_search import SearchColumns
 
 REFERENCE = "mmn"  # the model every interval is measured against

@@ -26,7 +26,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ops.errors import RegistryError
 from ops.evaluation.domains import average_auc, by_domain, domain_masks
-from ops.evaluation.metrics import average_precision, calibration, exact_auc, log_loss
 from ops.evaluation.report_verdict import (
     ReportConfig,
     SnapshotInfo,
@@ -44,6 +43,7 @@ from ops.evaluation.stats import (
     srm_p_value,
     unpaired_difference,
 )
+from ops.metrics import average_precision, calibration, exact_auc, log_loss
 from ops.store.database import Snapshot, get_run, list_snapshots
 from ops.store.experiments import (
     LIVE_WITHIN_S,

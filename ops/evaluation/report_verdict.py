@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 
 from ops.errors import ConfigError
-from ops.evaluation.metrics import calibration, exact_auc
 from ops.evaluation.stats import (
     Difference,
     auc_influence,
@@ -32,6 +31,7 @@ from ops.evaluation.stats import (
     paired_difference,
     unpaired_difference,
 )
+from ops.metrics import calibration, exact_auc
 from streaming.events import format_event_time
 
 Rows = Mapping[str, np.ndarray]

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as sps
 
-from ops.evaluation.metrics import midranks
+from ops.metrics import midranks
 
 Z95 = float(sps.norm.ppf(0.975))
 

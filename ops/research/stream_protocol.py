@@ -38,7 +38,7 @@ from model.scoring import probability
 from model.snapshot import CHECKPOINT
 from ops.errors import ConfigError
 from ops.evaluation.holdout import domain_report, window_rows
-from ops.evaluation.metrics import average_precision, exact_auc
+from ops.metrics import average_precision, exact_auc
 from ops.research.relative_improvement import relative_improvements
 from ops.training import delayed
 from ops.training.delayed.aux import DelayLearner
@@ -265,7 +265,7 @@ def pretrain(
     for start in range(0, len(copies.row), config.batch_size):
         stop = min(start + config.batch_size, len(copies.row))
         batch = rows_of(cols, copies, start, stop)
-        ids = torch.from_numpy(learner.featurizer.columns(batch.features))
+        ids = torch.from_numpy(learner.featurize.featurizer.columns(batch.features))
         aux.learn(ids, copies.kind[start:stop], copies.conversion[start:stop])
     return learner, aux.state()
 

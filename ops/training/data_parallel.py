@@ -37,7 +37,7 @@ import torch.distributed as dist
 from model.batch import BatchShare
 from ops.errors import ConfigError
 from ops.training import delayed
-from ops.training.learner import OnlineLearner, StepResult, concat_batches
+from ops.training.learner import OnlineLearner, StepResult
 from ops.training.learner_config import LearnerConfig
 from ops.training.rows import LabeledRows
 
@@ -91,10 +91,7 @@ class ParallelLearner:
         self.link = link or GroupLink()
         self.rank = self.link.rank
         # Rows gathered for the next step, all ranks together.
-        self.gathered = sum(self.link.gather(sum(len(k) for _, k in learner.pending)))
-
-    def gather(self, value: Any) -> list[Any]:
-        return self.link.gather(value)
+        self.gathered = sum(self.link.gather(len(learner.pending)))
 
     def step(self, rows: LabeledRows | None) -> StepResult:
         """Take in this rank's rows (None: nothing this step); one optimizer step, on every
@@ -112,16 +109,17 @@ class ParallelLearner:
             "watermark": None if rows is None else rows.watermark,
             "end": rows is not None and rows.end,
         }
-        every = self.gather(mine)
+        every = self.link.gather(mine)
         kept = sum(c["kept"] for c in every)
         if kept:  # the union's values, in rank order, as one process would count them
-            learner.types.observe([v for c in every for v in c["types"]])
-            learner.scenarios.observe([v for c in every for v in c["scenarios"]])
+            learner.featurize.observe(
+                [v for c in every for v in c["types"]], [v for c in every for v in c["scenarios"]]
+            )
         finite = [c["watermark"] for c in every if _finite(c["watermark"])]
         learner.advance(max(finite) if finite else None)
         if given is not None and keep is not None and keep.any():
             kinds = np.asarray(given.kinds, dtype=object)[keep]
-            learner.pending.append((learner.batch(given, keep, grow=False), kinds))
+            learner.pending.add(learner.batch(given, keep, grow=False), kinds)
         learner.examples_seen += kept
         self.gathered += kept
         dropped = sum(c["dropped"] for c in every)
@@ -136,21 +134,17 @@ class ParallelLearner:
         """One optimizer step on every rank's gathered rows; the union's loss (nan if none)."""
         learner = self.learner
         self.gathered = 0
-        pending, learner.pending = learner.pending, []
-        batch = concat_batches([b for b, _ in pending]) if pending else None
-        kinds = np.concatenate([k for _, k in pending]) if pending else np.array([], dtype=object)
-        if batch is not None:
-            main = learner.method.trains(kinds)
-            if not main.all():
-                pick = torch.from_numpy(np.flatnonzero(main))
-                batch = type(batch)(**{k: t[pick] for k, t in vars(batch).items()})
-                kinds = kinds[main]
+        taken = learner.pending.take()
+        batch, kinds = None, None
+        if taken is not None:
+            # No delay model across ranks (check_parallel): the method only picks the rows.
+            batch, kinds, _ = learner.weigh.select(*taken)
         columns = (
             (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
             if batch is None
             else (batch.conv_type.numpy(), batch.scenario.numpy(), batch.click.numpy())
         )
-        every = self.gather(columns)
+        every = self.link.gather(columns)
         sizes = [len(c[0]) for c in every]
         learner.batches += 1  # as one process counts a step whose rows its method all skips
         if not sum(sizes):
@@ -160,13 +154,13 @@ class ParallelLearner:
             for i in range(3)
         )
         share = BatchShare(conv_type, scenario, click, start=sum(sizes[: self.rank]))
-        learner.zero_grad()
+        learner.update.zero_grad()
         loss = torch.zeros((), device=learner.device)
-        if batch is not None and len(batch):
+        if batch is not None and kinds is not None and len(batch):
             loss = learner.loss(batch, kinds, share=share)
             loss.backward()
         total = all_reduce_gradients(learner, loss.detach())
-        learner.optimizer_step()
+        learner.update.step()
         learner.examples_trained += sum(sizes)
         return total
 
@@ -177,7 +171,7 @@ def all_reduce_gradients(learner: OnlineLearner, loss: torch.Tensor) -> float:
     A parameter no rank has a gradient for keeps none (an optimizer skips it, as one process
     would). Sparse embedding gradients are summed by gathering every rank's rows and values.
     """
-    dense = [p for group in learner.optimizer.dense.param_groups for p in group["params"]]
+    dense = [p for group in learner.update.optimizer.dense.param_groups for p in group["params"]]
     device = loss.device
     flags = torch.tensor([p.grad is not None for p in dense], dtype=torch.float32, device=device)
     flat = torch.cat(
@@ -190,8 +184,9 @@ def all_reduce_gradients(learner: OnlineLearner, loss: torch.Tensor) -> float:
         n = p.numel()
         p.grad = flat[offset : offset + n].view_as(p) if has else None
         offset += n
-    if learner.optimizer.sparse is not None:
-        for group in learner.optimizer.sparse.param_groups:
+    sparse = learner.update.optimizer.sparse
+    if sparse is not None:
+        for group in sparse.param_groups:
             for p in group["params"]:
                 p.grad = _sum_sparse(p)
     return float(flat[-1])

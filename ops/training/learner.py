@@ -1,26 +1,22 @@
 """One model learning online from labeled mini-batches: one optimizer step per mini-batch.
 
-The learner knows nothing of Kafka. Each `step(minibatch)`:
+The learner knows nothing of Kafka. It composes steps, each a small object with its own
+state (which `state()` puts together into one snapshot and `from_state` takes apart):
 
-1. drops examples seen before by (impression_id, kind) (`ops.training.dedupe`),
-2. hashes the raw features into ids (`model.features`) and maps the domain strings to
-   indices with vocabularies that grow online up to the model's capacity (`model.vocab`),
-3. weights the rows for delayed feedback by the configured method (`ops.training.delayed`:
-   which rows the main model learns, the weight of each row's conversion term, a click
-   term of 0 for copies of a click already counted; ES-DFM and DEFER also step their
-   auxiliary delay model here), runs the model and its registered loss (for MMN the
-   dynamic weights N / N_c are recomputed by the loss inside every batch),
-4. takes one optimizer step (Adagrad by default: fused for the towers and, with `sparse`,
-   a sparse step for the embedding tables that touches only the batch's rows).
+1. `Deduper` (`ops.training.dedupe`): drops examples seen before by (impression_id, kind);
+2. `Featurize` (`ops.training.featurize`): hashes the raw features into ids and maps the
+   domain strings to indices with vocabularies that grow online up to the model's capacity;
+3. `PendingRows` (`ops.training.pending`): holds new rows back until `min_step_rows` of them (or
+   the stream's end) make a step, so a sparse stream's mini-batches of 5 rows do not each
+   pay for a whole optimizer step;
+4. `Weigh` (`ops.training.weigh`): the delayed-feedback method's rows and weights (ES-DFM
+   and DEFER also step their auxiliary delay model there);
+5. `ModelUpdate` (`ops.training.update`): runs the model and its registered loss (for MMN
+   the dynamic weights N / N_c are recomputed inside every batch) and takes one optimizer
+   step (Adagrad by default, a sparse step for the embedding tables with `sparse`).
 
-A step costs what its rows cost: the embedding update is sparse; consecutive mini-batches
-are gathered until they hold `min_step_rows` rows (or the stream ends) before one step, so
-a sparse stream's mini-batches of 5 rows do not each pay for a whole optimizer step (the
-gathered rows travel in snapshots, so a resumed run steps exactly as an uninterrupted
-one); and the loss is a sum over the rows divided by max(rows, nominal_rows), so a small
-step moves the model less than a full one (a mean would move it as far).
-
-Scoring (`batch(rows, grow=False)`) never changes the vocabularies: unseen values map to
+The learner itself keeps its place in the stream: the watermark and its counts of rows
+and steps. Scoring (`batch(rows)`) never changes the vocabularies: unseen values map to
 "other".
 """
 
@@ -28,28 +24,27 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
-from model import zoo as models
-from model.batch import Batch, BatchShare, Logits
+from model.batch import Batch, BatchShare
 from model.errors import SnapshotError
-from model.features import Featurizer
-from model.optimizers import model_optimizer
-from model.scoring import ScoreRule, probability, rule_for, scored_logits
-from model.snapshot import CHECKPOINT, on_cpu, restore, snapshot_state
-from model.vocab import DomainVocab
+from model.scoring import ScoreRule, probability, rule_for
+from model.snapshot import CHECKPOINT, restore, snapshot_state
 from ops.errors import ConfigError
-from ops.training import delayed
 from ops.training.dedupe import Deduper
-from ops.training.delayed.aux import DelayLearner
+from ops.training.delayed.aux import DelayPrediction
+from ops.training.featurize import Featurize
 from ops.training.learner_config import LearnerConfig
+from ops.training.pending import PendingRows
 from ops.training.rows import LabeledRows
-from streaming.events import OTHER_DOMAIN
+from ops.training.update import ModelUpdate
+from ops.training.weigh import Weigh
 
 
 @dataclass(frozen=True)
@@ -62,73 +57,51 @@ class StepResult:
 
 
 class OnlineLearner:
-    """A model, its optimizers, featurizer, domain vocabularies and deduper, stepped per mini-batch.
+    """A model learning online through its steps: dedupe, featurize, gather, weigh, update.
 
     device: where the model lives and its steps run; batches are built on the CPU (the
     gathered rows, the delay model and snapshots stay there) and moved for the forward pass.
     """
 
     def __init__(self, config: LearnerConfig, device: torch.device | str = "cpu") -> None:
-        self.config = config
-        self.device = torch.device(device)
-        self.spec = models.get(config.model)
-        self.method = delayed.get(config.method)
-        torch.manual_seed(config.seed)
-        # Initialised on the CPU (the same weights for a seed on every device), then moved.
-        self.model = self.spec.build(config.model_config).to(self.device)
-        self.model.train()
-        name, lr = config.optimizer, config.lr
-        if lr == "auto":
+        if config.lr == "auto":
             raise ConfigError("lr auto is a search over learners (mmn train), not one learner")
-        assert name is not None and lr is not None  # LearnerConfig resolves both
-        self.optimizer = model_optimizer(name, self.model, lr=lr, sparse=config.sparse)
-        self.aux = (
-            DelayLearner(
-                config.model_config.n_fields,
-                config.model_config.buckets,
-                nominal_rows=config.nominal_rows,
-                optimizer=name,
-                lr=lr,
-            )
-            if self.method.uses_aux
-            else None
+        assert config.lr is not None  # LearnerConfig resolves it
+        self.config = config
+        # The model first: its weights are those of config's seed, whatever the method.
+        self.update = ModelUpdate(
+            config, config.lr, rule_for(config.click_only), torch.device(device)
         )
-        self.featurizer = Featurizer(config.featurizer)
-        self.types, self.scenarios = (
-            DomainVocab(n, other=OTHER_DOMAIN, min_count=config.vocab_min_count)
-            for n in (config.model_config.n_types, config.model_config.n_scenarios)
-        )
+        self.weigh = Weigh.fresh(config, config.lr)
+        self.featurize = Featurize.fresh(config)
         self.deduper = Deduper(config.dedupe_horizon_s)
+        self.pending = PendingRows(config.min_step_rows)
         self.examples_seen = 0  # rows taken in, gathered for a step or trained
         self.examples_trained = 0  # rows an optimizer step has been taken on
         self.batches = 0
         self.watermark: int | None = None
-        self.pending: list[tuple[Batch, np.ndarray]] = []  # rows gathered for the next step
-        self.last_scored: dict[str, np.ndarray] | None = None  # see train_batch
+        self.last_scored: dict[str, np.ndarray] | None = None  # see loss
+
+    @property
+    def model(self) -> nn.Module:
+        """The model being trained (the update step's)."""
+        return self.update.model
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model lives and its steps run."""
+        return self.update.device
+
+    @property
+    def score_rule(self) -> ScoreRule:
+        """How this run is scored (`model.scoring`): p_cvr if click-only, else p_ctr * p_cvr."""
+        return self.update.score_rule
 
     def batch(
         self, rows: LabeledRows, keep: np.ndarray | None = None, *, grow: bool = False
     ) -> Batch:
-        """The tensor batch of rows (only those where keep is True).
-
-        grow: count the rows' domain values into the vocabularies first (training does;
-        scoring never: an unseen value is "other").
-        """
-        ids = self.featurizer.columns(rows.features, n_rows=len(rows.impression_ids))
-        types = _indices(self.types, rows.conv_types, grow)
-        scenarios = _indices(self.scenarios, rows.scenarios, grow)
-        click = np.asarray(rows.click, dtype=np.float32)
-        conversion = np.asarray(rows.conversion, dtype=np.float32)
-        if keep is not None and not keep.all():
-            ids, types, scenarios = ids[keep], types[keep], scenarios[keep]
-            click, conversion = click[keep], conversion[keep]
-        return Batch.of(
-            torch.from_numpy(ids),
-            torch.from_numpy(types),
-            torch.from_numpy(scenarios),
-            click=torch.from_numpy(click),
-            conversion=torch.from_numpy(conversion),
-        )
+        """The tensor batch of rows (`Featurize.batch`; grow: training's, counts domain values)."""
+        return self.featurize.batch(rows, keep, grow=grow)
 
     def step(self, rows: LabeledRows) -> StepResult:
         """Take in the rows not seen before; one optimizer step once min_step_rows are gathered
@@ -138,54 +111,34 @@ class OnlineLearner:
         self.advance(rows.watermark)
         if keep.any():
             kinds = np.asarray(rows.kinds, dtype=object)[keep]
-            self.pending.append((self.batch(rows, keep, grow=True), kinds))
+            self.pending.add(self.batch(rows, keep, grow=True), kinds)
             self.examples_seen += len(kinds)
-        gathered = sum(len(kinds) for _, kinds in self.pending)
-        if gathered and (gathered >= self.config.min_step_rows or rows.end):
-            return StepResult(trained=gathered, dropped=dropped, loss=self.flush())
+        if self.pending.ready(rows.end):
+            trained = len(self.pending)
+            return StepResult(trained=trained, dropped=dropped, loss=self.flush())
         return StepResult(trained=0, dropped=dropped, loss=math.nan)
 
     def flush(self) -> float:
         """One optimizer step on the gathered rows (nan if none)."""
-        if not self.pending:
-            return math.nan
-        batches, kinds = zip(*self.pending, strict=True)
-        self.pending = []
-        return self.train_batch(concat_batches(batches), np.concatenate(kinds))
-
-    @property
-    def score_rule(self) -> ScoreRule:
-        """How this run is scored (`model.scoring`): p_cvr if click-only, else p_ctr * p_cvr."""
-        return rule_for(self.config.click_only)
-
-    def logits(self, batch: Batch) -> Logits:
-        """The model's logits as trained and scored (the constant CTR logit if click-only)."""
-        return scored_logits(self.model(batch), self.score_rule)
+        taken = self.pending.take()
+        return math.nan if taken is None else self.train_batch(*taken)
 
     def train_batch(self, batch: Batch, kinds: np.ndarray | None = None) -> float:
         """One forward, backward and optimizer step on a tensor batch; the batch loss.
 
         kinds: the rows' example kinds (None: all `final`, labels known for good), which
-        the delayed-feedback method weights by; the auxiliary delay model, if any, learns
-        from the rows whose delay they tell.
+        the delayed-feedback method weighs by (`Weigh.select`).
         """
         if kinds is None:
             kinds = np.full(len(batch), "final", dtype=object)
         self.batches += 1
-        # The delay model weighs the rows before it learns from them (no peeking at labels).
-        aux = self.aux.predict(batch.ids) if self.aux is not None else None
-        if self.aux is not None:
-            self.aux.learn(batch.ids, kinds, batch.conversion.numpy())
-        main = self.method.trains(kinds)
-        if not main.all():
-            batch, kinds = _rows(batch, main), kinds[main]
-            aux = None if aux is None else aux.rows(torch.from_numpy(np.flatnonzero(main)))
+        batch, kinds, aux = self.weigh.select(batch, kinds)
         if len(batch) == 0:
             return math.nan
         loss = self.loss(batch, kinds, aux)
-        self.zero_grad()
+        self.update.zero_grad()
         loss.backward()
-        self.optimizer_step()
+        self.update.step()
         self.examples_trained += len(batch)
         return float(loss.detach())
 
@@ -193,19 +146,17 @@ class OnlineLearner:
         self,
         batch: Batch,
         kinds: np.ndarray,
-        aux: Any = None,
+        aux: DelayPrediction | None = None,
         share: BatchShare | None = None,
     ) -> torch.Tensor:
-        """The loss of a step on rows (the forward pass), as the optimizer takes it.
+        """The loss of a step on rows (the forward pass), weighed, as the optimizer takes it.
 
-        The registered losses are means over the rows: rescaled to sum / max(rows, nominal).
-        share: the rows are part of a step split across processes (`ops.training.
-        data_parallel`): the loss is their share of the whole step's.
+        Keeps the forward pass's predictions, made before the step, in `last_scored` (the
+        trainer's progressive validation reads them). share: see `ModelUpdate.loss`.
         """
         on_device = batch.to(self.device)
-        logits = self.logits(on_device)
+        logits = self.update.logits(on_device)
         p = probability(logits, self.score_rule).detach().cpu()
-        # The predictions of this forward pass, made before the step (progressive validation).
         self.last_scored = {
             "click": batch.click.numpy(),
             "conversion": batch.conversion.numpy(),
@@ -213,34 +164,20 @@ class OnlineLearner:
             "scenario": batch.scenario.numpy(),
             "p": p.numpy(),
         }
-        weight = self.method.weights(kinds, batch.click * batch.conversion, p, aux)
+        weight, click_weight = self.weigh.weights(batch, kinds, p, aux)
         on_device = dataclasses.replace(
-            on_device,
-            weight=(batch.weight * weight).to(self.device),
-            click_weight=(batch.click_weight * self.method.click_weights(kinds)).to(self.device),
+            on_device, weight=weight.to(self.device), click_weight=click_weight.to(self.device)
         )
-        rows = len(batch) if share is None else len(share)
-        loss = self.spec.loss(logits, on_device, share=share)
-        return loss * (rows / max(rows, self.config.nominal_rows))
-
-    def zero_grad(self) -> None:
-        """Clear the gradients of every parameter the model's optimizers step."""
-        self.optimizer.zero_grad(set_to_none=True)
-
-    def optimizer_step(self) -> None:
-        """Step the model's optimizers (dense, and sparse embeddings) on the gradients."""
-        self.optimizer.step()
+        return self.update.loss(logits, on_device, share)
 
     def optimizers(self) -> list[torch.optim.Optimizer]:
         """Every optimizer the learner steps: dense, sparse embeddings, the delay model's."""
-        aux = [] if self.aux is None else self.aux.optimizer.parts
-        return [*self.optimizer.parts, *aux]
+        return [*self.update.optimizer.parts, *self.weigh.optimizers()]
 
     def set_lr(self, lr: float) -> None:
         """Apply a new learning rate to every parameter group of every optimizer."""
-        self.optimizer.set_lr(lr)
-        if self.aux is not None:
-            self.aux.optimizer.set_lr(lr)
+        self.update.optimizer.set_lr(lr)
+        self.weigh.set_lr(lr)
 
     def advance(self, watermark: float | None) -> None:
         """Move the watermark forward to watermark (never back), expiring dedupe keys."""
@@ -253,8 +190,8 @@ class OnlineLearner:
 
     def state(self, **extra: Any) -> dict[str, Any]:
         """A `model.snapshot` state, servable as is: its `extra` holds the small training
-        facts, its `checkpoint` what only a resume needs (optimizer state, the gathered rows,
-        the dedupe keys, the delay model), which a serving file leaves out.
+        facts, its `checkpoint` what only a resume needs (the steps' states: optimizers,
+        the delay model, the dedupe keys, the gathered rows), which a serving file leaves out.
 
         extra: more plain data to keep beside it (the trainer's consumer offsets).
         """
@@ -262,7 +199,7 @@ class OnlineLearner:
             self.model,
             name=self.config.model,
             config=self.config.model_config,
-            vocabs={"conv_type": self.types, "scenario": self.scenarios},
+            vocabs=self.featurize.vocabs,
             featurizer=self.config.featurizer,
             score=self.score_rule,
             extra={
@@ -274,14 +211,11 @@ class OnlineLearner:
                 **extra,
             },
         )
-        optimizer = self.optimizer.state_dict()
         state[CHECKPOINT] = {
-            # The combined optimizer's parts under the keys snapshots have always used.
-            "optimizer": on_cpu(optimizer["dense"]),
-            "sparse_optimizer": on_cpu(optimizer["sparse"]),
-            "aux": None if self.aux is None else self.aux.state(),
+            **self.update.state(),  # "optimizer", "sparse_optimizer"
+            "aux": self.weigh.state(),
             "dedupe": self.deduper.state(),
-            "pending": _pending_state(self.pending),
+            "pending": self.pending.state(),
         }
         return state
 
@@ -300,56 +234,18 @@ class OnlineLearner:
                 "from a checkpoint (`SnapshotStore.load_latest`)"
             )
         learner = cls(LearnerConfig.from_state(extra["learner"]), device)
-        learner.model.load_state_dict(restored.model.state_dict())
-        learner.optimizer.load_state_dict(
-            {"dense": resume["optimizer"], "sparse": resume["sparse_optimizer"]}
-        )
-        if learner.aux is not None:
-            learner.aux.load_state(resume["aux"])
-        learner.types = restored.vocabs["conv_type"]
-        learner.scenarios = restored.vocabs["scenario"]
+        learner.update.load_state(restored.model.state_dict(), resume)
+        learner.weigh.load_state(resume["aux"])
+        learner.featurize = Featurize.from_state(learner.config.featurizer, state["vocabs"])
         learner.deduper = Deduper.from_state(resume["dedupe"])
-        learner.pending = _pending_of(resume.get("pending"))
+        learner.pending = PendingRows.from_state(
+            resume.get("pending"), learner.config.min_step_rows
+        )
         learner.examples_seen = int(extra["examples_seen"])
         # Snapshots from before it was recorded: every row seen but those still gathered.
         learner.examples_trained = int(
-            extra.get(
-                "examples_trained",
-                learner.examples_seen - sum(len(kinds) for _, kinds in learner.pending),
-            )
+            extra.get("examples_trained", learner.examples_seen - len(learner.pending))
         )
         learner.batches = int(extra["batches"])
         learner.watermark = extra["watermark"]
         return learner
-
-
-def _indices(vocab: DomainVocab, values: Sequence[str], grow: bool) -> np.ndarray:
-    if grow:
-        vocab.observe(values)
-    # Few distinct domains per batch: look up each distinct value once.
-    codes = {value: vocab.index(value) for value in dict.fromkeys(values)}
-    return np.fromiter(map(codes.__getitem__, values), dtype=np.int64, count=len(values))
-
-
-def concat_batches(batches: Sequence[Batch]) -> Batch:
-    if len(batches) == 1:
-        return batches[0]
-    return Batch(**{name: torch.cat([vars(b)[name] for b in batches]) for name in vars(batches[0])})
-
-
-def _pending_state(pending: list[tuple[Batch, np.ndarray]]) -> dict[str, Any] | None:
-    if not pending:
-        return None
-    batches, kinds = zip(*pending, strict=True)
-    return {"batch": dict(vars(concat_batches(batches))), "kinds": np.concatenate(kinds).tolist()}
-
-
-def _pending_of(state: Mapping[str, Any] | None) -> list[tuple[Batch, np.ndarray]]:
-    if state is None:
-        return []
-    return [(Batch(**state["batch"]), np.asarray(state["kinds"], dtype=object))]
-
-
-def _rows(batch: Batch, keep: np.ndarray) -> Batch:
-    pick = torch.from_numpy(np.flatnonzero(keep))
-    return Batch(**{name: t[pick] for name, t in vars(batch).items()})

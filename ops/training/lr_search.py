@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ops.evaluation.metrics import EPS
+from ops.metrics import EPS
 from ops.training.learner import LearnerConfig, OnlineLearner, StepResult
 from ops.training.rows import LabeledRows
 

@@ -109,7 +109,7 @@ class ParallelTrainer(Trainer):
         self.link = link
         super().__init__(*args, **kwargs)
         if link.rank:  # after a resume rank 0 holds the gathered rows and drop count of all
-            self.learner.pending = []
+            self.learner.pending.clear()
             self.learner.deduper.dropped = 0
         # Its own partitions' offsets: a snapshot merges every rank's.
         mine = {str(p) for p in self.source.partitions()}

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 from river import drift, stats
 
-from ops.evaluation.metrics import EPS, exact_auc
+from ops.metrics import EPS, exact_auc
 
 MAX_DRIFT_POINTS = 100
 

@@ -325,7 +325,8 @@ class Trainer:
         if not result.trained or scored is None:
             return
         clicked = scored["click"] > 0
-        types, scenarios = self.learner.types.values, self.learner.scenarios.values
+        featurize = self.learner.featurize
+        types, scenarios = featurize.types.values, featurize.scenarios.values
         self.validation.update(
             scored["conversion"][clicked],
             scored["p"][clicked],

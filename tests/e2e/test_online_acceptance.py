@@ -31,9 +31,9 @@ import torch
 from model.scoring import probability
 from model.snapshot import restore
 from ops.evaluation.holdout import window_rows
-from ops.evaluation.metrics import exact_auc
 from ops.evaluation.offline import OfflineConfig, OfflineData, offline_data, train_and_score
 from ops.evaluation.serving import ServingIndex, tensor_batch
+from ops.metrics import exact_auc
 from ops.store.database import open_registry
 from ops.store.snapshot_chain import load_serving
 from ops.training.learner import OnlineLearner

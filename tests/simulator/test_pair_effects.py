@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ops.evaluation.metrics import exact_auc
+from ops.metrics import exact_auc
 from simulator.synth import SynthLog, generate, write
 from simulator.synth_model import SynthConfig, SynthConfigError
 

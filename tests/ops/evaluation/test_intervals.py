@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ops.evaluation.intervals import average_auc, paired_intervals, weighted_auc
-from ops.evaluation.metrics import exact_auc
+from ops.metrics import exact_auc
 from simulator.columns import COLUMNS
 from simulator.synth import generate, write
 

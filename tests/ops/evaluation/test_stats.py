@@ -9,7 +9,6 @@ import pytest
 from scipy import stats as sps
 
 from ops.evaluation.assignment import Split
-from ops.evaluation.metrics import exact_auc
 from ops.evaluation.stats import (
     auc_interval,
     benjamini_hochberg,
@@ -19,6 +18,7 @@ from ops.evaluation.stats import (
     srm_p_value,
     unpaired_difference,
 )
+from ops.metrics import exact_auc
 
 
 def _psi(x: np.ndarray, y: np.ndarray) -> np.ndarray:

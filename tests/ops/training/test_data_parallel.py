@@ -70,7 +70,7 @@ def _rank_main(rank: int, init: str, overrides: dict, out: str) -> None:
                 "trained": learner.learner.examples_trained,
                 "seen": learner.learner.examples_seen,
                 "batches": learner.learner.batches,
-                "types": learner.learner.types.values,
+                "types": learner.learner.featurize.types.values,
                 "watermark": learner.learner.watermark,
             },
             Path(out) / f"rank{rank}.pt",
@@ -111,7 +111,7 @@ def test_two_ranks_equal_one_process_on_the_union(overrides, tmp_path: Path) -> 
         assert got["trained"] == expected.examples_trained
         assert got["seen"] == expected.examples_seen
         assert got["batches"] == expected.batches
-        assert got["types"] == expected.types.values
+        assert got["types"] == expected.featurize.types.values
         assert got["watermark"] == expected.watermark
         for name, want in expected.model.state_dict().items():
             diff = (got["params"][name] - want).abs().max().item()

@@ -13,7 +13,7 @@ from model.config import ModelConfig
 from model.features import FeaturizerConfig
 from model.snapshot import restore
 from ops.errors import ConfigError
-from ops.evaluation.offline import exact_auc
+from ops.metrics import exact_auc
 from ops.training.delayed.fnw import fnw_weights
 from ops.training.learner import LearnerConfig, OnlineLearner
 from streaming.events import OTHER_DOMAIN
@@ -66,10 +66,10 @@ def test_fnw_changes_the_update() -> None:
     # The same step taken by hand with every row's weight 1: vanilla must match it exactly.
     batch = unweighted.batch(rows, grow=True)
     assert torch.equal(batch.weight, torch.ones(len(batch)))
-    loss = unweighted.spec.loss(unweighted.model(batch), batch)
-    unweighted.optimizer.zero_grad(set_to_none=True)
+    loss = unweighted.update.spec.loss(unweighted.model(batch), batch)
+    unweighted.update.zero_grad()
     loss.backward()
-    unweighted.optimizer.step()
+    unweighted.update.step()
     assert result.loss == float(loss.detach())
     for a, b in zip(plain.model.parameters(), unweighted.model.parameters(), strict=True):
         assert torch.equal(a, b)
@@ -97,7 +97,31 @@ def test_a_resumed_learner_continues_exactly_where_the_snapshot_was_taken() -> N
     for a, b in zip(straight.model.parameters(), resumed.model.parameters(), strict=True):
         assert torch.allclose(a, b, atol=1e-6)
     assert state["extra"]["offsets"] == {"0": 3}
-    assert restore(state).vocabs["conv_type"].values == first.types.values  # servable as is
+    assert (
+        restore(state).vocabs["conv_type"].values == first.featurize.types.values
+    )  # servable as is
+
+
+def test_the_state_keeps_the_layout_snapshots_have_always_had() -> None:
+    # Old snapshots and the registry's delta chains are read by these keys, in this order.
+    learner = OnlineLearner(learner_config(method="es-dfm", min_step_rows=100))
+    learner.step(make_rows(0, 40))
+    state = learner.state(offsets={"0": 1})
+    assert list(state) == [
+        *("format", "version", "model", "config", "state_dict", "vocabs", "featurizer"),
+        *("score", "extra", "checkpoint"),
+    ]
+    assert list(state["vocabs"]) == ["conv_type", "scenario"]
+    assert list(state["extra"]) == [
+        *("learner", "examples_seen", "examples_trained", "batches", "watermark", "offsets")
+    ]
+    checkpoint = state["checkpoint"]
+    assert list(checkpoint) == ["optimizer", "sparse_optimizer", "aux", "dedupe", "pending"]
+    assert list(checkpoint["aux"]) == ["model", "dense", "sparse"]
+    assert (
+        list(checkpoint["pending"]) == ["batch", "kinds"]
+        and len(checkpoint["pending"]["kinds"]) == 40
+    )
 
 
 def test_a_mismatched_featurizer_is_refused() -> None:
@@ -114,13 +138,17 @@ def test_a_snapshot_round_trip_keeps_the_esdfm_delay_model() -> None:
     for learner in (straight, first):
         learner.step(make_rows(0, 64, kind="final"))  # the delay model learns from these
     resumed = OnlineLearner.from_state(first.state())
-    assert resumed.aux is not None and first.aux is not None
-    for a, b in zip(first.aux.model.parameters(), resumed.aux.model.parameters(), strict=True):
+    assert resumed.weigh.aux is not None and first.weigh.aux is not None
+    for a, b in zip(
+        first.weigh.aux.model.parameters(), resumed.weigh.aux.model.parameters(), strict=True
+    ):
         assert torch.equal(a, b)
     for learner in (straight, resumed):
         learner.step(make_rows(64, 64))
         learner.step(make_rows(128, 64, kind="final"))
-    for a, b in zip(straight.aux.model.parameters(), resumed.aux.model.parameters(), strict=True):
+    for a, b in zip(
+        straight.weigh.aux.model.parameters(), resumed.weigh.aux.model.parameters(), strict=True
+    ):
         assert torch.allclose(a, b, atol=1e-6)
     for a, b in zip(straight.model.parameters(), resumed.model.parameters(), strict=True):
         assert torch.allclose(a, b, atol=1e-6)
@@ -131,7 +159,7 @@ def test_a_small_minibatch_weighs_its_rows_not_a_full_batch() -> None:
     learner = OnlineLearner(learner_config(method="vanilla", nominal_rows=1000))
     batch = learner.batch(rows, grow=True)
     with torch.no_grad():
-        mean = learner.spec.loss(learner.model(batch), batch)
+        mean = learner.update.spec.loss(learner.model(batch), batch)
     assert learner.train_batch(batch) == pytest.approx(float(mean) * 5 / 1000, rel=1e-5)
 
 
@@ -153,12 +181,12 @@ def test_scoring_never_changes_the_vocabularies() -> None:
     learner = OnlineLearner(learner_config())
     for b in range(3):
         learner.step(make_rows(b * 128, 128))
-    types, scenarios = learner.types.state(), learner.scenarios.state()
+    vocabs = learner.featurize.state()
     unseen = make_rows(10**6, 50)
     unseen.conv_types = ["never-trained"] * 50
     batch = learner.batch(unseen)
     assert batch.conv_type.tolist() == [0] * 50  # "other"
-    assert learner.types.state() == types and learner.scenarios.state() == scenarios
+    assert learner.featurize.state() == vocabs
 
 
 def test_small_minibatches_are_gathered_into_one_step_and_a_resume_keeps_them() -> None:
@@ -191,8 +219,8 @@ def test_a_readers_other_shares_slot_0_of_the_vocabularies() -> None:
     rows.conv_types = [OTHER_DOMAIN if i % 2 else "t0" for i in range(256)]
     learner = OnlineLearner(learner_config())
     learner.step(rows)
-    assert learner.types.values == [OTHER_DOMAIN, "t0"]
-    assert learner.types.index(OTHER_DOMAIN) == 0
+    assert learner.featurize.types.values == [OTHER_DOMAIN, "t0"]
+    assert learner.featurize.types.index(OTHER_DOMAIN) == 0
 
 
 def test_reconfigure_lr_reaches_every_optimizer_through_restore_with() -> None:
@@ -215,7 +243,7 @@ def test_every_optimizer_is_the_configured_one_and_takes_the_new_rate_after_a_re
     learner = OnlineLearner(config)
     learner.step(make_rows(0, 64, kind="final"))  # final rows teach the delay model too
     restored = restore_with(dataclasses.replace(config, lr=0.2))(learner.state())
-    assert restored.aux is not None
+    assert restored.weigh.aux is not None
     optimizers = restored.optimizers()
     # The main model's dense and sparse, then the delay model's: --optimizer reaches all.
     assert sorted(type(o).__name__ for o in optimizers) == ["Adam", "Adam"] + ["SparseAdam"] * 2
@@ -224,7 +252,7 @@ def test_every_optimizer_is_the_configured_one_and_takes_the_new_rate_after_a_re
     # The restored states are the trained ones (a step was taken), not fresh ones.
     assert all(optimizer.state for optimizer in optimizers)
     # The new rate is the one the next step uses: an Adam step moves a weight by about lr.
-    before = restored.aux.model.mlp.net[0].weight.detach().clone()
+    before = restored.weigh.aux.model.mlp.net[0].weight.detach().clone()
     restored.step(make_rows(64, 64, kind="final"))
-    moved = (restored.aux.model.mlp.net[0].weight - before).abs().max().item()
+    moved = (restored.weigh.aux.model.mlp.net[0].weight - before).abs().max().item()
     assert 0.05 < moved <= 0.2 + 1e-6

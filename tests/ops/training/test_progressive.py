@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from learner_rows import ListSource, learner_config, make_rows
 
-from ops.evaluation.metrics import exact_auc, log_loss
+from ops.metrics import exact_auc, log_loss
 from ops.store.database import list_snapshots, open_registry
 from ops.store.snapshots import SnapshotStore, SnapshotStoreConfig
 from ops.training.learner import OnlineLearner
@@ -81,7 +81,7 @@ def test_the_trainers_figures_match_a_direct_computation_over_its_steps(tmp_path
             assert scored is not None
             labels += scored["conversion"].tolist()
             p += scored["p"].tolist()
-            types += [learner.types.values[i] for i in scored["conv_type"]]
+            types += [learner.featurize.types.values[i] for i in scored["conv_type"]]
     y, q, t = np.array(labels), np.clip(np.array(p), 1e-7, 1 - 1e-7), np.array(types)
     for domain, mask in [("overall", np.ones(len(y), bool)), ("type=t1", t == "t1")]:
         figures = stored["domains"][domain]

@@ -9,7 +9,7 @@ import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.metrics import log_loss as sk_log_loss
 
-from ops.evaluation.metrics import average_precision, calibration, exact_auc, log_loss
+from ops.metrics import average_precision, calibration, exact_auc, log_loss
 
 
 def test_exact_auc_matches_pair_counting_with_ties() -> None:
