@@ -72,7 +72,6 @@ COVERED_BY: dict[str, str] = {
     "ops.evaluation.export": "tests/ops/evaluation/test_report.py",
     "ops.evaluation.finality": "tests/ops/evaluation/test_report.py",
     "ops.evaluation.holdout": "tests/ops/evaluation/test_report.py",
-    "ops.evaluation.metrics": "tests/ops/evaluation/test_evaluator.py",
     "ops.evaluation.monitoring": "tests/ops/evaluation/test_evaluate_startup.py",
     "ops.evaluation.report_labels": "tests/ops/evaluation/test_report_text.py",
     "ops.evaluation.report_plots": "tests/ops/evaluation/test_report.py",

@@ -31,7 +31,7 @@ from model.snapshot import LoadedModel, restore
 from ops.errors import EvaluationError
 from ops.evaluation.featurizing import MemoFeaturizer
 from ops.evaluation.finality import Row
-from ops.evaluation.metrics import EPS
+from ops.metrics import EPS
 from ops.store.database import Run, Snapshot
 from ops.store.deltas import Link, StateCache, resolve
 from ops.store.snapshot_chain import read_link

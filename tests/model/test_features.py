@@ -102,9 +102,13 @@ def test_coded_columns_get_the_ids_of_their_values() -> None:
     plain = {"a": ["x", "y", "x", ""], "n": ["3", "-1", "3", "70"]}
     coded = {"a": _Coded(["y", "x", "", "unused"], [1, 0, 1, 2]),
              "n": _Coded(["70", "3", "-1"], [1, 2, 1, 0])}  # fmt: skip
-    assert f.columns(coded).tolist() == f.columns(plain).tolist() == f.rows(
-        [dict(zip(plain, values, strict=True)) for values in zip(*plain.values(), strict=True)]
-    ).tolist()
+    assert (
+        f.columns(coded).tolist()
+        == f.columns(plain).tolist()
+        == f.rows(
+            [dict(zip(plain, values, strict=True)) for values in zip(*plain.values(), strict=True)]
+        ).tolist()
+    )
 
 
 def test_a_field_table_equals_the_id_of_each_value() -> None:
