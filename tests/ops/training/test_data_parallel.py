@@ -75,6 +75,10 @@ def _rank_main(rank: int, init: str, overrides: dict, out: str) -> None:
             },
             Path(out) / f"rank{rank}.pt",
         )
+        # Both ranks leave together: a rank that tore its group down while the other was
+        # still connected died once in a full run with "terminate called without an active
+        # exception" (SIGABRT, gloo).
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
