@@ -75,7 +75,6 @@ COVERED_BY: dict[str, str] = {
     "ops.evaluation.monitoring": "tests/ops/evaluation/test_evaluate_startup.py",
     "ops.evaluation.report_labels": "tests/ops/evaluation/test_report_text.py",
     "ops.evaluation.report_plots": "tests/ops/evaluation/test_report.py",
-    "ops.evaluation.serving": "tests/ops/evaluation/test_evaluator.py",
     "ops.evaluation.svg": "tests/ops/evaluation/test_report.py",
     "ops.evaluation.table": "tests/ops/evaluation/test_offline.py",
     "ops.research.relative_improvement": "tests/ops/benches/test_stream_bench.py",
