@@ -54,7 +54,7 @@ from ops.evaluation.finality import (
     rows_of,
 )
 from ops.evaluation.monitoring import EvaluatorMonitor
-from ops.evaluation.serving import ModelCache, ServingIndex, predict_rows, window_start
+from ops.evaluation.serving import ModelCache, ServingIndex, predict_rows
 from ops.store.experiments import (
     commit_results,
     decided_impressions,
@@ -235,20 +235,34 @@ class Evaluator:
 
     def _complete_sealed(self) -> None:
         """Score and write the sealed batches whose serving snapshots are determined, in order,
-        SCORE_BATCHES of a partition at a time (fewer only once the partition has ended)."""
-        for p, part in self.parts.items():
-            while self._ready(p, part):
-                group = [part.sealed[i] for i in range(min(SCORE_BATCHES, len(part.sealed)))]
-                finals = [final for batch in group for final in batch]
+        SCORE_BATCHES of a partition at a time (fewer only once the partition has ended).
+
+        The next group of every partition is scored in one round, snapshot by snapshot, so
+        that a serving snapshot is loaded once for all partitions (partitions cover the same
+        event time); each group's forward passes are what they would be alone.
+        """
+        while True:
+            groups: list[tuple[PartitionState, int, list[Final]]] = []
+            waiting = False
+            for p, part in self.parts.items():
+                if not self._ready(p, part):
+                    continue
+                n = min(SCORE_BATCHES, len(part.sealed))
+                finals = [final for i in range(n) for final in part.sealed[i]]
                 if not self._determined(finals):
                     self._wait(finals)
-                    return
+                    waiting = True
+                    break
                 self._waiting_since = self.waiting_for = None
-                rows = self._score(finals)
+                groups.append((part, n, finals))
+            scored = self._score([finals for _, _, finals in groups]) if groups else []
+            for (part, n, _), rows in zip(groups, scored, strict=True):
                 # Off the backlog before the commit computes the offsets to resume from.
-                for _ in group:
+                for _ in range(n):
                     part.sealed.popleft()
                 self._commit(rows)
+            if waiting or not groups:
+                return
 
     def _ready(self, p: int, part: PartitionState) -> bool:
         """Whether the partition's next group of sealed batches is complete.
@@ -288,55 +302,38 @@ class Evaluator:
                                   f"{self.waiting_for} (event time {latest_ts})")  # fmt: skip
         time.sleep(0.05)
 
-    def _score(self, batch: list[Final]) -> list[dict[str, Any]]:
-        """One row per (arm, click): the serving snapshot's prediction (None without one)."""
-        assigned = np.array([self.split.arm(f.row.user_id) for f in batch], dtype=object)
-        ts = np.fromiter((f.row.ts for f in batch), dtype=np.int64, count=len(batch))
-        rows: list[dict[str, Any]] = []
+    def _score(self, groups: list[list[Final]]) -> list[list[dict[str, Any]]]:
+        """Per group, one row per (arm, click): the serving snapshot's prediction (None
+        without one). Each arm's snapshots are taken in version order across the groups."""
+        assigned = [
+            np.array([self.split.arm(f.row.user_id) for f in g], dtype=object) for g in groups
+        ]
+        times = [np.fromiter((f.row.ts for f in g), dtype=np.int64, count=len(g)) for g in groups]
+        out: list[list[dict[str, Any]]] = [[] for _ in groups]
         for arm, run in self.config.arms:
-            members = (
-                np.arange(len(batch)) if self.config.shadow else np.flatnonzero(assigned == arm)
-            )
-            versions = self.serving.serving(run, ts[members])
-            predictions = np.full(len(members), np.nan)
-            for version in np.unique(versions[versions >= 0]).tolist():
-                picked = np.flatnonzero(versions == version)
+            members = [np.arange(len(g)) if self.config.shadow else np.flatnonzero(a == arm)
+                       for g, a in zip(groups, assigned, strict=True)]  # fmt: skip
+            versions = [
+                self.serving.serving(run, t[m]) for t, m in zip(times, members, strict=True)
+            ]
+            predictions = [np.full(len(m), np.nan) for m in members]
+            for version in np.unique(np.concatenate([v[v >= 0] for v in versions])).tolist():
                 known = next(k for k in self.serving.known[run] if k.version == version)
-                chosen = [batch[i].row for i in members[picked].tolist()]
-                predictions[picked] = predict_rows(self.models, run, known, chosen)
-            scored = versions >= 0
-            for i, version, p, ok in zip(members.tolist(), versions.tolist(),
-                                         predictions.tolist(), scored.tolist(), strict=True):  # fmt: skip
-                rows.append(
-                    self._row(
-                        arm,
-                        batch[i],
-                        assigned[i] == arm,
-                        version if ok else None,
-                        p if ok else None,
-                    )  # fmt: skip
-                )
-            self.scored[arm] += int(scored.sum())
-        return rows
-
-    def _row(
-        self, arm: str, final: Final, assigned: bool, version: int | None, p: float | None
-    ) -> dict[str, Any]:
-        row = final.row
-        return {
-            "arm": arm,
-            "impression_id": row.impression_id,
-            "user_id": row.user_id,
-            "conv_type": row.conv_type,
-            "scenario": row.scenario,
-            "ts": row.ts,
-            "final_ts": final.final_ts,
-            "window_start": window_start(row.ts, self.config.window_s),
-            "assigned": assigned,
-            "snapshot_version": version,
-            "prediction": p,
-            "label": final.label,
-        }
+                for g, group in enumerate(groups):
+                    picked = np.flatnonzero(versions[g] == version)
+                    if len(picked):
+                        chosen = [group[i].row for i in members[g][picked].tolist()]
+                        predictions[g][picked] = predict_rows(self.models, run, known, chosen)
+            for g, group in enumerate(groups):
+                ok = versions[g] >= 0
+                for i, version, p, scored in zip(members[g].tolist(), versions[g].tolist(),
+                                                 predictions[g].tolist(), ok.tolist(), strict=True):  # fmt: skip
+                    out[g].append(group[i].record(
+                        arm, assigned=assigned[g][i] == arm, version=version if scored else None,
+                        p=p if scored else None, window_s=self.config.window_s,
+                    ))  # fmt: skip
+                self.scored[arm] += int(ok.sum())
+        return out
 
     def _commit(self, rows: list[dict[str, Any]], *, finished: bool = False) -> None:
         watermarks = [p.watermark for p in self.parts.values() if p.watermark is not None]

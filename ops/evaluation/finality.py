@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -76,6 +77,27 @@ class Final:
 
     def sort_key(self) -> tuple[int, str]:
         return (self.final_ts, self.row.impression_id)
+
+    def record(
+        self, arm: str, *, assigned: bool, version: int | None, p: float | None, window_s: int
+    ) -> dict[str, Any]:
+        """Its row of an arm in the experiment's predictions (`ops.store.experiments.COLUMNS`):
+        the prediction p of the serving snapshot version (None: the arm had none yet)."""
+        row = self.row
+        return {
+            "arm": arm,
+            "impression_id": row.impression_id,
+            "user_id": row.user_id,
+            "conv_type": row.conv_type,
+            "scenario": row.scenario,
+            "ts": row.ts,
+            "final_ts": self.final_ts,
+            "window_start": window_start(row.ts, window_s),
+            "assigned": assigned,
+            "snapshot_version": version,
+            "prediction": p,
+            "label": self.label,
+        }
 
 
 class FinalLabels:
@@ -238,3 +260,12 @@ def low_water_mark(parts: Iterable[tuple[PartitionState, bool]], *, lookback_s: 
                 return None
             marks.append(part.watermark - lookback_s)
     return min((m for m in marks if m is not None), default=None)
+
+
+def window_start(ts: int, window_s: int) -> int:
+    """Start of the event-time window holding ts.
+
+    >>> window_start(90_000, 86_400), window_start(-1, 86_400)
+    (86400, -86400)
+    """
+    return int(math.floor(ts / window_s) * window_s)

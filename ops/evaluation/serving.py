@@ -14,7 +14,6 @@ conversion type or scenario its vocabularies do not hold maps to index 0, "other
 
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -228,12 +227,3 @@ def predict_rows(models: ModelCache, run: str, known: Known, rows: Sequence[Row]
         )
         out.append(predict(loaded, batch))
     return np.concatenate(out)
-
-
-def window_start(ts: int, window_s: int) -> int:
-    """Start of the event-time window holding ts.
-
-    >>> window_start(90_000, 86_400), window_start(-1, 86_400)
-    (86400, -86400)
-    """
-    return int(math.floor(ts / window_s) * window_s)
