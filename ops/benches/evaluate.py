@@ -22,11 +22,11 @@ import torch
 
 from model.config import ModelConfig
 from model.features import CRITEO_FEATURE_FIELDS
-from ops.cli.device import add_device_option, resolve_device
-from ops.cli.options import at_least
 from ops.evaluation.evaluator import Evaluator
 from ops.evaluation.experiment import EvaluatorConfig
 from ops.evaluation.serving import SCORE_CHUNK, ModelCache, predict, tensor_batch
+from ops.options.configs import at_least
+from ops.options.device import add_device_option, resolve_device
 from ops.store.database import open_registry
 from ops.store.snapshots import SnapshotStore, SnapshotStoreConfig
 from ops.training.learner import LearnerConfig, OnlineLearner

@@ -23,8 +23,8 @@ from model import zoo
 from model.batch import Batch
 from model.config import ModelConfig
 from model.optimizers import OPTIMIZERS, make_optimizer
-from ops.cli.device import add_device_option, resolve_device
-from ops.cli.options import at_least
+from ops.options.configs import at_least
+from ops.options.device import add_device_option, resolve_device
 
 SLOW_MODELS = {"mmn_masked": 1}  # timed steps (no warm-up) of models too slow for the default
 

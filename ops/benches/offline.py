@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 
 from model import zoo
-from ops.cli.device import add_device_option, resolve_device
-from ops.cli.options import add_options, build
 from ops.evaluation.offline import OfflineConfig, offline_data, run_offline
 from ops.evaluation.table import format_table
+from ops.options.configs import add_options, build
+from ops.options.device import add_device_option, resolve_device
 from simulator.criteo_search import CriteoSearchConfig, load_columns
 from simulator.synth import truth_of
 

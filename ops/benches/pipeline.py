@@ -28,8 +28,8 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ops.cli.options import class_default
 from ops.errors import OpsError
+from ops.options.configs import class_default
 from simulator.sources import open_source
 from streaming.segments import BatchConfig
 

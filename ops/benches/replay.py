@@ -17,8 +17,8 @@ from pathlib import Path
 
 from kafka import KafkaProducer
 
-from ops.cli.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
-from ops.cli.options import at_least, class_default
+from ops.options.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
+from ops.options.configs import at_least, class_default
 from simulator.criteo_search import SearchLog
 from simulator.kafka_publisher import KafkaPublisher, PublisherConfig
 from simulator.replay import ReplayConfig, replay

@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 from ops.benches.offline import partial
-from ops.cli.device import add_device_option, resolve_device
-from ops.cli.options import add_options, build
+from ops.options.configs import add_options, build
+from ops.options.device import add_device_option, resolve_device
 from ops.research.stream_protocol import StreamConfig, run_stream
 from simulator.criteo_search import CriteoSearchConfig, load_columns
 

@@ -37,10 +37,10 @@ from kafka import KafkaProducer
 from model.config import ModelConfig
 from model.features import CRITEO_FEATURE_FIELDS, FeaturizerConfig
 from ops.benches.train_parallel import run_parallel
-from ops.cli.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
-from ops.cli.device import add_device_option, resolve_device
-from ops.cli.options import at_least, class_default
 from ops.errors import ConfigError
+from ops.options.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
+from ops.options.configs import at_least, class_default
+from ops.options.device import add_device_option, resolve_device
 from ops.store.snapshots import PublishedSnapshot, Reconciliation
 from ops.streams.kafka_source import KafkaSource
 from ops.training.learner import LearnerConfig, OnlineLearner, StepResult

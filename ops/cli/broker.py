@@ -7,7 +7,7 @@ import contextlib
 import signal
 import threading
 
-from ops.cli.options import port_number
+from ops.options.configs import port_number
 from streaming.broker import BrokerConfig, EmbeddedBroker
 
 

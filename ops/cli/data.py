@@ -6,8 +6,8 @@ import argparse
 import time
 from pathlib import Path
 
-from ops.cli.options import add_options, at_least, build
 from ops.cli.outputs import claim_output
+from ops.options.configs import add_options, at_least, build
 from simulator.profile import profile
 from simulator.synth import generate, write
 from simulator.synth_model import SynthConfig

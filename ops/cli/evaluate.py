@@ -17,11 +17,11 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from ops.cli.device import add_device_option, resolve_device
-from ops.cli.options import add_options, add_threads_option, build, port_number
 from ops.cli.outputs import output_file
 from ops.errors import ConfigError
 from ops.evaluation.experiment import EvaluatorConfig
+from ops.options.configs import add_options, add_threads_option, build, port_number
+from ops.options.device import add_device_option, resolve_device
 from ops.store.defaults import DEFAULT_URL
 from streaming.topics import TopicNames
 

@@ -21,10 +21,10 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from ops.cli.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
 from ops.cli.join_telemetry import JoinTelemetry
-from ops.cli.options import add_options, at_least, build, duration_s, port_number
 from ops.errors import ConfigError
+from ops.options.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
+from ops.options.configs import add_options, at_least, build, duration_s, port_number
 from ops.training import delayed
 from ops.training.learner import LearnerConfig
 from streaming.health import BrokerWatch

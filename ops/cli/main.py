@@ -13,8 +13,8 @@ import os
 import sys
 from collections.abc import Iterable, Sequence
 
-from ops.cli.options import Parser, apply_environment
 from ops.errors import PROJECT_ERRORS
+from ops.options.configs import Parser, apply_environment
 
 # Every command, the module that registers it and its one-line help: `mmn --help` lists
 # them without importing any command module, and `mmn X` imports X's module alone (the

@@ -7,8 +7,8 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from ops.cli.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
-from ops.cli.options import add_options, at_least, build, class_default
+from ops.options.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
+from ops.options.configs import add_options, at_least, build, class_default
 from simulator.errors import ReplayError
 from simulator.kafka_publisher import KafkaPublisher, PublisherConfig
 from simulator.records import LogSource

@@ -18,13 +18,13 @@ import json
 import os
 from datetime import UTC, datetime, timedelta
 
-from ops.cli.options import add_options, build
 from ops.cli.outputs import output_file
 from ops.errors import EvaluationError, RegistryError
 from ops.evaluation.report import json_safe, load_report
 from ops.evaluation.report_html import render_html
 from ops.evaluation.report_text import format_compare, format_report
 from ops.evaluation.report_verdict import ReportConfig
+from ops.options.configs import add_options, build
 from ops.store.database import DEFAULT_URL, open_registry
 from ops.store.experiments import (
     LIVE_WITHIN_S,

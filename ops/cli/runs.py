@@ -14,8 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ops.cli.options import at_least, class_default
 from ops.errors import ConfigError
+from ops.options.configs import at_least, class_default
 from ops.store.database import (
     DEFAULT_URL,
     get_run,

@@ -21,16 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 from model.config import ModelConfig
 from model.features import FeaturizerConfig
-from ops.cli.bootstrap import add_bootstrap_argument
-from ops.cli.device import add_device_option, resolve_device
-from ops.cli.options import (
-    ConfigOptions,
-    add_options,
-    add_threads_option,
-    build,
-    class_default,
-    port_number,
-)
 from ops.cli.train_group import (
     add_group_options,
     group_of_environment,
@@ -38,6 +28,16 @@ from ops.cli.train_group import (
     supervise,
 )
 from ops.errors import ConfigError
+from ops.options.bootstrap import add_bootstrap_argument
+from ops.options.configs import (
+    ConfigOptions,
+    add_options,
+    add_threads_option,
+    build,
+    class_default,
+    port_number,
+)
+from ops.options.device import add_device_option, resolve_device
 from ops.store.defaults import DEFAULT_URL
 from ops.store.snapshot_config import SnapshotStoreConfig
 from ops.training.learner_config import LearnerConfig

@@ -25,7 +25,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from ops.cli.options import at_least
+from ops.options.configs import at_least
 
 if TYPE_CHECKING:
     import torch

@@ -17,7 +17,7 @@ import pytest
 
 from ops.cli import main
 from ops.cli.demo.plan import DemoConfig, RunFolder, run_name
-from ops.cli.options import class_default
+from ops.options.configs import class_default
 from ops.store.database import get_run, list_snapshots, open_registry
 from ops.store.retention import serving_ids, with_links
 from ops.store.snapshots import SnapshotStoreConfig

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
 
-from ops.cli.options import class_default
+from ops.options.configs import class_default
 from ops.training import delayed
 from ops.training.learner import LearnerConfig
 from simulator.kafka_publisher import KafkaPublisher

@@ -11,7 +11,7 @@ import argparse
 
 from ops.cli.demo.pipeline import run_demo
 from ops.cli.demo.plan import DemoConfig
-from ops.cli.options import add_options, build
+from ops.options.configs import add_options, build
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

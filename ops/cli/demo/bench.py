@@ -25,7 +25,7 @@ from ops.cli.demo.pipeline import (
 )
 from ops.cli.demo.plan import DemoConfig, RunFolder
 from ops.cli.demo.supervisor import ComponentFailed, Supervisor
-from ops.cli.options import add_options, build
+from ops.options.configs import add_options, build
 from ops.store.database import open_registry
 
 

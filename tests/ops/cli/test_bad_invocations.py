@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from ops.cli import build_parser, main
-from ops.cli.options import at_least, duration_s, port_number
+from ops.options.configs import at_least, duration_s, port_number
 from simulator.synth import generate, write
 
 NOWHERE = "127.0.0.1:1"

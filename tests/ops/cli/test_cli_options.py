@@ -7,8 +7,8 @@ import argparse
 import pytest
 
 from ops.cli import build_parser, main
-from ops.cli.options import add_options, apply_environment, build, class_default
 from ops.errors import ConfigError
+from ops.options.configs import add_options, apply_environment, build, class_default
 from streaming.joiner_app import JoinerConfig
 from streaming.labels import LabelConfig
 from streaming.segments import BatchConfig

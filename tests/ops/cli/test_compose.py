@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from ops.cli import build_parser
-from ops.cli.options import env_name
+from ops.options.configs import env_name
 
 ROOT = Path(__file__).resolve().parents[3]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
