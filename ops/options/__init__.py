@@ -1,5 +1,4 @@
-"""Command-line options shared by the `mmn` commands (ops.cli) and the benches (ops.benches).
-
-Both declare their options through these modules, so the CLI can discover the benches
-without the benches importing the CLI.
+"""What the `mmn` commands (ops.cli) and the benches (ops.benches) declare their options
+with: typed commands on tyro (typed.py), option values (values.py) and the options they
+share. The CLI finds the benches' options without the benches importing the CLI.
 """
