@@ -8,6 +8,8 @@ own root; this module gathers them:
     SimulatorError (simulator.errors) SourceError (bad file line), ReplayError
     OpsError                          every error class of ops, all defined here:
     ├── ConfigError                   an invalid option or setting
+    ├── OptionError                   an option's value breaks its config's rule
+    ├── UsageError                    a command line that does not parse (ops.options)
     ├── RegistryError                 the registry database (ops.store.database)
     │   └── LeaseError                a run another trainer holds, or a lease lost
     ├── SnapshotStoreError            a run's snapshot files (ops.store.snapshots)
@@ -34,6 +36,15 @@ class OpsError(Exception):
 
 class ConfigError(OpsError, ValueError):
     """A command-line option or setting is invalid; the message names the key."""
+
+
+class OptionError(OpsError):
+    """An option's value breaks a rule of its component's config; the message names the
+    flag. Not a ValueError: tyro would take it for a value it failed to parse."""
+
+
+class UsageError(OpsError):
+    """A command line that does not parse; carries tyro's event to the one line it makes."""
 
 
 class RegistryError(OpsError):

@@ -1,9 +1,9 @@
 """The README and docs/ against the code: every `mmn` command line parses, every path exists.
 
-Command lines in ```sh blocks are parsed whole by the real parser (`ops.cli.build_parser`,
+Command lines in ```sh blocks are parsed whole by the real parser (`ops.cli.parse_command`,
 nothing is run); command fragments in inline code (`mmn train --lr auto`) name a command
 that must exist, with options it has. Every option a document names must be one the command
-declares under exactly that name (argparse would also take a prefix of a renamed one).
+declares under exactly that name (a parser might also take a prefix of a renamed one).
 Paths (`ops/cli/main.py`), dotted names (`ops.training.lr_search`, `model.zoo.names`) and
 links between the pages must exist.
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.cli import build_parser
+from ops.cli import parse_command
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -99,7 +99,7 @@ def run_parser(args: list[str]) -> tuple[int | None, str]:
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
-            build_parser().parse_args(args)
+            parse_command(args, {})
         except SystemExit as exc:
             return int(exc.code or 0), out.getvalue() + err.getvalue()
     return None, ""

@@ -2,8 +2,8 @@
 
 Dependency direction: `model` and `streaming` import nothing else of the project;
 `simulator` imports only `streaming`'s event schemas and topic names; nothing imports
-`ops`; inside `ops`, cli -> everything, benches -> research, training, evaluation and store
-(and the CLI's option helpers, with which their `register` functions declare options),
+`ops`; inside `ops`, cli -> everything, benches -> research, training, evaluation, store
+and options (the option helpers both declare their options with; never the CLI itself),
 research (protocols, apart from throughput benches) -> training, evaluation and store,
 training and evaluation -> streams (the Kafka source and the stop flag both read with) and
 store; every part may import the two leaves `ops.errors` and `ops.metrics` (the one set of
@@ -27,14 +27,14 @@ MAX_FUNCTION_LINES = 60
 # Which parts of the project each part may import (a part is a top-level package, or an
 # ops sub-package); a part may always import itself.
 SIMULATOR_MAY_IMPORT = {"streaming.events", "streaming.topics"}
-BENCHES_MAY_IMPORT = {"ops.cli.bootstrap", "ops.cli.options", "ops.cli.device"}
 # Leaves of ops that every part of it may import: the errors and the one set of metrics.
 LEAVES = {"ops.errors", "ops.metrics"}
 # What a research protocol drives: a learner, the evaluation, the registry.
 PROTOCOL_PARTS = {"ops.training", "ops.evaluation", "ops.store", *LEAVES}
 OPS_MAY_IMPORT = {
-    "ops.cli": {"ops.benches", "ops.research", "ops.streams", *PROTOCOL_PARTS},
-    "ops.benches": {"ops.research", "ops.streams", *PROTOCOL_PARTS},
+    "ops.cli": {"ops.benches", "ops.options", "ops.research", "ops.streams", *PROTOCOL_PARTS},
+    "ops.benches": {"ops.options", "ops.research", "ops.streams", *PROTOCOL_PARTS},
+    "ops.options": {"ops.errors"},
     "ops.research": PROTOCOL_PARTS,
     "ops.training": {"ops.streams", "ops.store", *LEAVES},
     "ops.evaluation": {"ops.streams", "ops.store", *LEAVES},
@@ -109,8 +109,6 @@ def allowed(importer: str, imported: str) -> bool:
         return imported in SIMULATOR_MAY_IMPORT
     if source in ("model", "streaming"):
         return False
-    if source == "ops.benches" and imported in BENCHES_MAY_IMPORT:
-        return True
     if target.startswith("ops"):
         return target in OPS_MAY_IMPORT.get(source, set())
     return target in ("model", "streaming", "simulator")
@@ -145,10 +143,13 @@ def test_the_rule_catches_what_it_forbids() -> None:
     assert not allowed("ops.streams.kafka_source", "ops.store.snapshots")
     assert allowed("ops.benches.stream", "ops.research.stream_protocol")
     assert not allowed("ops.research.stream_protocol", "ops.benches.stream")
-    assert not allowed("ops.research.stream_protocol", "ops.cli.options")
+    assert not allowed("ops.research.stream_protocol", "ops.options.configs")
     assert allowed("ops.cli.train", "ops.training.trainer")
-    assert allowed("ops.benches.train", "ops.cli.options")
+    assert allowed("ops.benches.train", "ops.options.configs")
     assert not allowed("ops.benches.train", "ops.cli.train")
+    for cli_module in ("ops.cli.main", "ops.cli.bench", "ops.cli.outputs"):
+        assert not allowed("ops.benches.join", cli_module)  # the CLI finds benches, not back
+    assert not allowed("ops.options.configs", "ops.cli.main")
     assert allowed("ops.training.trainer", "model.zoo")
     assert allowed("ops.training.progressive", "ops.metrics")
     assert allowed("ops.evaluation.holdout", "ops.metrics")

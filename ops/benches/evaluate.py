@@ -12,9 +12,9 @@ the two is the evaluator's efficiency (target >= 0.7).
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,11 +22,13 @@ import torch
 
 from model.config import ModelConfig
 from model.features import CRITEO_FEATURE_FIELDS
-from ops.cli.device import add_device_option, resolve_device
-from ops.cli.options import at_least
 from ops.evaluation.evaluator import Evaluator
 from ops.evaluation.experiment import EvaluatorConfig
 from ops.evaluation.serving import SCORE_CHUNK, ModelCache, predict, tensor_batch
+from ops.options.bench import BenchOptions
+from ops.options.device import DEFAULT_DEVICE, Device, resolve_device
+from ops.options.typed import Entry
+from ops.options.values import Count, OptionalCount
 from ops.store.database import open_registry
 from ops.store.snapshots import SnapshotStore, SnapshotStoreConfig
 from ops.training.learner import LearnerConfig, OnlineLearner
@@ -41,19 +43,17 @@ SEARCH = CriteoSearchConfig()  # the domains of the stream: the Criteo reader's 
 WINDOWS = (LabelConfig().observation_window_s, LabelConfig().attribution_window_s)  # the joiner's
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "evaluate", help="A/B evaluator examples/s per arm, ratio to the model's batched forward"
-    )
-    parser.add_argument("--clicks", type=at_least(1), default=50_000, help="clicks in the stream")
-    parser.add_argument(
-        "--batch-size", type=at_least(1), default=1024, help="decisions per mini-batch"
-    )
-    parser.add_argument(
-        "--threads", type=at_least(1), help="torch intra-op threads (default: torch's)"
-    )
-    add_device_option(parser)
-    parser.set_defaults(func=run)
+@dataclass(frozen=True, kw_only=True)
+class EvaluateBench(BenchOptions):
+    """A/B evaluator examples/s per arm, ratio to the model's batched forward."""
+
+    clicks: Count = 50_000
+    """clicks in the stream"""
+    batch_size: Count = 1024
+    """decisions per mini-batch"""
+    threads: OptionalCount = None
+    """torch intra-op threads (none: torch's)"""
+    device: Device = DEFAULT_DEVICE
 
 
 class _Messages:
@@ -174,7 +174,7 @@ def _forward_seconds(evaluator: Evaluator, values: list[bytes]) -> float:
     return time.perf_counter() - started
 
 
-def run(args: argparse.Namespace) -> dict:
+def run(args: EvaluateBench) -> dict:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
@@ -206,3 +206,12 @@ def run(args: argparse.Namespace) -> dict:
           f"{forward:,.0f} examples/s")  # fmt: skip
     print(f"ratio evaluator / forward: {figures['ratio']:.2f} (target >= 0.7)")
     return figures
+
+
+ENTRIES = {
+    ("bench", "evaluate"): Entry(
+        "A/B evaluator examples/s per arm, ratio to the model's batched forward",
+        EvaluateBench,
+        run,
+    )
+}

@@ -12,18 +12,20 @@ through the joiner.
 
 from __future__ import annotations
 
-import argparse
 import select
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
 
-from ops.cli.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
-from ops.cli.options import at_least, class_default
+from ops.options.bench import BenchOptions
+from ops.options.bootstrap import Bootstrap, bootstrap_or_embedded
+from ops.options.typed import Entry
+from ops.options.values import Count
 from simulator.criteo_search import SearchLog
 from simulator.kafka_publisher import KafkaPublisher
 from simulator.replay import ReplayConfig, ReplaySummary, replay
@@ -37,31 +39,23 @@ from streaming.processes import stop_processes
 from streaming.topics import TopicNames
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("join", help="joiner events/s against a raw consume")
-    parser.add_argument(
-        "--rows", type=at_least(1), default=50_000, help="clicks in the synthetic log"
-    )
-    parser.add_argument(
-        "--days",
-        type=at_least(1),
-        default=5,
-        help="days the log's clicks span (5: ~400 clicks per event hour, so the 1h batch span "
-        "does not cut tiny batches)",
-    )
-    parser.add_argument(
-        "--partitions",
-        type=at_least(1),
-        default=class_default(JoinerConfig, "partitions"),
-        help="partitions per source topic",
-    )
-    parser.add_argument("--workers", type=at_least(1), default=1, help="joiner worker processes")
-    parser.add_argument(
-        "--policy", default=class_default(LabelConfig, "policy"), help="label policy"
-    )
-    parser.add_argument("--heartbeat-every", type=at_least(1), default=3600, help="event seconds")
-    add_bootstrap_argument(parser)
-    parser.set_defaults(func=run)
+@dataclass(frozen=True, kw_only=True)
+class JoinBench(BenchOptions):
+    """Joiner events/s against a raw consume."""
+
+    rows: Count = 50_000
+    """clicks in the synthetic log"""
+    days: Count = 5
+    """days the clicks span (5: ~400 clicks per event hour, so 1h batches are not tiny)"""
+    partitions: Count = JoinerConfig.partitions
+    """partitions per source topic"""
+    workers: Count = 1
+    """joiner worker processes"""
+    policy: str = LabelConfig.policy
+    """label policy"""
+    heartbeat_every: Count = 3600
+    """event seconds"""
+    bootstrap: Bootstrap = None
 
 
 def _topics(prefix: str) -> TopicNames:
@@ -133,7 +127,7 @@ def _join(config: JoinerConfig, workers: int, log_dir: Path) -> float:
         return time.perf_counter() - start
 
 
-def run(args: argparse.Namespace) -> dict:
+def run(args: JoinBench) -> dict:
     labels = LabelConfig(policy=args.policy)
     with tempfile.TemporaryDirectory() as tmp, bootstrap_or_embedded(args.bootstrap) as bootstrap:
         write(generate(args.rows, seed=1, config=SynthConfig(days=args.days)), Path(tmp))
@@ -201,3 +195,6 @@ def _print(figures: dict, markers: int, floor_startup_s: float) -> None:
         f"ratio joiner / raw: {figures['ratio']:.3f}; joiner / Faust floor: "
         f"{figures['ratio_to_faust_floor']:.3f}; target >= 15,000 events/s"
     )
+
+
+ENTRIES = {("bench", "join"): Entry("joiner events/s against a raw consume", JoinBench, run)}

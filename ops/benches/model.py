@@ -13,8 +13,9 @@ MMN's composed-tower cache is warm, as it is in a serving process).
 
 from __future__ import annotations
 
-import argparse
 import time
+from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 import torch
@@ -23,36 +24,31 @@ from model import zoo
 from model.batch import Batch
 from model.config import ModelConfig
 from model.optimizers import OPTIMIZERS, make_optimizer
-from ops.cli.device import add_device_option, resolve_device
-from ops.cli.options import at_least
+from ops.options.bench import BenchOptions
+from ops.options.device import DEFAULT_DEVICE, Device, resolve_device
+from ops.options.typed import Entry
+from ops.options.values import Count, OptionalCount, list_of, one_of
 
 SLOW_MODELS = {"mmn_masked": 1}  # timed steps (no warm-up) of models too slow for the default
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "model", help="training examples/s (ratio to ESMM) and single-request latency per model"
-    )
-    parser.add_argument(
-        "--batch-size", type=at_least(1), default=4096, help="rows per training step"
-    )
-    parser.add_argument(
-        "--steps", type=at_least(1), default=10, help="timed training steps per model"
-    )
-    parser.add_argument(
-        "--requests", type=at_least(1), default=2000, help="timed single requests per model"
-    )
-    parser.add_argument("--models", help="comma-separated names (default: every registered model)")
-    parser.add_argument(
-        "--optimizer", choices=OPTIMIZERS, default="adagrad", help="timed step's optimizer"
-    )
-    parser.add_argument(
-        "--threads",
-        type=at_least(1),
-        help="torch intra-op threads (default: torch's); 1 avoids oversubscription on a busy machine",
-    )
-    add_device_option(parser)
-    parser.set_defaults(func=run)
+@dataclass(frozen=True, kw_only=True)
+class ModelBench(BenchOptions):
+    """Training examples/s (ratio to ESMM) and single-request latency per model."""
+
+    batch_size: Count = 4096
+    """rows per training step"""
+    steps: Count = 10
+    """timed training steps per model"""
+    requests: Count = 2000
+    """timed single requests per model"""
+    models: Annotated[tuple[str, ...], list_of(str)] = ()
+    """comma-separated names (none: every registered model)"""
+    optimizer: Annotated[str, one_of(tuple(OPTIMIZERS))] = "adagrad"
+    """timed step's optimizer"""
+    threads: OptionalCount = None
+    """torch intra-op threads (none: torch's); 1 avoids oversubscription on a busy machine"""
+    device: Device = DEFAULT_DEVICE
 
 
 def _random_batch(config: ModelConfig, rows: int, g: torch.Generator) -> Batch:
@@ -160,12 +156,12 @@ def request_latency_us(
     }
 
 
-def run(args: argparse.Namespace) -> dict:
+def run(args: ModelBench) -> dict:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     config = ModelConfig(n_fields=18, n_types=21, n_scenarios=17)
-    names = args.models.split(",") if args.models else zoo.names()
+    names = list(args.models) or zoo.names()
     batch = _random_batch(config, args.batch_size, torch.Generator().manual_seed(0))
     throughput = train_throughput(names, config, batch, args.steps, args.optimizer, device)
     latency = request_latency_us(names, config, args.requests, device)
@@ -196,3 +192,10 @@ def run(args: argparse.Namespace) -> dict:
         "threads": torch.get_num_threads(),
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
     }
+
+
+ENTRIES = {
+    ("bench", "model"): Entry(
+        "training examples/s (ratio to ESMM) and single-request latency per model", ModelBench, run
+    )
+}

@@ -2,43 +2,45 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
+
+import tyro
 
 from model import zoo
-from ops.cli.device import add_device_option, resolve_device
-from ops.cli.options import add_options, build
 from ops.evaluation.offline import OfflineConfig, offline_data, run_offline
 from ops.evaluation.table import format_table
+from ops.options.bench import BenchOptions
+from ops.options.device import DEFAULT_DEVICE, Device, resolve_device
+from ops.options.typed import Entry, offered
 from simulator.criteo_search import CriteoSearchConfig, load_columns
 from simulator.synth import truth_of
 
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "offline",
-        help="train every model on the first 70%% of a log (time order), CVR AUC per domain on the rest",
-    )
-    parser.add_argument(
-        "--data", type=Path, required=True, metavar="FILE", help="CriteoSearchData file"
-    )
-    search = add_options(parser, CriteoSearchConfig, only=("type_field", "scenario_field"))
-    experiment = add_options(
-        parser,
-        OfflineConfig,
-        defaults={"models": tuple(n for n in zoo.names() if n != "mmn_masked")},
-    )
-    add_device_option(parser)
-    parser.set_defaults(func=run, options=(search, experiment))
+Search = offered(CriteoSearchConfig, only=("type_field", "scenario_field"))
+Experiment = offered(
+    OfflineConfig, defaults={"models": tuple(n for n in zoo.names() if n != "mmn_masked")}
+)
 
 
-def run(args: argparse.Namespace) -> dict:
-    search_options, experiment_options = args.options
-    config = build(args, experiment_options)
-    search = build(args, search_options)
+@dataclass(frozen=True, kw_only=True)
+class OfflineBench(BenchOptions):
+    """Train every model on the first 70% of a log (time order), CVR AUC per domain on the
+    rest."""
+
+    data: Annotated[Path, tyro.conf.arg(metavar="FILE")]
+    """CriteoSearchData file"""
+    search: Annotated[CriteoSearchConfig, Search]
+    experiment: Annotated[OfflineConfig, Experiment]
+    device: Device = DEFAULT_DEVICE
+
+
+def run(args: OfflineBench) -> dict:
+    config: OfflineConfig = args.experiment
+    search: CriteoSearchConfig = args.search
     device = resolve_device(args.device)
     started = time.perf_counter()
     cols = load_columns(args.data, search, rows=config.rows)
@@ -66,3 +68,12 @@ def partial(path: Path | None):
             )
 
     return write
+
+
+ENTRIES = {
+    ("bench", "offline"): Entry(
+        "train every model on the first 70% of a log (time order), CVR AUC per domain on the rest",
+        OfflineBench,
+        run,
+    )
+}

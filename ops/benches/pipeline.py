@@ -28,7 +28,6 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ops.cli.options import class_default
 from ops.errors import OpsError
 from simulator.sources import open_source
 from streaming.segments import BatchConfig
@@ -55,7 +54,7 @@ def model_step_us(arms: Sequence[str], buckets: int) -> dict[str, float]:
     from ops.benches.train import learner_config, memory_examples_per_s, synthetic_minibatches
 
     torch.set_num_threads(1)  # as the demo's trainers (`--threads 1`)
-    batches = synthetic_minibatches(STEP_BATCHES, class_default(BatchConfig, "batch_size"))
+    batches = synthetic_minibatches(STEP_BATCHES, BatchConfig.batch_size)
     return {
         arm: 1e6 / memory_examples_per_s(learner_config(arm, buckets=buckets), batches, STEP_ROUNDS)
         for arm in arms

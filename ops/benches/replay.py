@@ -10,15 +10,18 @@ reading, ordering and encoding cost; the target is >= 0.7.
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from kafka import KafkaProducer
 
-from ops.cli.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
-from ops.cli.options import at_least, class_default
+from ops.options.bench import BenchOptions
+from ops.options.bootstrap import Bootstrap, bootstrap_or_embedded
+from ops.options.typed import Entry
+from ops.options.values import Count
 from simulator.criteo_search import SearchLog
 from simulator.kafka_publisher import KafkaPublisher, PublisherConfig
 from simulator.replay import ReplayConfig, replay
@@ -46,26 +49,19 @@ class _Recorder:
         return self.n
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("replay", help="replay events/s against raw kafka-python")
-    parser.add_argument(
-        "--rows", type=at_least(1), default=50_000, help="rows of the synthetic log"
-    )
-    parser.add_argument(
-        "--partitions",
-        type=at_least(1),
-        default=class_default(JoinerConfig, "partitions"),
-        help="partitions per source topic",
-    )
-    parser.add_argument("--rounds", type=at_least(1), default=3, help="alternating rounds of each")
-    parser.add_argument(
-        "--heartbeat-every",
-        type=at_least(1),
-        default=3600,
-        help="event seconds between heartbeats (3600 on a small synthetic log: markers stay a minority of the messages)",
-    )
-    add_bootstrap_argument(parser)
-    parser.set_defaults(func=run)
+@dataclass(frozen=True, kw_only=True)
+class ReplayBench(BenchOptions):
+    """Replay events/s against raw kafka-python."""
+
+    rows: Count = 50_000
+    """rows of the synthetic log"""
+    partitions: Count = JoinerConfig.partitions
+    """partitions per source topic"""
+    rounds: Count = 3
+    """alternating rounds of each"""
+    heartbeat_every: Count = 3600
+    """event seconds between heartbeats (3600: markers stay a minority of a small log's)"""
+    bootstrap: Bootstrap = None
 
 
 def _topics(prefix: str) -> TopicNames:
@@ -76,7 +72,7 @@ def _topics(prefix: str) -> TopicNames:
     )
 
 
-def run(args: argparse.Namespace) -> dict:
+def run(args: ReplayBench) -> dict:
     raw_s: list[float] = []
     replay_s: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -103,7 +99,7 @@ def run(args: argparse.Namespace) -> dict:
                 replay_s.append(summary.wall_s)
     messages = len(recorder.messages)
     best_raw, best_replay = min(raw_s), min(replay_s)
-    figures = {
+    figures: dict[str, Any] = {
         "rows": args.rows,
         "messages": messages,
         "events": summary.events,
@@ -139,3 +135,6 @@ def _raw_produce(
     elapsed = time.perf_counter() - started
     producer.close()
     return elapsed
+
+
+ENTRIES = {("bench", "replay"): Entry("replay events/s against raw kafka-python", ReplayBench, run)}

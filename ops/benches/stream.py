@@ -7,14 +7,18 @@ the AUCs of p_cvr alone and of p_ctr alone, and RI-AUC.
 
 from __future__ import annotations
 
-import argparse
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
+
+import tyro
 
 from ops.benches.offline import partial
-from ops.cli.device import add_device_option, resolve_device
-from ops.cli.options import add_options, build
+from ops.options.bench import BenchOptions
+from ops.options.device import DEFAULT_DEVICE, Device, resolve_device
+from ops.options.typed import Entry, offered
 from ops.research.stream_protocol import StreamConfig, run_stream
 from simulator.criteo_search import CriteoSearchConfig, load_columns
 
@@ -31,19 +35,20 @@ COLUMNS = (
 )
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "stream",
-        help="pretrain on the first days, then learn each day's delayed labels and score the "
-        "next day: AUC, PR-AUC, log loss, calibration and RI-AUC per model and method",
-    )
-    parser.add_argument(
-        "--data", type=Path, required=True, metavar="FILE", help="CriteoSearchData file"
-    )
-    search = add_options(parser, CriteoSearchConfig, only=("type_field", "scenario_field"))
-    experiment = add_options(parser, StreamConfig, skip=("seed",))
-    add_device_option(parser)
-    parser.set_defaults(func=run, options=(search, experiment))
+Search = offered(CriteoSearchConfig, only=("type_field", "scenario_field"))
+Experiment = offered(StreamConfig, skip=("seed",))
+
+
+@dataclass(frozen=True, kw_only=True)
+class StreamBench(BenchOptions):
+    """Pretrain on the first days, then learn each day's delayed labels and score the next
+    day: AUC, PR-AUC, log loss, calibration and RI-AUC per model and method."""
+
+    data: Annotated[Path, tyro.conf.arg(metavar="FILE")]
+    """CriteoSearchData file"""
+    search: Annotated[CriteoSearchConfig, Search]
+    experiment: Annotated[StreamConfig, Experiment]
+    device: Device = DEFAULT_DEVICE
 
 
 def format_table(result: dict) -> str:
@@ -79,10 +84,9 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None or math.isnan(value) else f"{value:.4f}"
 
 
-def run(args: argparse.Namespace) -> dict:
-    search_options, experiment_options = args.options
-    config = build(args, experiment_options)
-    search = build(args, search_options)
+def run(args: StreamBench) -> dict:
+    config: StreamConfig = args.experiment
+    search: CriteoSearchConfig = args.search
     device = resolve_device(args.device)
     started = time.perf_counter()
     cols = load_columns(args.data, search, rows=config.rows)
@@ -98,3 +102,13 @@ def run(args: argparse.Namespace) -> dict:
     result["data"] = str(args.data)
     print(format_table(result))
     return result
+
+
+ENTRIES = {
+    ("bench", "stream"): Entry(
+        "pretrain on the first days, then learn each day's delayed labels and score the next "
+        "day: AUC, PR-AUC, log loss, calibration and RI-AUC per model and method",
+        StreamBench,
+        run,
+    )
+}

@@ -25,10 +25,10 @@ ratio (target >= 0.3: a step costs what its rows cost, not a full table update).
 
 from __future__ import annotations
 
-import argparse
 import time
 import uuid
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 import numpy as np
 import torch
@@ -37,10 +37,12 @@ from kafka import KafkaProducer
 from model.config import ModelConfig
 from model.features import CRITEO_FEATURE_FIELDS, FeaturizerConfig
 from ops.benches.train_parallel import run_parallel
-from ops.cli.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
-from ops.cli.device import add_device_option, resolve_device
-from ops.cli.options import at_least, class_default
 from ops.errors import ConfigError
+from ops.options.bench import BenchOptions
+from ops.options.bootstrap import Bootstrap, bootstrap_or_embedded
+from ops.options.device import DEFAULT_DEVICE, Device, resolve_device
+from ops.options.typed import Entry
+from ops.options.values import Count, OptionalCount, list_of
 from ops.store.snapshots import PublishedSnapshot, Reconciliation
 from ops.streams.kafka_source import KafkaSource
 from ops.training.learner import LearnerConfig, OnlineLearner, StepResult
@@ -58,54 +60,32 @@ PARTITIONS = 2
 SEARCH = CriteoSearchConfig()  # the default domain columns and their top-K
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "train", help="trainer examples/s from the broker vs from in-memory batches"
-    )
-    parser.add_argument(
-        "--model", default=class_default(LearnerConfig, "model"), help="registered model"
-    )
-    parser.add_argument(
-        "--batches", type=at_least(1), default=40, help="mini-batches in the stream"
-    )
-    parser.add_argument(
-        "--batch-size",
-        type=at_least(1),
-        default=class_default(BatchConfig, "batch_size"),
-        help="rows per mini-batch",
-    )
-    parser.add_argument(
-        "--hidden",
-        default=",".join(map(str, class_default(ModelConfig, "hidden"))),
-        help="tower widths",
-    )
-    parser.add_argument(
-        "--buckets",
-        type=at_least(1),
-        default=class_default(ModelConfig, "buckets"),
-        help="hash buckets per field",
-    )
-    parser.add_argument(
-        "--rounds", type=at_least(1), default=4, help="alternations of the memory and broker sides"
-    )
-    parser.add_argument("--threads", type=at_least(1), default=None, help="torch threads")
-    parser.add_argument(
-        "--sparse",
-        action="store_true",
-        help="measure tiny mini-batches against full ones instead (no broker)",
-    )
-    parser.add_argument(
-        "--sparse-rows", type=at_least(1), default=5, help="rows per tiny mini-batch (--sparse)"
-    )
-    parser.add_argument(
-        "--nproc",
-        type=at_least(1),
-        default=1,
-        help="measure N data-parallel ranks against one instead (no broker; one thread each)",
-    )
-    add_device_option(parser)
-    add_bootstrap_argument(parser)
-    parser.set_defaults(func=run)
+@dataclass(frozen=True, kw_only=True)
+class TrainBench(BenchOptions):
+    """Trainer examples/s from the broker vs from in-memory batches."""
+
+    model: str = LearnerConfig.model
+    """registered model"""
+    batches: Count = 40
+    """mini-batches in the stream"""
+    batch_size: Count = BatchConfig.batch_size
+    """rows per mini-batch"""
+    hidden: Annotated[tuple[int, ...], list_of(int)] = ModelConfig.hidden
+    """tower widths"""
+    buckets: Count = ModelConfig.buckets
+    """hash buckets per field"""
+    rounds: Count = 4
+    """alternations of the memory and broker sides"""
+    threads: OptionalCount = None
+    """torch threads"""
+    sparse: bool = False
+    """measure tiny mini-batches against full ones instead (no broker)"""
+    sparse_rows: Count = 5
+    """rows per tiny mini-batch (--sparse)"""
+    nproc: Count = 1
+    """measure N data-parallel ranks against one instead (no broker; one thread each)"""
+    device: Device = DEFAULT_DEVICE
+    bootstrap: Bootstrap = None
 
 
 def synthetic_minibatches(count: int, rows: int, seed: int = 0) -> list[MiniBatch]:
@@ -149,7 +129,7 @@ def synthetic_minibatches(count: int, rows: int, seed: int = 0) -> list[MiniBatc
 
 
 def learner_config(
-    model: str, *, buckets: int, hidden: tuple[int, ...] = class_default(ModelConfig, "hidden")
+    model: str, *, buckets: int, hidden: tuple[int, ...] = ModelConfig.hidden
 ) -> LearnerConfig:
     """The learner of a registered model over the Criteo fields, at `mmn train`'s defaults."""
     return LearnerConfig(
@@ -319,7 +299,7 @@ def measure_small(
     return rows["small"] / seconds["small"], rows["full"] / seconds["full"]
 
 
-def run_sparse(args: argparse.Namespace, config: LearnerConfig, device: torch.device) -> dict:
+def run_sparse(args: TrainBench, config: LearnerConfig, device: torch.device) -> dict:
     """`--sparse`: tiny mini-batches against full ones, in one run."""
     full = synthetic_minibatches(args.batches, args.batch_size)
     n_small = args.batches * args.batch_size // args.sparse_rows
@@ -342,9 +322,8 @@ def run_sparse(args: argparse.Namespace, config: LearnerConfig, device: torch.de
     }
 
 
-def run(args: argparse.Namespace) -> dict:
-    hidden = tuple(int(w) for w in args.hidden.split(","))
-    config = learner_config(args.model, buckets=args.buckets, hidden=hidden)
+def run(args: TrainBench) -> dict:
+    config = learner_config(args.model, buckets=args.buckets, hidden=args.hidden)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
@@ -374,3 +353,10 @@ def run(args: argparse.Namespace) -> dict:
         f"ratio {broker / memory:.2f} (target >= 0.8)"
     )
     return figures
+
+
+ENTRIES = {
+    ("bench", "train"): Entry(
+        "trainer examples/s from the broker vs from in-memory batches", TrainBench, run
+    )
+}

@@ -16,12 +16,12 @@ around its timed steps. Scaling efficiency = (N ranks' examples/s) / (N x one ra
 
 from __future__ import annotations
 
-import argparse
 import os
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 import torch
 import torch.distributed as dist
@@ -108,8 +108,23 @@ def measure_parallel(
     return examples["one"] / seconds["one"], examples["group"] / seconds["group"]
 
 
+class ParallelSizes(Protocol):
+    """What `bench train --nproc` measures (its options)."""
+
+    @property
+    def model(self) -> str: ...
+    @property
+    def batches(self) -> int: ...
+    @property
+    def batch_size(self) -> int: ...
+    @property
+    def nproc(self) -> int: ...
+    @property
+    def rounds(self) -> int: ...
+
+
 def run_parallel(
-    args: argparse.Namespace,
+    args: ParallelSizes,
     config: LearnerConfig,
     stream: Callable[[int, int], list[MiniBatch]],
 ) -> dict:

@@ -1,19 +1,22 @@
 """`mmn bench ...`: benchmarks that print ratios measured in one run (and `--json FILE`).
 
-Each benchmark lives in a module of `ops.benches` exposing `register(subparsers)`; its
-parser gets `--json FILE` here, and its `func` returns a dict of figures that is written
-there. `bench pipeline` registers from ops.cli.demo.bench, which runs the demo's
-supervised processes (benches may not import the CLI's demo) for ops.benches.pipeline to
-measure.
+Each benchmark lives in a module of `ops.benches` exposing ENTRIES, like a command's; its
+options derive from ops.options.bench.BenchOptions, whose `--json FILE` is written here
+with the dict of figures its run returns. `bench pipeline` is declared in
+ops.cli.demo.bench, which runs the demo's supervised processes (benches may not import the
+CLI's demo) for ops.benches.pipeline to measure.
 """
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import importlib
 import json
+from collections.abc import Callable
+from typing import Any
 
-from ops.cli.outputs import output_file
+from ops.options.bench import BenchOptions
+from ops.options.typed import Entry
 
 BENCH_MODULES: tuple[str, ...] = (
     "ops.benches.replay",
@@ -27,25 +30,24 @@ BENCH_MODULES: tuple[str, ...] = (
 )
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("bench", help="benchmarks (ratios measured in one run)")
-    benches = parser.add_subparsers(dest="bench", required=True, metavar="BENCH")
-    for name in BENCH_MODULES:
-        importlib.import_module(name).register(benches)
-    for bench_parser in benches.choices.values():
-        bench_parser.add_argument(
-            "--json", type=output_file, metavar="FILE", help="also write the figures here"
-        )
-        bench_parser.set_defaults(func=_run_and_write(bench_parser.get_default("func")))
-
-
-def _run_and_write(func):
-    def run(args: argparse.Namespace) -> int:
-        figures = func(args)
-        if args.json is not None:
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
-            print(f"figures written to {args.json}")
+def _run_and_write(run: Callable[[Any], dict]) -> Callable[[BenchOptions], int]:
+    def run_bench(options: BenchOptions) -> int:
+        figures = run(options)
+        if options.json is not None:
+            options.json.parent.mkdir(parents=True, exist_ok=True)
+            options.json.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
+            print(f"figures written to {options.json}")
         return 0
 
-    return run
+    return run_bench
+
+
+def _entries() -> dict[tuple[str, ...], Entry]:
+    found: dict[tuple[str, ...], Entry] = {}
+    for name in BENCH_MODULES:
+        for path, entry in importlib.import_module(name).ENTRIES.items():
+            found[path] = dataclasses.replace(entry, run=_run_and_write(entry.run))
+    return found
+
+
+ENTRIES = _entries()

@@ -2,29 +2,28 @@
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import signal
 import threading
+from dataclasses import dataclass
 
-from ops.cli.options import port_number
+from ops.options.typed import Entry
+from ops.options.values import Port
 from streaming.broker import BrokerConfig, EmbeddedBroker
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "broker", help="run the embedded Kafka-protocol broker (Tansu) in the foreground"
-    )
-    parser.add_argument(
-        "--port", type=port_number, default=9092, help="port on 127.0.0.1 (0: a free one)"
-    )
-    parser.set_defaults(func=run)
+@dataclass(frozen=True)
+class BrokerCommand:
+    """Run the embedded Kafka-protocol broker (Tansu) in the foreground."""
+
+    port: Port = 9092
+    """port on 127.0.0.1 (0: a free one)"""
 
 
-def run(args: argparse.Namespace) -> int:
+def run(command: BrokerCommand) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with EmbeddedBroker(BrokerConfig(port=args.port)) as broker:
+    with EmbeddedBroker(BrokerConfig(port=command.port)) as broker:
         print(
             f"broker listening; bootstrap {broker.bootstrap} (in memory: a restart loses all topics)",
             flush=True,
@@ -32,3 +31,10 @@ def run(args: argparse.Namespace) -> int:
         with contextlib.suppress(KeyboardInterrupt):
             stop.wait()
     return 0
+
+
+ENTRIES = {
+    ("broker",): Entry(
+        "run the embedded Kafka-protocol broker (Tansu) in the foreground", BrokerCommand, run
+    )
+}

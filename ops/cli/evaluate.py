@@ -10,18 +10,22 @@ reads the results while it runs.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
 
-from ops.cli.device import add_device_option, resolve_device
-from ops.cli.options import add_options, add_threads_option, build, port_number
-from ops.cli.outputs import output_file
+import tyro
+
+from ops.cli.outputs import RegistryUrl
 from ops.errors import ConfigError
 from ops.evaluation.experiment import EvaluatorConfig
+from ops.options.daemon import TORCH_THREADS, MetricsPort, Threads
+from ops.options.device import DEFAULT_DEVICE, Device, resolve_device
+from ops.options.typed import Entry, complete, offered
+from ops.options.values import OutputFile, option_type
 from ops.store.defaults import DEFAULT_URL
 from streaming.topics import TopicNames
 
@@ -32,7 +36,7 @@ if TYPE_CHECKING:  # imported where they run: `mmn evaluate --help` needs no tor
 def _arm(text: str) -> tuple[str, str]:
     name, sep, run = text.partition("=")
     if not sep or not name or not run:
-        raise argparse.ArgumentTypeError(f"--arm takes NAME=RUN, got {text!r}")
+        raise ValueError(f"--arm takes NAME=RUN, got {text!r}")
     return name, run
 
 
@@ -40,9 +44,40 @@ def _split(text: str) -> tuple[float, ...]:
     try:
         return tuple(float(w) for w in text.split("/"))
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--split takes weights like 50/50, got {text!r}"
-        ) from None
+        raise ValueError(f"--split takes weights like 50/50, got {text!r}") from None
+
+
+def _show_split(weights: tuple[float, ...]) -> str:
+    return "/".join(f"{w:g}" for w in weights) or "equal"
+
+
+Arm = Annotated[tuple[str, str], option_type("NAME=RUN", _arm, "=".join)]
+Settings = offered(EvaluatorConfig, skip=("arms", "split", "poll_timeout_s"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvaluateCommand:
+    """Score arms with their serving snapshots against final labels (A/B)."""
+
+    arm: Annotated[tuple[Arm, ...], tyro.conf.UseAppendAction]
+    """an arm and the training run it serves (repeat; one is the control) (required)"""
+    split: Annotated[tuple[float, ...], option_type("W/W/...", _split, _show_split)] = ()
+    """traffic weights in --arm order, e.g. 50/50"""
+    bootstrap: Annotated[str | None, tyro.conf.arg(metavar="HOST:PORT")] = None
+    """Kafka bootstrap (required)"""
+    topic: str = TopicNames().minibatches
+    """mini-batch topic"""
+    db: RegistryUrl = DEFAULT_URL
+    metrics_port: MetricsPort = None
+    export_predictions: OutputFile = None
+    """write every scored example as CSV when the evaluator stops"""
+    threads: Threads = TORCH_THREADS
+    device: Device = DEFAULT_DEVICE
+    settings: Annotated[dict[str, Any], Settings]
+
+    def config(self) -> EvaluatorConfig:
+        settings: dict[str, Any] = self.settings
+        return complete(Settings, settings, arms=self.arm, split=self.split)
 
 
 def wait_for_runs(
@@ -72,43 +107,7 @@ def wait_for_runs(
         time.sleep(0.5)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "evaluate", help="score arms with their serving snapshots against final labels (A/B)"
-    )
-    parser.add_argument(
-        "--arm", type=_arm, action="append", required=True, metavar="NAME=RUN",
-        help="an arm and the training run it serves (repeat; one is the control)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--split", type=_split, default=(), metavar="W/W/...",
-        help="traffic weights in --arm order, e.g. 50/50 (default: equal)",
-    )  # fmt: skip
-    parser.add_argument("--bootstrap", metavar="HOST:PORT", help="Kafka bootstrap (required)")
-    parser.add_argument("--topic", default=TopicNames().minibatches, help="mini-batch topic")
-    parser.add_argument("--db", default=DEFAULT_URL, help="registry URL")
-    parser.add_argument(
-        "--metrics-port",
-        type=port_number,
-        default=None,
-        help="serve Prometheus metrics on 127.0.0.1",
-    )
-    parser.add_argument(
-        "--export-predictions", type=output_file, metavar="FILE",
-        help="write every scored example as CSV when the evaluator stops",
-    )  # fmt: skip
-    add_threads_option(parser)
-    add_device_option(parser)
-    options = add_options(
-        parser,
-        EvaluatorConfig,
-        skip=("arms", "split", "poll_timeout_s"),
-        flags={"flush_every_event_s": "flush-every"},
-    )
-    parser.set_defaults(func=run, options=options)
-
-
-def run(args: argparse.Namespace) -> int:
+def run(args: EvaluateCommand) -> int:
     import torch
 
     from ops.cli.outputs import open_daemon_registry
@@ -124,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     for chatty in ("kafka", "alembic"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
-    config = build(args, args.options, arms=tuple(args.arm), split=args.split)
+    config = args.config()
     if args.bootstrap is None:
         raise ConfigError(
             "mmn evaluate needs --bootstrap HOST:PORT: the joiner's and trainers' broker"
@@ -158,3 +157,12 @@ def run(args: argparse.Namespace) -> int:
         rows = export_predictions(Session, config.experiment, args.export_predictions)
         print(f"{rows} scored examples written to {args.export_predictions}")
     return 0
+
+
+ENTRIES = {
+    ("evaluate",): Entry(
+        "score arms with their serving snapshots against final labels (A/B)",
+        EvaluateCommand,
+        run,
+    )
+}

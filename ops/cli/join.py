@@ -11,7 +11,6 @@ how it ended, the rows in mini-batches, the dead letters by reason and the resta
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import math
@@ -19,12 +18,16 @@ import signal
 import tempfile
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Any
 
-from ops.cli.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
 from ops.cli.join_telemetry import JoinTelemetry
-from ops.cli.options import add_options, at_least, build, duration_s, port_number
 from ops.errors import ConfigError
+from ops.options.bootstrap import Bootstrap, bootstrap_or_embedded
+from ops.options.daemon import MetricsPort
+from ops.options.typed import Entry, offered, replace
+from ops.options.values import Count, OptionalSeconds
 from ops.training import delayed
 from ops.training.learner import LearnerConfig
 from streaming.health import BrokerWatch
@@ -34,57 +37,47 @@ from streaming.joiner_process import JoinerWorkers, SupervisionConfig, create_jo
 from streaming.labels import LabelConfig
 from streaming.segments import BatchConfig
 
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "join", help="label impressions/clicks/conversions in event time; emit mini-batches"
-    )
-    add_bootstrap_argument(parser)
-    parser.add_argument("--workers", type=at_least(1), default=1, help="worker processes")
-    parser.add_argument("--log-dir", type=Path, default=Path("runs/join"), help="worker logs")
-    parser.add_argument(
-        "--until-end",
-        action="store_true",
-        help="exit once every partition has processed its end-of-stream markers",
-    )
-    parser.add_argument(
-        "--timeout",
-        type=duration_s,
-        default=None,
-        metavar="DURATION",
-        help="with --until-end: give up after this wall-clock time",
-    )
-    # The label policy follows from the delayed-feedback method (ops.training.delayed), which
-    # `mmn train --method` must name too: one option, one default, for both.
-    method = add_options(parser, LearnerConfig, only=("method",))
-    labels = add_options(
-        parser.add_argument_group("labels (event-time windows)"),
-        LabelConfig,
-        skip=("policy", "final_copy"),
-    )
-    batches = add_options(
-        parser.add_argument_group("mini-batches"), BatchConfig, flags={"max_span_s": "batch-span"}
-    )
-    joiner = add_options(parser, JoinerConfig, only=("app_id", "partitions"))
-    supervision = add_options(
-        parser.add_argument_group("supervision"), SupervisionConfig, skip=("stop_grace_s",)
-    )
-    parser.add_argument(
-        "--metrics-port",
-        type=port_number,
-        default=None,
-        help="serve Prometheus metrics on 127.0.0.1",
-    )
-    parser.set_defaults(func=run, options=(joiner, method, labels, batches, supervision))
+# The label policy follows from the delayed-feedback method (ops.training.delayed), which
+# `mmn train --method` must name too: one option, one default, for both.
+Method = offered(LearnerConfig, only=("method",))
+Windows = offered(LabelConfig, skip=("policy", "final_copy"))
+Batches = offered(BatchConfig)
+Joiner = offered(JoinerConfig, only=("app_id", "partitions"), defaults={"bootstrap": ""})
+Supervision = offered(SupervisionConfig, skip=("stop_grace_s",))
 
 
-def joiner_config(args: argparse.Namespace, bootstrap: str) -> JoinerConfig:
+@dataclass(frozen=True, kw_only=True)
+class JoinCommand:
+    """Label impressions/clicks/conversions in event time; emit mini-batches."""
+
+    bootstrap: Bootstrap = None
+    workers: Count = 1
+    """worker processes"""
+    log_dir: Path = Path("runs/join")
+    """worker logs"""
+    until_end: bool = False
+    """exit once every partition has processed its end-of-stream markers"""
+    timeout: OptionalSeconds = None
+    """with --until-end: give up after this wall-clock time"""
+    method: Annotated[dict[str, Any], Method]
+    labels: Annotated[LabelConfig, Windows]
+    batches: Annotated[BatchConfig, Batches]
+    joiner: Annotated[JoinerConfig, Joiner]
+    supervision: Annotated[SupervisionConfig, Supervision]
+    metrics_port: MetricsPort = None
+
+
+def method_of(command: JoinCommand) -> str:
+    chosen: dict[str, Any] = command.method
+    return str(chosen["method"])
+
+
+def joiner_config(command: JoinCommand, bootstrap: str) -> JoinerConfig:
     """The joiner's config from the command line; invalid values raise ConfigError."""
-    if args.timeout is not None and args.timeout < 1:
-        raise ConfigError(f"--timeout must be at least 1 second, got {args.timeout}")
-    joiner, method, windows, batches, _ = args.options
-    labels = delayed.get(args.method).labels(build(args, windows))
-    return build(args, joiner, bootstrap=bootstrap, labels=labels, batches=build(args, batches))
+    if command.timeout is not None and command.timeout < 1:
+        raise ConfigError(f"--timeout must be at least 1 second, got {command.timeout}")
+    labels = delayed.get(method_of(command)).labels(command.labels)
+    return replace(command.joiner, bootstrap=bootstrap, labels=labels, batches=command.batches)
 
 
 def check_log_dir(path: Path) -> None:
@@ -112,10 +105,10 @@ def format_reasons(counts: Mapping[str, int]) -> str:
     return " ".join(f"{reason}:{n:,}" for reason, n in sorted(counts.items())) or "none"
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: JoinCommand) -> int:
     # SIGTERM as Ctrl-C: either way the workers are stopped on the way out, --until-end included.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    supervision: SupervisionConfig = build(args, args.options[4])
+    supervision: SupervisionConfig = args.supervision
     # Every option is checked before anything is created or started (the broker included).
     config = joiner_config(args, args.bootstrap or "")
     check_log_dir(args.log_dir)
@@ -136,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         monitor = JoinMonitor(config)
         stack.callback(monitor.close)
         print(
-            f"joiner: {args.workers} worker(s) on {bootstrap}, method {args.method}, "
+            f"joiner: {args.workers} worker(s) on {bootstrap}, method {method_of(args)}, "
             f"logs in {args.log_dir}",
             flush=True,
         )
@@ -166,3 +159,10 @@ def run(args: argparse.Namespace) -> int:
             flush=True,
         )
     return 0
+
+
+ENTRIES = {
+    ("join",): Entry(
+        "label impressions/clicks/conversions in event time; emit mini-batches", JoinCommand, run
+    )
+}

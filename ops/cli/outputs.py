@@ -20,11 +20,12 @@ ops.errors.ConfigError: --out ...: holds files `mmn demo` did not make (made by 
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
+
+import tyro
 
 from ops.errors import ConfigError
 
@@ -32,6 +33,9 @@ if TYPE_CHECKING:  # the registry's modules load where it is opened: `--help` st
     from sqlalchemy.orm import Session, sessionmaker
 
 MARKER = ".mmn-output"
+
+# A command's field `db: RegistryUrl = DEFAULT_URL`.
+RegistryUrl = Annotated[str, tyro.conf.arg(metavar="URL", help="registry database URL")]
 
 
 def claim_output(path: Path, command: str, *, force: bool = False) -> Path:
@@ -102,30 +106,6 @@ def _shown(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
         return url
-
-
-def output_file(text: str) -> Path:
-    """An argparse type for a file a command writes: checked before the command does any work.
-
-    Not a folder; its folder (created with its parents when missing, as the writers do)
-    must be creatable and writable: the nearest existing one a folder we can write.
-
-    >>> output_file("/proc/self/x.csv")
-    Traceback (most recent call last):
-    ...
-    argparse.ArgumentTypeError: /proc/self/x.csv: cannot write into /proc/self
-    """
-    path = Path(text)
-    if path.is_dir():
-        raise argparse.ArgumentTypeError(f"{path}: is a folder, not a file")
-    folder = path.parent.absolute()
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    if not folder.is_dir():
-        raise argparse.ArgumentTypeError(f"{path}: {folder} is a file, not a folder")
-    if not os.access(folder, os.W_OK) or folder.parts[:2] == ("/", "proc"):
-        raise argparse.ArgumentTypeError(f"{path}: cannot write into {folder}")
-    return path
 
 
 def check_output_folder(path: Path, option: str) -> None:

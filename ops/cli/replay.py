@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
-from ops.cli.bootstrap import add_bootstrap_argument, bootstrap_or_embedded
-from ops.cli.options import add_options, at_least, build, class_default
+import tyro
+
+from ops.options.bootstrap import Bootstrap, bootstrap_or_embedded
+from ops.options.typed import Entry, offered
+from ops.options.values import Count, one_of
 from simulator.errors import ReplayError
 from simulator.kafka_publisher import KafkaPublisher, PublisherConfig
 from simulator.records import LogSource
@@ -21,29 +25,37 @@ from streaming.joiner_app import JoinerConfig
 from streaming.progress import LogProgress, TerminalProgress
 from streaming.topics import TopicNames, create_topics
 
+Pace = offered(ReplayConfig, skip=("topics",))
+Publishing = offered(PublisherConfig, only=("broker_timeout_s",))
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "replay", help="replay a conversion log as impressions, clicks and conversions"
-    )
-    parser.add_argument("--data", type=Path, required=True, metavar="FILE", help="the log")
-    parser.add_argument("--source", choices=SOURCES, default="criteo-search", help="log format")
-    add_bootstrap_argument(parser)
-    parser.add_argument("--max-speed", action="store_true", help="no pacing, whatever --speed says")
-    parser.add_argument(
-        "--partitions",
-        type=at_least(1),
-        default=class_default(JoinerConfig, "partitions"),
-        help="partitions per source topic (the joiner's --partitions must match)",
-    )
-    parser.add_argument("--type-field", default=None, help="column of the conversion type")
-    parser.add_argument("--scenario-field", default=None, help="column of the display scenario")
-    pace = add_options(parser.add_argument_group("pace and window"), ReplayConfig, skip=("topics",))
-    for name in ("impressions", "clicks", "conversions"):
-        parser.add_argument(f"--{name}-topic", default=name, help=f"topic of the {name}")
-    parser.add_argument("--quiet", action="store_true", help="no progress line")
-    publishing = add_options(parser, PublisherConfig, only=("broker_timeout_s",))
-    parser.set_defaults(func=run, options=(pace, publishing))
+
+@dataclass(frozen=True, kw_only=True)
+class ReplayCommand:
+    """Replay a conversion log as impressions, clicks and conversions."""
+
+    data: Annotated[Path, tyro.conf.arg(metavar="FILE")]
+    """the log"""
+    source: Annotated[str, one_of(SOURCES)] = "criteo-search"
+    """log format"""
+    bootstrap: Bootstrap = None
+    max_speed: bool = False
+    """no pacing, whatever --speed says"""
+    partitions: Count = JoinerConfig.partitions
+    """partitions per source topic (the joiner's --partitions must match)"""
+    type_field: str | None = None
+    """column of the conversion type"""
+    scenario_field: str | None = None
+    """column of the display scenario"""
+    pace: Annotated[ReplayConfig, Pace]
+    impressions_topic: str = "impressions"
+    """topic of the impressions"""
+    clicks_topic: str = "clicks"
+    """topic of the clicks"""
+    conversions_topic: str = "conversions"
+    """topic of the conversions"""
+    quiet: bool = False
+    """no progress line"""
+    publishing: Annotated[PublisherConfig, Publishing]
 
 
 # Events each record of a log makes at least: its impression, and on every line of a search
@@ -52,14 +64,15 @@ LEAST_EVENTS_PER_RECORD = {"criteo-search": 2, "synthetic": 2}
 
 
 def refuse_what_cannot_fit(
-    args: argparse.Namespace, source: LogSource, bootstrap: str, *, timeout_s: float
+    args: ReplayCommand, source: LogSource, bootstrap: str, *, timeout_s: float
 ) -> None:
     """Refuse a whole-log replay into an embedded broker that would not hold it (one line).
 
     The embedded broker keeps every event in memory (streaming.broker_memory); a replay of a
     window (--start-day, --days) is not estimated.
     """
-    if args.start_day or args.days is not None or not is_embedded(bootstrap, timeout_s):
+    pace: ReplayConfig = args.pace
+    if pace.start_day or pace.days is not None or not is_embedded(bootstrap, timeout_s):
         return
     events = len(source) * LEAST_EVENTS_PER_RECORD.get(args.source, 1)
     check = MemoryCheck(events=events, available=available_bytes())
@@ -67,7 +80,7 @@ def refuse_what_cannot_fit(
         raise ReplayError(f"{args.data}: {check.refusal()}")
 
 
-def topic_names(args: argparse.Namespace) -> TopicNames:
+def topic_names(args: ReplayCommand) -> TopicNames:
     return TopicNames(
         impressions=args.impressions_topic,
         clicks=args.clicks_topic,
@@ -117,13 +130,12 @@ def replay_to(
         publisher.close()
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: ReplayCommand) -> int:
     source = open_source(
         args.source, args.data, type_field=args.type_field, scenario_field=args.scenario_field
     )
-    pace, publishing = args.options
-    config = build(args, pace, topics=topic_names(args))
-    publishing_config = build(args, publishing)  # its bad values exit 2 before any connection
+    config = dataclasses.replace(args.pace, topics=topic_names(args))
+    publishing_config: PublisherConfig = args.publishing
     if args.max_speed:
         config = dataclasses.replace(config, speed=None)
     print(
@@ -143,7 +155,9 @@ def run(args: argparse.Namespace) -> int:
             publishing=publishing_config,
         )
     if summary.records == 0:
-        window = f"--start-day {args.start_day:g}" + (f" --days {args.days:g}" if args.days else "")
+        window = f"--start-day {config.start_day:g}" + (
+            f" --days {config.days:g}" if config.days else ""
+        )
         raise ReplayError(
             f"replayed 0 events into {bootstrap}: {args.data} has no impression in the window "
             f"{window} (only end-of-stream markers were sent)"
@@ -151,3 +165,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"replayed into {bootstrap}:")
     print("\n".join(summary.lines()))
     return 0
+
+
+ENTRIES = {
+    ("replay",): Entry(
+        "replay a conversion log as impressions, clicks and conversions", ReplayCommand, run
+    )
+}

@@ -13,18 +13,23 @@ Reports are computed from the stored rows, so they can be read while `mmn evalua
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
 import os
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Annotated
 
-from ops.cli.options import add_options, build
-from ops.cli.outputs import output_file
+import tyro
+
+from ops.cli.outputs import RegistryUrl
 from ops.errors import EvaluationError, RegistryError
 from ops.evaluation.report import json_safe, load_report
 from ops.evaluation.report_html import render_html
 from ops.evaluation.report_text import format_compare, format_report
 from ops.evaluation.report_verdict import ReportConfig
+from ops.options.typed import Entry, offered
+from ops.options.values import OutputFile, option_type
 from ops.store.database import DEFAULT_URL, open_registry
 from ops.store.experiments import (
     LIVE_WITHIN_S,
@@ -35,66 +40,75 @@ from ops.store.experiments import (
 
 
 def event_date(text: str) -> int:
-    """An argparse type: a UTC date or date-time (2020-10-01, 2020-10-01T12:00) as seconds."""
+    """A UTC date or date-time (2020-10-01, 2020-10-01T12:00) as seconds."""
     try:
         at = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise argparse.ArgumentTypeError(
+        raise ValueError(
             f"{text!r} is not a date like 2020-10-01 or 2020-10-01T12:00 (UTC)"
         ) from None
     return int((at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp())
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    report = subparsers.add_parser("report", help="A/B experiment reports")
-    actions = report.add_subparsers(dest="action", required=True, metavar="ACTION")
-    show = actions.add_parser("show", help="the report of one experiment")
-    show.add_argument("experiment", metavar="EXPERIMENT")
-    show.add_argument(
-        "--html", type=output_file, metavar="FILE", help="also write a self-contained HTML"
-    )
-    _common(show)
-    show.set_defaults(func=run_show)
-    compare = actions.add_parser("compare", help="two experiments side by side")
-    compare.add_argument("experiments", nargs=2, metavar="EXPERIMENT")
-    _common(compare)
-    compare.set_defaults(func=run_compare)
-    remove = actions.add_parser(
-        "delete",
-        help="remove an experiment and its predictions",
-        description=(
-            "Remove an experiment and its predictions. Refused (exit 2) while its status is "
-            f"`running` and its evaluator wrote within the last {LIVE_WITHIN_S} s (a running "
-            "evaluator writes every 10 s); a `running` experiment silent for longer had its "
-            "evaluator killed. --force removes it anyway."
-        ),
-    )
-    remove.add_argument("experiment", metavar="EXPERIMENT")
-    remove.add_argument("--db", default=DEFAULT_URL, help=f"registry URL (default {DEFAULT_URL})")
-    remove.add_argument(
-        "--force", action="store_true", help="remove it even while its evaluator looks alive"
-    )
-    remove.set_defaults(func=run_delete)
+Experiment = tyro.conf.Positional[Annotated[str, tyro.conf.arg(metavar="EXPERIMENT")]]
+Settings = offered(ReportConfig, skip=("from_ts",))
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", default=DEFAULT_URL, help=f"registry URL (default {DEFAULT_URL})")
-    parser.add_argument("--json", action="store_true", help="print JSON")
-    options = add_options(parser, ReportConfig, skip=("from_ts",))
-    parser.add_argument(
-        "--from", dest="from_ts", type=event_date, metavar="DATE",
-        help="steady-state verdict on clicks from this UTC date on (replaces --warmup-examples)",
-    )  # fmt: skip
-    parser.set_defaults(options=options)
+@dataclass(frozen=True, kw_only=True)
+class Reading:
+    """What `report show` and `report compare` take."""
+
+    db: RegistryUrl = DEFAULT_URL
+    json: bool = False
+    """print JSON"""
+    settings: Annotated[ReportConfig, Settings]
+    from_date: Annotated[
+        int | None, option_type("DATE", event_date), tyro.conf.arg(name="from")
+    ] = None
+    """steady-state verdict on clicks from this UTC date on (replaces --warmup-examples)"""
+
+    def report_config(self) -> ReportConfig:
+        return dataclasses.replace(self.settings, from_ts=self.from_date)
 
 
-def _settings(args: argparse.Namespace) -> ReportConfig:
-    settings: ReportConfig = build(args, args.options, from_ts=args.from_ts)
-    return settings
+@dataclass(frozen=True, kw_only=True)
+class Show(Reading):
+    """The report of one experiment."""
+
+    experiment: Experiment
+    html: OutputFile = None
+    """also write a self-contained HTML"""
 
 
-def run_show(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+@dataclass(frozen=True, kw_only=True)
+class Compare(Reading):
+    """Two experiments side by side."""
+
+    experiments: tyro.conf.Positional[
+        Annotated[tuple[str, str], tyro.conf.arg(metavar="EXPERIMENT EXPERIMENT")]
+    ]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Delete:
+    """Remove an experiment and its predictions (the refusal rule: DELETE_RULE)."""
+
+    experiment: Experiment
+    db: RegistryUrl = DEFAULT_URL
+    force: bool = False
+    """remove it even while its evaluator looks alive"""
+
+
+Delete.__doc__ = (  # its --help: the rule with the figure it uses
+    "Remove an experiment and its predictions. Refused (exit 2) while its status is "
+    f"`running` and its evaluator wrote within the last {LIVE_WITHIN_S} s (a running "
+    "evaluator writes every 10 s); a `running` experiment silent for longer had its "
+    "evaluator killed. --force removes it anyway."
+)
+
+
+def run_show(args: Show) -> int:
+    settings = args.report_config()
     report = load_report(open_registry(args.db, create=False), args.experiment, settings)
     if args.html is not None:
         tmp = args.html.with_name(f".{args.html.name}.tmp-{os.getpid()}")
@@ -111,8 +125,8 @@ def run_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_compare(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+def run_compare(args: Compare) -> int:
+    settings = args.report_config()
     Session = open_registry(args.db, create=False)
     a, b = (load_report(Session, name, settings) for name in args.experiments)
     if args.json:
@@ -122,7 +136,7 @@ def run_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_delete(args: argparse.Namespace) -> int:
+def run_delete(args: Delete) -> int:
     Session = open_registry(args.db, create=False)
     with Session.begin() as session:
         experiment = get_experiment(session, args.experiment)
@@ -139,3 +153,10 @@ def run_delete(args: argparse.Namespace) -> int:
         removed = delete_experiment(session, experiment)
     print(f"experiment {args.experiment} deleted ({removed} predictions)")
     return 0
+
+
+ENTRIES = {
+    ("report", "show"): Entry("the report of one experiment", Show, run_show),
+    ("report", "compare"): Entry("two experiments side by side", Compare, run_compare),
+    ("report", "delete"): Entry("remove an experiment and its predictions", Delete, run_delete),
+}

@@ -7,15 +7,19 @@ created_at (ISO 8601).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import fcntl
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, cast
 
-from ops.cli.options import at_least, class_default
+import tyro
+
+from ops.cli.outputs import RegistryUrl
 from ops.errors import ConfigError
+from ops.options.typed import Entry
+from ops.options.values import Count
 from ops.store.database import (
     DEFAULT_URL,
     get_run,
@@ -29,43 +33,42 @@ from ops.store.retention import prune
 from ops.store.snapshots import SnapshotStoreConfig
 from streaming.events import format_event_time
 
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    runs = subparsers.add_parser("runs", help="training runs in the registry")
-    runs_sub = runs.add_subparsers(dest="action", required=True, metavar="ACTION")
-    runs_list = runs_sub.add_parser("list", help="every run with its latest snapshot")
-    _common(runs_list)
-    runs_list.set_defaults(func=run_list)
-
-    snapshots = subparsers.add_parser("snapshots", help="published snapshots of a run")
-    snapshots_sub = snapshots.add_subparsers(dest="action", required=True, metavar="ACTION")
-    snapshots_list = snapshots_sub.add_parser("list", help="the snapshots of RUN, oldest first")
-    snapshots_list.add_argument("run", metavar="RUN")
-    _common(snapshots_list)
-    snapshots_list.set_defaults(func=snapshot_list)
-    prune_parser = snapshots_sub.add_parser(
-        "prune",
-        help="delete RUN's snapshots beyond the newest N (never the latest, nor one serving "
-        "an experiment), each file with its registry row",
-    )
-    prune_parser.add_argument("run", metavar="RUN")
-    prune_parser.add_argument("--db", default=DEFAULT_URL, help="registry URL")
-    prune_parser.add_argument(
-        "--keep",
-        type=at_least(1),
-        default=class_default(SnapshotStoreConfig, "keep_snapshots"),
-        metavar="N",
-        help="snapshots to keep, the newest",
-    )
-    prune_parser.set_defaults(func=snapshot_prune)
+Run = tyro.conf.Positional[Annotated[str, tyro.conf.arg(metavar="RUN")]]
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", default=DEFAULT_URL, help=f"registry URL (default {DEFAULT_URL})")
-    parser.add_argument("--json", action="store_true", help="print JSON")
+@dataclass(frozen=True, kw_only=True)
+class Listing:
+    """What every listing takes."""
+
+    db: RegistryUrl = DEFAULT_URL
+    json: bool = False
+    """print JSON"""
 
 
-def run_list(args: argparse.Namespace) -> int:
+@dataclass(frozen=True, kw_only=True)
+class RunsList(Listing):
+    """Every run with its latest snapshot."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SnapshotsList(Listing):
+    """The snapshots of RUN, oldest first."""
+
+    run: Run
+
+
+@dataclass(frozen=True, kw_only=True)
+class SnapshotsPrune:
+    """Delete RUN's snapshots beyond the newest N (never the latest, nor one serving an
+    experiment), each file with its registry row."""
+
+    run: Run
+    db: RegistryUrl = DEFAULT_URL
+    keep: Count = cast(int, SnapshotStoreConfig.keep_snapshots)
+    """snapshots to keep, the newest"""
+
+
+def run_list(args: RunsList) -> int:
     Session = open_registry(args.db, create=False)
     with Session() as session:
         rows: list[dict[str, Any]] = []
@@ -94,7 +97,7 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def snapshot_list(args: argparse.Namespace) -> int:
+def snapshot_list(args: SnapshotsList) -> int:
     Session = open_registry(args.db, create=False)
     with Session() as session:
         rows = [s.as_dict() for s in list_snapshots(session, args.run)]
@@ -113,7 +116,7 @@ def snapshot_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def snapshot_prune(args: argparse.Namespace) -> int:
+def snapshot_prune(args: SnapshotsPrune) -> int:
     check_name("RUN", args.run)
     Session = open_registry(args.db, create=False)
     with Session() as session:
@@ -135,3 +138,17 @@ def snapshot_prune(args: argparse.Namespace) -> int:
         + f"; kept {result.kept}, of which {result.serving} beyond --keep serve an experiment"
     )
     return 0
+
+
+ENTRIES = {
+    ("runs", "list"): Entry("every run with its latest snapshot", RunsList, run_list),
+    ("snapshots", "list"): Entry(
+        "the snapshots of RUN, oldest first", SnapshotsList, snapshot_list
+    ),
+    ("snapshots", "prune"): Entry(
+        "delete RUN's snapshots beyond the newest N (never the latest, nor one serving an "
+        "experiment), each file with its registry row",
+        SnapshotsPrune,
+        snapshot_prune,
+    ),
+}

@@ -3,47 +3,32 @@
     mmn train --run mmn-a --model mmn --bootstrap 127.0.0.1:9092 --snapshot-every 100000
 
 Several runs (MMN, ESMM, ablations) learn side by side from the same stream under
-different run names. Options are combined here into the components' configs; nothing
-deeper reads the command line.
+different run names. Its options, and the configs they make, are in ops.cli.train_options.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import logging
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from model.config import ModelConfig
-from model.features import FeaturizerConfig
-from ops.cli.bootstrap import add_bootstrap_argument
-from ops.cli.device import add_device_option, resolve_device
-from ops.cli.options import (
-    ConfigOptions,
-    add_options,
-    add_threads_option,
-    build,
-    class_default,
-    port_number,
-)
-from ops.cli.train_group import (
-    add_group_options,
-    group_of_environment,
-    joined_group,
-    supervise,
+from ops.cli.train_group import group_of_environment, joined_group, supervise
+from ops.cli.train_options import (
+    RECONFIGURABLE,
+    TrainCommand,
+    learner_config,
+    trainer_config,
 )
 from ops.errors import ConfigError
-from ops.store.defaults import DEFAULT_URL
+from ops.options.device import resolve_device
+from ops.options.typed import Entry
 from ops.store.snapshot_config import SnapshotStoreConfig
 from ops.training.learner_config import LearnerConfig
 from ops.training.trainer_config import TrainerConfig
-from simulator.criteo_search import CriteoSearchConfig
-from streaming.topics import TopicNames
 
 # The rest is imported where it runs: `mmn train --help` needs neither torch nor SQLAlchemy.
 if TYPE_CHECKING:
@@ -57,97 +42,6 @@ if TYPE_CHECKING:
     from ops.training.lr_search import LearningRateSearch
     from ops.training.trainer import Trainer, TrainerOutcome
     from streaming.minibatch import MiniBatch
-
-# Capacities follow the readers' top-K: K values of their own plus the one "other" domain.
-_CAPACITIES = CriteoSearchConfig().capacities
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "train", help="the online trainer: learn from the minibatches topic, publish snapshots"
-    )
-    add_bootstrap_argument(parser)
-    parser.add_argument("--db", default=DEFAULT_URL, help="registry database URL")
-    parser.add_argument("--topic", default=TopicNames().minibatches, help="mini-batch topic")
-    parser.add_argument(
-        "--snapshots-topic", default=TopicNames().snapshots, help="snapshot announcements topic"
-    )
-    parser.add_argument(
-        "--metrics-port",
-        type=port_number,
-        default=None,
-        help="serve Prometheus metrics on 127.0.0.1",
-    )
-    add_threads_option(parser)
-    add_device_option(parser)
-    add_group_options(parser)
-    parser.add_argument(
-        "--reconfigure",
-        action="store_true",
-        help=f"resume the run with new values of {', '.join(RECONFIGURABLE)} "
-        "(other differences from the run's options are refused)",
-    )
-    daemon = parser.add_argument_group("the daemon")
-    trainer = add_options(
-        daemon,
-        TrainerConfig,
-        skip=("poll_timeout_s",),
-        flags=_TRAINER_FLAGS,
-        defaults={"snapshot_every_examples": None},
-    )
-    store = add_options(daemon, SnapshotStoreConfig, flags={"directory": "snapshot-dir"})
-    learn = parser.add_argument_group("learning")
-    learner = add_options(learn, LearnerConfig, skip=("model_config", "featurizer"))
-    shape = add_options(learn, ModelConfig, skip=("n_fields",), defaults=_CAPACITIES)
-    features = add_options(learn, FeaturizerConfig, only=("fields",))
-    parser.set_defaults(func=run, options=TrainOptions(trainer, store, learner, shape, features))
-
-
-_TRAINER_FLAGS = {
-    "snapshot_every_examples": "snapshot-every",
-    "snapshot_every_event_s": "snapshot-every-event-time",
-}
-
-
-@dataclass(frozen=True)
-class TrainOptions:
-    """The options `mmn train` derives from each config it builds."""
-
-    trainer: ConfigOptions
-    store: ConfigOptions
-    learner: ConfigOptions
-    shape: ConfigOptions
-    features: ConfigOptions
-
-
-def learner_config(args: argparse.Namespace) -> LearnerConfig:
-    """The learner's config from the command line."""
-    options: TrainOptions = args.options
-    featurizer = build(args, options.features)
-    numeric = tuple(
-        f for f in class_default(FeaturizerConfig, "numeric_fields") if f in featurizer.fields
-    )
-    shape = build(args, options.shape, n_fields=len(featurizer.fields))  # checks --buckets
-    featurizer = FeaturizerConfig(
-        fields=featurizer.fields, numeric_fields=numeric, buckets=args.buckets
-    )
-    from model import zoo as models
-
-    models.get(args.model)  # an unknown model name fails before anything starts
-    return build(args, options.learner, model_config=shape, featurizer=featurizer)
-
-
-def trainer_config(args: argparse.Namespace) -> TrainerConfig:
-    """The daemon's config; with neither cadence given, the config's default cadence."""
-    options: TrainOptions = args.options
-    cadence = {}
-    if args.snapshot_every is None and args.snapshot_every_event_time is None:
-        cadence["snapshot_every_examples"] = class_default(TrainerConfig, "snapshot_every_examples")
-    return build(args, options.trainer, **cadence)
-
-
-# Learner options a resumed run may change: they take effect on the restored learner.
-RECONFIGURABLE = ("lr",)
 
 
 def restore_with(
@@ -194,7 +88,7 @@ def checked_decoder(fields: tuple[str, ...]) -> Callable[[bytes], MiniBatch]:
 
 
 def checked_options(
-    args: argparse.Namespace,
+    args: TrainCommand,
 ) -> tuple[TrainerConfig, SnapshotStoreConfig, LearnerConfig, torch.device]:
     """Every option checked, before anything starts (ranks too: before they are started)."""
     from ops.training.data_parallel import check_parallel
@@ -205,14 +99,14 @@ def checked_options(
             "alone would hold no mini-batches (run `mmn broker` or `mmn demo`)"
         )
     daemon = trainer_config(args)
-    store_config = build(args, args.options.store)
+    store_config: SnapshotStoreConfig = args.store
     config = learner_config(args)
     if args.nproc > 1 or group_of_environment() is not None:
         check_parallel(config)
     return daemon, store_config, config, resolve_device(args.device)
 
 
-def train(args: argparse.Namespace) -> TrainerOutcome:
+def train(args: TrainCommand) -> TrainerOutcome:
     """Run the trainer (or one rank of a data-parallel run) against a broker until it stops;
     resources are released on the way out."""
     import torch
@@ -226,8 +120,8 @@ def train(args: argparse.Namespace) -> TrainerOutcome:
     from streaming.topics import create_topics
 
     stop = stop_on_signals()
-    bootstrap = args.bootstrap
     daemon, store_config, config, device = checked_options(args)
+    bootstrap = args.bootstrap or ""  # checked_options refused none
     torch.set_num_threads(args.threads)
     group = group_of_environment()  # (rank, world) of a data-parallel run, or None
     lead = group is None or group[0] == 0  # the rank that holds the lease and writes
@@ -292,7 +186,7 @@ def _trainer(
 def leased_store(
     stack: contextlib.ExitStack,
     Session: sessionmaker[Session],
-    args: argparse.Namespace,
+    args: TrainCommand,
     store_config: SnapshotStoreConfig,
     config: LearnerConfig,
     daemon: TrainerConfig,
@@ -356,7 +250,7 @@ def lr_search(
     )
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: TrainCommand) -> int:
     from streaming.health import quiet_repeats
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -377,3 +271,12 @@ def run(args: argparse.Namespace) -> int:
         f"latest snapshot {'none' if last is None else f'v{last.version} {last.path}'}"
     )
     return 0
+
+
+ENTRIES = {
+    ("train",): Entry(
+        "the online trainer: learn from the minibatches topic, publish snapshots",
+        TrainCommand,
+        run,
+    )
+}

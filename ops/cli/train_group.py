@@ -13,7 +13,6 @@ passed to every rank, which stop together after a last snapshot (exit 0).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
 import os
@@ -25,8 +24,6 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from ops.cli.options import at_least
-
 if TYPE_CHECKING:
     import torch
 
@@ -36,25 +33,6 @@ log = logging.getLogger("ops.cli.train")
 
 MAX_RESTARTS = 3
 GRACE_S = 30.0  # after a SIGTERM, how long the ranks get to snapshot before SIGKILL
-
-
-def add_group_options(parser: argparse.ArgumentParser) -> None:
-    """`--nproc` and `--max-restarts`."""
-    parser.add_argument(
-        "--nproc",
-        type=at_least(1),
-        default=1,
-        metavar="N",
-        help="data-parallel ranks of this run on this host, each reading its share of the "
-        "partitions (default: 1; under torchrun each process is one rank: leave it at 1)",
-    )
-    parser.add_argument(
-        "--max-restarts",
-        type=at_least(0),
-        default=MAX_RESTARTS,
-        metavar="N",
-        help=f"with --nproc: restarts of the group after a rank fails (default: {MAX_RESTARTS})",
-    )
 
 
 def group_of_environment() -> tuple[int, int] | None:

@@ -17,7 +17,6 @@ import pytest
 
 from ops.cli import main
 from ops.cli.demo.plan import DemoConfig, RunFolder, run_name
-from ops.cli.options import class_default
 from ops.store.database import get_run, list_snapshots, open_registry
 from ops.store.retention import serving_ids, with_links
 from ops.store.snapshots import SnapshotStoreConfig
@@ -254,7 +253,7 @@ def test_a_running_demo_listens_on_127_0_0_1_only_and_leaves_few_snapshots(tmp_p
     assert {address for address, _ in seen} == {"127.0.0.1"}, seen
     # Retention: per run, the --keep-snapshots newest plus those that served the experiment's
     # scored clicks (with their chains' links); every registry row has its file and every file its row.
-    keep = class_default(SnapshotStoreConfig, "keep_snapshots")
+    keep = SnapshotStoreConfig.keep_snapshots
     folder = RunFolder(out)
     with open_registry(folder.db, create=False)() as session:
         for arm in ARMS:

@@ -18,8 +18,8 @@ from learner_rows import learner_config, make_rows
 import model.mmn
 from model import zoo
 from model.snapshot import on_cpu
-from ops.cli.device import resolve_device
 from ops.errors import ConfigError
+from ops.options.device import resolve_device
 from ops.training.learner import OnlineLearner
 from tests.model.test_mmn import BATCHES, _batch, _fast_and_reference
 

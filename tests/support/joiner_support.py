@@ -10,7 +10,6 @@ from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
 
-from ops.cli.options import class_default
 from ops.training import delayed
 from ops.training.learner import LearnerConfig
 from simulator.kafka_publisher import KafkaPublisher
@@ -38,7 +37,7 @@ def synthetic_records(tmp: Path, clicks: int, days: int) -> list[LogRecord]:
 
 def command_labels() -> LabelConfig:
     """The labels `mmn join` applies by default: its method's (mmn train's default method)."""
-    return delayed.get(class_default(LearnerConfig, "method")).labels(LabelConfig())
+    return delayed.get(LearnerConfig.method).labels(LabelConfig())
 
 
 def expected(records: list[LogRecord], labels: LabelConfig) -> set[tuple[str, str, int]]:

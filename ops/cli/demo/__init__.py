@@ -7,20 +7,29 @@ See ops.cli.demo.pipeline for what runs, in which order, and how it stops.
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import dataclass
+from typing import Annotated
 
 from ops.cli.demo.pipeline import run_demo
 from ops.cli.demo.plan import DemoConfig
-from ops.cli.options import add_options, build
+from ops.options.typed import Entry, offered
+
+Settings = offered(DemoConfig, only=("data", "rows", "seed", "arms", "out", "force"))
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "demo", help="the whole pipeline on a synthetic log, live, ending with the A/B report"
+@dataclass(frozen=True, kw_only=True)
+class DemoCommand:
+    """The whole pipeline on a synthetic log, live, ending with the A/B report."""
+
+    demo: Annotated[DemoConfig, Settings]
+
+
+def run(command: DemoCommand) -> int:
+    return run_demo(command.demo)
+
+
+ENTRIES = {
+    ("demo",): Entry(
+        "the whole pipeline on a synthetic log, live, ending with the A/B report", DemoCommand, run
     )
-    options = add_options(parser, DemoConfig, only=("data", "rows", "seed", "arms", "out", "force"))
-    parser.set_defaults(func=run, options=options)
-
-
-def run(args: argparse.Namespace) -> int:
-    return run_demo(build(args, args.options))
+}

@@ -9,9 +9,10 @@ are not the streaming pipeline.
 
 from __future__ import annotations
 
-import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 from ops.benches.pipeline import PeakRss, count_events, figures, model_step_us, print_table
 from ops.cli.demo.live_view import LiveView
@@ -25,21 +26,22 @@ from ops.cli.demo.pipeline import (
 )
 from ops.cli.demo.plan import DemoConfig, RunFolder
 from ops.cli.demo.supervisor import ComponentFailed, Supervisor
-from ops.cli.options import add_options, build
+from ops.options.bench import BenchOptions
+from ops.options.typed import Entry, offered
 from ops.store.database import open_registry
 
+Settings = offered(
+    DemoConfig,
+    only=("rows", "seed", "arms", "out", "timeout_s", "force"),
+    defaults={"out": Path("out/bench-pipeline")},
+)
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "pipeline", help="CPU-us per click of each process of the demo's pipeline vs the model step"
-    )
-    options = add_options(
-        parser,
-        DemoConfig,
-        only=("rows", "seed", "arms", "out", "timeout_s", "force"),
-        defaults={"out": Path("out/bench-pipeline")},
-    )
-    parser.set_defaults(func=run, options=options)
+
+@dataclass(frozen=True, kw_only=True)
+class PipelineBench(BenchOptions):
+    """CPU-us per click of each process of the demo's pipeline vs the model step."""
+
+    demo: Annotated[DemoConfig, Settings]
 
 
 def running(supervisor: Supervisor) -> dict[str, int]:
@@ -77,8 +79,8 @@ def run_pipeline(
     return {name: child.cpu_s for name, child in supervisor.children.items()}, peaks
 
 
-def run(args: argparse.Namespace) -> dict:
-    config = build(args, args.options)
+def run(command: PipelineBench) -> dict:
+    config = command.demo
     folder = RunFolder(config.out.resolve())  # absolute: the children work in it
     prepare_folder(folder.root, command="bench pipeline", force=config.force)
     data = synthesise(config, folder)
@@ -90,3 +92,12 @@ def run(args: argparse.Namespace) -> dict:
     result = figures(cpu_s, peaks, clicks, events, step_us)
     print_table(result)
     return result
+
+
+ENTRIES = {
+    ("bench", "pipeline"): Entry(
+        "CPU-us per click of each process of the demo's pipeline vs the model step",
+        PipelineBench,
+        run,
+    )
+}

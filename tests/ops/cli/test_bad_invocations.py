@@ -8,13 +8,15 @@ pointed at a port where none listens, so an accepted bad value shows up as anoth
 
 from __future__ import annotations
 
-import argparse
+import typing
 from pathlib import Path
+from typing import Annotated
 
 import pytest
 
-from ops.cli import build_parser, main
-from ops.cli.options import at_least, duration_s, port_number
+from ops.cli import main
+from ops.cli.main import entries
+from ops.options.typed import flags
 from simulator.synth import generate, write
 
 NOWHERE = "127.0.0.1:1"
@@ -111,23 +113,28 @@ FOUND = [
 ]
 
 
-def _commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, sub in action.choices.items():
-                yield from _commands(sub, (*path, name))
-    for action in parser._actions:
-        numeric = action.type in (int, float, duration_s, port_number)
-        numeric = numeric or getattr(action.type, "__qualname__", "") == at_least(0).__qualname__
-        if action.option_strings and numeric:
-            flag = max(action.option_strings, key=len)
+def _numbers(hint: object) -> set[type]:
+    """The number types an option's type holds ({int} for `int | None`), or {} when other
+    values are possible too (a word, a date, a list)."""
+    if typing.get_origin(hint) is Annotated:
+        hint = typing.get_args(hint)[0]
+    kinds = set(typing.get_args(hint)) - {type(None)} or {hint}
+    return kinds if kinds <= {int, float} else set()
+
+
+def _commands():
+    for path, entry in entries().items():
+        for flag, hint in flags(entry.options).items():
+            kinds = _numbers(hint)
+            if not kinds or hint is bool:
+                continue
             bad = [] if (*path, flag) in NEGATIVE_IS_FINE else ["-1"]
-            bad += ["nan"] if action.type is float else []
+            bad += ["nan"] if float in kinds else []
             for value in bad:
                 yield path, flag, value
 
 
-NUMERIC = sorted(set(_commands(build_parser())))
+NUMERIC = sorted(set(_commands()))
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +147,7 @@ def log(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     try:
         code = main(argv)
-    except SystemExit as stop:  # argparse's usage errors
+    except SystemExit as stop:  # usage errors
         code = int(stop.code or 0)
     return code, capsys.readouterr().err
 

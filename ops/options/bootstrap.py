@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 from collections.abc import Iterator
+from typing import Annotated
+
+import tyro
 
 from streaming.broker import EmbeddedBroker
 
-
-def add_bootstrap_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--bootstrap",
+# A command's field `bootstrap: Bootstrap = None`.
+Bootstrap = Annotated[
+    str | None,
+    tyro.conf.arg(
         metavar="HOST:PORT",
-        default=None,
         help="Kafka bootstrap address; without it an embedded broker is started for this command",
-    )
+    ),
+]
 
 
 @contextlib.contextmanager

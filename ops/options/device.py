@@ -4,17 +4,15 @@ cpu (the default), cuda, or auto: cuda when torch finds a GPU, else cpu. Asking 
 on a machine without one is an error (exit 2) before anything starts. Snapshots are saved
 with CPU tensors whatever the device, so a model trained on a GPU loads anywhere.
 
->>> import argparse
->>> parser = argparse.ArgumentParser()
->>> add_device_option(parser)
->>> resolve_device(parser.parse_args([]).device)
+>>> resolve_device(DEFAULT_DEVICE)
 device(type='cpu')
 """
 
 from __future__ import annotations
 
-import argparse
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated, Literal
+
+import tyro
 
 from ops.errors import ConfigError
 
@@ -22,18 +20,14 @@ if TYPE_CHECKING:  # imported where it runs: `--help` needs no torch
     import torch
 
 DEVICES = ("cpu", "cuda", "auto")
-DEFAULT_DEVICE = "cpu"
+DeviceName = Literal["cpu", "cuda", "auto"]
+DEFAULT_DEVICE: DeviceName = "cpu"
 
-
-def add_device_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    """Add `--device {cpu,cuda,auto}` (resolved by `resolve_device`)."""
-    parser.add_argument(
-        "--device",
-        choices=DEVICES,
-        default=DEFAULT_DEVICE,
-        help=f"where the model runs (default: {DEFAULT_DEVICE}; auto: cuda if torch finds a "
-        "GPU, else cpu)",
-    )
+# A command's field `device: Device = DEFAULT_DEVICE`.
+Device = Annotated[
+    DeviceName,
+    tyro.conf.arg(help="where the model runs (auto: cuda if torch finds a GPU, else cpu)"),
+]
 
 
 def resolve_device(name: str) -> torch.device:
