@@ -93,21 +93,29 @@ def test_a_restart_must_bring_the_same_config(registry) -> None:
         get_experiment(session, "nope")
 
 
-def test_migration_0005_records_the_versions_that_stored_predictions_name(registry) -> None:
-    """The served versions of predictions stored before the table existed are filled in once."""
+def _downgrade(engine, revision: str) -> None:
+    """Take the registry's schema back to revision."""
     from alembic import command
     from alembic.config import Config
-    from sqlalchemy import text
 
     from ops.store.database import MIGRATIONS_DIR
-    from ops.store.experiments import served_versions
 
-    engine = registry.kw["bind"]
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.downgrade(config, "0004_checkpoints")
+        command.downgrade(config, revision)
+
+
+def test_migration_0005_records_the_versions_that_stored_predictions_name(registry) -> None:
+    """The served versions of predictions stored before the table existed are filled in once."""
+    from sqlalchemy import text
+
+    from ops.store.experiments import served_versions
+
+    engine = registry.kw["bind"]
+    _downgrade(engine, "0004_checkpoints")
+    with engine.begin() as connection:
         connection.execute(text(
             "INSERT INTO experiments (id, name, config, offsets, end_offsets, finished, "
             "created_at, updated_at) VALUES (1, 'old', '{}', '{}', '{}', :f, :t, :t)"
@@ -143,17 +151,8 @@ def test_written_rows_record_their_versions_and_the_low_water_mark(registry) -> 
 
 def test_migration_0006_takes_the_label_windows_out_of_recorded_configs(registry) -> None:
     """An experiment recorded with the windows as options resumes with today's config."""
-    from alembic import command
-    from alembic.config import Config
-
-    from ops.store.database import MIGRATIONS_DIR
-
     engine = registry.kw["bind"]
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0005_delta_snapshots")
+    _downgrade(engine, "0005_delta_snapshots")
     with registry.begin() as session:  # recorded by an older evaluator
         old = {**CONFIG, "observation_window_s": 3600, "attribution_window_s": 86400}
         ensure_experiment(session, "old", old)
