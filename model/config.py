@@ -11,11 +11,13 @@ from model.errors import ModelConfigError
 class ModelConfig:
     """Shape of the problem and of the towers, shared by every model.
 
-    n_fields: number of feature fields F.
-    buckets: hash buckets per field (ids are in [0, buckets)).
-    n_types, n_scenarios: sizes (capacities) of the domain vocabularies, "other" included.
-    embed_dim: embedding size per field (10 in the paper).
-    hidden: tower layer widths (512-256-128-128 in the paper).
+    Attributes:
+        n_fields: number of feature fields F.
+        buckets: hash buckets per field (ids are in [0, buckets)).
+        n_types: capacity of the conversion-type vocabulary, "other" included.
+        n_scenarios: capacity of the display-scenario vocabulary, "other" included.
+        embed_dim: embedding size per field (10 in the paper).
+        hidden: tower layer widths (512-256-128-128 in the paper).
     """
 
     n_fields: int

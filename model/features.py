@@ -51,9 +51,11 @@ CRITEO_FEATURE_FIELDS: tuple[str, ...] = (
 class FeaturizerConfig:
     """Which fields become ids, and how.
 
-    fields: feature fields in model order (the F columns of Batch.ids); the Criteo 18 by default.
-    numeric_fields: fields holding counts, bucketised by log2 before hashing.
-    buckets: ids per field, equal to ModelConfig.buckets of the model they feed.
+    Attributes:
+        fields: feature fields in model order (the F columns of Batch.ids); the Criteo 18 by
+            default.
+        numeric_fields: fields holding counts, bucketised by log2 before hashing.
+        buckets: ids per field, equal to ModelConfig.buckets of the model they feed.
     """
 
     fields: tuple[str, ...] = CRITEO_FEATURE_FIELDS

@@ -56,10 +56,12 @@ class Capacities(TypedDict):
 class CriteoSearchConfig:
     """Which columns hold the domains and how many of their values become domains.
 
-    type_field / scenario_field: columns of the conversion type and display scenario;
-        any of the 18 feature fields.
-    top_types / top_scenarios: the most frequent values that become domains; all other
-        values share "other", which is always a domain (so N_t = top_types + 1).
+    Attributes:
+        type_field: column of the conversion type; any of the 18 feature fields.
+        scenario_field: column of the display scenario; any of the 18 feature fields.
+        top_types: the most frequent types that become domains; all other values share "other",
+            which is always a domain (so N_t = top_types + 1).
+        top_scenarios: the same for scenarios (N_s = top_scenarios + 1).
     """
 
     type_field: str = "product_category1"

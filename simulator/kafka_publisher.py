@@ -22,12 +22,14 @@ from simulator.errors import ReplayError
 class PublisherConfig:
     """Producer settings: batching for throughput, bounded waits for a dead broker.
 
-    linger_ms / batch_size: how long and how much to batch per partition.
-    bootstrap_timeout_ms: longest the first connection to the broker may take.
-    broker_timeout_s: longest outage of the broker mid-replay: sends block and batches are
-        retried meanwhile (idempotent producer: a retried batch is never stored twice),
-        then the replay fails (`--broker-timeout`).
-    request_timeout_ms: longest wait for one produce answer before it is retried.
+    Attributes:
+        linger_ms: how long to batch per partition.
+        batch_size: how much to batch per partition.
+        bootstrap_timeout_ms: longest the first connection to the broker may take.
+        broker_timeout_s: longest outage of the broker mid-replay: sends block and batches are
+            retried meanwhile (idempotent producer: a retried batch is never stored twice), then the
+            replay fails (`--broker-timeout`).
+        request_timeout_ms: longest wait for one produce answer before it is retried.
     """
 
     linger_ms: int = 20

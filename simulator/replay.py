@@ -64,11 +64,16 @@ class Publisher(Protocol):
 class ReplayConfig:
     """How to replay.
 
-    topics: the source topic names. speed: event seconds per wall second, None for no
-    pacing. start_day / days: replay only impressions in [first + start_day, first +
-    start_day + days) days of the log (None: to the end); conversions of those clicks are
-    replayed even when they fall after the window, so their labels stay complete.
-    heartbeat_every: event seconds between watermark heartbeats.
+    Attributes:
+        topics: the source topic names.
+        speed: event seconds per wall second, None for no pacing.
+        start_day: replay only impressions in [first + start_day, first + start_day + days) days of
+            the log (None: to the end); conversions of those clicks are replayed even when they fall
+            after the window, so their labels stay complete.
+        days: replay only impressions in [first + start_day, first + start_day + days) days of the
+            log (None: to the end); conversions of those clicks are replayed even when they fall
+            after the window, so their labels stay complete.
+        heartbeat_every: event seconds between watermark heartbeats.
     """
 
     topics: TopicNames = field(default_factory=TopicNames)

@@ -65,29 +65,35 @@ DEFAULT_FIELDS: tuple[FieldSpec, ...] = (
 class SynthConfig:
     """The generative model's parameters; the defaults give an oracle AUC of about 0.8.
 
-    type_rates: sale rate of each generative conversion type, most frequent first; the
-        last one is the shared parameter set of the `type_tail` rare values ("other").
-    scenario_rates: the same for display scenarios. Both margins must agree on the
-        overall sale rate, so the scenario rates are shifted by one common logit offset
-        to match the type-weighted mean of the drawn rows (the defaults need little).
-    type_zipf / scenario_zipf: Zipf exponents of the domain frequencies.
-    type_tail / scenario_tail: rare values sharing the last parameter set; they stay
-        below the head values, so a reader's top-K maps them to "other".
-    tail_weight: how frequent a rare value is at most, as a share of what a Zipf draw
-        would make it.
-    delay_days: mean conversion delay of each type (exponential; beyond 30 days: none).
-    feature_scale: scale of all feature effects (the AUC knob).
-    shared_weight / type_weight / scenario_weight: norms of the shared, type-specific
-        and scenario-specific parts of each field's weight vector.
-    pair_effects: strength S of the effects specific to (type, scenario) pairs: pair weight
-        vectors q_f[t, s] of per-coordinate scale S over every field's embeddings, and a
-        pair logit offset c[t, s] of scale S (both before feature_scale). 0: additive.
-        Drawn from their own random stream, so a seed gives the same log otherwise.
-    drift_angle: how far (radians) the shared weights rotate over the log's span.
-    dim: embedding size of the latent feature effects.
-    start_ts / days: first click time and span of the log.
-    disorder_share / disorder_s: share of rows whose timestamp moves by up to disorder_s.
-    ctr: mean click-through rate of the full-funnel variant.
+    Attributes:
+        type_rates: sale rate of each generative conversion type, most frequent first; the last one
+            is the shared parameter set of the `type_tail` rare values ("other").
+        scenario_rates: the same for display scenarios. Both margins must agree on the overall sale
+            rate, so the scenario rates are shifted by one common logit offset to match the
+            type-weighted mean of the drawn rows (the defaults need little).
+        type_zipf: Zipf exponent of the conversion types' frequencies.
+        scenario_zipf: Zipf exponent of the display scenarios' frequencies.
+        type_tail: rare values sharing the last parameter set; they stay below the head values, so a
+            reader's top-K maps them to "other".
+        scenario_tail: the same for display scenarios.
+        tail_weight: how frequent a rare value is at most, as a share of what a Zipf draw would make
+            it.
+        delay_days: mean conversion delay of each type (exponential; beyond 30 days: none).
+        feature_scale: scale of all feature effects (the AUC knob).
+        shared_weight: norm of the shared part of each field's weight vector.
+        type_weight: norm of its conversion-type-specific part.
+        scenario_weight: norm of its scenario-specific part.
+        pair_effects: strength S of the effects specific to (type, scenario) pairs: pair weight
+            vectors q_f[t, s] of per-coordinate scale S over every field's embeddings, and a pair
+            logit offset c[t, s] of scale S (both before feature_scale). 0: additive. Drawn from
+            their own random stream, so a seed gives the same log otherwise.
+        drift_angle: how far (radians) the shared weights rotate over the log's span.
+        dim: embedding size of the latent feature effects.
+        start_ts: first click time of the log.
+        days: span of the log in days.
+        disorder_share: share of rows whose timestamp moves by up to disorder_s.
+        disorder_s: how far such a row's timestamp moves at most, in seconds.
+        ctr: mean click-through rate of the full-funnel variant.
     """
 
     type_rates: tuple[float, ...] = (

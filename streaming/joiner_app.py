@@ -59,9 +59,11 @@ AGENT_CRASHED = 70
 class JoinerConfig:
     """One joiner deployment.
 
-    bootstrap: Kafka bootstrap address. app_id: Faust app id (consumer group, changelog
-    prefix). partitions: partition count of every source topic (and of the changelog).
-    chunk: most source messages handled per agent step (throughput only; no effect on output).
+    Attributes:
+        bootstrap: Kafka bootstrap address.
+        app_id: Faust app id (consumer group, changelog prefix).
+        partitions: partition count of every source topic (and of the changelog).
+        chunk: most source messages handled per agent step (throughput only; no effect on output).
     """
 
     bootstrap: str

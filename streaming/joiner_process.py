@@ -55,10 +55,11 @@ def exit_cause(code: int) -> str:
 class SupervisionConfig:
     """How `mmn join` looks after its workers.
 
-    max_restarts: worker restarts allowed in all, after which the joiner exits non-zero.
-    broker_timeout_s: how long the broker may not answer before the joiner gives up.
-    progress_every_s: wall seconds between progress lines.
-    stop_grace_s: how long SIGTERM may take before SIGKILL.
+    Attributes:
+        max_restarts: worker restarts allowed in all, after which the joiner exits non-zero.
+        broker_timeout_s: how long the broker may not answer before the joiner gives up.
+        progress_every_s: wall seconds between progress lines.
+        stop_grace_s: how long SIGTERM may take before SIGKILL.
     """
 
     max_restarts: int = 3

@@ -64,17 +64,18 @@ c: conversion ts, cu: user, co: offset, cb: original payload. Absent keys: not s
 class LabelConfig:
     """Label semantics, in event-time seconds.
 
-    policy: `fake-negative` (label early, correct later) or `wait` (label at the end of A).
-    observation_window_s: O, how long a click waits for its conversion before a negative.
-    attribution_window_s: A, the longest click-to-conversion delay that still counts.
-    click_window_s: how long an impression waits for its click before `non-click`.
-    allowed_lateness_s: how far behind the newest event time of its topic an event may
-        arrive; the watermark is that much behind, and an event behind it is `late-event`.
-    max_ahead_s: how far an event may lie ahead of its topic partition's clock; further
-        is `implausible-time` (a timestamp in milliseconds, a corrupt clock). Two
-        neighbouring events further apart than this confirm no clock time.
-    final_copy: with policy fake-negative, also a `final` or `delayed-final` at
-        click_ts + A for every click (see the module docstring).
+    Attributes:
+        policy: `fake-negative` (label early, correct later) or `wait` (label at the end of A).
+        observation_window_s: O, how long a click waits for its conversion before a negative.
+        attribution_window_s: A, the longest click-to-conversion delay that still counts.
+        click_window_s: how long an impression waits for its click before `non-click`.
+        allowed_lateness_s: how far behind the newest event time of its topic an event may arrive;
+            the watermark is that much behind, and an event behind it is `late-event`.
+        max_ahead_s: how far an event may lie ahead of its topic partition's clock; further is
+            `implausible-time` (a timestamp in milliseconds, a corrupt clock). Two neighbouring
+            events further apart than this confirm no clock time.
+        final_copy: with policy fake-negative, also a `final` or `delayed-final` at click_ts + A for
+            every click (see the module docstring).
     """
 
     policy: str = "fake-negative"

@@ -17,12 +17,13 @@ RECORD_OVERHEAD_BYTES = 512
 class BatchConfig:
     """How released decisions are cut into mini-batches.
 
-    batch_size: most examples per mini-batch.
-    max_span_s: most event-time seconds between a batch's first and last decision, so a
-        quiet stream still delivers fresh batches (cut by event time, never wall clock).
-    max_message_bytes: largest message the joiner sends (its producer's limit; keep it
-        within the broker's): a mini-batch is cut before it grows past it, and an input
-        event larger than 1/32 of it is a dead letter `too-large`.
+    Attributes:
+        batch_size: most examples per mini-batch.
+        max_span_s: most event-time seconds between a batch's first and last decision, so a quiet
+            stream still delivers fresh batches (cut by event time, never wall clock).
+        max_message_bytes: largest message the joiner sends (its producer's limit; keep it within
+            the broker's): a mini-batch is cut before it grows past it, and an input event larger
+            than 1/32 of it is a dead letter `too-large`.
     """
 
     batch_size: int = 1024

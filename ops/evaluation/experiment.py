@@ -14,24 +14,25 @@ from ops.store.names import check_name
 class EvaluatorConfig:
     """An experiment and how its evaluator runs.
 
-    experiment: the experiment's name in the registry.
-    arms: (arm name, run name) pairs; each arm serves its run's snapshots.
-    split: traffic weight of each arm, in the order of `arms` (empty: equal shares).
-    control: the arm the others are compared against.
-    shadow: every arm also scores all traffic, so that arms compare on the same clicks.
-    window_s: event-time window of the report (by impression time).
-    salt: salt of the user hash (none: the experiment name).
-    flush_rows: final clicks per written batch at most.
-    flush_every_event_s: a batch is also written when event time enters a new window of this.
-    until_end: stop after every partition's end marker, once every click is written.
-    idle_timeout_s: stop after this many wall seconds without a message (none: never).
-    snapshot_timeout_s: exit non-zero, naming the arm, when an arm's serving snapshot stays
-        undetermined this long (while it waits, the progress line and the experiment's
-        status say which arm and since when); none: wait for the trainers forever.
-    wait_for_runs_s: at start, wait this long for arms whose run is not in the registry
-        yet (none: such an arm is refused at once, naming it and the known runs).
-    poll_timeout_s: longest wait of one poll.
-    progress_every_s: wall seconds between progress lines.
+    Attributes:
+        experiment: the experiment's name in the registry.
+        arms: (arm name, run name) pairs; each arm serves its run's snapshots.
+        split: traffic weight of each arm, in the order of `arms` (empty: equal shares).
+        control: the arm the others are compared against.
+        shadow: every arm also scores all traffic, so that arms compare on the same clicks.
+        window_s: event-time window of the report (by impression time).
+        salt: salt of the user hash (none: the experiment name).
+        flush_rows: final clicks per written batch at most.
+        flush_every_event_s: a batch is also written when event time enters a new window of this.
+        until_end: stop after every partition's end marker, once every click is written.
+        idle_timeout_s: stop after this many wall seconds without a message (none: never).
+        snapshot_timeout_s: exit non-zero, naming the arm, when an arm's serving snapshot stays
+            undetermined this long (while it waits, the progress line and the experiment's status
+            say which arm and since when); none: wait for the trainers forever.
+        wait_for_runs_s: at start, wait this long for arms whose run is not in the registry yet
+            (none: such an arm is refused at once, naming it and the known runs).
+        poll_timeout_s: longest wait of one poll.
+        progress_every_s: wall seconds between progress lines.
     """
 
     experiment: str

@@ -45,26 +45,28 @@ REFERENCE = "mmn"  # the model every interval is measured against
 class OfflineConfig:
     """How the experiment trains and scores.
 
-    models: registered model names to compare.
-    seeds: runs per model (seeds 0..seeds-1 initialise the weights); results are averaged.
-    rows: read only the first rows lines of the file (None: all).
-    epochs: passes over the training rows, in time order (the paper: 1).
-    batch_size: rows per mini-batch.
-    optimizer: a name of model.optimizers.OPTIMIZERS (the paper: TensorFlow's
-        Adagrad, `adagrad-tf`).
-    lr: learning rate of every model when lr_grid is empty. 0.01 was the best of
-        0.01/0.02/0.05/0.2/0.5 for both ESMM and MMN at batch 4096 on a validation split
-        (rows 49k-70k of a 100k-row synthetic log, trained on the first 49k).
-    lr_grid: learning rates to choose from, per model, as the paper does (Sec. 3.1: the
-        training rows split again 70/30 into an initial training set and a validation
-        set): each model is trained with each rate on the first part (seed 0) and keeps
-        the rate with the best validation average AUC for its runs on the full training
-        part. The test rows are never looked at while choosing.
-    validation_fraction: the chronological share of the training rows that validates.
-    train_fraction: the chronological train share (the paper: 0.7).
-    buckets, hidden: the models' hash buckets per field and tower widths.
-    replicates: paired bootstrap replicates of each model's interval against `mmn`
-        (ops.evaluation.intervals; 0: no intervals).
+    Attributes:
+        models: registered model names to compare.
+        seeds: runs per model (seeds 0..seeds-1 initialise the weights); results are averaged.
+        rows: read only the first rows lines of the file (None: all).
+        epochs: passes over the training rows, in time order (the paper: 1).
+        batch_size: rows per mini-batch.
+        optimizer: a name of model.optimizers.OPTIMIZERS (the paper: TensorFlow's Adagrad,
+            `adagrad-tf`).
+        lr: learning rate of every model when lr_grid is empty. 0.01 was the best of
+            0.01/0.02/0.05/0.2/0.5 for both ESMM and MMN at batch 4096 on a validation split (rows
+            49k-70k of a 100k-row synthetic log, trained on the first 49k).
+        lr_grid: learning rates to choose from, per model, as the paper does (Sec. 3.1: the training
+            rows split again 70/30 into an initial training set and a validation set): each model is
+            trained with each rate on the first part (seed 0) and keeps the rate with the best
+            validation average AUC for its runs on the full training part. The test rows are never
+            looked at while choosing.
+        validation_fraction: the chronological share of the training rows that validates.
+        train_fraction: the chronological train share (the paper: 0.7).
+        buckets: the models' hash buckets per field.
+        hidden: the models' tower widths.
+        replicates: paired bootstrap replicates of each model's interval against `mmn`
+            (ops.evaluation.intervals; 0: no intervals).
     """
 
     models: tuple[str, ...]

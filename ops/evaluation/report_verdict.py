@@ -42,11 +42,12 @@ DOMAIN_COLUMNS = (("per_type", "conv_type"), ("per_scenario", "scenario"))
 class ReportConfig:
     """What `mmn report` computes and shows beyond the stored rows.
 
-    warmup_examples: the steady-state verdict counts only clicks whose serving snapshot had
-        been trained on at least this many examples (in shadow mode, every arm's snapshot).
-    from_ts: the steady-state verdict counts only clicks from this event time on (seconds;
-        replaces warmup_examples when given).
-    width: most columns of a text report line.
+    Attributes:
+        warmup_examples: the steady-state verdict counts only clicks whose serving snapshot had been
+            trained on at least this many examples (in shadow mode, every arm's snapshot).
+        from_ts: the steady-state verdict counts only clicks from this event time on (seconds;
+            replaces warmup_examples when given).
+        width: most columns of a text report line.
     """
 
     warmup_examples: int = 20_000

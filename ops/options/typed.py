@@ -30,6 +30,7 @@ import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any, Literal, TypeVar
 
+import docstring_parser
 import tyro
 from tyro import _errors
 from tyro.constructors import (
@@ -97,22 +98,15 @@ def flag_of(cls: type, field: str) -> str:
 
 
 def field_docs(cls: type) -> dict[str, str]:
-    """Each field's text in a config class docstring (`name: text.`, `a / b: text.`).
+    """Each field's text in a config class docstring's `Attributes:` section (Google style,
+    read by docstring_parser, as tyro reads it), on one line.
 
     >>> from streaming.segments import BatchConfig
     >>> field_docs(BatchConfig)["batch_size"]
     'most examples per mini-batch'
     """
-    doc = (cls.__doc__ or "").split("\n\n", 1)[-1]
-    names = "|".join(re.escape(f.name) for f in dataclasses.fields(cls))
-    head = rf"(?:(?<=\n)|(?<=^)|(?<=\. ))\s*((?:{names})(?:\s*[/,]\s*(?:{names}))*):\s"
-    docs: dict[str, str] = {}
-    starts = list(re.finditer(head, doc))
-    for match, following in zip(starts, [*starts[1:], None], strict=True):
-        text = doc[match.end() : following.start() if following else len(doc)]
-        for name in re.split(r"\s*[/,]\s*", match.group(1)):
-            docs[name] = " ".join(text.split()).rstrip(".")
-    return docs
+    found = docstring_parser.parse_from_object(cls).params
+    return {p.arg_name: " ".join(p.description.split()).rstrip(".") for p in found if p.description}
 
 
 def _first_sentence(text: str) -> str:

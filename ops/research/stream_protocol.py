@@ -54,17 +54,22 @@ DAY_S = 86_400
 class StreamConfig:
     """How the streaming benchmark trains and scores.
 
-    models: registered model names.
-    methods: delayed-feedback methods (`vanilla` and `oracle` among them for the RI-AUC).
-    rows: read only the first rows lines of the log (None: all).
-    pretrain_days: days learnt with final labels before the stream starts.
-    days: streaming days to score (None: every day up to the log's last full day).
-    batch_size: rows per mini-batch, in label-time order.
-    lr: Adagrad learning rate; none: each model's own (`ModelSpec.lr`).
-    observation_window_s, attribution_window_s: the label logic's windows (the joiner's
-        defaults: 1 hour and 30 days).
-    buckets, hidden, embed_dim: model shape. n_types, n_scenarios: vocabulary capacities.
-    seed: initial weights.
+    Attributes:
+        models: registered model names.
+        methods: delayed-feedback methods (`vanilla` and `oracle` among them for the RI-AUC).
+        rows: read only the first rows lines of the log (None: all).
+        pretrain_days: days learnt with final labels before the stream starts.
+        days: streaming days to score (None: every day up to the log's last full day).
+        batch_size: rows per mini-batch, in label-time order.
+        lr: Adagrad learning rate; none: each model's own (`ModelSpec.lr`).
+        observation_window_s: the label logic's observation window (the joiner's default: 1 hour).
+        attribution_window_s: the label logic's attribution window (the joiner's default: 30 days).
+        buckets: model shape: hash buckets per field.
+        hidden: model shape: tower widths.
+        embed_dim: model shape: embedding size per field.
+        n_types: capacity of the conversion-type vocabulary.
+        n_scenarios: capacity of the display-scenario vocabulary.
+        seed: initial weights.
     """
 
     models: tuple[str, ...] = ("esmm", "mmn")

@@ -16,14 +16,15 @@ from ops.errors import SnapshotStoreError
 class SnapshotStoreConfig:
     """Where snapshot files live.
 
-    directory: root folder; each run writes into `directory/<run name>/`.
-    keep_snapshots: snapshots kept per run after each publish, the newest (None: all); the
-        latest and those serving a registered experiment are kept beyond it.
-    keep_checkpoints: resume checkpoints kept per run, those of the newest snapshots (the
-        latest's is always among them; a snapshot whose checkpoint went serves on).
-    delta_chain_max: delta snapshots at most between two full ones (0: every one full); a
-        delta holds only what changed since the previous snapshot (embedding rows touched,
-        tensors updated), and a full one comes sooner when its chain would cost more.
+    Attributes:
+        directory: root folder; each run writes into `directory/<run name>/`.
+        keep_snapshots: snapshots kept per run after each publish, the newest (None: all); the
+            latest and those serving a registered experiment are kept beyond it.
+        keep_checkpoints: resume checkpoints kept per run, those of the newest snapshots (the
+            latest's is always among them; a snapshot whose checkpoint went serves on).
+        delta_chain_max: delta snapshots at most between two full ones (0: every one full); a delta
+            holds only what changed since the previous snapshot (embedding rows touched, tensors
+            updated), and a full one comes sooner when its chain would cost more.
     """
 
     directory: Path = Path("runs/snapshots")

@@ -22,29 +22,30 @@ from ops.errors import ConfigError
 class LearnerConfig:
     """The model and how it learns.
 
-    model: registered model name (`model.zoo.names()`).
-    model_config: shape of the model; n_fields must equal the featurizer's field count.
-    featurizer: which raw fields become ids (Criteo's 18 by default).
-    optimizer: adagrad (PyTorch's), adagrad-tf (TensorFlow's, the paper's), adam or sgd;
-        none: the model's own (`ModelSpec.optimizer`, adagrad for every registered model).
-    lr: its learning rate; none: the model's own (`ModelSpec.lr`: 0.005 for the MMN
-        variants with a dynamic weight, 0.01 for the others); auto: `mmn train` races a
-        grid of rates during a warm-up (`ops.training.lr_search`) and keeps the best.
-    click_only: the stream has no non-clicked rows (the Criteo search log): the CTR logit is
-        a constant, the CTR tower neither trained nor used, p_cvr the score (model.losses).
-    method: delayed-feedback method: vanilla, wait, fnw, es-dfm or defer
-        (`ops.training.delayed`); `mmn join --method` must name the same. fnw: the
-        best of `mmn bench stream` on synthetic logs (README).
-    sparse: embedding tables get sparse gradients and a sparse optimizer step (for adagrad
-        and sgd the same arithmetic as the dense step, whose untouched rows do not move).
-    nominal_rows: the loss is summed over a step's rows and divided by
-        max(rows, nominal_rows), so smaller steps weigh less.
-    min_step_rows: new rows gathered over consecutive mini-batches before an optimizer
-        step (1: a step per mini-batch; see the module docstring).
-    vocab_min_count: rows a conversion type or scenario needs before it gets its own slot
-        (`model.vocab`; 1: first come, first served).
-    dedupe_horizon_s: event-time seconds a (impression_id, kind) key is remembered.
-    seed: torch seed for the initial weights.
+    Attributes:
+        model: registered model name (`model.zoo.names()`).
+        model_config: shape of the model; n_fields must equal the featurizer's field count.
+        featurizer: which raw fields become ids (Criteo's 18 by default).
+        optimizer: adagrad (PyTorch's), adagrad-tf (TensorFlow's, the paper's), adam or sgd; none:
+            the model's own (`ModelSpec.optimizer`, adagrad for every registered model).
+        lr: its learning rate; none: the model's own (`ModelSpec.lr`: 0.005 for the MMN variants
+            with a dynamic weight, 0.01 for the others); auto: `mmn train` races a grid of rates
+            during a warm-up (`ops.training.lr_search`) and keeps the best.
+        click_only: the stream has no non-clicked rows (the Criteo search log): the CTR logit is a
+            constant, the CTR tower neither trained nor used, p_cvr the score (model.losses).
+        method: delayed-feedback method: vanilla, wait, fnw, es-dfm or defer
+            (`ops.training.delayed`); `mmn join --method` must name the same. fnw: the best of `mmn
+            bench stream` on synthetic logs (README).
+        sparse: embedding tables get sparse gradients and a sparse optimizer step (for adagrad and
+            sgd the same arithmetic as the dense step, whose untouched rows do not move).
+        nominal_rows: the loss is summed over a step's rows and divided by max(rows, nominal_rows),
+            so smaller steps weigh less.
+        min_step_rows: new rows gathered over consecutive mini-batches before an optimizer step (1:
+            a step per mini-batch; see the module docstring).
+        vocab_min_count: rows a conversion type or scenario needs before it gets its own slot
+            (`model.vocab`; 1: first come, first served).
+        dedupe_horizon_s: event-time seconds a (impression_id, kind) key is remembered.
+        seed: torch seed for the initial weights.
     """
 
     model: str = "mmn_dw_clip"  # the offline study's best (README, "MMN as the paper ran it")

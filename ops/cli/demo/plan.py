@@ -22,16 +22,17 @@ DAY_S = 86_400
 class DemoConfig:
     """The demo's settings.
 
-    out: the run folder: logs, registry, snapshots, report.
-    data: a Criteo search log to replay instead of a synthetic one.
-    rows: rows of the synthetic log (90 days).
-    seed: seed of the synthetic log and of every arm's model.
-    arms: registered models, one trainer each; the others are compared against the last.
-    partitions: partitions of every topic the components share.
-    buckets: hash buckets per feature field of every arm's model.
-    snapshot_every_s: event time between the trainers' snapshots.
-    timeout_s: wall-clock limit of the whole run.
-    force: use an `out` folder that holds files no demo made (nothing in it is deleted).
+    Attributes:
+        out: the run folder: logs, registry, snapshots, report.
+        data: a Criteo search log to replay instead of a synthetic one.
+        rows: rows of the synthetic log (90 days).
+        seed: seed of the synthetic log and of every arm's model.
+        arms: registered models, one trainer each; the others are compared against the last.
+        partitions: partitions of every topic the components share.
+        buckets: hash buckets per feature field of every arm's model.
+        snapshot_every_s: event time between the trainers' snapshots.
+        timeout_s: wall-clock limit of the whole run.
+        force: use an `out` folder that holds files no demo made (nothing in it is deleted).
     """
 
     out: Path = Path("out/demo")
