@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Annotated
 import tyro
 
 from ops.errors import ConfigError
+from ops.options.values import unwritable
 
 if TYPE_CHECKING:  # the registry's modules load where it is opened: `--help` stays light
     from sqlalchemy.orm import Session, sessionmaker
@@ -117,10 +118,5 @@ def check_output_folder(path: Path, option: str) -> None:
     ...
     ops.errors.ConfigError: --snapshot-dir /proc/self/snapshots: cannot write into /proc/self
     """
-    folder = path.absolute()
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    if not folder.is_dir():
-        raise ConfigError(f"{option} {path}: {folder} is a file, not a folder")
-    if not os.access(folder, os.W_OK) or folder.parts[:2] == ("/", "proc"):
-        raise ConfigError(f"{option} {path}: cannot write into {folder}")
+    if (why := unwritable(path)) is not None:
+        raise ConfigError(f"{option} {path}: {why}")

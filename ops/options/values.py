@@ -143,14 +143,22 @@ def output_file(text: str) -> Path:
     path = Path(text)
     if path.is_dir():
         raise ValueError(f"{path}: is a folder, not a file")
-    folder = path.parent.absolute()
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    if not folder.is_dir():
-        raise ValueError(f"{path}: {folder} is a file, not a folder")
-    if not os.access(folder, os.W_OK) or folder.parts[:2] == ("/", "proc"):
-        raise ValueError(f"{path}: cannot write into {folder}")
+    if (why := unwritable(path.parent)) is not None:
+        raise ValueError(f"{path}: {why}")
     return path
+
+
+def unwritable(folder: Path) -> str | None:
+    """Why nothing can be made under folder (its nearest existing ancestor must be a folder
+    this process may write into), None if it can."""
+    existing = folder.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    if not os.access(existing, os.W_OK) or existing.parts[:2] == ("/", "proc"):
+        return f"cannot write into {existing}"
+    return None
 
 
 # A command's field `html: OutputFile = None`: a file it writes, checked at parse time.
