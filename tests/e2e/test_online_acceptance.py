@@ -104,12 +104,12 @@ def online_vs_offline(
     Session = open_registry(db)
     index = ServingIndex(Session, ["online"])
     index.refresh()
-    serving = index.serving("online", split)
-    assert serving is not None
-    latest = next(s for s in snapshots if s["version"] == serving.version)
+    serving = int(index.serving("online", np.array([split]))[0])
+    assert serving >= 0, "no snapshot serves the next day"
+    latest = next(s for s in snapshots if s["version"] == serving)
     # A serving snapshot: scored as the evaluator scores it, through its delta chain (its
     # optimizer state is in the run's checkpoints, which this test does not need).
-    loaded = restore(load_serving(Session, "online", serving.version))
+    loaded = restore(load_serving(Session, "online", serving))
     trained_with = LearnerConfig.from_state(loaded.extra["learner"])
     next_day = day_rows(log_file, split, end)
     batch = tensor_batch(loaded, next_day.features, next_day.conv_types, next_day.scenarios)
