@@ -88,13 +88,20 @@ class FeaturizerConfig:
         )
 
 
-def stable_hash(text: str) -> int:
-    """A 64-bit hash of text that is identical in every process (unlike `hash`).
+def field_ids(field: str, tokens: Iterable[str], buckets: int) -> list[int]:
+    """The ids of one field's tokens: the 64-bit BLAKE2b of "field=token" (identical in every
+    process, unlike `hash`), modulo buckets; the "field=" prefix is hashed once.
 
-    >>> stable_hash("device_type=1")
-    13056019853702387874
+    >>> field_ids("device_type", ["1"], 2**64)
+    [13056019853702387874]
     """
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
+    prefix = hashlib.blake2b(f"{field}=".encode(), digest_size=8)
+    out = []
+    for token in tokens:
+        digest = prefix.copy()
+        digest.update(token.encode())
+        out.append(int.from_bytes(digest.digest(), "little") % buckets)
+    return out
 
 
 def numeric_token(value: str) -> str:
@@ -129,7 +136,7 @@ class Featurizer:
     def id(self, field: str, value: str) -> int:
         """The id of one raw value of one field."""
         token = numeric_token(value) if field in self._numeric else value
-        return stable_hash(f"{field}={token}") % self.config.buckets
+        return field_ids(field, [token], self.config.buckets)[0]
 
     def row(self, features: Mapping[str, str]) -> list[int]:
         """Ids of one record's features, in field order."""
@@ -171,19 +178,9 @@ class Featurizer:
         return out
 
     def table(self, field: str, values: Sequence[str]) -> np.ndarray:
-        """The ids of values of one field, in their order (`id` of each, computed faster)."""
-        if field in self._numeric:
-            ids = (self.id(field, v) for v in values)
-            return np.fromiter(ids, dtype=np.int64, count=len(values))
-        # BLAKE2b of "field=" then the value is that of the concatenation: hash the prefix once.
-        prefix = hashlib.blake2b(f"{field}=".encode(), digest_size=8)
-        buckets = self.config.buckets
-        out = np.empty(len(values), dtype=np.int64)
-        for i, value in enumerate(values):
-            digest = prefix.copy()
-            digest.update(value.encode())
-            out[i] = int.from_bytes(digest.digest(), "little") % buckets
-        return out
+        """The ids of values of one field, in their order (`id` of each)."""
+        tokens = map(numeric_token, values) if field in self._numeric else values
+        return np.array(field_ids(field, tokens, self.config.buckets), dtype=np.int64)
 
 
 class Coded(Protocol):

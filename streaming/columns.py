@@ -2,14 +2,14 @@
 
 A decoded mini-batch's feature columns stay in this form, so that featurizing hashes each
 distinct value once and maps the rows with one numpy index (`model.features.Featurizer`
-reads `distinct` and `codes`), and taking rows out of a batch copies codes, not strings.
+reads `distinct` and `codes`), and slicing a column copies codes, not strings.
 It is a read-only sequence of str like the list it stands for.
 
 >>> column = CodedStrings(["a", "b"], np.array([1, 0, 1]))
 >>> list(column), column[2], len(column), column == ["b", "a", "b"]
 (['b', 'a', 'b'], 'b', 3, True)
->>> list(column.take(np.array([2, 1]))), list(column[1:])
-(['b', 'a'], ['a', 'b'])
+>>> list(column[1:])
+['a', 'b']
 """
 
 from __future__ import annotations
@@ -60,7 +60,3 @@ class CodedStrings(Sequence[str]):
         if self._values is None:
             self._values = [self.distinct[c] for c in self.codes.tolist()]
         return self._values
-
-    def take(self, indices: np.ndarray) -> CodedStrings:
-        """The rows at indices, in that order (same distinct values)."""
-        return CodedStrings(self.distinct, self.codes[indices])

@@ -60,15 +60,17 @@ class MemoFeaturizer(Featurizer):
             indices.append(row.index)
         out = np.empty((len(rows), self.n_fields), dtype=np.int64)
         for features, positions, indices in sources.values():
-            out[positions] = self.batch_ids(features, rows=max(indices) + 1)[indices]
+            ids = self.batch_ids(features)
+            out[positions] = ids[indices] if features else ids[0]  # no column: all missing
         return out
 
-    def batch_ids(self, features: Mapping[str, Sequence[str]], *, rows: int) -> np.ndarray:
-        """The (B, F) ids of a mini-batch's feature columns (rows: B, where no column says it)."""
+    def batch_ids(self, features: Mapping[str, Sequence[str]]) -> np.ndarray:
+        """The (B, F) ids of a mini-batch's feature columns; the one row of ids every row has
+        where it has no column."""
         found = self._batch_ids.get(id(features))
         if found is None or found[0] is not features:
-            columns = list(features.values())
-            ids = self.columns(features, n_rows=len(columns[0]) if columns else rows)
+            first = next(iter(features.values()), None)
+            ids = self.columns(features, n_rows=1 if first is None else len(first))
             found = self._batch_ids[id(features)] = (features, ids)
             if len(self._batch_ids) > self.batches:
                 self._batch_ids.popitem(last=False)

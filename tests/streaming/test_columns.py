@@ -14,7 +14,6 @@ def test_it_reads_like_the_list_it_stands_for() -> None:
     assert list(column) == values and column == values and len(column) == 5
     assert [column[i] for i in range(5)] == values and column[-1] == "a"
     assert column[1:4] == values[1:4] and isinstance(column[1:4], CodedStrings)
-    assert column.take(np.array([4, 0])) == ["a", "b"]
     assert column != ["b"] and column != "babca"
     with pytest.raises(IndexError):
         column[5]

@@ -37,8 +37,16 @@ def test_rows_of_several_batches_get_the_plain_featurizer_ids() -> None:
 def test_a_batch_matrix_is_computed_once_while_remembered() -> None:
     memo = MemoFeaturizer(CONFIG, batches=2)
     batch = {"a": ["x", "y"]}
-    first = memo.batch_ids(batch, rows=2)
-    assert memo.batch_ids(batch, rows=2) is first
+    first = memo.batch_ids(batch)
+    assert memo.batch_ids(batch) is first
     for other in ({"a": ["z"]}, {"a": ["w"]}):
-        memo.batch_ids(other, rows=1)
-    assert memo.batch_ids(batch, rows=2) is not first  # pushed out by two newer batches
+        memo.batch_ids(other)
+    assert memo.batch_ids(batch) is not first  # pushed out by two newer batches
+
+
+def test_rows_of_a_batch_without_feature_columns_are_all_missing_whatever_their_index() -> None:
+    memo = MemoFeaturizer(CONFIG)
+    empty: dict = {}  # a mini-batch whose header names no feature field
+    missing = [Featurizer(CONFIG).row({})]
+    assert memo.row_ids(_rows(empty, [0, 1])).tolist() == missing * 2
+    assert memo.row_ids(_rows(empty, [700, 3])).tolist() == missing * 2  # past the first call's
