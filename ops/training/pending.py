@@ -39,7 +39,7 @@ class PendingRows:
         return sum(len(kinds) for _, kinds in self._pending)
 
     def add(self, batch: Batch, kinds: np.ndarray) -> None:
-        """PendingRows the rows of batch, whose example kinds are kinds."""
+        """Gather the rows of batch, whose example kinds are kinds."""
         self._pending.append((batch, kinds))
 
     def ready(self, end: bool) -> bool:
@@ -49,10 +49,14 @@ class PendingRows:
 
     def take(self) -> tuple[Batch, np.ndarray] | None:
         """The gathered rows as one batch and their kinds, forgotten here (None if none)."""
+        taken = self._joined()
+        self._pending = []
+        return taken
+
+    def _joined(self) -> tuple[Batch, np.ndarray] | None:
         if not self._pending:
             return None
         batches, kinds = zip(*self._pending, strict=True)
-        self._pending = []
         return concat_batches(batches), np.concatenate(kinds)
 
     def clear(self) -> None:
@@ -61,13 +65,11 @@ class PendingRows:
 
     def state(self) -> dict[str, Any] | None:
         """The gathered rows as one batch's tensors and a list of kinds (None if none)."""
-        if not self._pending:
+        joined = self._joined()
+        if joined is None:
             return None
-        batches, kinds = zip(*self._pending, strict=True)
-        return {
-            "batch": dict(vars(concat_batches(batches))),
-            "kinds": np.concatenate(kinds).tolist(),
-        }
+        batch, kinds = joined
+        return {"batch": dict(vars(batch)), "kinds": kinds.tolist()}
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any] | None, min_step_rows: int) -> PendingRows:
